@@ -1,0 +1,3 @@
+from placehealth.outputs.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Statistics with confidence intervals, vectorised over many areas at once."""

@@ -1,0 +1,43 @@
+"""The ``placehealth`` command line (Typer + Rich).
+
+Each command group lives in its own module and is registered in ``COMMAND_MODULES``; a module
+exposes ``register(app)`` which adds its commands to the one Typer app.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import typer
+
+from placehealth.sources.validate import InputError
+
+app = typer.Typer(
+    name="placehealth",
+    help="Find and close health inequalities in PCNs and their neighbourhoods.\n\n"
+    "Example: placehealth demo && placehealth serve",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+#: Modules whose ``register(app)`` adds commands, in the order they appear in --help.
+COMMAND_MODULES = [
+    "placehealth.outputs.cli.data",
+]
+
+
+def _register() -> None:
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(app)
+
+
+def main() -> None:
+    """Entry point: run the app, turning input errors into a clear message and exit code 2."""
+    _register()
+    try:
+        app()
+    except InputError as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        sys.exit(2)

@@ -1,0 +1,144 @@
+"""Data commands: ingest files, list and show tables, build derived tables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+from rich.progress import Progress
+
+from placehealth.outputs.cli.common import (
+    DbOption,
+    FormatOption,
+    console,
+    err,
+    open_store,
+    print_frame,
+)
+from placehealth.sources import ReadOptions, read_file, readers
+from placehealth.sources.validate import InputError
+
+
+def _parse_map(pairs: list[str]) -> dict[str, str]:
+    mapping: dict[str, str] = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise typer.BadParameter(f"--map {pair!r}: expected canonical=source_column")
+        canonical, source = pair.split("=", 1)
+        mapping[canonical.strip()] = source.strip()
+    return mapping
+
+
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files to load (CSV, CSV.gz, XLSX, GeoJSON).")],
+    kind: Annotated[str | None, typer.Option("--as", help="Force a reader kind (see --list-kinds).")] = None,
+    map_: Annotated[list[str] | None, typer.Option("--map", help="canonical=source_column (repeatable).")] = None,
+    period: Annotated[str | None, typer.Option("--period", help="Period when the file has none.")] = None,
+    db: DbOption = None,
+) -> None:
+    """Load official files into the store; every file is validated before anything is written.
+
+    Example: placehealth ingest gp-reg-pat-prac-lsoa-all.csv gp-reg-pat-prac-map.csv
+    """
+    options = ReadOptions(mapping=_parse_map(map_ or []), period=period)
+    results = []
+    with Progress(console=err, transient=True) as progress:
+        task = progress.add_task("reading", total=len(paths))
+        for path in paths:
+            progress.update(task, description=f"reading {path.name}")
+            results.append(read_file(path, kind, options))
+            progress.advance(task)
+    for result in results:
+        for warning in result.warnings:
+            err.print(f"[yellow]warning:[/] {warning}")
+    with open_store(db) as store:
+        summaries = store.ingest(results)
+    for s in summaries:
+        state = "loaded" if s["new"] else "already loaded (unchanged)"
+        console.print(f"{s['file']}: {state} as {s['kind']} {s['period']}, {s['rows']:,} rows "
+                      f"(load {s['load_id']})")
+
+
+def kinds() -> None:
+    """List the reader kinds, the publication each reads, and an example.
+
+    Example: placehealth kinds
+    """
+    frame = pd.DataFrame([
+        {"kind": r.kind, "publication": r.publication, "example": r.example}
+        for r in readers().values()
+    ])
+    print_frame(frame, "table")
+
+
+def tables(db: DbOption = None, fmt: FormatOption = "table") -> None:
+    """List the tables in the store: rows, source files, publication and periods.
+
+    Example: placehealth tables --format json
+    """
+    with open_store(db, read_only=True) as store:
+        loads = store.loads()
+        rows = []
+        for name in store.list_tables():
+            t = store.table(name)
+            entry = {"table": name, "rows": int(t.count().execute())}
+            if "load_id" in t.columns and not loads.empty:
+                ids = set(t.select("load_id").distinct().to_pandas()["load_id"].dropna())
+                used = loads[loads["load_id"].isin(ids)]
+                entry["files"] = "; ".join(used["file_name"])
+                entry["publication"] = "; ".join(dict.fromkeys(used["publication"]))
+                entry["periods"] = ", ".join(dict.fromkeys(used["period"].astype(str)))
+            else:
+                entry["files"] = "(derived)" if name != "loads" else ""
+            rows.append(entry)
+    print_frame(pd.DataFrame(rows), fmt, title="placehealth store")
+
+
+def show(
+    table: Annotated[str, typer.Argument(help="Table name (see `placehealth tables`).")],
+    fmt: FormatOption = "table",
+    limit: Annotated[int, typer.Option("--limit", "-n", help="Rows to show (0 = all).")] = 20,
+    db: DbOption = None,
+) -> None:
+    """Show a table's rows.
+
+    Example: placehealth show pcn_profile --format csv --limit 0
+    """
+    with open_store(db, read_only=True) as store:
+        try:
+            t = store.table(table)
+        except KeyError as exc:
+            raise InputError(table, str(exc).strip("'\"")) from None
+        frame = (t.limit(limit) if limit else t).to_pandas()
+    from placehealth.outputs.disclosure import protect_frame  # every output passes through it
+
+    print_frame(protect_frame(frame, table), fmt, title=table)
+
+
+def build(db: DbOption = None) -> None:
+    """Derive every analysis table (profiles, need, comparison) from the loaded data.
+
+    Example: placehealth build --db placehealth.duckdb
+    """
+    from placehealth.analyses import BUILD_STEPS, build_all
+
+    with open_store(db) as store, Progress(console=err) as progress:
+        task = progress.add_task("building", total=len(BUILD_STEPS))
+
+        def step(name: str) -> None:
+            progress.update(task, description=f"building {name}")
+            progress.advance(task)
+
+        written = build_all(store, step)
+    for name, rows in written.items():
+        console.print(f"{name}: {rows:,} rows")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(ingest)
+    app.command()(kinds)
+    app.command()(tables)
+    app.command()(show)
+    app.command()(build)

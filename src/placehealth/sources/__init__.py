@@ -1,0 +1,66 @@
+"""Readers of the official publications, one module per publication.
+
+``detect`` picks the reader for a file by its header; ``read_file`` reads and validates it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+from placehealth.sources.base import READERS, Reader, ReadOptions, ReadResult
+from placehealth.sources.validate import InputError, SourceFile, open_source
+
+#: Reader modules, imported for their registrations. Order matters for detection: the first
+#: reader whose detector accepts the header wins, so more specific layouts come first.
+MODULES = [
+    "registrations",
+]
+
+
+def _load_modules() -> None:
+    for name in MODULES:
+        importlib.import_module(f"placehealth.sources.{name}")
+
+
+def readers() -> dict[str, Reader]:
+    """All registered readers by kind."""
+    _load_modules()
+    return READERS
+
+
+def detect(source: SourceFile) -> Reader:
+    """The reader whose layout the file's header matches; else an error listing what was tried."""
+    for reader in readers().values():
+        if reader.detect(source):
+            return reader
+    header = ", ".join(source.header()[:12]) or "(no header)"
+    tried = ", ".join(readers())
+    raise InputError(
+        source.name,
+        f"unrecognised layout (header: {header})",
+        line=1,
+        hint=f"layouts tried: {tried}. Force one with --as KIND, and name any renamed "
+        "columns with --map canonical=source_column (see `placehealth ingest --help`)",
+    )
+
+
+def read_file(path: str | Path, kind: str | None = None, options: ReadOptions | None = None
+              ) -> ReadResult:
+    """Read and validate one file with the reader of ``kind`` (or the detected one)."""
+    options = options or ReadOptions()
+    source = open_source(path)
+    if kind is None:
+        reader = detect(source)
+    else:
+        known = readers()
+        if kind not in known:
+            raise InputError(source.name, f"unknown kind {kind!r}; known: {', '.join(known)}")
+        reader = known[kind]
+    result = reader.read(source, options)
+    result.warnings[:0] = source.warnings
+    result.sha256, result.file_name = source.sha256, source.name
+    return result
+
+
+__all__ = ["InputError", "ReadOptions", "ReadResult", "Reader", "detect", "read_file", "readers"]

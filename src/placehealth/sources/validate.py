@@ -1,0 +1,346 @@
+"""Validation shared by every reader: errors that name file, line and field.
+
+Readers parse a whole file into memory and validate it before the store is touched, so a bad file
+can never leave a half-written load behind. Each check raises :class:`InputError`, whose message
+says which file, which line (1-based, counting the header), which field, what was found and what
+was expected.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import gzip
+import hashlib
+import io
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+PRACTICE = re.compile(r"^[A-Z]\d{5}$")
+PCN = re.compile(r"^U\d{5}$")
+LSOA = re.compile(r"^[EW]01\d{6}$")
+MSOA = re.compile(r"^[EW]02\d{6}$")
+LAD = re.compile(r"^[EWSN]0[6789]\d{6}$")
+ONS_CODE = re.compile(r"^[EWSNLM]\d{8}$")
+
+#: LSOA-column values that are not English/Welsh LSOAs but are known in NHS England files:
+#: no LSOA recorded, closed or empty records, Scottish/NI small areas, Channel Islands, Isle of Man.
+UNKNOWN_LSOA = re.compile(r"^(NO20\d\d|EMPTY|CLOSED|UNKNOWN|[LM]99999999|S01\d{6}|N\d{8}|95[A-Z0-9]+)$")
+
+
+class InputError(ValueError):
+    """A problem with an input file, with the file, line and field it was found at."""
+
+    def __init__(
+        self,
+        file: str,
+        message: str,
+        *,
+        line: int | None = None,
+        field: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.file, self.line, self.field, self.hint = file, line, field, hint
+        where = file
+        if line is not None:
+            where += f", line {line}"
+        if field is not None:
+            where += f", field {field!r}"
+        text = f"{where}: {message}"
+        if hint:
+            text += f"\n  hint: {hint}"
+        super().__init__(text)
+
+
+@dataclass
+class SourceFile:
+    """A file to be read: its path, a name for messages, its bytes' sha256 and decoded text."""
+
+    path: Path
+    text: str
+    sha256: str
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    def header(self) -> list[str]:
+        """The first row's fields, whitespace-normalised (line breaks inside headers become spaces)."""
+        rows = csv.reader(io.StringIO(self.text))
+        try:
+            return [normalise_name(c) for c in next(rows)]
+        except StopIteration:
+            return []
+
+    def warn(self, message: str) -> None:
+        self.warnings.append(f"{self.name}: {message}")
+
+
+def normalise_name(name: str) -> str:
+    """Collapse whitespace (including line breaks from spreadsheet headers) and strip a BOM."""
+    return re.sub(r"\s+", " ", str(name).replace("\ufeff", "")).strip()
+
+
+def open_source(path: str | Path) -> SourceFile:
+    """Read a file (plain or gzipped) as UTF-8 text, rejecting empty and undecodable files."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(str(path), "no such file")
+    raw = path.read_bytes()
+    digest = hashlib.sha256(raw).hexdigest()
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError) as exc:
+            raise InputError(path.name, f"gzip data is truncated or corrupt ({exc})") from None
+    if raw[:4] == b"PK\x03\x04":  # a zip container: spreadsheets are read by their own readers
+        return SourceFile(path, "", digest)
+    if not raw.strip():
+        raise InputError(path.name, "the file is empty", hint="check the download finished")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise InputError(
+            path.name,
+            f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start})",
+            line=line,
+            hint="official files are UTF-8; re-save as UTF-8 CSV (e.g. iconv -f cp1252 -t utf-8)",
+        ) from None
+    if "\x00" in text[:4096]:
+        raise InputError(path.name, "binary content where a CSV file was expected")
+    return SourceFile(path, text, digest)
+
+
+def read_table(
+    source: SourceFile, *, header: bool = True, columns: list[str] | None = None
+) -> pd.DataFrame:
+    """Parse CSV text into a frame of strings, one row per data line.
+
+    Every value stays a string so that each check can report the original text. A row with the
+    wrong number of fields (a truncated or malformed file) is an error naming its line.
+    """
+    reader = csv.reader(io.StringIO(source.text))
+    rows = list(reader)
+    if header:
+        if not rows:
+            raise InputError(source.name, "the file is empty")
+        names = [normalise_name(c) for c in rows[0]]
+        body = rows[1:]
+        first_line = 2
+    else:
+        names = columns or [str(i) for i in range(len(rows[0]) if rows else 0)]
+        body = rows
+        first_line = 1
+    # Drop fully blank trailing lines (common in exports), then insist on rectangular rows.
+    while body and not any(cell.strip() for cell in body[-1]):
+        body.pop()
+    if not body:
+        raise InputError(source.name, "the file has a header but no data rows")
+    width = len(names)
+    for i, row in enumerate(body):
+        if len(row) != width:
+            if not any(cell.strip() for cell in row):
+                raise InputError(source.name, "blank line inside the data", line=first_line + i)
+            what = "truncated" if i == len(body) - 1 and len(row) < width else "malformed"
+            raise InputError(
+                source.name,
+                f"row has {len(row)} fields, the header has {width} (file {what}?)",
+                line=first_line + i,
+            )
+    frame = pd.DataFrame(body, columns=names, dtype=object)
+    frame.index = pd.RangeIndex(first_line, first_line + len(frame))  # index = line number
+    frame.attrs["source"] = source.name
+    return frame
+
+
+def resolve_columns(
+    frame: pd.DataFrame,
+    wanted: Mapping[str, Iterable[str]],
+    *,
+    mapping: Mapping[str, str] | None = None,
+    optional: Iterable[str] = (),
+    layout: str = "",
+) -> pd.DataFrame:
+    """Select and rename columns to canonical names.
+
+    ``wanted`` maps each canonical name to the source names that may hold it (official spellings,
+    compared case- and whitespace-insensitively). ``mapping`` (from ``--map canonical=source``)
+    overrides them. A missing required column is an error that lists the columns found and the
+    nearest match.
+    """
+    source = frame.attrs.get("source", "input")
+    mapping = dict(mapping or {})
+    optional = set(optional)
+    by_key = {_key(c): c for c in frame.columns}
+    out: dict[str, pd.Series] = {}
+    for canonical, names in wanted.items():
+        candidates = [mapping[canonical]] if canonical in mapping else list(names)
+        found = next((by_key[_key(n)] for n in candidates if _key(n) in by_key), None)
+        if found is None:
+            if canonical in optional and canonical not in mapping:
+                continue
+            near = difflib.get_close_matches(candidates[0], list(frame.columns), n=1)
+            hint = f"did you mean {near[0]!r}? " if near else ""
+            hint += f"use --map {canonical}=YOUR_COLUMN to name it"
+            raise InputError(
+                source,
+                f"missing column {candidates[0]!r}{' for ' + layout if layout else ''}; "
+                f"found: {', '.join(frame.columns)}",
+                line=1,
+                field=candidates[0],
+                hint=hint,
+            )
+        out[canonical] = frame[found]
+    result = pd.DataFrame(out, index=frame.index)
+    result.attrs.update(frame.attrs)
+    return result
+
+
+def _key(name: str) -> str:
+    return re.sub(r"[\s_\-]+", "", normalise_name(name).lower())
+
+
+def check_codes(
+    frame: pd.DataFrame, column: str, pattern: re.Pattern[str], what: str,
+    *, allow: re.Pattern[str] | None = None,
+) -> None:
+    """Every value of ``column`` must match ``pattern`` (or ``allow``); else name the first bad row."""
+    values = frame[column].astype(str).str.strip()
+    ok = values.str.match(pattern)
+    if allow is not None:
+        ok |= values.str.match(allow)
+    if not ok.all():
+        bad = ok[~ok].index
+        line = int(bad[0])
+        more = f" ({len(bad) - 1} more rows like it)" if len(bad) > 1 else ""
+        raise InputError(
+            frame.attrs.get("source", "input"),
+            f"{what} code {values[line]!r} does not match {pattern.pattern}{more}",
+            line=line,
+            field=column,
+        )
+    frame[column] = values
+
+
+def to_counts(frame: pd.DataFrame, column: str, *, allow_missing: bool = False) -> pd.Series:
+    """Parse non-negative whole counts (thousands separators allowed); name the first bad row."""
+    text = frame[column].astype(str).str.strip().str.replace(",", "", regex=False)
+    missing = text.isin(["", "nan", "None", "NA", "*", "c", "x", "z", "-"])
+    number = pd.to_numeric(text.where(~missing), errors="coerce")
+    bad = (~missing & number.isna()) | (number < 0) | (number.notna() & (number % 1 != 0))
+    if not allow_missing:
+        bad |= missing
+    if bad.any():
+        line = int(bad[bad].index[0])
+        value = frame.loc[line, column]
+        reason = "missing" if missing[line] else "not a non-negative whole number"
+        raise InputError(
+            frame.attrs.get("source", "input"),
+            f"count {value!r} is {reason}",
+            line=line,
+            field=column,
+        )
+    return number.astype("Int64")
+
+
+def to_numbers(frame: pd.DataFrame, column: str, *, allow_missing: bool = True) -> pd.Series:
+    """Parse decimal numbers (thousands separators allowed); name the first unparseable row."""
+    text = frame[column].astype(str).str.strip().str.replace(",", "", regex=False)
+    missing = text.isin(["", "nan", "None", "NA", "*", "c", "x", "z", "-", ".."])
+    number = pd.to_numeric(text.where(~missing), errors="coerce")
+    bad = ~missing & number.isna()
+    if not allow_missing:
+        bad |= missing
+    if bad.any():
+        line = int(bad[bad].index[0])
+        raise InputError(
+            frame.attrs.get("source", "input"),
+            f"value {frame.loc[line, column]!r} is not a number",
+            line=line,
+            field=column,
+        )
+    return number.astype("float64")
+
+
+def check_unique(frame: pd.DataFrame, keys: list[str], what: str = "row") -> None:
+    """No two rows may share ``keys``; name both lines of the first duplicate."""
+    dup = frame.duplicated(subset=keys, keep=False)
+    if dup.any():
+        lines = list(frame.index[dup])
+        first = frame.loc[lines[0], keys]
+        twin = next(x for x in lines[1:] if (frame.loc[x, keys] == first).all())
+        label = ", ".join(f"{k}={frame.loc[lines[0], k]}" for k in keys)
+        raise InputError(
+            frame.attrs.get("source", "input"),
+            f"duplicate {what} ({label}) also at line {lines[0]}",
+            line=int(twin),
+            field=keys[-1],
+        )
+
+
+def single_value(frame: pd.DataFrame, column: str, what: str = "period") -> str:
+    """The one value a column may hold (e.g. the extract date); mixed values are an error."""
+    values = frame[column].astype(str).str.strip()
+    first = values.iloc[0]
+    other = values != first
+    if other.any():
+        line = int(other[other].index[0])
+        raise InputError(
+            frame.attrs.get("source", "input"),
+            f"mixed {what}s in one file: {values[line]!r} here, {first!r} on line "
+            f"{int(values.index[0])}",
+            line=line,
+            field=column,
+            hint="split the file by period; each load holds one period",
+        )
+    return first
+
+
+_MONTHS = {m: i for i, m in enumerate(
+    ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"], 1)}
+
+
+def month_period(text: str, *, file: str = "input", line: int | None = None,
+                 field: str | None = None) -> str:
+    """Turn an extract date (01APR2020, 01Oct2025, 2020-04-01, 2020-04) into 'YYYY-MM'."""
+    value = str(text).strip()
+    m = re.fullmatch(r"(\d{1,2})([A-Za-z]{3})(\d{4})", value)
+    if m and m.group(2).upper() in _MONTHS:
+        return f"{m.group(3)}-{_MONTHS[m.group(2).upper()]:02d}"
+    m = re.fullmatch(r"(\d{4})-(\d{2})(?:-\d{2})?", value)
+    if m and 1 <= int(m.group(2)) <= 12:
+        return f"{m.group(1)}-{m.group(2)}"
+    m = re.fullmatch(r"(\d{2})/(\d{2})/(\d{4})", value)
+    if m and 1 <= int(m.group(2)) <= 12:
+        return f"{m.group(3)}-{m.group(2)}"
+    raise InputError(file, f"{value!r} is not a date (expected e.g. 01APR2020 or 2020-04)",
+                     line=line, field=field)
+
+
+def year_period(text: str, *, file: str = "input") -> str:
+    """Normalise a financial year ('2020/21', '2020-21', '202021') to 'YYYY-YY'."""
+    value = str(text).strip()
+    m = re.fullmatch(r"(\d{4})\s*[-/]?\s*(\d{2})", value)
+    if m and (int(m.group(1)) + 1) % 100 == int(m.group(2)):
+        return f"{m.group(1)}-{m.group(2)}"
+    raise InputError(file, f"{value!r} is not a financial year (expected e.g. 2020-21)")
+
+
+def null_if_blank(series: pd.Series) -> pd.Series:
+    """Blank strings become missing values."""
+    s = series.astype(object).map(lambda v: v.strip() if isinstance(v, str) else v)
+    return s.where(~s.isin(["", None]) & s.notna(), None)
+
+
+__all__ = [
+    "LAD", "LSOA", "MSOA", "ONS_CODE", "PCN", "PRACTICE", "UNKNOWN_LSOA",
+    "InputError", "SourceFile", "check_codes", "check_unique", "month_period",
+    "normalise_name", "null_if_blank", "open_source", "read_table", "resolve_columns",
+    "single_value", "to_counts", "to_numbers", "year_period",
+]

@@ -1,0 +1,276 @@
+"""The store: one Ibis connection holding the canonical tables, derived tables and the loads ledger.
+
+The default backend is an embedded DuckDB file (``--db PATH``, env ``PLACEHEALTH_DB``, default
+``./placehealth.duckdb``); any Ibis connection URL (``duckdb://``, ``postgres://...``) may be given
+instead, so analysis code written against :meth:`Store.table` runs unchanged on other engines.
+
+Loads are atomic and idempotent:
+
+- a file whose sha256 is already in ``loads`` changes nothing;
+- files are read and validated completely before the store is opened for writing, so a bad file
+  leaves the store as it was;
+- rows are merged into their partition (period/edition) inside one transaction: a new period is
+  added beside the old ones; rows already present with the same values are kept once; a value
+  that fills a gap (e.g. a score where only a rank was loaded) is merged in; a value that
+  contradicts one already loaded from another file is an error.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import ibis
+import pandas as pd
+import pyarrow as pa
+
+from placehealth.sources.base import ReadResult
+from placehealth.sources.validate import InputError
+from placehealth.tables import CANONICAL, LOADS, LOADS_COLUMNS, TableSpec
+
+DEFAULT_DB = "placehealth.duckdb"
+ENV_DB = "PLACEHEALTH_DB"
+
+_SQL_TYPES = {"string": "VARCHAR", "int64": "BIGINT", "float64": "DOUBLE", "boolean": "BOOLEAN",
+              "binary": "BLOB"}
+
+
+def resolve_db(db: str | os.PathLike[str] | None = None) -> str:
+    """The store location: the argument, else ``$PLACEHEALTH_DB``, else ./placehealth.duckdb."""
+    return str(db or os.environ.get(ENV_DB) or DEFAULT_DB)
+
+
+class Store:
+    """A thin layer over an Ibis backend: canonical tables, derived tables, the loads ledger."""
+
+    def __init__(self, db: str | os.PathLike[str] | None = None, *, read_only: bool = False):
+        self.location = resolve_db(db)
+        if "://" in self.location:
+            self.con = ibis.connect(self.location)
+        else:
+            Path(self.location).parent.mkdir(parents=True, exist_ok=True)
+            self.con = ibis.duckdb.connect(self.location, read_only=read_only)
+        self.read_only = read_only
+
+    # ---------------------------------------------------------------- reading
+    def list_tables(self) -> list[str]:
+        return sorted(t for t in self.con.list_tables() if not t.startswith("ibis_"))
+
+    def has(self, name: str) -> bool:
+        return name in self.con.list_tables()
+
+    def table(self, name: str) -> ibis.Table:
+        """An Ibis expression over a stored table (the engine-agnostic way to read)."""
+        if not self.has(name):
+            raise KeyError(f"table {name!r} is not in the store {self.location}; "
+                           f"it has: {', '.join(self.list_tables()) or 'nothing yet'}")
+        return self.con.table(name)
+
+    def read(self, name: str, **equal: Any) -> pd.DataFrame:
+        """A stored table as pandas, optionally filtered on column == value (lists mean IN)."""
+        t = self.table(name)
+        for column, value in equal.items():
+            if value is None:
+                continue
+            t = t.filter(t[column].isin(value) if isinstance(value, list | tuple | set)
+                         else t[column] == value)
+        return t.to_pandas()
+
+    def periods(self, name: str, column: str = "period") -> list[str]:
+        """Distinct periods of a table, oldest first."""
+        if not self.has(name):
+            return []
+        t = self.table(name)
+        return sorted(v for v in t.select(column).distinct().to_pandas()[column] if v is not None)
+
+    def loads(self) -> pd.DataFrame:
+        if not self.has(LOADS):
+            return pd.DataFrame(columns=list(LOADS_COLUMNS))
+        return self.table(LOADS).order_by("load_id").to_pandas()
+
+    def loaded(self, sha256: str) -> pd.Series | None:
+        """The ledger row of a file already loaded (by content), if any."""
+        loads = self.loads()
+        hit = loads[loads["sha256"] == sha256]
+        return None if hit.empty else hit.iloc[0]
+
+    # ---------------------------------------------------------------- writing
+    @property
+    def _raw(self):
+        """The DuckDB connection (for transactions), or None on other backends."""
+        return getattr(self.con, "con", None) if self.con.name == "duckdb" else None
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """All writes inside commit together or not at all (DuckDB; best effort elsewhere)."""
+        raw = self._raw
+        if raw is None:
+            yield
+            return
+        raw.begin()
+        try:
+            yield
+        except BaseException:
+            raw.rollback()
+            raise
+        else:
+            raw.commit()
+
+    def _execute(self, sql: str, params: list | None = None) -> None:
+        raw = self._raw
+        if raw is not None:
+            raw.execute(sql, params or [])
+        else:
+            self.con.raw_sql(sql)
+
+    def _ensure(self, name: str, columns: dict[str, str]) -> None:
+        if self.has(name):
+            existing = set(self.con.table(name).columns)
+            for column, kind in columns.items():
+                if column not in existing:
+                    self._execute(f'ALTER TABLE "{name}" ADD COLUMN "{column}" {_SQL_TYPES[kind]}')
+            return
+        cols = ", ".join(f'"{c}" {_SQL_TYPES[t]}' for c, t in columns.items())
+        self._execute(f'CREATE TABLE "{name}" ({cols})')
+
+    def _insert(self, name: str, frame: pd.DataFrame) -> None:
+        if frame.empty:
+            return
+        arrow = pa.Table.from_pandas(frame, preserve_index=False)
+        raw = self._raw
+        if raw is not None:
+            raw.register("_placehealth_rows", arrow)
+            try:
+                cols = ", ".join(f'"{c}"' for c in frame.columns)
+                raw.execute(f'INSERT INTO "{name}" ({cols}) SELECT {cols} FROM _placehealth_rows')
+            finally:
+                raw.unregister("_placehealth_rows")
+        else:
+            self.con.insert(name, arrow)
+
+    def ingest(self, results: list[ReadResult]) -> list[dict[str, Any]]:
+        """Write already-validated read results, all in one transaction; skip files seen before.
+
+        Returns one summary per file: its load_id (new or existing), rows, and whether it was new.
+        """
+        summaries: list[dict[str, Any]] = []
+        with self.transaction():
+            self._ensure(LOADS, LOADS_COLUMNS)
+            for result in results:
+                previous = self.loaded(result.sha256)
+                if previous is not None:
+                    summaries.append({"file": result.file_name, "load_id": int(previous["load_id"]),
+                                      "rows": int(previous["rows"]), "new": False,
+                                      "kind": result.kind, "period": result.period})
+                    continue
+                load_id = self._next_load_id()
+                for name, frame in result.tables.items():
+                    self._merge(CANONICAL[name], frame.assign(load_id=load_id), result.file_name)
+                ledger = pd.DataFrame([{
+                    "load_id": load_id, "file_name": result.file_name, "sha256": result.sha256,
+                    "kind": result.kind, "publication": result.publication,
+                    "period": result.period, "rows": result.rows,
+                    "tables": ",".join(result.tables),
+                    "loaded_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                }])
+                self._insert(LOADS, ledger)
+                summaries.append({"file": result.file_name, "load_id": load_id,
+                                  "rows": result.rows, "new": True, "kind": result.kind,
+                                  "period": result.period})
+        return summaries
+
+    def _next_load_id(self) -> int:
+        loads = self.loads()
+        return 1 if loads.empty else int(loads["load_id"].max()) + 1
+
+    def _merge(self, spec: TableSpec, frame: pd.DataFrame, file_name: str) -> None:
+        """Merge rows into their partitions: keep equal rows once, fill gaps, refuse conflicts."""
+        frame = _conform(spec, frame)
+        self._ensure(spec.name, spec.columns)
+        parts = frame[list(spec.partition)].drop_duplicates()
+        t = self.con.table(spec.name)
+        where = None
+        for _, part in parts.iterrows():
+            cond = None
+            for column in spec.partition:
+                c = t[column] == part[column]
+                cond = c if cond is None else cond & c
+            where = cond if where is None else where | cond
+        existing = t.filter(where).to_pandas() if where is not None else pd.DataFrame()
+        if existing.empty:
+            self._insert(spec.name, frame)
+            return
+        key = list(spec.key)
+        both = existing.merge(frame, on=key, how="outer", suffixes=("_old", ""), indicator=True)
+        merged = both[key].copy()
+        for column in spec.value_columns:
+            old, new = both[f"{column}_old"], both[column]
+            clash = old.notna() & new.notna() & (old.astype(str) != new.astype(str))
+            if clash.any():
+                row = both[clash].iloc[0]
+                label = ", ".join(f"{k}={row[k]}" for k in key)
+                earlier = self.loads()
+                earlier = earlier[earlier["load_id"] == row["load_id_old"]]["file_name"]
+                raise InputError(
+                    file_name,
+                    f"{column} = {row[column]!r} contradicts {row[column + '_old']!r} already "
+                    f"loaded from {earlier.iloc[0] if len(earlier) else 'an earlier file'} "
+                    f"({label})",
+                    field=column,
+                    hint="each period is loaded once; remove the earlier load first",
+                )
+            merged[column] = new.where(new.notna(), old)
+        merged["load_id"] = both["load_id"].where(both["_merge"] != "left_only", both["load_id_old"])
+        delete = " OR ".join(
+            "(" + " AND ".join(f'"{c}" = ?' for c in spec.partition) + ")" for _ in range(len(parts))
+        )
+        params = [v for _, part in parts.iterrows() for v in part.tolist()]
+        self._execute(f'DELETE FROM "{spec.name}" WHERE {delete}', params)
+        self._insert(spec.name, _conform(spec, merged))
+
+    def replace_table(self, name: str, frame: pd.DataFrame) -> None:
+        """Write a derived table whole (built by an analysis), atomically replacing any old one."""
+        arrow = pa.Table.from_pandas(frame, preserve_index=False)
+        raw = self._raw
+        if raw is None:
+            self.con.create_table(name, arrow, overwrite=True)
+            return
+        with self.transaction():
+            raw.register("_placehealth_rows", arrow)
+            try:
+                raw.execute(f'CREATE OR REPLACE TABLE "{name}" AS SELECT * FROM _placehealth_rows')
+            finally:
+                raw.unregister("_placehealth_rows")
+
+    def close(self) -> None:
+        disconnect = getattr(self.con, "disconnect", None)
+        if disconnect:
+            disconnect()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _conform(spec: TableSpec, frame: pd.DataFrame) -> pd.DataFrame:
+    """Columns in spec order and type; required columns may not be missing."""
+    out = pd.DataFrame(index=frame.index)
+    for column, kind in spec.columns.items():
+        values = frame[column] if column in frame else pd.Series(None, index=frame.index)
+        if kind == "int64":
+            values = pd.to_numeric(values, errors="raise").astype("Int64")
+        elif kind == "float64":
+            values = pd.to_numeric(values, errors="raise").astype("float64")
+        elif kind == "boolean":
+            values = values.astype("boolean")
+        elif kind == "string":
+            values = values.astype(object).where(values.notna(), None)
+            values = values.map(lambda v: v if v is None else str(v))
+        out[column] = values
+    return out
