@@ -100,6 +100,137 @@ CANONICAL: dict[str, TableSpec] = {
                       "sub_icb_ons_code", "sub_icb_name", "icb_code", "icb_ons_code", "icb_name",
                       "region_code", "region_ons_code", "region_name"),
         ),
+
+        _spec(
+            "pcns",
+            {"period": STRING, "pcn_code": STRING, "pcn_name": STRING, "sub_icb_code": STRING,
+             "sub_icb_name": STRING, "open_date": STRING, "close_date": STRING,
+             "postcode": STRING},
+            key=("period", "pcn_code"),
+            partition=("period",),
+            description="PCN details from the ODS ePCN workbook (PCNDetails sheet).",
+            nullable=("pcn_name", "sub_icb_code", "sub_icb_name", "open_date", "close_date",
+                      "postcode"),
+        ),
+        _spec(
+            "practices",
+            {"period": STRING, **_ORG, "practice_name": STRING, "postcode": STRING,
+             "national_grouping": STRING, "health_geography": STRING, "open_date": STRING,
+             "close_date": STRING, "status": STRING, "sub_type": STRING,
+             "commissioner": STRING, "prescribing_setting": STRING},
+            key=("period", "practice_code"),
+            partition=("period",),
+            description="GP practices and prescribing cost centres from ODS epraccur "
+            "(all settings and statuses; prescribing_setting '4' = GP practice, status 'A' = active).",
+            nullable=("practice_name", "postcode", "national_grouping", "health_geography",
+                      "open_date", "close_date", "status", "sub_type", "commissioner",
+                      "prescribing_setting"),
+        ),
+        _spec(
+            "practice_locations",
+            {"period": STRING, **_ORG, "latitude": FLOAT, "longitude": FLOAT,
+             "lsoa11_code": STRING, "lsoa21_code": STRING},
+            key=("period", "practice_code"),
+            partition=("period",),
+            description="Where each practice is: WGS84 point and the LSOA containing it.",
+            nullable=("latitude", "longitude", "lsoa11_code", "lsoa21_code"),
+        ),
+        _spec(
+            "imd",
+            {"edition": STRING, "lsoa_code": STRING, "lsoa_vintage": INT, "domain": STRING,
+             "score": FLOAT, "rank": INT, "decile": INT},
+            key=("edition", "lsoa_code", "domain"),
+            partition=("edition",),
+            description="English Indices of Deprivation by LSOA, long: one row per edition "
+            "(IMD2019 on LSOA 2011, IoD2025 on LSOA 2021), LSOA and domain (imd, income, "
+            "employment, education, health, crime, housing, environment, idaci, idaopi, and "
+            "sub-domains). Rank 1 and decile 1 = most deprived. Files of one edition merge.",
+            nullable=("score", "rank", "decile"),
+        ),
+        _spec(
+            "qof_prevalence",
+            {"period": STRING, **_ORG, "group_code": STRING, "register": INT,
+             "list_type": STRING, "list_size": INT},
+            key=("period", "practice_code", "group_code"),
+            partition=("period",),
+            description="QOF disease registers by practice (raw PREVALENCE file); list_size is "
+            "the denominator of list_type (TOTAL, 06OV, 16OV, 17OV, 18OV, 50OV). Period '2020-21'.",
+        ),
+        _spec(
+            "qof_indicators",
+            {"period": STRING, "indicator_code": STRING, "point_value": FLOAT,
+             "group_code": STRING, "group_description": STRING, "domain_code": STRING,
+             "domain_description": STRING, "list_type": STRING},
+            key=("period", "indicator_code"),
+            partition=("period",),
+            description="QOF indicator -> disease group mapping (MAPPING_INDICATORS file).",
+            nullable=("point_value", "domain_code", "domain_description", "list_type",
+                      "group_description"),
+        ),
+        _spec(
+            "census",
+            {"census_table": STRING, "lsoa_code": STRING, "lsoa_vintage": INT,
+             "category": STRING, "residents": INT},
+            key=("census_table", "lsoa_code", "category"),
+            partition=("census_table",),
+            description="Census 2021 bulk tables by LSOA, long (e.g. TS021 ethnic group: "
+            "category 'Asian, Asian British or Asian Welsh: Indian'; 'Total' = all usual residents).",
+        ),
+        _spec(
+            "lsoa_population",
+            {"period": STRING, "lsoa_code": STRING, "lsoa_vintage": INT, "sex": STRING,
+             "age_from": INT, "age_to": INT, "population": INT},
+            key=("period", "lsoa_code", "sex", "age_from"),
+            partition=("period",),
+            description="Resident population by LSOA, sex and age band (ONS mid-year "
+            "estimates, Census age groups); age_from = -1 marks the all-ages total, "
+            "age_to null = open top band.",
+            nullable=("age_to",),
+        ),
+        _spec(
+            "geography_lookup",
+            {"lsoa_vintage": INT, "lsoa_code": STRING, "level": STRING, "edition": STRING,
+             "area_code": STRING, "area_name": STRING},
+            key=("lsoa_vintage", "lsoa_code", "level", "edition"),
+            partition=("level", "edition"),
+            description="Which area each LSOA lies in, long: level is msoa, ward, lad, utla, "
+            "sub_icb, icb, region, pcon or ruc (rural-urban class); edition is the year of the "
+            "area set (e.g. '2024' for wards 2024).",
+            nullable=("area_name",),
+        ),
+        _spec(
+            "lsoa_changes",
+            {"lsoa11_code": STRING, "lsoa21_code": STRING, "change_code": STRING},
+            key=("lsoa11_code", "lsoa21_code"),
+            partition=("change_code",),
+            description="ONS LSOA 2011 -> LSOA 2021 lookup: change_code U unchanged, S split, "
+            "M merged, X complex (many-to-many).",
+        ),
+        _spec(
+            "boundaries",
+            {"level": STRING, "area_code": STRING, "area_name": STRING, "geometry": STRING},
+            key=("level", "area_code"),
+            partition=("level",),
+            description="Area boundaries as GeoJSON geometry text in WGS84 (level lsoa11, "
+            "lsoa21, msoa11, msoa21, lad, icb, ...).",
+            nullable=("area_name",),
+        ),
+        _spec(
+            "lsoa_attributes",
+            {"period": STRING, "lsoa_code": STRING, "attribute": STRING, "value": FLOAT},
+            key=("period", "lsoa_code", "attribute"),
+            partition=("period", "attribute"),
+            description="Any further numeric LSOA attribute (--as lsoa-attributes), long.",
+            nullable=("value",),
+        ),
+        _spec(
+            "practice_attributes",
+            {"period": STRING, **_ORG, "attribute": STRING, "value": FLOAT},
+            key=("period", "practice_code", "attribute"),
+            partition=("period", "attribute"),
+            description="Any further numeric practice attribute (--as practice-attributes), long.",
+            nullable=("value",),
+        ),
     ]
 }
 

@@ -187,8 +187,9 @@ def _age_band(text: str) -> tuple[int, int | None] | None:
 @reader(
     "gp-reg-age",
     PUBLICATION + " (practice x sex x age, single-year or 5-year)",
-    lambda s: has_columns("SEX", "AGE", "NUMBER_OF_PATIENTS")(s)
-    and not has_columns("LSOA_CODE")(s) and not has_columns("POSTCODE")(s),
+    lambda s: has_columns("SEX", "NUMBER_OF_PATIENTS")(s)
+    and (has_columns("AGE")(s) or has_columns("AGE_GROUP_5")(s))
+    and not has_columns("LSOA_CODE")(s) and not has_columns("CODE")(s),
     example="placehealth ingest gp-reg-pat-prac-quin-age.csv",
 )
 def read_age(source: SourceFile, options: ReadOptions) -> ReadResult:
@@ -244,7 +245,7 @@ def _totals(frame: pd.DataFrame, period: str, source: SourceFile) -> ReadResult:
 @reader(
     "gp-reg-all",
     PUBLICATION + " (practice totals, gp-reg-pat-prac-all)",
-    has_columns("CODE", "SEX", "AGE", "NUMBER_OF_PATIENTS", "POSTCODE"),
+    has_columns("CODE", "SEX", "AGE", "NUMBER_OF_PATIENTS"),
     example="placehealth ingest gp-reg-pat-prac-all.csv",
 )
 def read_all(source: SourceFile, options: ReadOptions) -> ReadResult:
