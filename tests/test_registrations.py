@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import shared_file
 from placehealth.sources import ReadOptions, read_file
+
+from conftest import shared_file
 
 pytestmark = pytest.mark.realdata
 
