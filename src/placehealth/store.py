@@ -205,11 +205,12 @@ class Store:
             self._insert(spec.name, frame)
             return
         key = list(spec.key)
+        existing = _conform(spec, existing)
         both = existing.merge(frame, on=key, how="outer", suffixes=("_old", ""), indicator=True)
         merged = both[key].copy()
         for column in spec.value_columns:
             old, new = both[f"{column}_old"], both[column]
-            clash = old.notna() & new.notna() & (old.astype(str) != new.astype(str))
+            clash = (old.notna() & new.notna() & (old != new)).fillna(False).astype(bool)
             if clash.any():
                 row = both[clash].iloc[0]
                 label = ", ".join(f"{k}={row[k]}" for k in key)
