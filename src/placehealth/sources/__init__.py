@@ -15,6 +15,7 @@ from placehealth.sources.validate import InputError, SourceFile, open_source
 #: reader whose detector accepts the header wins, so more specific layouts come first.
 MODULES = [
     "registrations",
+    "uptake",
 ]
 
 
