@@ -1,0 +1,303 @@
+"""What a level is: the one place every analysis asks which units exist and who belongs to them.
+
+A *level* is a way of grouping patients into units, and every analysis takes it as a parameter
+(never a copy of the computation per level):
+
+- practice-based levels (``practice``, ``pcn``, ``sub_icb``, ``icb``): a unit is a set of
+  practices, and a unit's patients are all patients registered with its practices. Membership
+  comes from ``practice_pcn`` of the same period (a practice that moved PCN counts in the PCN it
+  belonged to that month); when that period has no mapping, the nearest earlier mapping is used,
+  else the nearest later one, with a warning.
+- place-based levels (``lsoa``, ``ward``, ``la``): a unit is a set of LSOAs, and a unit's patients
+  are the registered patients living there, whichever practice they are registered with.
+  Membership comes from ``geography_lookup`` (level ``ward`` or ``lad``).
+- ``group``: a user-defined grouping (table ``groups``), each group either a set of practices or a
+  set of LSOAs (never both), so a group behaves exactly like a PCN or like a place.
+"""
+
+from __future__ import annotations
+
+import bisect
+import csv
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from placehealth.sources.validate import LSOA, PRACTICE, InputError
+from placehealth.store import Store
+
+PRACTICE_LEVELS = ("practice", "pcn", "sub_icb", "icb")
+PLACE_LEVELS = ("lsoa", "ward", "la")
+GROUP = "group"
+LEVELS = (*PRACTICE_LEVELS, GROUP, *PLACE_LEVELS)
+
+#: geography_lookup level holding each place-based level's areas.
+LOOKUP_LEVEL = {"ward": "ward", "la": "lad"}
+
+#: practice_pcn columns giving each practice-based level's code (first non-null wins) and name.
+_PRACTICE_COLUMNS = {
+    "practice": (["practice_code"], "practice_name"),
+    "pcn": (["pcn_code"], "pcn_name"),
+    "sub_icb": (["sub_icb_code", "sub_icb_ons_code", "sub_icb_name"], "sub_icb_name"),
+    "icb": (["icb_code", "icb_ons_code", "icb_name"], "icb_name"),
+}
+
+#: pcn_code of practices not in any PCN (they are left out of the pcn level).
+NO_PCN = "U"
+
+GROUPS = "groups"
+GROUP_COLUMNS = ["group_name", "member_type", "member_code"]
+UNIT_COLUMNS = ["unit_code", "unit_name"]
+
+
+class LevelWarning(UserWarning):
+    """Membership had to be approximated (e.g. a mapping from another period was used)."""
+
+
+@dataclass(frozen=True)
+class Membership:
+    """Which practices (or LSOAs) make up each unit of a level, and where that came from."""
+
+    level: str
+    kind: str  # "practice" or "lsoa"
+    members: pd.DataFrame  # [practice_code | lsoa_code, unit_code, unit_name]
+    source_period: str | None = None
+
+
+def check_level(level: str) -> str:
+    if level not in LEVELS:
+        raise ValueError(f"unknown level {level!r}: use one of {', '.join(LEVELS)}")
+    return level
+
+
+def mapping_period(store: Store, period: str) -> str | None:
+    """The practice_pcn period to use for registrations of ``period``: the same month, else the
+    nearest earlier mapping, else the nearest later one (warning when not the same month)."""
+    periods = store.periods("practice_pcn")
+    if not periods:
+        return None
+    if period in periods:
+        return period
+    at = bisect.bisect_left(periods, period)
+    chosen = periods[at - 1] if at > 0 else periods[0]
+    warnings.warn(f"no practice -> PCN mapping for {period}; using the {chosen} mapping "
+                  f"({'earlier' if chosen < period else 'later'} period)", LevelWarning,
+                  stacklevel=2)
+    return chosen
+
+
+def practice_units(store: Store, level: str, period: str) -> pd.DataFrame:
+    """Practice membership of each unit of a practice-based level (or practice groups) in ``period``.
+
+    Returns columns practice_code, unit_code, unit_name. Practices not in a PCN (pcn_code 'U')
+    belong to no pcn unit.
+    """
+    check_level(level)
+    if level == GROUP:
+        groups = read_groups(store)
+        members = groups[groups["member_type"] == "practice"]
+        return pd.DataFrame({"practice_code": members["member_code"].values,
+                             "unit_code": members["group_name"].values,
+                             "unit_name": members["group_name"].values})
+    if level not in PRACTICE_LEVELS:
+        raise ValueError(f"{level!r} is a place-based level: use lsoa_units")
+    chosen = mapping_period(store, period)
+    if chosen is None:
+        if level == "practice":
+            return _practices_from_registrations(store, period)
+        raise LookupError(f"no practice -> PCN mapping (practice_pcn) is loaded, so the "
+                          f"{level} level cannot be built; load gp-reg-pat-prac-map or ePCN")
+    mapping = store.read("practice_pcn", period=chosen)
+    codes, name = _PRACTICE_COLUMNS[level]
+    unit = mapping[codes[0]].astype(object)
+    for extra in codes[1:]:
+        unit = unit.where(unit.notna(), mapping[extra])
+    out = pd.DataFrame({"practice_code": mapping["practice_code"], "unit_code": unit,
+                        "unit_name": mapping[name]})
+    if level == "practice":
+        out = _name_practices(store, period, out)
+    if level == "pcn":
+        out = out[out["unit_code"] != NO_PCN]
+    return out[out["unit_code"].notna()].reset_index(drop=True)
+
+
+def _practices_from_registrations(store: Store, period: str) -> pd.DataFrame:
+    t = store.table("registrations_lsoa")
+    t = t.filter(t.period == period)
+    names = t.group_by("practice_code").aggregate(unit_name=t.practice_name.max()).to_pandas()
+    return pd.DataFrame({"practice_code": names["practice_code"],
+                         "unit_code": names["practice_code"], "unit_name": names["unit_name"]})
+
+
+def _name_practices(store: Store, period: str, units: pd.DataFrame) -> pd.DataFrame:
+    """Practices in registrations but not in the mapping still form practice units."""
+    if not store.has("registrations_lsoa"):
+        return units
+    seen = _practices_from_registrations(store, period)
+    extra = seen[~seen["practice_code"].isin(units["practice_code"])]
+    units = units.copy()
+    named = units.merge(seen[["practice_code", "unit_name"]], on="practice_code", how="left",
+                        suffixes=("", "_reg"))
+    units["unit_name"] = named["unit_name"].where(named["unit_name"].notna(),
+                                                  named["unit_name_reg"]).values
+    return pd.concat([units, extra], ignore_index=True)
+
+
+def lsoa_units(store: Store, level: str, edition: str | None = None,
+               vintage: int | None = None) -> pd.DataFrame:
+    """LSOA membership of each unit of a place-based level (or LSOA groups).
+
+    ``edition`` picks the area set (e.g. wards '2024'; default the latest loaded) and ``vintage``
+    the LSOA codes (2011 or 2021; default the vintage of that edition). Returns lsoa_code,
+    unit_code, unit_name; the lsoa level maps each LSOA to itself.
+    """
+    check_level(level)
+    if level == GROUP:
+        groups = read_groups(store)
+        members = groups[groups["member_type"] == "lsoa"]
+        return pd.DataFrame({"lsoa_code": members["member_code"].values,
+                             "unit_code": members["group_name"].values,
+                             "unit_name": members["group_name"].values})
+    if level == "lsoa":
+        return _lsoa_identity(store, vintage)
+    if level not in PLACE_LEVELS:
+        raise ValueError(f"{level!r} is a practice-based level: use practice_units")
+    rows = lookup_rows(store, LOOKUP_LEVEL[level], edition, vintage)
+    if rows is None:
+        raise LookupError(f"no {LOOKUP_LEVEL[level]} lookup (geography_lookup level "
+                          f"{LOOKUP_LEVEL[level]!r}) is loaded for LSOA vintage {vintage or 'any'}")
+    return pd.DataFrame({"lsoa_code": rows["lsoa_code"].values,
+                         "unit_code": rows["area_code"].values,
+                         "unit_name": rows["area_name"].values})
+
+
+def lookup_rows(store: Store, lookup_level: str, edition: str | None = None,
+                vintage: int | None = None) -> pd.DataFrame | None:
+    """geography_lookup rows of one level: the given edition (default the latest loaded) on the
+    given LSOA vintage (default any); None when nothing matches."""
+    if not store.has("geography_lookup"):
+        return None
+    t = store.table("geography_lookup")
+    t = t.filter(t.level == lookup_level)
+    if vintage is not None:
+        t = t.filter(t.lsoa_vintage == vintage)
+    editions = sorted(e for e in t.select("edition").distinct().to_pandas()["edition"] if e)
+    if not editions:
+        return None
+    chosen = edition or editions[-1]
+    if chosen not in editions:
+        raise LookupError(f"no {lookup_level} lookup of edition {chosen!r}; loaded: "
+                          f"{', '.join(editions)}")
+    return t.filter(t.edition == chosen).to_pandas()
+
+
+def _lsoa_identity(store: Store, vintage: int | None) -> pd.DataFrame:
+    codes: set[str] = set()
+    for name in ("imd", "geography_lookup", "registrations_lsoa"):
+        if store.has(name):
+            t = store.table(name)
+            if vintage is not None:
+                t = t.filter(t.lsoa_vintage == vintage)
+            codes |= set(t.select("lsoa_code").distinct().to_pandas()["lsoa_code"])
+    codes = sorted(c for c in codes if c and LSOA.match(c))
+    return pd.DataFrame({"lsoa_code": codes, "unit_code": codes, "unit_name": codes})
+
+
+def membership(store: Store, level: str, period: str, *, edition: str | None = None,
+               vintage: int | None = None) -> list[Membership]:
+    """Every membership making up ``level`` in ``period``: one for most levels, and for groups
+    one per member type present (practice groups and LSOA groups)."""
+    check_level(level)
+    if level in PRACTICE_LEVELS:
+        members = practice_units(store, level, period)
+        return [Membership(level, "practice", members, mapping_period_quiet(store, period))]
+    if level in PLACE_LEVELS:
+        return [Membership(level, "lsoa", lsoa_units(store, level, edition, vintage))]
+    out = []
+    practices = practice_units(store, GROUP, period)
+    if len(practices):
+        out.append(Membership(level, "practice", practices))
+    lsoas = lsoa_units(store, GROUP)
+    if len(lsoas):
+        out.append(Membership(level, "lsoa", lsoas))
+    return out
+
+
+def mapping_period_quiet(store: Store, period: str) -> str | None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LevelWarning)
+        return mapping_period(store, period)
+
+
+# ------------------------------------------------------------------------- user groups
+def read_groups(store: Store) -> pd.DataFrame:
+    """All user groups (group_name, member_type, member_code); empty when none are defined."""
+    if not store.has(GROUPS):
+        return pd.DataFrame(columns=GROUP_COLUMNS)
+    return store.read(GROUPS)[GROUP_COLUMNS]
+
+
+def create_group(store: Store, name: str, *, practices: list[str] | None = None,
+                 lsoas: list[str] | None = None, source: str = "command line") -> pd.DataFrame:
+    """Define (or redefine) group ``name`` as a set of practices or a set of LSOAs.
+
+    Codes are checked (practice ``A81001``, LSOA ``E01000001``); errors name ``source``.
+    """
+    name = name.strip()
+    if not name:
+        raise InputError(source, "a group needs a name", field="NAME")
+    if bool(practices) == bool(lsoas):
+        raise InputError(source, "give either practices or LSOAs (not both, not neither)",
+                         hint="placehealth group create NAME --practices A81001,A81002")
+    member_type, codes, pattern = (("practice", practices, PRACTICE) if practices
+                                   else ("lsoa", lsoas, LSOA))
+    clean = [c.strip().upper() for c in codes or [] if c.strip()]
+    for i, code in enumerate(clean, start=1):
+        if not pattern.match(code):
+            raise InputError(source, f"{code!r} is not a {member_type} code "
+                             f"(expected e.g. {'A81001' if member_type == 'practice' else 'E01000001'})",
+                             field=f"member {i}")
+    rows = pd.DataFrame({"group_name": name, "member_type": member_type,
+                         "member_code": sorted(set(clean))})
+    groups = read_groups(store)
+    groups = pd.concat([groups[groups["group_name"] != name], rows], ignore_index=True)
+    store.replace_table(GROUPS, groups.astype(str))
+    return rows
+
+
+def delete_group(store: Store, name: str) -> int:
+    """Remove group ``name``; returns the number of members removed (0 if it did not exist)."""
+    groups = read_groups(store)
+    gone = int((groups["group_name"] == name).sum())
+    if gone:
+        store.replace_table(GROUPS, groups[groups["group_name"] != name].astype(str))
+    return gone
+
+
+def read_group_file(path: str | Path) -> tuple[list[str], list[str]]:
+    """Practices and LSOAs listed in a CSV: a column practice_code or lsoa_code (or ``code``,
+    whose values say which they are). Errors name the file, line and field."""
+    path = Path(path)
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        fields = {f.strip().lower(): f for f in reader.fieldnames or []}
+        column = next((fields[c] for c in ("practice_code", "lsoa_code", "member_code", "code")
+                       if c in fields), None)
+        if column is None:
+            raise InputError(path.name, "no practice_code, lsoa_code or code column", line=1,
+                             hint="a CSV with a header row, e.g. practice_code")
+        practices, lsoas = [], []
+        for line, row in enumerate(reader, start=2):
+            code = (row.get(column) or "").strip().upper()
+            if not code:
+                continue
+            if PRACTICE.match(code):
+                practices.append(code)
+            elif LSOA.match(code):
+                lsoas.append(code)
+            else:
+                raise InputError(path.name, f"{code!r} is neither a practice nor an LSOA code",
+                                 line=line, field=column)
+    return practices, lsoas
