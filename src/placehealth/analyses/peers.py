@@ -1,0 +1,403 @@
+"""Peer groups: for every PCN (or practice) its N most similar units, and why they are similar.
+
+Method (CIPFA nearest neighbours; NHS England Model Health System peers):
+
+1. each feature is winsorised at its 1st and 99th percentiles across the units compared, so one
+   extreme unit cannot stretch the scale for everyone else;
+2. skewed features (list size) are log-transformed before winsorising;
+3. each feature is standardised to z = (x - mean) / sd across the units compared (a missing value
+   gets z = 0, the average, and is counted in ``missing_features``);
+4. the distance between units i and j is the weighted Euclidean distance
+   d = sqrt(sum_f w_f (z_if - z_jf)^2), weights configurable (default 1 each);
+5. the N nearest units are the peers: never the unit itself, ties in distance broken by code, so
+   the same inputs always give the same peers. ``within`` restricts candidates to units sharing
+   the unit's ICB or region.
+
+References: CIPFA Nearest Neighbours Model (England), technical note (2019); NHS England, Model
+Health System "peer finder" methodology; Weir & Wilson-Davies style similar-10 groups are *not*
+used as a benchmark here: compare.py takes the peer mean with its uncertainty.
+
+``peer_features`` says, for each pair, each feature's share of the squared distance (small shares
+= the features on which they are alike). ``peer_feature_fit`` documents how well the features
+predict each indicator compared (R-squared of an ordinary least squares regression of the
+indicator's unit values on the standardised features).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+#: Default features and weights (all 1): age structure, deprivation, ethnicity, rurality, size.
+DEFAULT_FEATURES: dict[str, float] = {
+    "pct_65_plus": 1.0,
+    "pct_under_18": 1.0,
+    "imd_score": 1.0,
+    "pct_non_white": 1.0,
+    "pct_rural": 1.0,
+    "list_size": 1.0,
+}
+#: Features log-transformed before winsorising (right-skewed counts).
+LOG_FEATURES = frozenset({"list_size"})
+WINSOR = (0.01, 0.99)
+DEFAULT_N = 10
+#: Distances are rounded to this many decimals before ranking, so float noise never breaks a tie.
+_DECIMALS = 9
+
+
+@dataclass(frozen=True)
+class PeerOptions:
+    """How peers are chosen: N, features with weights, grouping restriction, transforms."""
+
+    n: int = DEFAULT_N
+    features: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_FEATURES))
+    log_features: frozenset[str] = LOG_FEATURES
+    winsor: tuple[float, float] | None = WINSOR
+
+    def __post_init__(self) -> None:
+        if self.n < 1:
+            raise ValueError(f"n must be at least 1, got {self.n}")
+        if not self.features:
+            raise ValueError("at least one feature is needed to find peers")
+        bad = {f: w for f, w in self.features.items() if not np.isfinite(w) or w < 0}
+        if bad:
+            raise ValueError(f"feature weights must be finite and >= 0: {bad}")
+
+
+def parse_features(text: str | None) -> dict[str, float]:
+    """``"imd_score,pct_65_plus:2"`` -> {"imd_score": 1.0, "pct_65_plus": 2.0} (None = defaults)."""
+    if not text:
+        return dict(DEFAULT_FEATURES)
+    features: dict[str, float] = {}
+    for part in text.split(","):
+        name, _, weight = part.strip().partition(":")
+        if not name:
+            continue
+        try:
+            features[name] = float(weight) if weight else 1.0
+        except ValueError:
+            raise ValueError(f"feature {part!r}: weight must be a number (name:weight)") from None
+    return features
+
+
+def standardise(features: pd.DataFrame, options: PeerOptions) -> pd.DataFrame:
+    """Log-transform, winsorise and z-standardise each feature column (index = unit code).
+
+    A feature with no spread (sd 0) or no values at all gets z = 0 everywhere: it cannot tell
+    units apart. Missing values get z = 0 (the average).
+    """
+    missing = [f for f in options.features if f not in features.columns]
+    if missing:
+        raise ValueError(f"features not available: {', '.join(missing)}; available: "
+                         f"{', '.join(map(str, features.columns)) or 'none'}")
+    out = pd.DataFrame(index=features.index)
+    for name in options.features:
+        x = pd.to_numeric(features[name], errors="coerce").astype("float64")
+        if name in options.log_features:
+            if (x < 0).any():
+                raise ValueError(f"feature {name!r} is log-transformed but has negative values")
+            x = np.log1p(x)
+        if options.winsor is not None and x.notna().sum() > 2:
+            lo, hi = x.quantile(options.winsor[0]), x.quantile(options.winsor[1])
+            x = x.clip(lo, hi)
+        sd = x.std(ddof=0)
+        z = (x - x.mean()) / sd if sd and np.isfinite(sd) and sd > 0 else x * 0.0
+        out[name] = z.fillna(0.0)
+    return out
+
+
+def nearest_peers(
+    features: pd.DataFrame,
+    options: PeerOptions | None = None,
+    within: pd.Series | None = None,
+    *,
+    block: int = 512,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The N nearest peers of every unit, and each feature's contribution to each pair's distance.
+
+    ``features``: one row per unit (index = unit code), one column per feature.
+    ``within``: optional unit code -> group (e.g. ICB); peers are then sought only in the group.
+    Returns ``peers`` (unit_code, peer_code, rank, distance) and ``contributions`` (unit_code,
+    peer_code, feature, unit_value, peer_value, z_difference, share), where share is the feature's
+    part of the squared distance (shares of a pair sum to 1; 0/0 is shared equally).
+    """
+    options = options or PeerOptions()
+    if features.index.has_duplicates:
+        dup = features.index[features.index.duplicated()][0]
+        raise ValueError(f"unit {dup!r} appears twice in the features")
+    features = features.sort_index()
+    z = standardise(features, options)
+    names = list(options.features)
+    weights = np.array([options.features[f] for f in names], dtype="float64")
+    zw = z[names].to_numpy() * np.sqrt(weights)
+    codes = features.index.to_numpy().astype(str)
+    group = None
+    if within is not None:
+        group = within.reindex(features.index).astype(object).to_numpy()
+    order_key = np.arange(len(codes))  # codes are sorted, so index order = code order
+    unit_idx, peer_idx, ranks, dists = [], [], [], []
+    sq = (zw**2).sum(axis=1)
+    for start in range(0, len(codes), block):
+        stop = min(start + block, len(codes))
+        d2 = sq[start:stop, None] + sq[None, :] - 2.0 * zw[start:stop] @ zw.T
+        d = np.sqrt(np.clip(d2, 0.0, None)).round(_DECIMALS)
+        rows = np.arange(stop - start)
+        d[rows, start + rows] = np.inf  # never one's own peer
+        if group is not None:
+            same = group[start:stop, None] == group[None, :]
+            same &= pd.notna(group)[start:stop, None]
+            d[~same] = np.inf
+        k = min(options.n, len(codes) - 1)
+        if k <= 0:
+            break
+        for r in range(stop - start):
+            row = d[r]
+            finite = np.isfinite(row)
+            if not finite.any():
+                continue
+            kk = min(k, int(finite.sum()))
+            # candidates: everything up to the kth distance (inclusive, so ties are all seen)
+            cut = np.partition(row, kk - 1)[kk - 1]
+            cand = np.flatnonzero(row <= cut)
+            chosen = cand[np.lexsort((order_key[cand], row[cand]))][:kk]
+            unit_idx.extend([start + r] * kk)
+            peer_idx.extend(chosen.tolist())
+            ranks.extend(range(1, kk + 1))
+            dists.extend(row[chosen].tolist())
+    unit_idx_a, peer_idx_a = np.asarray(unit_idx, dtype=int), np.asarray(peer_idx, dtype=int)
+    peers = pd.DataFrame({
+        "unit_code": codes[unit_idx_a],
+        "peer_code": codes[peer_idx_a],
+        "rank": np.asarray(ranks, dtype="int64"),
+        "distance": np.asarray(dists, dtype="float64"),
+    })
+    contributions = _contributions(features, z, names, weights, unit_idx_a, peer_idx_a, codes)
+    return peers, contributions
+
+
+def _contributions(features, z, names, weights, unit_idx, peer_idx, codes) -> pd.DataFrame:
+    zv = z[names].to_numpy()
+    raw = features[names].apply(pd.to_numeric, errors="coerce").to_numpy(dtype="float64")
+    diff = zv[peer_idx] - zv[unit_idx]
+    part = weights * diff**2
+    total = part.sum(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = np.where(total > 0, part / total, 1.0 / len(names))
+    n, f = diff.shape
+    return pd.DataFrame({
+        "unit_code": np.repeat(codes[unit_idx], f),
+        "peer_code": np.repeat(codes[peer_idx], f),
+        "feature": np.tile(np.asarray(names, dtype=object), n),
+        "unit_value": raw[unit_idx].reshape(-1),
+        "peer_value": raw[peer_idx].reshape(-1),
+        "z_difference": diff.reshape(-1),
+        "share": share.reshape(-1),
+    })
+
+
+def feature_fit(features: pd.DataFrame, values: pd.DataFrame,
+                options: PeerOptions | None = None) -> pd.DataFrame:
+    """How well the peer features predict each indicator: OLS R-squared per indicator and period.
+
+    ``values``: long frame (indicator, period, unit_code, value). Each indicator's unit values are
+    regressed (ordinary least squares with an intercept) on the standardised features; reports
+    n, R-squared and adjusted R-squared (Theil). A high R-squared means peers chosen on these
+    features share much of what drives the indicator, so comparing with them is fair.
+    """
+    options = options or PeerOptions()
+    z = standardise(features.sort_index(), options)
+    names = list(options.features)
+    rows = []
+    for (indicator, period), frame in values.groupby(["indicator", "period"], sort=True):
+        frame = frame.dropna(subset=["value"])
+        frame = frame[frame["unit_code"].isin(z.index)]
+        n, p = len(frame), len(names)
+        r2 = adj = np.nan
+        if n > p + 1:
+            x = np.column_stack([np.ones(n), z.loc[frame["unit_code"], names].to_numpy()])
+            y = frame["value"].to_numpy(dtype="float64")
+            beta, *_ = np.linalg.lstsq(x, y, rcond=None)
+            resid = y - x @ beta
+            tss = float(((y - y.mean()) ** 2).sum())
+            if tss > 0:
+                r2 = 1.0 - float((resid**2).sum()) / tss
+                adj = 1.0 - (1.0 - r2) * (n - 1) / (n - p - 1)
+        rows.append({"indicator": indicator, "period": period, "units": n, "features": ",".join(names),
+                     "r_squared": r2, "adjusted_r_squared": adj})
+    return pd.DataFrame(rows, columns=["indicator", "period", "units", "features", "r_squared",
+                                       "adjusted_r_squared"])
+
+
+# ------------------------------------------------------------------ reading features from a store
+
+#: Where each feature may be found in a practice profile table (first column present wins).
+PROFILE_COLUMNS: dict[str, Sequence[str]] = {
+    "list_size": ("list_size", "registered_patients", "patients"),
+    "imd_score": ("imd_score",),
+    "pct_65_plus": ("pct_65_plus",),
+    "pct_under_18": ("pct_under_18", "pct_0_17"),
+    "pct_non_white": ("pct_non_white",),
+    "pct_rural": ("pct_rural", "rural_share"),
+}
+
+
+def _latest(store, table: str) -> str | None:
+    periods = store.periods(table)
+    return periods[-1] if periods else None
+
+
+def features_period(store) -> str | None:
+    """The period peers are found for by default: the latest practice profile, else attributes."""
+    for table in ("practice_profile", "practice_attributes"):
+        if store.has(table):
+            return _latest(store, table)
+    return None
+
+
+def practice_features(store, period: str | None = None) -> pd.DataFrame:
+    """Practice-level features (index practice_code): the practice profile, overlaid with any
+    ``practice_attributes`` of the same names (latest period loaded), and list size from the
+    profile, else registrations_total, else the QOF TOTAL list size."""
+    frames: list[pd.DataFrame] = []
+    if store.has("practice_profile"):
+        profile = store.read("practice_profile", period=period or _latest(store, "practice_profile"))
+        cols = {}
+        for feature, candidates in PROFILE_COLUMNS.items():
+            for column in candidates:
+                if column in profile.columns:
+                    cols[feature] = profile[column]
+                    break
+        extra = [c for c in profile.columns if c.startswith("pct_") and c not in cols]
+        frame = pd.DataFrame(cols | {c: profile[c] for c in extra})
+        frames.append(frame.set_index(profile["practice_code"]))
+    if store.has("practice_attributes"):
+        attrs = store.read("practice_attributes")
+        attrs = attrs.sort_values("period").drop_duplicates(["practice_code", "attribute"],
+                                                            keep="last")
+        frames.append(attrs.pivot(index="practice_code", columns="attribute", values="value"))
+    out = pd.DataFrame()
+    for frame in frames:
+        out = frame if out.empty else frame.combine_first(out)
+    if "list_size" not in out.columns or out["list_size"].isna().all():
+        sizes = _list_sizes(store)
+        if sizes is not None:
+            out = out.join(sizes, how="outer") if not out.empty else sizes.to_frame()
+    out.index.name = "practice_code"
+    return out
+
+
+def _list_sizes(store) -> pd.Series | None:
+    if store.has("registrations_total"):
+        frame = store.read("registrations_total", period=_latest(store, "registrations_total"))
+        return frame.set_index("practice_code")["patients"].astype("float64").rename("list_size")
+    if store.has("qof_prevalence"):
+        t = store.table("qof_prevalence")
+        latest = _latest(store, "qof_prevalence")
+        t = t.filter((t.period == latest) & (t.list_type == "TOTAL"))
+        frame = t.group_by("practice_code").aggregate(list_size=t.list_size.max()).to_pandas()
+        return frame.set_index("practice_code")["list_size"].astype("float64")
+    return None
+
+
+def unit_features(store, level: str, period: str | None = None,
+                  practice: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Features per unit of ``level`` (index unit_code, plus unit_name): list size summed over
+    practices, every other feature the list-size-weighted mean of its practices' values."""
+    from placehealth.indicators import units_for
+
+    practice = practice_features(store, period) if practice is None else practice
+    if level == "practice":
+        out = practice.copy()
+        out.index.name = "unit_code"
+        return out
+    units = units_for(store, level, period or features_period(store), practice.index)
+    joined = practice.join(units.set_index("practice_code"), how="inner")
+    weight = joined["list_size"] if "list_size" in joined else pd.Series(1.0, index=joined.index)
+    weight = weight.fillna(0.0)
+    rows = {}
+    names = joined.groupby("unit_code")["unit_name"].first()
+    for column in practice.columns:
+        x = pd.to_numeric(joined[column], errors="coerce")
+        if column == "list_size":
+            rows[column] = x.groupby(joined["unit_code"]).sum(min_count=1)
+            continue
+        ok = x.notna() & (weight > 0)
+        num = (x.where(ok, 0.0) * weight.where(ok, 0.0)).groupby(joined["unit_code"]).sum()
+        den = weight.where(ok, 0.0).groupby(joined["unit_code"]).sum()
+        rows[column] = num / den.where(den > 0)
+    out = pd.DataFrame(rows)
+    out.insert(0, "unit_name", names)
+    out.index.name = "unit_code"
+    return out
+
+
+def unit_groups(store, level: str, within: str, period: str | None) -> pd.Series:
+    """unit_code -> the ``within`` area (icb, region) holding most of its practices' patients."""
+    from placehealth.indicators import units_for
+
+    units = units_for(store, level, period, None) if level != "practice" else None
+    areas = units_for(store, within, period, None).rename(columns={"unit_code": "area"})
+    if units is None:
+        return areas.set_index("practice_code")["area"]
+    joined = units.merge(areas[["practice_code", "area"]], on="practice_code")
+    sizes = practice_features(store, period).get("list_size")
+    joined["w"] = joined["practice_code"].map(sizes).fillna(1.0) if sizes is not None else 1.0
+    best = (joined.groupby(["unit_code", "area"])["w"].sum().reset_index()
+            .sort_values(["unit_code", "w", "area"], ascending=[True, False, True])
+            .drop_duplicates("unit_code"))
+    return best.set_index("unit_code")["area"]
+
+
+LEVELS = ("pcn", "practice")
+
+
+def find_peers(store, level: str, *, n: int = DEFAULT_N, within: str | None = None,
+               features: Mapping[str, float] | None = None, period: str | None = None,
+               ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Peers of every unit of ``level`` from the store (see :func:`nearest_peers`)."""
+    period = period or features_period(store)
+    table = unit_features(store, level, period)
+    options = PeerOptions(n=n, features=dict(features or DEFAULT_FEATURES))
+    groups = None if within in (None, "england") else unit_groups(store, level, within, period)
+    peers, contributions = nearest_peers(table.drop(columns="unit_name", errors="ignore"),
+                                         options, groups)
+    meta = {"level": level, "period": period, "within": within or "england"}
+    return (peers.assign(**meta)[["level", "period", "within", "unit_code", "peer_code", "rank",
+                                  "distance"]],
+            contributions.assign(**meta))
+
+
+def build(store) -> dict[str, int]:
+    """Build step: ``peers`` and ``peer_features`` for PCNs and practices (national, N = 10,
+    the default features the store holds). compare.build adds ``peer_feature_fit``."""
+    period = features_period(store)
+    practice = practice_features(store, period)
+    options = default_options(practice)
+    if options is None:
+        return {}
+    all_peers, all_contrib = [], []
+    for level in LEVELS:
+        table = unit_features(store, level, period, practice)
+        if len(table) < 2:
+            continue
+        peers, contrib = nearest_peers(table.drop(columns="unit_name", errors="ignore"), options)
+        meta = {"level": level, "period": period, "within": "england"}
+        all_peers.append(peers.assign(**meta))
+        all_contrib.append(contrib.assign(**meta))
+    written = {}
+    for name, parts in (("peers", all_peers), ("peer_features", all_contrib)):
+        if parts:
+            frame = pd.concat(parts, ignore_index=True)
+            store.replace_table(name, frame)
+            written[name] = len(frame)
+    return written
+
+
+def default_options(practice: pd.DataFrame, n: int = DEFAULT_N) -> PeerOptions | None:
+    """The default features that the practice features actually hold (None if none)."""
+    available = {f: w for f, w in DEFAULT_FEATURES.items()
+                 if f in practice.columns and practice[f].notna().any()}
+    return PeerOptions(n=n, features=available) if available else None
