@@ -1,1 +1,23 @@
-"""Statistics with confidence intervals, vectorised over many areas at once."""
+"""Statistics with confidence intervals, vectorised over many areas at once.
+
+One module per family (proportions, rates, dsr, isr, inequality, funnels, benchmark) sharing the
+helpers in ``_limits``; the methods are specified in the shared INDICATOR_METHODS.md and follow
+PHEindicatormethods' arguments and output columns.
+"""
+
+from placehealth.measures.benchmark import compare_to_benchmark
+from placehealth.measures.dsr import dsr, esp2013
+from placehealth.measures.isr import isr, smr
+from placehealth.measures.proportions import proportion
+from placehealth.measures.rates import mean, rate
+
+__all__ = [
+    "compare_to_benchmark",
+    "dsr",
+    "esp2013",
+    "isr",
+    "mean",
+    "proportion",
+    "rate",
+    "smr",
+]
