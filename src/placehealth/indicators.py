@@ -1,0 +1,326 @@
+"""Indicators are data, not code: one declarative registry, one computation for every level.
+
+An :class:`Indicator` says where its numerator and denominator come from (a table of the store,
+the columns, the rows to keep), how the value is computed (``proportion`` with a Wilson interval,
+``rate`` with Byar/exact Poisson limits, ``ratio`` of observed to expected counts with the same
+Poisson limits), its multiplier, its polarity and the publication it comes from. The registry is
+generated from what the store holds:
+
+- QOF recorded prevalence for every disease group in ``qof_prevalence`` (titles from
+  ``qof_indicators``): register / list size of the group's list type, per 100;
+- uptake from the ``uptake`` table, one indicator per programme item and age cohort;
+- any further definitions in a TOML file (``[[indicator]]`` tables with the same fields).
+
+:func:`indicator_values` aggregates numerator and denominator from practices to any level
+(practice, pcn, sub_icb, icb, region, england, or a user-defined group) through
+``levels.practice_units`` and computes the value and limits once, with ``placehealth.measures``.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+METHODS = ("proportion", "rate", "ratio")
+POLARITIES = ("high_is_good", "low_is_good", "none")
+ENGLAND_CODE, ENGLAND_NAME = "E92000001", "England"
+#: Levels an indicator built from practice rows can be computed at.
+PRACTICE_LEVELS = ("practice", "pcn", "sub_icb", "icb", "region", "england", "group")
+
+VALUE_COLUMNS = ["indicator", "level", "unit_code", "unit_name", "period", "numerator",
+                 "denominator", "practices", "value", "lowercl", "uppercl", "confidence",
+                 "statistic", "method"]
+
+
+@dataclass(frozen=True)
+class Indicator:
+    """A declarative indicator definition (see the module docstring and docs/DATA.md)."""
+
+    name: str
+    title: str
+    source_table: str
+    numerator: str
+    denominator: str
+    method: str = "proportion"
+    multiplier: float = 100.0
+    polarity: str = "none"
+    publication: str = ""
+    filters: Mapping[str, Any] = field(default_factory=dict)
+    unit_column: str = "practice_code"
+    unit_level: str = "practice"
+    levels: tuple[str, ...] = PRACTICE_LEVELS
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if not re.fullmatch(r"[a-z0-9_]+", self.name):
+            raise ValueError(f"indicator name {self.name!r}: use lower-case letters, digits, _")
+        if self.method not in METHODS:
+            raise ValueError(f"indicator {self.name}: method {self.method!r} not one of {METHODS}")
+        if self.polarity not in POLARITIES:
+            raise ValueError(f"indicator {self.name}: polarity {self.polarity!r} not one of "
+                             f"{POLARITIES}")
+        if not self.multiplier or self.multiplier <= 0:
+            raise ValueError(f"indicator {self.name}: multiplier must be > 0")
+
+    def supports(self, level: str) -> bool:
+        return level in self.levels
+
+    def as_row(self) -> dict[str, Any]:
+        row = {f.name: getattr(self, f.name) for f in fields(self)}
+        row["filters"] = ";".join(f"{k}={v}" for k, v in self.filters.items())
+        row["levels"] = ",".join(self.levels)
+        return row
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", str(text).lower()).strip("_")
+
+
+# ------------------------------------------------------------------------------ the registry
+
+QOF_PUBLICATION = "NHS England, Quality and Outcomes Framework (prevalence)"
+
+
+def qof_indicators(store) -> list[Indicator]:
+    """Recorded prevalence (register / list size x 100) for every QOF group in the store."""
+    if not store.has("qof_prevalence"):
+        return []
+    t = store.table("qof_prevalence")
+    groups = t.select("group_code", "list_type").distinct().to_pandas()
+    titles: dict[str, str] = {}
+    if store.has("qof_indicators"):
+        mapping = store.table("qof_indicators").select("group_code", "group_description")
+        for row in mapping.distinct().to_pandas().dropna().itertuples():
+            titles.setdefault(row.group_code, row.group_description)
+    out = []
+    for group, frame in groups.groupby("group_code", sort=True):
+        list_types = sorted(frame["list_type"].dropna().unique())
+        ages = "" if list_types in (["TOTAL"], []) else f", patients {'/'.join(list_types)}"
+        title = titles.get(group, group)
+        out.append(Indicator(
+            name=f"qof_{_slug(group)}_prevalence",
+            title=f"{title} recorded prevalence (QOF {group}{ages})",
+            source_table="qof_prevalence", numerator="register", denominator="list_size",
+            method="proportion", multiplier=100.0, polarity="none",
+            publication=QOF_PUBLICATION, filters={"group_code": group},
+            description="Patients on the QOF register as a percentage of the practice list "
+            "(the list type's age group). Recorded, not true, prevalence: low values can mean "
+            "undiagnosed need.",
+        ))
+    return out
+
+
+def uptake_indicators(store) -> list[Indicator]:
+    """Uptake (numerator / denominator x 100) per programme item and age cohort in ``uptake``."""
+    if not store.has("uptake"):
+        return []
+    items = (store.table("uptake").select("indicator", "age", "area_level").distinct()
+             .to_pandas())
+    out = []
+    for (item, age), frame in items.groupby(["indicator", "age"], sort=True):
+        levels = set(frame["area_level"])
+        unit_level = "practice" if "practice" in levels else sorted(levels)[0]
+        if unit_level not in ("practice", "pcn"):
+            continue
+        age_part = "" if age in (None, "all") else f" at {age}"
+        out.append(Indicator(
+            name=_slug(f"uptake_{item}_{'' if age in (None, 'all') else age}"),
+            title=f"{item} uptake{age_part}",
+            source_table="uptake", numerator="numerator", denominator="denominator",
+            method="proportion", multiplier=100.0, polarity="high_is_good",
+            publication="Uptake (e.g. UKHSA COVER)",
+            filters={"indicator": item, "age": age, "area_level": unit_level},
+            unit_column="area_code", unit_level=unit_level,
+            levels=PRACTICE_LEVELS if unit_level == "practice" else ("pcn",),
+            description=f"People reached by {item}{age_part} as a percentage of those eligible.",
+        ))
+    return out
+
+
+def load_definitions(path: str | Path) -> list[Indicator]:
+    """Indicator definitions from a TOML file: ``[[indicator]]`` tables with Indicator's fields.
+
+    Example::
+
+        [[indicator]]
+        name = "qof_hyp_prevalence_18ov"
+        title = "Hypertension register per 100 adults"
+        source_table = "qof_prevalence"
+        numerator = "register"
+        denominator = "list_size"
+        filters = { group_code = "HYP" }
+        polarity = "none"
+    """
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"{path}: not valid TOML: {exc}") from None
+    known = {f.name for f in fields(Indicator)}
+    out = []
+    for i, entry in enumerate(data.get("indicator", []), start=1):
+        unknown = set(entry) - known
+        if unknown:
+            raise ValueError(f"{path}: indicator #{i}: unknown field(s) {sorted(unknown)}; "
+                             f"known: {sorted(known)}")
+        missing = {"name", "title", "source_table", "numerator", "denominator"} - set(entry)
+        if missing:
+            raise ValueError(f"{path}: indicator #{i}: missing field(s) {sorted(missing)}")
+        if "levels" in entry:
+            entry = entry | {"levels": tuple(entry["levels"])}
+        try:
+            out.append(Indicator(**entry))
+        except ValueError as exc:
+            raise ValueError(f"{path}: indicator #{i}: {exc}") from None
+    return out
+
+
+def registry(store, extra: Iterable[str | Path] = ()) -> dict[str, Indicator]:
+    """Every indicator the store can compute: QOF, uptake, then definitions from TOML files."""
+    found: dict[str, Indicator] = {}
+    for indicator in [*qof_indicators(store), *uptake_indicators(store),
+                      *(d for p in extra for d in load_definitions(p))]:
+        found[indicator.name] = indicator
+    return found
+
+
+def registry_frame(indicators: Mapping[str, Indicator]) -> pd.DataFrame:
+    """The registry as a table (written to the store as ``indicators``)."""
+    return pd.DataFrame([i.as_row() for i in indicators.values()])
+
+
+# ------------------------------------------------------------------------------ computing values
+
+
+def source_counts(store, indicator: Indicator, periods: Iterable[str] | None = None
+                  ) -> pd.DataFrame:
+    """Numerator and denominator per source unit and period (summed over matching rows).
+
+    Rows with a missing (suppressed) numerator or denominator are dropped.
+    """
+    t = store.table(indicator.source_table)
+    for column, value in indicator.filters.items():
+        if column not in t.columns:
+            raise ValueError(f"indicator {indicator.name}: filter column {column!r} is not in "
+                             f"table {indicator.source_table}")
+        t = t.filter(t[column] == value)
+    periods = list(periods) if periods is not None else None
+    if periods:
+        t = t.filter(t["period"].isin(periods))
+    for column in (indicator.numerator, indicator.denominator, indicator.unit_column):
+        if column not in t.columns:
+            raise ValueError(f"indicator {indicator.name}: column {column!r} is not in table "
+                             f"{indicator.source_table} (columns: {', '.join(t.columns)})")
+    t = t.filter(t[indicator.numerator].notnull() & t[indicator.denominator].notnull())
+    t = (t.group_by(["period", indicator.unit_column])
+         .aggregate(numerator=t[indicator.numerator].sum(),
+                    denominator=t[indicator.denominator].sum()))
+    frame = t.to_pandas().rename(columns={indicator.unit_column: "source_code"})
+    return frame.astype({"numerator": "float64", "denominator": "float64"})
+
+
+def units_for(store, level: str, period: str, codes: Iterable[str] | None = None) -> pd.DataFrame:
+    """practice_code -> unit_code, unit_name at ``level`` (england: one unit for all practices)."""
+    if level == "england":
+        if codes is None:
+            from placehealth.analyses.levels import practice_units
+
+            codes = practice_units(store, "practice", period)["practice_code"]
+        codes = sorted(set(codes))
+        return pd.DataFrame({"practice_code": codes, "unit_code": ENGLAND_CODE,
+                             "unit_name": ENGLAND_NAME})
+    from placehealth.analyses.levels import mapping_period_quiet, practice_units
+
+    if level == "region":  # not (yet) a level of levels.py: read practice_pcn's region columns
+        chosen = mapping_period_quiet(store, period)
+        if chosen is None:
+            raise LookupError("no practice -> region mapping (practice_pcn) is loaded")
+        mapping = store.read("practice_pcn", period=chosen)
+        code = mapping["region_code"].where(mapping["region_code"].notna(),
+                                            mapping["region_ons_code"])
+        out = pd.DataFrame({"practice_code": mapping["practice_code"], "unit_code": code,
+                            "unit_name": mapping["region_name"]})
+        return out[out["unit_code"].notna()].reset_index(drop=True)
+    return practice_units(store, level, period)[["practice_code", "unit_code", "unit_name"]]
+
+
+def indicator_values(
+    store,
+    indicator: Indicator | str,
+    level: str,
+    period: str | Iterable[str] | None = None,
+    *,
+    confidence: float = 0.95,
+    counts: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """The indicator for every unit of ``level`` (and period): counts, value and limits.
+
+    One computation for every level: practice rows are mapped to units by
+    ``levels.practice_units(store, level, period)``, numerators and denominators summed, and the
+    value computed by ``placehealth.measures`` (proportion: Wilson; rate and ratio: exact Poisson
+    below 10 events, Byar from 10 — a ratio is observed / expected counts, so its limits are the
+    count's Poisson limits divided by the expected count). Returns the columns
+    ``VALUE_COLUMNS``; ``practices`` counts the source units summed into each unit.
+    """
+    if isinstance(indicator, str):
+        known = registry(store)
+        if indicator not in known:
+            raise KeyError(f"unknown indicator {indicator!r}; known: {', '.join(sorted(known))}")
+        indicator = known[indicator]
+    if not indicator.supports(level):
+        raise ValueError(f"indicator {indicator.name} is not available at level {level!r} "
+                         f"(levels: {', '.join(indicator.levels)})")
+    periods = [period] if isinstance(period, str) else (list(period) if period else None)
+    if counts is None:
+        counts = source_counts(store, indicator, periods)
+    if counts.empty:
+        return pd.DataFrame(columns=VALUE_COLUMNS)
+    if level == indicator.unit_level and level != "practice":
+        mapped = counts.rename(columns={"source_code": "unit_code"}).assign(unit_name=None)
+    else:
+        parts = []
+        for p, frame in counts.groupby("period", sort=True):
+            units = units_for(store, level, p, frame["source_code"])
+            parts.append(frame.merge(units, left_on="source_code", right_on="practice_code",
+                                     how="inner"))
+        mapped = pd.concat(parts, ignore_index=True)
+    summed = (mapped.groupby(["unit_code", "period"], sort=True, dropna=True)
+              .agg(unit_name=("unit_name", "first"), numerator=("numerator", "sum"),
+                   denominator=("denominator", "sum"), practices=("source_code", "nunique"))
+              .reset_index())
+    summed = summed[summed["denominator"] > 0]
+    values = compute(summed, indicator, group_by=["unit_code", "period"], confidence=confidence)
+    values["indicator"], values["level"] = indicator.name, level
+    return values[VALUE_COLUMNS].sort_values(["period", "unit_code"], ignore_index=True)
+
+
+def compute(frame: pd.DataFrame, indicator: Indicator, group_by: list[str],
+            confidence: float = 0.95) -> pd.DataFrame:
+    """Value and limits of ``indicator`` for rows holding numerator and denominator."""
+    from placehealth.measures.proportions import proportion
+    from placehealth.measures.rates import rate
+
+    if frame.empty:
+        return frame.assign(value=[], lowercl=[], uppercl=[], confidence=[], statistic=[],
+                            method=[])
+    if indicator.method == "proportion":
+        if (frame["numerator"] > frame["denominator"]).any():
+            bad = frame[frame["numerator"] > frame["denominator"]].iloc[0]
+            raise ValueError(f"indicator {indicator.name}: numerator {bad['numerator']} exceeds "
+                             f"denominator {bad['denominator']} for {bad[group_by].to_dict()}")
+        result = proportion(frame, x="numerator", n="denominator", group_by=group_by,
+                            confidence=confidence, multiplier=indicator.multiplier)
+    else:
+        result = rate(frame, x="numerator", n="denominator", group_by=group_by,
+                      confidence=confidence, multiplier=indicator.multiplier)
+        if indicator.method == "ratio":
+            result["statistic"] = f"ratio x {indicator.multiplier:g}"
+    keep = [c for c in frame.columns if c not in group_by]
+    result = result.drop(columns=[c for c in keep if c in result.columns])
+    return frame.merge(result, on=group_by, how="left")

@@ -1,0 +1,70 @@
+"""Tiny stores for the indicator and comparison specs, written as readable tables."""
+
+from __future__ import annotations
+
+import hashlib
+from io import StringIO
+
+import pandas as pd
+
+from placehealth.sources.base import ReadResult
+from placehealth.store import Store
+
+
+def frame(text: str) -> pd.DataFrame:
+    """A table written as pipe-separated text (header first)."""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    body = "\n".join(",".join(c.strip() for c in line.strip("|").split("|")) for line in lines)
+    return pd.read_csv(StringIO(body), dtype=str, keep_default_na=False).replace({"": None})
+
+
+def load(store: Store, table: str, rows: pd.DataFrame, period: str = "-") -> None:
+    """Ingest canonical rows as if a reader had produced them."""
+    digest = hashlib.sha256(f"{table}{period}{rows.to_csv()}".encode()).hexdigest()
+    store.ingest([ReadResult("test", "test rows", period, {table: rows},
+                             file_name=f"{table}.csv", sha256=digest)])
+
+
+MAPPING = """
+| period  | practice_code | practice_name | pcn_code | pcn_name | icb_code | icb_name | region_code | region_name |
+| 2020-21 | A00001        | One           | U00001   | North    | Q01      | Alpha    | Y01         | East        |
+| 2020-21 | A00002        | Two           | U00001   | North    | Q01      | Alpha    | Y01         | East        |
+| 2020-21 | A00003        | Three         | U00002   | South    | Q01      | Alpha    | Y01         | East        |
+| 2020-21 | A00004        | Four          | U00003   | West     | Q02      | Beta     | Y01         | East        |
+| 2020-21 | A00005        | Five          | U       | Unallocated | Q02    | Beta     | Y01         | East        |
+"""
+
+QOF = """
+| period  | practice_code | group_code | register | list_type | list_size |
+| 2019-20 | A00001        | HYP        | 8        | TOTAL     | 100       |
+| 2019-20 | A00002        | HYP        | 20       | TOTAL     | 200       |
+| 2019-20 | A00003        | HYP        | 5        | TOTAL     | 50        |
+| 2019-20 | A00004        | HYP        | 2        | TOTAL     | 80        |
+| 2019-20 | A00005        | HYP        | 7        | TOTAL     | 70        |
+| 2020-21 | A00001        | HYP        | 10       | TOTAL     | 100       |
+| 2020-21 | A00002        | HYP        | 30       | TOTAL     | 200       |
+| 2020-21 | A00003        | HYP        | 5        | TOTAL     | 50        |
+| 2020-21 | A00004        | HYP        | 0        | TOTAL     | 80        |
+| 2020-21 | A00005        | HYP        | 7        | TOTAL     | 70        |
+| 2020-21 | A00001        | DM         | 6        | 17OV      | 80        |
+| 2020-21 | A00002        | DM         | 12       | 17OV      | 160       |
+| 2020-21 | A00003        | DM         | 4        | 17OV      | 40        |
+| 2020-21 | A00004        | DM         | 3        | 17OV      | 60        |
+| 2020-21 | A00005        | DM         | 5        | 17OV      | 50        |
+"""
+
+GROUPS = """
+| period  | indicator_code | group_code | group_description |
+| 2020-21 | HYP001         | HYP        | Hypertension      |
+| 2020-21 | DM001          | DM         | Diabetes mellitus |
+"""
+
+
+def tiny_store(store: Store) -> Store:
+    """Five practices in three PCNs (and one outside any PCN), two ICBs, QOF HYP and DM."""
+    load(store, "practice_pcn", frame(MAPPING), "2020-21")
+    qof = frame(QOF)
+    for period, rows in qof.groupby("period"):
+        load(store, "qof_prevalence", rows, period)
+    load(store, "qof_indicators", frame(GROUPS), "2020-21")
+    return store
