@@ -11,6 +11,8 @@ import importlib
 from collections.abc import Callable
 
 BUILD_STEPS: list[tuple[str, str]] = [
+    # need reads practice_profile: keep it after the profile steps
+    ("need", "placehealth.analyses.need:build"),
 ]
 
 

@@ -1,0 +1,328 @@
+"""Expected disease registers: a model of recorded prevalence fitted across all practices.
+
+For each QOF condition and period a binomial GLM with a logit link is fitted to every practice's
+register out of its list (the condition's QOF denominator), i.e. grouped binomial data where each
+practice counts with the weight of its list size:
+
+    logit P(on register) = b0 + age terms + sex + deprivation (+ deprivation^2) + ethnicity + rurality
+
+(McCullagh & Nelder 1989, *Generalized Linear Models*, 2nd ed., ch. 4; fitted by IRLS in
+statsmodels). A practice's expected register is its fitted probability times its list size, then
+calibrated so that, over all practices of the period, expected sums to the observed total for the
+condition (with a canonical-link GLM and an intercept the fit already satisfies this; the factor,
+reported, is 1 up to rounding unless practices had to be left out of the fit).
+
+**What "expected" means depends on what the model adjusts for.** Age and sex are always need
+drivers. Deprivation is a need driver too (deprived populations have more COPD, diabetes and
+SMI), and expected-prevalence models conventionally include it (e.g. the APHO/PHE prevalence
+models, Nacul et al. 2011, *J Public Health* 33:108). But a model fitted to *recorded* prevalence
+that includes deprivation also absorbs any under-diagnosis that runs with deprivation: the gap
+then shows practices recording less than similarly deprived practices do, not less than their
+need. ``adjust_for`` makes the choice explicit and the ``model`` column of every output says which
+was made; drop ``deprivation`` to see deprivation-linked under-recording.
+
+Population structure comes from ``registrations_age`` (5-year or single-year bands by sex) when
+loaded. Otherwise (as for the national QOF years) the model falls back to the QOF list-type
+denominators — the share of the list aged 50+ (50OV/TOTAL) and under 18 (1 - 18OV/TOTAL) — plus a
+practice attribute giving the share aged 65+ where one is loaded, and says so.
+
+Fit statistics (``prevalence_model``): deviance, null deviance, pseudo-R² = 1 - D/D0 (the
+deviance-based R² of Cameron & Windmeijer 1997, *J Econometrics* 77:329), McFadden's R²
+(1 - llf/llnull), the Pearson dispersion (χ²/df; > 1 means over-dispersion, usual for practice
+data, which the Poisson limits of the gap tables do not widen for) and n.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import statsmodels.api as sm
+
+from placehealth.store import Store
+
+#: Drivers the model may adjust for, in the order reported.
+DRIVERS = ("age", "sex", "deprivation", "ethnicity", "rurality")
+DEFAULT_ADJUST_FOR: tuple[str, ...] = DRIVERS
+
+#: Broad age bands (by first year of age) used when registrations_age is loaded; 15-44 is the
+#: reference band.
+AGE_BANDS = ((0, 14, "share_age_0_14"), (45, 64, "share_age_45_64"), (65, 74, "share_age_65_74"),
+             (75, 200, "share_age_75_plus"))
+
+#: Practice attributes recognised as each driver (regex on the attribute or column name).
+ATTRIBUTE_PATTERNS = {
+    "deprivation": r"^(imd|iod)[_0-9a-z]*score$|^deprivation(_score)?$",
+    "ethnicity": r"(pct|share|prop)_?non_?white|non_?white_?(pct|share|prop)|pct_?bame",
+    "rurality": r"(pct|share|prop)_?rural|rural_?(pct|share|prop)",
+    "age65": r"^(65_?ov_?pct|pct_?65_?ov|65ov%|share_?65_?(ov|plus)|pct_?65_?plus)$",
+}
+
+
+@dataclass
+class Covariates:
+    """Practice covariates for one period (one row per practice) and where each came from."""
+
+    frame: pd.DataFrame  # practice_code + numeric columns
+    sources: dict[str, str] = field(default_factory=dict)  # driver -> description
+    terms: dict[str, list[str]] = field(default_factory=dict)  # driver -> columns
+
+
+def _period_end(period: str) -> str:
+    """A financial year '2020-21' ends in March 2021 -> '2021-03'; months stay as they are."""
+    m = re.fullmatch(r"(\d{4})-(\d{2})", period)
+    if m and (int(m.group(1)) + 1) % 100 == int(m.group(2)) and int(m.group(2)) > 12:
+        return f"{int(m.group(1)) + 1}-03"
+    return period
+
+
+def nearest_period(periods: Iterable[str], period: str) -> str | None:
+    """The period closest to ``period`` (QOF years compared by their March end), preferring
+    earlier ones on ties."""
+    periods = sorted(p for p in periods if p)
+    if not periods:
+        return None
+    if period in periods:
+        return period
+    target = _period_end(period)
+
+    def distance(p: str) -> tuple[float, int]:
+        a, b = _months(_period_end(p)), _months(target)
+        if a is None or b is None:
+            return (float("inf"), 0)
+        return (abs(a - b), 0 if a <= b else 1)
+
+    return min(periods, key=distance)
+
+
+def _months(period: str) -> int | None:
+    m = re.fullmatch(r"(\d{4})-(\d{2})", period) or re.fullmatch(r"(\d{4})", period)
+    if not m:
+        return None
+    month = int(m.group(2)) if m.lastindex and m.lastindex >= 2 else 6
+    return int(m.group(1)) * 12 + month
+
+
+def _practice_attributes(store: Store, period: str) -> pd.DataFrame:
+    """Wide practice attributes (practice_code + one column per attribute) nearest ``period``,
+    from ``practice_profile`` columns and ``practice_attributes`` rows."""
+    wide = pd.DataFrame(columns=["practice_code"])
+    if store.has("practice_attributes"):
+        t = store.table("practice_attributes")
+        chosen = nearest_period(store.periods("practice_attributes"), period)
+        long = t.filter(t.period == chosen).to_pandas()
+        if len(long):
+            wide = long.pivot_table(index="practice_code", columns="attribute", values="value",
+                                    aggfunc="first").reset_index()
+            wide.columns.name = None
+    if store.has("practice_profile"):
+        profile = store.table("practice_profile")
+        if "period" in profile.columns:
+            chosen = nearest_period(store.periods("practice_profile"), period)
+            profile = profile.filter(profile.period == chosen)
+        prof = profile.to_pandas()
+        numeric = [c for c in prof.columns if c != "practice_code"
+                   and pd.api.types.is_numeric_dtype(prof[c])]
+        prof = prof[["practice_code", *numeric]].drop_duplicates("practice_code")
+        if len(prof):  # the profile (from LSOA data) wins over attribute files of the same name
+            keep = [c for c in wide.columns if c == "practice_code" or c not in prof.columns]
+            wide = prof.merge(wide[keep], on="practice_code", how="outer") if len(wide) else prof
+    return wide
+
+
+def _find(columns: Iterable[str], pattern: str) -> str | None:
+    hits = sorted(c for c in columns if re.search(pattern, str(c).lower()))
+    return hits[0] if hits else None
+
+
+def practice_covariates(store: Store, period: str, qof: pd.DataFrame,
+                        adjust_for: Iterable[str] = DEFAULT_ADJUST_FOR) -> Covariates:
+    """Covariates for the practices of one QOF period from what the store holds."""
+    adjust_for = set(adjust_for)
+    practices = pd.DataFrame({"practice_code": sorted(qof["practice_code"].unique())})
+    cov = Covariates(practices.copy())
+    attributes = _practice_attributes(store, period)
+
+    def add(frame: pd.DataFrame, driver: str, columns: list[str], source: str) -> None:
+        cov.frame = cov.frame.merge(frame[["practice_code", *columns]], on="practice_code",
+                                    how="left")
+        cov.terms.setdefault(driver, []).extend(columns)
+        cov.sources[driver] = source
+
+    ages = _age_shares(store, period) if ({"age", "sex"} & adjust_for) else None
+    if "age" in adjust_for:
+        if ages is not None:
+            add(ages[0], "age", [b[2] for b in AGE_BANDS],
+                f"registrations_age {ages[1]} (shares aged 0-14, 45-64, 65-74, 75+)")
+        else:
+            shares = list_type_shares(qof)
+            columns = [c for c in ("share_50ov", "share_under18") if shares[c].notna().any()]
+            source = "QOF list-type denominators (" + ", ".join(columns) + "; no registrations_age)"
+            age65 = _find(attributes.columns, ATTRIBUTE_PATTERNS["age65"])
+            if age65 is not None:
+                a = attributes[["practice_code", age65]].rename(columns={age65: "share_65ov"})
+                a["share_65ov"] = pd.to_numeric(a["share_65ov"], errors="coerce")
+                if a["share_65ov"].max() > 1.5:
+                    a["share_65ov"] /= 100
+                shares = shares.merge(a, on="practice_code", how="left")
+                columns.append("share_65ov")
+                source += f" + practice attribute {age65}"
+            if columns:
+                add(shares, "age", columns, source)
+    if "sex" in adjust_for and ages is not None:
+        add(ages[0], "sex", ["share_male"], f"registrations_age {ages[1]}")
+    for driver in ("deprivation", "ethnicity", "rurality"):
+        if driver not in adjust_for:
+            continue
+        column = _find(attributes.columns, ATTRIBUTE_PATTERNS[driver])
+        if column is None:
+            continue
+        a = attributes[["practice_code", column]].copy()
+        a[column] = pd.to_numeric(a[column], errors="coerce")
+        name = f"{driver}_{column}"
+        a = a.rename(columns={column: name})
+        columns = [name]
+        if driver == "deprivation":
+            a[name + "_sq"] = a[name] ** 2
+            columns.append(name + "_sq")
+        add(a, driver, columns, f"practice {column}" + (" (linear + quadratic)"
+                                                       if driver == "deprivation" else ""))
+    return cov
+
+
+def list_type_shares(qof: pd.DataFrame) -> pd.DataFrame:
+    """Share of each practice's list aged 50+ and under 18, from QOF list-type denominators."""
+    sizes = (qof.groupby(["practice_code", "list_type"])["list_size"].max()
+             .unstack("list_type"))
+    total = sizes.get("TOTAL")
+    out = pd.DataFrame(index=sizes.index)
+    if total is None:
+        out["share_50ov"] = np.nan
+        out["share_under18"] = np.nan
+        return out.reset_index()
+    total = total.where(total > 0)
+    out["share_50ov"] = (sizes["50OV"] / total).clip(0, 1) if "50OV" in sizes else np.nan
+    adult = next((sizes[c] for c in ("18OV", "17OV", "16OV") if c in sizes), None)
+    out["share_under18"] = (1 - adult / total).clip(0, 1) if adult is not None else np.nan
+    return out.reset_index()
+
+
+def _age_shares(store: Store, period: str) -> tuple[pd.DataFrame, str] | None:
+    """Broad age-band and male shares per practice from registrations_age nearest ``period``."""
+    if not store.has("registrations_age"):
+        return None
+    chosen = nearest_period(store.periods("registrations_age"), period)
+    if chosen is None:
+        return None
+    t = store.table("registrations_age")
+    ages = t.filter(t.period == chosen).to_pandas()
+    ages["patients"] = ages["patients"].astype(float)
+    total = ages.groupby("practice_code")["patients"].sum()
+    out = pd.DataFrame(index=total.index)
+    for start, end, name in AGE_BANDS:
+        inside = ages[(ages["age_from"] >= start) & (ages["age_from"] <= end)]
+        out[name] = inside.groupby("practice_code")["patients"].sum().reindex(total.index,
+                                                                                fill_value=0)
+        out[name] = out[name] / total.where(total > 0)
+    male = ages[ages["sex"] == "MALE"].groupby("practice_code")["patients"].sum()
+    out["share_male"] = male.reindex(total.index) / total.where(total > 0)
+    return out.reset_index(), chosen
+
+
+def describe_model(cov: Covariates, adjust_for: Iterable[str]) -> str:
+    """A one-line statement of what the expected registers adjust for and from which data."""
+    parts = [f"{d}: {cov.sources[d]}" for d in DRIVERS if d in cov.sources]
+    absent = [d for d in adjust_for if d not in cov.sources]
+    text = "binomial GLM (logit link, list-size weighted) on " + ("; ".join(parts) or "nothing")
+    if absent:
+        text += f"; not available: {', '.join(absent)}"
+    if "deprivation" not in adjust_for:
+        text += "; deprivation deliberately NOT adjusted for (gaps include deprivation-linked " \
+                "under-recording)"
+    return text + "; expected calibrated to the observed total"
+
+
+def _design(frame: pd.DataFrame, columns: list[str]) -> tuple[np.ndarray, list[str]]:
+    """Standardised covariates (mean-imputed, with a missing indicator where any are missing)."""
+    blocks, names = [np.ones(len(frame))], ["intercept"]
+    masks: list[np.ndarray] = []
+    for column in columns:
+        x = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
+        missing = np.isnan(x)
+        if missing.all():
+            continue
+        mean = np.nanmean(x)
+        sd = np.nanstd(x)
+        if not sd > 0:
+            continue
+        blocks.append(np.where(missing, 0.0, (x - mean) / sd))
+        names.append(column)
+        if missing.any() and not any(np.array_equal(missing, m) for m in masks):
+            masks.append(missing)
+            blocks.append(missing.astype(float))
+            names.append(f"{column}_missing")
+    return np.column_stack(blocks), names
+
+
+def fit_expected(qof: pd.DataFrame, cov: Covariates, model: str = "") -> tuple[pd.DataFrame,
+                                                                                pd.DataFrame]:
+    """Fit one GLM per condition of a period; return (practice expected, model statistics).
+
+    ``qof``: period, practice_code, group_code, register, list_size (one period). Practices with
+    no list or a register larger than the list are left out of the fit and get no expected.
+    """
+    columns = [c for terms in cov.terms.values() for c in terms]
+    data = qof.merge(cov.frame, on="practice_code", how="left")
+    expected_parts, stats = [], []
+    for (period, group), rows in data.groupby(["period", "group_code"], sort=True):
+        rows = rows.reset_index(drop=True)
+        reg = rows["register"].to_numpy(dtype=float)
+        size = rows["list_size"].to_numpy(dtype=float)
+        usable = (size > 0) & (reg >= 0) & (reg <= size) & ~np.isnan(reg)
+        X, names = _design(rows[usable], columns)
+        y = np.column_stack([reg[usable], size[usable] - reg[usable]])
+        fitted = np.full(len(rows), np.nan)
+        stat = {"period": period, "group_code": group, "model": model,
+                "n_practices": int(usable.sum()), "n_excluded": int((~usable).sum()),
+                "observed_total": float(reg[usable].sum()), "list_total": float(size[usable].sum())}
+        if usable.sum() > len(names) and reg[usable].sum() > 0:
+            result = sm.GLM(y, X, family=sm.families.Binomial()).fit()
+            null = sm.GLM(y, X[:, :1], family=sm.families.Binomial()).fit()
+            fitted[usable] = result.fittedvalues * size[usable]
+            stat.update({
+                "deviance": float(result.deviance), "null_deviance": float(result.null_deviance),
+                "pseudo_r2": float(1 - result.deviance / result.null_deviance)
+                if result.null_deviance > 0 else np.nan,
+                "mcfadden_r2": float(1 - result.llf / null.llf) if null.llf != 0 else np.nan,
+                "dispersion": float(result.pearson_chi2 / result.df_resid)
+                if result.df_resid > 0 else np.nan,
+                "aic": float(result.aic),
+                "coefficients": json.dumps({n: round(float(b), 6) for n, b in
+                                            zip(names, result.params, strict=True)}),
+            })
+        else:  # too few practices to fit covariates: expected from the overall rate
+            rate = reg[usable].sum() / size[usable].sum() if size[usable].sum() > 0 else np.nan
+            fitted[usable] = rate * size[usable]
+            stat.update({"deviance": np.nan, "null_deviance": np.nan, "pseudo_r2": np.nan,
+                         "mcfadden_r2": np.nan, "dispersion": np.nan, "aic": np.nan,
+                         "coefficients": json.dumps({"intercept_rate": float(rate)})})
+        total = np.nansum(fitted)
+        factor = reg[usable].sum() / total if total > 0 else np.nan
+        stat["calibration_factor"] = float(factor)
+        stats.append(stat)
+        expected_parts.append(pd.DataFrame({
+            "period": period, "practice_code": rows["practice_code"], "group_code": group,
+            "observed": reg, "list_size": size, "expected": fitted * factor,
+        }))
+    expected = (pd.concat(expected_parts, ignore_index=True) if expected_parts
+                else pd.DataFrame(columns=["period", "practice_code", "group_code", "observed",
+                                           "list_size", "expected"]))
+    return expected, pd.DataFrame(stats)
+
+
+__all__ = ["DEFAULT_ADJUST_FOR", "DRIVERS", "Covariates", "describe_model", "fit_expected",
+           "list_type_shares", "nearest_period", "practice_covariates"]

@@ -1,0 +1,304 @@
+"""Unmet need: recorded against expected prevalence, and uptake against target.
+
+Tables written (see docs/DATA.md, *Derived tables*):
+
+- ``prevalence_model``: one row per QOF condition and period, the model's fit statistics;
+- ``prevalence_gap``: observed and expected registers at practice, PCN, Sub-ICB, ICB and group
+  level, the observed/expected ratio as an indirectly standardised ratio with exact (O < 10) or
+  Byar limits (Breslow & Day 1987, vol. II; :func:`placehealth.measures.smr`), the estimated
+  missing patients E - O with limits E - O_U and E - O_L (the Poisson limits of the observed
+  count; E is treated as fixed, as in indirect standardisation, so model uncertainty and
+  over-dispersion are not included), and ``significantly_low`` where the ratio's upper limit is
+  below 1;
+- ``prevalence_gap_lsoa``: the same apportioned to the LSOAs where each practice's patients live,
+  by registration shares (a practice's O and E split in proportion to its registered patients in
+  each LSOA) — for each PCN (``level = 'pcn'``) and over all practices (``level = 'all'``), so a PCN
+  sees where its missing patients probably live;
+- ``uptake_gap``: uptake with Wilson limits, the gap to a target (default 95%, per indicator via
+  ``targets`` or a table ``uptake_targets`` of indicator, target) and the people behind the gap,
+  ceil(target × denominator) − numerator (the number who would need to be reached);
+
+Inequality and Core20PLUS5 views are in :mod:`placehealth.analyses.inequality`.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from placehealth.analyses import levels
+from placehealth.analyses.expected import (
+    DEFAULT_ADJUST_FOR,
+    describe_model,
+    fit_expected,
+    nearest_period,
+    practice_covariates,
+)
+from placehealth.measures.isr import smr
+from placehealth.measures.proportions import proportion
+from placehealth.store import Store
+
+#: Practice-based levels each gap is reported at.
+GAP_LEVELS = ("practice", "pcn", "sub_icb", "icb", "group")
+
+#: Default uptake target (the WHO/UKHSA 95% childhood immunisation goal).
+DEFAULT_TARGET = 0.95
+TARGETS_TABLE = "uptake_targets"
+
+GAP_COLUMNS = ["period", "level", "area_code", "area_name", "group_code", "observed", "expected",
+               "list_size", "observed_prevalence", "expected_prevalence", "ratio",
+               "ratio_lowercl", "ratio_uppercl", "missing", "missing_lowercl",
+               "missing_uppercl", "significantly_low", "model"]
+
+
+def practice_expected(store: Store, period: str,
+                      adjust_for: Iterable[str] = DEFAULT_ADJUST_FOR
+                      ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Observed and calibrated expected registers per practice and condition for one QOF period,
+    and the model statistics."""
+    adjust_for = tuple(adjust_for)
+    qof = store.read("qof_prevalence", period=period)
+    cov = practice_covariates(store, period, qof, adjust_for)
+    model = describe_model(cov, adjust_for)
+    expected, stats = fit_expected(qof, cov, model)
+    return expected.assign(model=model), stats
+
+
+def gap_table(expected: pd.DataFrame, units: pd.DataFrame, level: str) -> pd.DataFrame:
+    """Gap rows for one level: ``expected`` (period, practice_code, group_code, observed,
+    expected, list_size, model) summed within each unit of ``units`` (practice_code, unit_code,
+    unit_name)."""
+    rows = expected.merge(units, on="practice_code", how="inner")
+    rows = rows[rows["expected"].notna() & (rows["expected"] > 0)]
+    if rows.empty:
+        return pd.DataFrame(columns=GAP_COLUMNS)
+    keys = ["period", "unit_code", "group_code"]
+    ratio = ratio_limits(rows, keys)
+    extra = rows.groupby(keys, sort=False).agg(list_size=("list_size", "sum"),
+                                               area_name=("unit_name", "first"),
+                                               model=("model", "first")).reset_index()
+    out = ratio.merge(extra, on=keys).rename(columns={"unit_code": "area_code"})
+    out["level"] = level
+    out["observed_prevalence"] = out["observed"] / out["list_size"]
+    out["expected_prevalence"] = out["expected"] / out["list_size"]
+    return out[GAP_COLUMNS]
+
+
+def ratio_limits(rows: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """O/E with limits, missing = E - O with limits, and the low flag, per group of ``keys``."""
+    one = rows.assign(_rate=1.0)
+    result = smr(one, x="observed", n="expected", ref_rate="_rate", group_by=keys)
+    out = result[keys].copy()
+    out["observed"] = result["observed"].to_numpy()
+    out["expected"] = result["expected"].to_numpy()
+    out["ratio"] = result["value"].to_numpy()
+    out["ratio_lowercl"] = result["lowercl"].to_numpy()
+    out["ratio_uppercl"] = result["uppercl"].to_numpy()
+    out["missing"] = out["expected"] - out["observed"]
+    out["missing_lowercl"] = out["expected"] - out["ratio_uppercl"] * out["expected"]
+    out["missing_uppercl"] = out["expected"] - out["ratio_lowercl"] * out["expected"]
+    out["significantly_low"] = out["ratio_uppercl"] < 1
+    return out
+
+
+def _units(store: Store, level: str, period: str) -> pd.DataFrame | None:
+    """Practice membership of a level's units, or None when the level cannot be built."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", levels.LevelWarning)
+            units = levels.practice_units(store, level, period)
+    except (LookupError, KeyError):
+        return None
+    return units if len(units) else None
+
+
+def _practice_self(expected: pd.DataFrame, store: Store, period: str) -> pd.DataFrame:
+    units = _units(store, "practice", period)
+    codes = pd.DataFrame({"practice_code": expected["practice_code"].unique()})
+    if units is None:
+        return codes.assign(unit_code=codes["practice_code"], unit_name=None)
+    named = codes.merge(units[["practice_code", "unit_name"]].drop_duplicates("practice_code"),
+                        on="practice_code", how="left")
+    return named.assign(unit_code=named["practice_code"])
+
+
+def prevalence_gaps(store: Store, adjust_for: Iterable[str] = DEFAULT_ADJUST_FOR,
+                    periods: Iterable[str] | None = None
+                    ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(prevalence_model, prevalence_gap, practice expected) for every QOF period loaded."""
+    models, gaps, practices = [], [], []
+    for period in periods or store.periods("qof_prevalence"):
+        expected, stats = practice_expected(store, period, adjust_for)
+        models.append(stats)
+        practices.append(expected)
+        for level in GAP_LEVELS:
+            units = (_practice_self(expected, store, period) if level == "practice"
+                     else _units(store, level, period))
+            if units is not None:
+                gaps.append(gap_table(expected, units, level))
+    model = pd.concat(models, ignore_index=True) if models else pd.DataFrame()
+    gap = pd.concat(gaps, ignore_index=True) if gaps else pd.DataFrame(columns=GAP_COLUMNS)
+    practice = pd.concat(practices, ignore_index=True) if practices else pd.DataFrame()
+    return model, gap, practice
+
+
+# ------------------------------------------------------------------ neighbourhoods
+LSOA_GAP_COLUMNS = ["period", "level", "area_code", "lsoa_code", "group_code", "patients",
+                    "observed", "expected", "ratio", "ratio_lowercl", "ratio_uppercl", "missing",
+                    "missing_lowercl", "missing_uppercl", "significantly_low",
+                    "registration_period"]
+
+
+def registration_shares(store: Store, period: str) -> tuple[pd.DataFrame, str] | None:
+    """Each practice's share of its registered patients living in each LSOA (registrations_lsoa
+    nearest ``period``; unknown LSOAs keep their share of the denominator but are not listed)."""
+    if not store.has("registrations_lsoa"):
+        return None
+    chosen = nearest_period(store.periods("registrations_lsoa"), period)
+    if chosen is None:
+        return None
+    t = store.table("registrations_lsoa")
+    t = t.filter((t.period == chosen) & (t.sex == "ALL"))
+    reg = t.group_by(["practice_code", "lsoa_code", "lsoa_known"]).aggregate(
+        patients=t.patients.sum()).to_pandas()
+    if reg.empty:
+        return None
+    reg["patients"] = reg["patients"].astype(float)
+    total = reg.groupby("practice_code")["patients"].transform("sum")
+    reg["share"] = reg["patients"] / total.where(total > 0)
+    reg = reg[reg["lsoa_known"].astype(bool) & reg["share"].notna()]
+    return reg[["practice_code", "lsoa_code", "patients", "share"]], chosen
+
+
+def lsoa_gaps(store: Store, practice: pd.DataFrame) -> pd.DataFrame:
+    """Practice O and E apportioned to LSOAs, per PCN and over all practices."""
+    parts = []
+    for period, expected in practice.groupby("period"):
+        found = registration_shares(store, period)
+        if found is None:
+            continue
+        shares, reg_period = found
+        expected = expected[expected["expected"].notna() & (expected["expected"] > 0)]
+        rows = expected[["practice_code", "group_code", "observed", "expected"]].merge(
+            shares, on="practice_code", how="inner")
+        rows["observed"] *= rows["share"]
+        rows["expected"] *= rows["share"]
+        rows["period"] = period
+        scopes = [("all", rows.assign(area_code="all"))]
+        pcns = _units(store, "pcn", period)
+        if pcns is not None:
+            scopes.append(("pcn", rows.merge(pcns[["practice_code", "unit_code"]],
+                                             on="practice_code")
+                           .rename(columns={"unit_code": "area_code"})))
+        for level, scoped in scopes:
+            keys = ["period", "area_code", "lsoa_code", "group_code"]
+            summed = scoped.groupby(keys, sort=False)[["observed", "expected", "patients"]].sum()
+            summed = summed[summed["expected"] > 0].reset_index()
+            if summed.empty:
+                continue
+            out = ratio_limits(summed, keys)
+            out["patients"] = summed["patients"].to_numpy()
+            out["level"] = level
+            out["registration_period"] = reg_period
+            parts.append(out[LSOA_GAP_COLUMNS])
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=LSOA_GAP_COLUMNS)
+
+
+# ------------------------------------------------------------------ uptake
+UPTAKE_GAP_COLUMNS = ["period", "area_level", "area_code", "area_name", "indicator", "age",
+                      "numerator", "denominator", "uptake", "lowercl", "uppercl", "target",
+                      "gap", "people_behind", "met_target", "source", "suppressed_rows"]
+
+
+def uptake_targets(store: Store, targets: Mapping[str, float] | None = None) -> dict[str, float]:
+    """Targets by indicator: the ``uptake_targets`` table (indicator, target), then ``targets``."""
+    out: dict[str, float] = {}
+    if store.has(TARGETS_TABLE):
+        table = store.read(TARGETS_TABLE)
+        out.update({str(r.indicator): float(r.target) for r in table.itertuples()})
+    out.update(targets or {})
+    return {k: v / 100 if v > 1 else v for k, v in out.items()}
+
+
+def uptake_gaps(store: Store, targets: Mapping[str, float] | None = None,
+                default_target: float = DEFAULT_TARGET) -> pd.DataFrame:
+    """Uptake, gap to target and people behind it, for loaded areas and practices summed to PCN,
+    Sub-ICB and ICB (levels not loaded from a file of their own)."""
+    if not store.has("uptake"):
+        return pd.DataFrame(columns=UPTAKE_GAP_COLUMNS)
+    uptake = store.read("uptake")
+    uptake = uptake.assign(source="loaded", area_name=None,
+                           suppressed_rows=(uptake["numerator"].isna()
+                                            | uptake["denominator"].isna()).astype(int))
+    frames = [uptake]
+    practice_rows = uptake[uptake["area_level"] == "practice"]
+    for period, rows in practice_rows.groupby("period"):
+        loaded = set(uptake.loc[uptake["period"] == period, "area_level"])
+        for level in ("pcn", "sub_icb", "icb"):
+            if level in loaded:
+                continue
+            units = _units(store, level, period)
+            if units is None:
+                continue
+            joined = rows.merge(units, left_on="area_code", right_on="practice_code")
+            summed = joined.groupby(["period", "unit_code", "indicator", "age"]).agg(
+                numerator=("numerator", "sum"), denominator=("denominator", "sum"),
+                area_name=("unit_name", "first"),
+                suppressed_rows=("suppressed_rows", "sum")).reset_index()
+            frames.append(summed.rename(columns={"unit_code": "area_code"})
+                          .assign(area_level=level, source="summed from practices"))
+    rows = pd.concat(frames, ignore_index=True)
+    return score_uptake(rows, uptake_targets(store, targets), default_target)
+
+
+def score_uptake(rows: pd.DataFrame, targets: Mapping[str, float],
+                 default_target: float = DEFAULT_TARGET) -> pd.DataFrame:
+    """Add uptake (Wilson limits), target, gap and people behind the gap to uptake rows."""
+    rows = rows.reset_index(drop=True)
+    rows["target"] = rows["indicator"].map(lambda i: targets.get(i, default_target)).astype(float)
+    ok = rows["numerator"].notna() & rows["denominator"].notna() & (rows["denominator"] > 0)
+    rows["uptake"] = np.nan
+    rows["lowercl"] = np.nan
+    rows["uppercl"] = np.nan
+    if ok.any():
+        scored = proportion(rows[ok].astype({"numerator": float, "denominator": float}),
+                            x="numerator", n="denominator")
+        rows.loc[ok, "uptake"] = scored["value"].to_numpy()
+        rows.loc[ok, "lowercl"] = scored["lowercl"].to_numpy()
+        rows.loc[ok, "uppercl"] = scored["uppercl"].to_numpy()
+    rows["gap"] = (rows["target"] - rows["uptake"]).clip(lower=0)
+    needed = [math.ceil(t * d - 1e-9) - n if o else np.nan
+              for t, d, n, o in zip(rows["target"], rows["denominator"].astype(float),
+                                    rows["numerator"].astype(float), ok, strict=True)]
+    rows["people_behind"] = pd.array(np.clip(needed, 0, None), dtype="Int64")
+    rows["met_target"] = pd.array(rows["uptake"] >= rows["target"], dtype="boolean")
+    rows.loc[~ok, "met_target"] = pd.NA
+    return rows[UPTAKE_GAP_COLUMNS]
+
+
+# ------------------------------------------------------------------ build step
+def build(store: Store, adjust_for: Iterable[str] = DEFAULT_ADJUST_FOR,
+          targets: Mapping[str, float] | None = None) -> dict[str, int]:
+    """Build step: prevalence_model, prevalence_gap, prevalence_gap_lsoa and uptake_gap."""
+    written: dict[str, int] = {}
+    if store.has("qof_prevalence"):
+        model, gap, practice = prevalence_gaps(store, adjust_for)
+        lsoa = lsoa_gaps(store, practice)
+        for name, frame in (("prevalence_model", model), ("prevalence_gap", gap),
+                            ("prevalence_gap_lsoa", lsoa)):
+            store.replace_table(name, frame)
+            written[name] = len(frame)
+    if store.has("uptake"):
+        uptake = uptake_gaps(store, targets)
+        store.replace_table("uptake_gap", uptake)
+        written["uptake_gap"] = len(uptake)
+    return written
+
+
+__all__ = ["DEFAULT_TARGET", "build", "gap_table", "lsoa_gaps", "practice_expected",
+           "prevalence_gaps", "ratio_limits", "registration_shares", "score_uptake",
+           "uptake_gaps", "uptake_targets"]

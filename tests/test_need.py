@@ -1,0 +1,161 @@
+"""Spec: recorded vs expected prevalence, neighbourhood apportioning and uptake gaps.
+
+Small hand-made stores; every expected number below is worked out by hand in the comments.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import placehealth.sources.uptake  # noqa: F401  (registers the uptake table)
+from placehealth.analyses import need
+from placehealth.sources.base import ReadResult
+
+Z = 1.959963984540054
+
+
+def load(store, table: str, period: str, rows: list[dict]) -> None:
+    frame = pd.DataFrame(rows)
+    digest = hashlib.sha256(f"{table}{period}{rows}".encode()).hexdigest()
+    store.ingest([ReadResult("test", "test", period, {table: frame}, file_name=table,
+                             sha256=digest)])
+
+
+def byar(o: float) -> tuple[float, float]:
+    """Byar's approximation (Breslow & Day 1987, vol. II p. 69), written out for the test."""
+    lower = o * (1 - 1 / (9 * o) - Z / (3 * math.sqrt(o))) ** 3
+    upper = (o + 1) * (1 - 1 / (9 * (o + 1)) + Z / (3 * math.sqrt(o + 1))) ** 3
+    return lower, upper
+
+
+QOF = [  # one condition, 4 practices of 1,000: registers 10, 30, 20, 40 -> 100 of 4,000 = 2.5%
+    {"period": "2024-25", "practice_code": code, "group_code": "COPD", "register": reg,
+     "list_type": "TOTAL", "list_size": 1000}
+    for code, reg in [("A00001", 10), ("A00002", 30), ("A00003", 20), ("A00004", 40)]
+]
+PCN = [
+    {"period": "2025-03", "practice_code": p, "practice_name": f"Practice {p[-1]}",
+     "pcn_code": pcn, "pcn_name": f"PCN {pcn[-1]}", "sub_icb_code": "9A1", "icb_code": "QZ1"}
+    for p, pcn in [("A00001", "U00001"), ("A00002", "U00001"), ("A00003", "U00002"),
+                   ("A00004", "U00002")]
+]
+
+
+@pytest.fixture
+def gap_store(store):
+    load(store, "qof_prevalence", "2024-25", QOF)
+    load(store, "practice_pcn", "2025-03", PCN)
+    return store
+
+
+def test_without_covariates_expected_is_the_overall_rate_and_the_ratio_has_byar_limits(gap_store):
+    model, gap, _ = need.prevalence_gaps(gap_store)
+    # no age, deprivation... loaded: an intercept-only model, E = 2.5% x 1,000 = 25 everywhere
+    assert "not available: age" in model["model"].iloc[0]
+    assert model["calibration_factor"].iloc[0] == pytest.approx(1.0)
+    a = gap[(gap.level == "practice") & (gap.area_code == "A00001")].iloc[0]
+    assert a["expected"] == pytest.approx(25.0, rel=1e-6)
+    assert a["ratio"] == pytest.approx(10 / 25, rel=1e-6)
+    lower, upper = byar(10)  # O = 10: Byar (exact only below 10)
+    assert a["ratio_lowercl"] == pytest.approx(lower / 25, rel=1e-6)
+    assert a["ratio_uppercl"] == pytest.approx(upper / 25, rel=1e-6)
+    assert a["missing"] == pytest.approx(15.0, rel=1e-6)
+    assert a["missing_lowercl"] == pytest.approx(25 - upper, rel=1e-6)
+    assert a["missing_uppercl"] == pytest.approx(25 - lower, rel=1e-6)
+    assert bool(a["significantly_low"])  # upper 18.4 / 25 < 1
+    assert a["area_name"] == "Practice 1"
+    # PCN U00001 = A00001 + A00002: O = 40, E = 50
+    u = gap[(gap.level == "pcn") & (gap.area_code == "U00001")].iloc[0]
+    assert (u["observed"], u["expected"]) == pytest.approx((40, 50), rel=1e-6)
+    assert u["ratio"] == pytest.approx(0.8, rel=1e-6)
+    assert u["observed_prevalence"] == pytest.approx(0.02)
+    assert u["expected_prevalence"] == pytest.approx(0.025)
+    icb = gap[gap.level == "icb"].iloc[0]
+    assert (icb["area_code"], icb["observed"], icb["expected"]) == ("QZ1", 100, pytest.approx(100))
+    assert not bool(icb["significantly_low"])
+
+
+def test_exact_limits_below_ten(store):
+    rows = [dict(QOF[0], register=3), dict(QOF[1], register=47)]  # 50 of 2,000 -> E = 25 each
+    load(store, "qof_prevalence", "2024-25", rows)
+    _, gap, _ = need.prevalence_gaps(store)
+    a = gap[gap.area_code == "A00001"].iloc[0]
+    from scipy.stats import chi2
+    assert a["ratio_lowercl"] == pytest.approx(chi2.ppf(0.025, 6) / 2 / 25, rel=1e-6)
+    assert a["ratio_uppercl"] == pytest.approx(chi2.ppf(0.975, 8) / 2 / 25, rel=1e-6)
+
+
+def test_deprivation_adjustment_is_a_documented_choice_and_expected_sums_to_observed(store):
+    rng = np.random.default_rng(5)
+    codes = [f"B{i:05d}" for i in range(200)]
+    imd = rng.uniform(5, 60, len(codes))
+    size = rng.integers(2000, 15000, len(codes))
+    p = 1 / (1 + np.exp(-(-4 + 0.03 * imd)))  # prevalence rises with deprivation
+    reg = rng.binomial(size, p)
+    load(store, "qof_prevalence", "2024-25", [
+        {"period": "2024-25", "practice_code": c, "group_code": "DM", "register": int(r),
+         "list_type": "17OV", "list_size": int(s)} for c, r, s in zip(codes, reg, size, strict=True)])
+    load(store, "practice_attributes", "2023-01", [
+        {"period": "2023-01", "practice_code": c, "attribute": "imd_score", "value": float(v)}
+        for c, v in list(zip(codes, imd, strict=True))[:-10]])  # 10 practices have no score
+    with_dep, gap, practice = need.prevalence_gaps(store)
+    assert "deprivation: practice imd_score" in with_dep["model"].iloc[0]
+    assert practice["expected"].sum() == pytest.approx(reg.sum(), rel=1e-9)
+    assert with_dep["pseudo_r2"].iloc[0] > 0.5
+    without, gap_nodep, _ = need.prevalence_gaps(store, adjust_for=("age", "sex"))
+    assert "deprivation deliberately NOT adjusted for" in without["model"].iloc[0]
+    assert without["pseudo_r2"].iloc[0] == pytest.approx(0.0, abs=1e-9)
+    # without deprivation the least deprived practices look "low"; with it they do not
+    least = codes[int(np.argmin(imd[:-10]))]
+    r_dep = gap[(gap.level == "practice") & (gap.area_code == least)]["ratio"].iloc[0]
+    r_nodep = gap_nodep[(gap_nodep.level == "practice") & (gap_nodep.area_code == least)]["ratio"].iloc[0]
+    assert r_nodep < r_dep
+
+
+def test_registers_are_apportioned_to_neighbourhoods_by_registration_shares(gap_store):
+    reg = [("A00001", "E01000001", 600), ("A00001", "E01000002", 400),
+           ("A00002", "E01000002", 900), ("A00002", "NO2021", 100)]
+    load(gap_store, "registrations_lsoa", "2025-03", [
+        {"period": "2025-03", "practice_code": p, "lsoa_code": lsoa, "lsoa_vintage": 2021,
+         "lsoa_known": lsoa != "NO2021", "sex": "ALL", "patients": n} for p, lsoa, n in reg])
+    _, _, practice = need.prevalence_gaps(gap_store)
+    lsoa = need.lsoa_gaps(gap_store, practice)
+    pcn = lsoa[(lsoa.level == "pcn") & (lsoa.area_code == "U00001")].set_index("lsoa_code")
+    # E01000001: 60% of A00001 -> O = 6, E = 15
+    assert pcn.loc["E01000001", ["observed", "expected"]].tolist() == pytest.approx([6, 15])
+    # E01000002: 40% of A00001 (O 4, E 10) + 90% of A00002 (O 27, E 22.5)
+    assert pcn.loc["E01000002", ["observed", "expected"]].tolist() == pytest.approx([31, 32.5])
+    assert pcn.loc["E01000002", "patients"] == 1300
+    assert "NO2021" not in pcn.index  # unknown LSOA keeps its 10% share but is not listed
+    assert pcn.loc["E01000001", "missing"] == pytest.approx(9)
+
+
+def test_uptake_gap_and_people_behind_it(store):
+    rows = [("A00001", 90, 100), ("A00002", 90, 101), ("A00003", None, None), ("A00004", 97, 100)]
+    load(store, "uptake", "2024-25", [
+        {"period": "2024-25", "area_level": "practice", "area_code": c, "indicator": "MMR1",
+         "age": "24 months", "numerator": n, "denominator": d} for c, n, d in rows])
+    load(store, "practice_pcn", "2025-03", PCN)
+    out = need.uptake_gaps(store)
+    by = out.set_index(["area_level", "area_code"])
+    a = by.loc[("practice", "A00001")]
+    assert (a["uptake"], a["target"], a["gap"]) == pytest.approx((0.9, 0.95, 0.05))
+    assert a["people_behind"] == 5  # ceil(0.95 x 100) - 90
+    assert by.loc[("practice", "A00002"), "people_behind"] == 6  # ceil(95.95) - 90
+    assert by.loc[("practice", "A00004"), "people_behind"] == 0 and by.loc[("practice", "A00004"), "gap"] == 0
+    assert pd.isna(by.loc[("practice", "A00003"), "uptake"])
+    # PCN U00002 = A00003 (suppressed, left out) + A00004
+    u = by.loc[("pcn", "U00002")]
+    assert (u["numerator"], u["denominator"], u["suppressed_rows"]) == (97, 100, 1)
+    assert by.loc[("pcn", "U00001"), "people_behind"] == math.ceil(0.95 * 201) - 180
+    # Wilson limits of 90/100 (Wilson 1927), written out
+    p, n = 0.9, 100
+    centre, half = p + Z**2 / (2 * n), Z * math.sqrt(p * (1 - p) / n + Z**2 / (4 * n**2))
+    assert a["lowercl"] == pytest.approx((centre - half) / (1 + Z**2 / n), rel=1e-6)
+    lower_target = need.uptake_gaps(store, targets={"MMR1": 90})
+    assert lower_target.set_index(["area_level", "area_code"]).loc[("practice", "A00001"), "people_behind"] == 0
