@@ -7,17 +7,24 @@ PHEindicatormethods' arguments and output columns.
 
 from placehealth.measures.benchmark import compare_to_benchmark
 from placehealth.measures.dsr import dsr, esp2013
+from placehealth.measures.funnels import funnel_limits, funnel_significance
+from placehealth.measures.inequality import concentration_index, quantile_gap, sii
 from placehealth.measures.isr import isr, smr
 from placehealth.measures.proportions import proportion
 from placehealth.measures.rates import mean, rate
 
 __all__ = [
     "compare_to_benchmark",
+    "concentration_index",
     "dsr",
     "esp2013",
+    "funnel_limits",
+    "funnel_significance",
     "isr",
     "mean",
     "proportion",
+    "quantile_gap",
     "rate",
+    "sii",
     "smr",
 ]
