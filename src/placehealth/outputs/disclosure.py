@@ -1,12 +1,412 @@
 """Small-number disclosure control: the single boundary every number leaves through.
 
-(Placeholder while the policy is built: passes frames through unchanged.)
+One :class:`Policy` object, with named presets:
+
+- ``opensafely`` (the default, the stricter): counts of 7 or fewer (zero included) are suppressed,
+  then every other count is rounded to the nearest 5 (OpenSAFELY output checking guidance,
+  "small number suppression" and "rounding", https://docs.opensafely.org/outputs/).
+- ``nhs_england``: counts of 1 to 7 are suppressed (zero is shown), every other count is rounded
+  to the nearest 5 (NHS England / NHS Digital statistical disclosure rule for published
+  aggregate statistics, e.g. the HES Analysis Guide and the "Data Access Request Service"
+  small-numbers policy).
+
+What is a count, and what is derived from counts, is declared per table in :data:`TABLE_RULES`;
+a table without a declaration gets a rule from its column names (:func:`rule_for`).
+
+Three steps, applied to a whole table before any filtering so every view of it agrees:
+
+1. **Primary suppression**: a count cell inside the policy's range is suppressed.
+2. **Secondary suppression**: the rows of a table add up along each of its *dimensions* (e.g.
+   the LSOA rows of a PCN add up to the PCN's total, published elsewhere). In every such group
+   holding a suppressed cell, the next-smallest cells are suppressed too until the group holds
+   at least two suppressed cells whose sum is above the threshold, so a total minus the
+   published cells reveals only a sum shared by two or more cells, never one of them. This is
+   the classical "complementary suppression" of Cox (1980), *Properties of the sensitivity
+   criterion*, Journal of the American Statistical Association 75, 377-385, done greedily and
+   repeated until no group changes. Primary and secondary cells are marked the same way, so a
+   reader cannot tell which was small.
+3. **Derived values**: rates, shares, gaps and their confidence limits in a row with a
+   suppressed count are suppressed too (a rate times its denominator gives the count back).
+
+Suppressed cells become null and the row's ``suppressed_cells`` column names them; outputs show
+:data:`MARK` in their place, with :func:`explanation` as the note.
 """
 
 from __future__ import annotations
 
+import os
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
 import pandas as pd
 
+#: What a suppressed cell shows in text outputs (the GSS convention: [c] = confidential).
+MARK = "[c]"
+#: The column that names, in each row, the cells suppressed in it.
+SUPPRESSED = "suppressed_cells"
+ENV_POLICY = "PLACEHEALTH_DISCLOSURE"
 
-def protect_frame(frame: pd.DataFrame, table: str | None = None) -> pd.DataFrame:
-    return frame
+
+@dataclass(frozen=True)
+class Policy:
+    """A disclosure rule: counts in ``suppress_min..suppress_max`` hidden, others rounded."""
+
+    name: str
+    suppress_min: int
+    suppress_max: int
+    rounding: int
+    source: str
+
+    def is_small(self, values: pd.Series) -> pd.Series:
+        v = pd.to_numeric(values, errors="coerce")
+        return v.notna() & (v >= self.suppress_min) & (v <= self.suppress_max)
+
+    def round(self, values: pd.Series) -> pd.Series:
+        """Round to the nearest ``rounding`` (halves away from zero); nulls stay null."""
+        if self.rounding <= 1:
+            return values
+        v = pd.to_numeric(values, errors="coerce").astype("float64")
+        r = np.sign(v) * np.floor(np.abs(v) / self.rounding + 0.5) * self.rounding
+        return pd.Series(r, index=values.index).astype("Int64")
+
+    def describe(self) -> str:
+        low = "0" if self.suppress_min <= 0 else str(self.suppress_min)
+        rounding = f", other counts rounded to the nearest {self.rounding}" if self.rounding > 1 else ""
+        return f"{self.name}: counts {low} to {self.suppress_max} suppressed{rounding} ({self.source})"
+
+
+PRESETS: dict[str, Policy] = {
+    "opensafely": Policy("opensafely", 0, 7, 5,
+                         "OpenSAFELY output checking: counts of 7 or fewer redacted, then rounded to 5"),
+    "nhs_england": Policy("nhs_england", 1, 7, 5,
+                          "NHS England statistical disclosure rule: 1-7 suppressed, others rounded to 5"),
+}
+DEFAULT_POLICY = "opensafely"
+
+
+def get_policy(name: str | Policy | None = None) -> Policy:
+    """A preset by name; else ``$PLACEHEALTH_DISCLOSURE``; else the stricter default."""
+    if isinstance(name, Policy):
+        return name
+    name = name or os.environ.get(ENV_POLICY) or DEFAULT_POLICY
+    if name not in PRESETS:
+        raise ValueError(f"unknown disclosure policy {name!r}; known: {', '.join(PRESETS)}")
+    return PRESETS[name]
+
+
+def explanation(policy: Policy | None = None) -> str:
+    """The note shown beside any table that may hold suppressed cells."""
+    policy = get_policy(policy)
+    return (f"{MARK} = suppressed to protect confidentiality. Disclosure control {policy.describe()}. "
+            "Other cells may be suppressed as well so that a suppressed value cannot be worked out "
+            "from totals or differences; rates and shares based on a suppressed count are suppressed.")
+
+
+# ----------------------------------------------------------------------------- rules per table
+@dataclass(frozen=True)
+class TableRule:
+    """Which columns of a table are counts, which are derived from them, and its dimensions.
+
+    ``dimensions``: columns along which rows add up to a total published elsewhere (secondary
+    suppression works within each group of rows equal on all the other dimensions and on
+    ``fixed``). ``derived``: column -> the count columns it is computed from (``()`` = every
+    count column of the row).
+    """
+
+    counts: tuple[str, ...] = ()
+    derived: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    dimensions: tuple[str, ...] = ()
+    fixed: tuple[str, ...] = ()
+
+
+#: Declared rules for the tables whose columns are known.
+TABLE_RULES: dict[str, TableRule] = {
+    "registrations_lsoa": TableRule(counts=("patients",), dimensions=("practice_code", "lsoa_code", "sex"),
+                                    fixed=("period",)),
+    "registrations_age": TableRule(counts=("patients",), dimensions=("practice_code", "sex", "age_from"),
+                                   fixed=("period",)),
+    "registrations_total": TableRule(counts=("patients",), dimensions=("practice_code",),
+                                     fixed=("period",)),
+    "qof_prevalence": TableRule(counts=("register", "list_size"),
+                                dimensions=("practice_code",), fixed=("period", "group_code", "list_type")),
+    "census": TableRule(counts=("residents",), dimensions=("lsoa_code",), fixed=("census_table", "category")),
+    "lsoa_population": TableRule(counts=("population",), dimensions=("lsoa_code",),
+                                 fixed=("period", "sex", "age_from")),
+    # Tables with nothing to protect (no counts of people).
+    "imd": TableRule(), "boundaries": TableRule(), "loads": TableRule(), "practice_pcn": TableRule(),
+    "pcns": TableRule(), "practices": TableRule(), "practice_locations": TableRule(),
+    "geography_lookup": TableRule(), "lsoa_changes": TableRule(), "qof_indicators": TableRule(),
+}
+
+_COUNT_TOKENS = {"patients", "register", "registers", "numerator", "denominator", "count", "counts",
+                 "observed", "expected", "population", "residents", "people", "persons", "events",
+                 "cases", "deaths", "births", "registered", "eligible", "vaccinated", "screened"}
+_COUNT_NAMES = {"n", "list_size", "total", "registered_patients"}
+_NOT_PEOPLE = {"practices", "lsoas", "pcns", "areas", "neighbourhoods", "partners", "sites", "peers",
+               "periods", "rank", "vintage", "id"}
+_DERIVED_TOKENS = {"rate", "rates", "share", "pct", "percent", "percentage", "proportion", "prop",
+                   "prevalence", "ratio", "gap", "diff", "difference", "excess", "shortfall", "lower",
+                   "upper", "lcl", "ucl", "ci", "smr", "isr", "dsr", "per", "z", "zscore", "uptake",
+                   "coverage", "missing", "mean", "value", "fraction", "percentile", "crude",
+                   "standardised", "standardized", "weighted"}
+_DIMENSION_TOKENS = {"quintile", "decile", "sex", "band", "category", "domain", "group"}
+_NOT_DIMENSIONS = {"period", "edition", "publication", "method", "source", "polarity", "level",
+                   "vintage", "note", "notes", "unit"}
+
+
+def _tokens(column: str) -> set[str]:
+    return set(re.split(r"[^a-z0-9]+", column.lower())) - {""}
+
+
+def _is_count_name(column: str) -> bool:
+    tokens = _tokens(column)
+    return (column.lower() in _COUNT_NAMES or bool(tokens & _COUNT_TOKENS)) and not tokens & _NOT_PEOPLE
+
+
+def _is_derived_name(column: str) -> bool:
+    return bool(_tokens(column) & _DERIVED_TOKENS)
+
+
+def rule_for(table: str | None, frame: pd.DataFrame) -> TableRule:
+    """The declared rule of ``table``, else one inferred from the frame's column names.
+
+    Inferred: a numeric column is a *count* when its name holds a word such as patients,
+    register, numerator, denominator, count, observed, expected, population or residents (and no
+    word naming organisations or areas, e.g. practices, lsoas); it is *derived* when its name
+    holds rate, share, pct, prevalence, ratio, gap, lower, upper, ci, value... (derived wins when
+    both match). Dimensions are the text columns ending in ``_code`` plus quintile, decile, sex,
+    band, category and group columns; period/edition columns are fixed.
+    """
+    if table in TABLE_RULES:
+        return TABLE_RULES[table]
+    counts: list[str] = []
+    derived: dict[str, tuple[str, ...]] = {}
+    dimensions: list[str] = []
+    fixed: list[str] = []
+    for column in frame.columns:
+        if column == SUPPRESSED:
+            continue
+        tokens = _tokens(column)
+        numeric = pd.api.types.is_numeric_dtype(frame[column]) and not pd.api.types.is_bool_dtype(frame[column])
+        if tokens & {"period", "edition"}:
+            fixed.append(column)
+        elif numeric and _is_derived_name(column):
+            derived[column] = ()
+        elif numeric and _is_count_name(column):
+            counts.append(column)
+        elif tokens & _NOT_DIMENSIONS:
+            continue
+        elif (column.endswith("_code") and not numeric) or tokens & _DIMENSION_TOKENS:
+            dimensions.append(column)
+    return TableRule(tuple(counts), derived, tuple(dimensions), tuple(fixed))
+
+
+# ----------------------------------------------------------------------------- protection
+def suppression_mask(frame: pd.DataFrame, rule: TableRule, policy: Policy) -> pd.DataFrame:
+    """Boolean frame (count columns x rows): True where a count must be hidden (primary+secondary)."""
+    mask = pd.DataFrame(False, index=frame.index, columns=list(rule.counts))
+    fixed = [c for c in rule.fixed if c in frame]
+    dimensions = [c for c in rule.dimensions if c in frame]
+    groupings = [fixed + [d for d in dimensions if d != along] for along in dimensions]
+    for column in rule.counts:
+        if column not in frame:
+            continue
+        values = pd.to_numeric(frame[column], errors="coerce")
+        small = policy.is_small(values).to_numpy()
+        if not small.any():
+            continue
+        hidden = small.copy()
+        if groupings:
+            hidden = _complementary(values.to_numpy(dtype="float64"), hidden, frame, groupings, policy)
+        mask[column] = hidden
+    return mask
+
+
+def _complementary(values: np.ndarray, hidden: np.ndarray, frame: pd.DataFrame,
+                   groupings: list[list[str]], policy: Policy) -> np.ndarray:
+    """Add cells to ``hidden`` until, in every group along every dimension, the hidden cells are
+    none, or at least two whose sum exceeds ``policy.suppress_max`` (or the whole group)."""
+    positions = np.arange(len(values))
+    group_ids = []
+    for keys in groupings:
+        if keys:
+            ids = frame[keys].astype(str).agg("\x1f".join, axis=1) if len(keys) > 1 else frame[keys[0]].astype(str)
+            group_ids.append(pd.factorize(ids)[0])
+        else:
+            group_ids.append(np.zeros(len(values), dtype=int))
+    # Null cells are not published as numbers, so they cannot complement. A zero adds nothing to
+    # a hidden sum, so zeros are picked last (but picked: a lone hidden cell beside zeros would
+    # otherwise be its group's total).
+    usable = ~np.isnan(values)
+    order_key = np.where(values == 0, np.inf, values)
+    for _ in range(50):
+        changed = False
+        for ids in group_ids:
+            touched = np.unique(ids[hidden])
+            for g in touched:
+                members = positions[ids == g]
+                if len(members) < 2:
+                    continue
+                in_group_hidden = members[hidden[members]]
+                total = np.nansum(values[in_group_hidden])
+                candidates = members[~hidden[members] & usable[members]]
+                candidates = candidates[np.argsort(order_key[candidates], kind="stable")]
+                picked = 0
+                while (len(in_group_hidden) + picked < 2 or total <= policy.suppress_max) \
+                        and picked < len(candidates):
+                    cell = candidates[picked]
+                    hidden[cell] = True
+                    total += values[cell]
+                    picked += 1
+                    changed = True
+        if not changed and len(group_ids) == 2:
+            changed = _close_bridges(values, hidden, usable, order_key, group_ids[1], group_ids[0])
+        if not changed:
+            break
+    return hidden
+
+
+def _close_bridges(values: np.ndarray, hidden: np.ndarray, usable: np.ndarray,
+                   order_key: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> bool:
+    """In a two-way table (rows x columns adding up both ways), a hidden cell that is a *bridge*
+    of the graph whose nodes are rows and columns and whose edges are hidden cells is fixed by the
+    totals (its value is a sum of row and column residuals). Hide one more cell joining the two
+    sides of each bridge, so the bridge lies on a cycle. Returns whether anything changed."""
+    n_rows = int(rows.max()) + 1 if len(rows) else 0
+    cells = np.flatnonzero(hidden)
+    edges = [(int(rows[c]), n_rows + int(cols[c]), int(c)) for c in cells]
+    bridges = _bridges(edges)
+    changed = False
+    for u, v, cell in bridges:
+        if not hidden[cell]:
+            continue
+        side = _component(edges, u, skip=cell)
+        if v in side:
+            continue  # an earlier fix already put it on a cycle
+        row_side = {node for node in side if node < n_rows}
+        col_side = {node - n_rows for node in side if node >= n_rows}
+        row_in = np.isin(rows, list(row_side))
+        col_in = np.isin(cols, list(col_side))
+        joins = np.flatnonzero((row_in ^ col_in) & ~hidden & usable)
+        if len(joins) == 0:
+            continue
+        pick = joins[np.argmin(order_key[joins])]
+        hidden[pick] = True
+        edges.append((int(rows[pick]), n_rows + int(cols[pick]), int(pick)))
+        changed = True
+    return changed
+
+
+def _component(edges: list[tuple[int, int, int]], start: int, skip: int) -> set[int]:
+    adjacency: dict[int, list[int]] = {}
+    for u, v, cell in edges:
+        if cell != skip:
+            adjacency.setdefault(u, []).append(v)
+            adjacency.setdefault(v, []).append(u)
+    seen, stack = {start}, [start]
+    while stack:
+        for nxt in adjacency.get(stack.pop(), []):
+            if nxt not in seen:
+                seen.add(nxt)
+                stack.append(nxt)
+    return seen
+
+
+def _bridges(edges: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
+    """Bridges of an undirected graph (Tarjan 1974, iterative low-link search)."""
+    adjacency: dict[int, list[tuple[int, int]]] = {}
+    for u, v, cell in edges:
+        adjacency.setdefault(u, []).append((v, cell))
+        adjacency.setdefault(v, []).append((u, cell))
+    order: dict[int, int] = {}
+    low: dict[int, int] = {}
+    found: list[tuple[int, int, int]] = []
+    counter = 0
+    for root in adjacency:
+        if root in order:
+            continue
+        order[root] = low[root] = counter
+        counter += 1
+        stack = [(root, -1, iter(adjacency[root]))]
+        while stack:
+            node, via, neighbours = stack[-1]
+            advanced = False
+            for nxt, cell in neighbours:
+                if cell == via:
+                    continue
+                if nxt in order:
+                    low[node] = min(low[node], order[nxt])
+                else:
+                    order[nxt] = low[nxt] = counter
+                    counter += 1
+                    stack.append((nxt, cell, iter(adjacency[nxt])))
+                    advanced = True
+                    break
+            if not advanced:
+                stack.pop()
+                if stack:
+                    parent = stack[-1][0]
+                    low[parent] = min(low[parent], low[node])
+                    if low[node] > order[parent]:
+                        found.append((parent, node, via))
+    return found
+
+
+def protect(frame: pd.DataFrame, table: str | None = None,
+            policy: str | Policy | None = None) -> pd.DataFrame:
+    """The frame with disclosure control applied (see the module docstring).
+
+    Counts are suppressed (null) or rounded; derived values in rows with a suppressed count are
+    null; the added ``suppressed_cells`` column names the suppressed cells of each row ('' when
+    none). Apply it to a whole table, then filter: every view then agrees.
+    """
+    policy = get_policy(policy)
+    rule = rule_for(table, frame)
+    out = frame.copy()
+    counts = [c for c in rule.counts if c in out]
+    if SUPPRESSED in out:
+        out = out.drop(columns=[SUPPRESSED])
+    if not counts:
+        out[SUPPRESSED] = ""
+        return out
+    mask = suppression_mask(out, rule, policy)
+    hidden = pd.DataFrame(False, index=out.index, columns=list(out.columns))
+    for column in counts:
+        hidden[column] = mask[column].to_numpy()
+    for column, sources in rule.derived.items():
+        if column not in out:
+            continue
+        sources = tuple(s for s in sources if s in mask) or tuple(counts)
+        hidden[column] = mask[list(sources)].any(axis=1).to_numpy()
+    for column in counts:
+        out[column] = policy.round(out[column])
+    for column in hidden.columns:
+        if hidden[column].any():
+            out.loc[hidden[column].to_numpy(), column] = None
+    names = np.array(list(hidden.columns), dtype=object)
+    flags = hidden.to_numpy()
+    out[SUPPRESSED] = [",".join(names[row]) for row in flags] if flags.any() else ""
+    return out
+
+
+def marked(frame: pd.DataFrame) -> pd.DataFrame:
+    """A protected frame for text outputs: each suppressed cell shows ``[c]``."""
+    if SUPPRESSED not in frame or not (frame[SUPPRESSED] != "").any():
+        return frame
+    out = frame.copy()
+    for position, names in enumerate(out[SUPPRESSED].tolist()):
+        if not names:
+            continue
+        for column in names.split(","):
+            if column in out:
+                if out[column].dtype != object:
+                    out[column] = out[column].astype(object)
+                out.iat[position, out.columns.get_loc(column)] = MARK
+    return out
+
+
+def protect_frame(frame: pd.DataFrame, table: str | None = None,
+                  policy: str | Policy | None = None) -> pd.DataFrame:
+    """Protected and marked (``[c]``) for printing: the entry point of ``placehealth show``."""
+    return marked(protect(frame, table, policy))
