@@ -1,0 +1,291 @@
+"""Spec: place profiles on a tiny hand-made place, every expected value worked out by hand.
+
+The place (January 2025, LSOA 2021 codes, IMD scores 40 / 20 / 10 for LSOAs 1 / 2 / 3):
+
+| practice | PCN (Jan) | PCN (Feb) | LSOA1 | LSOA2 | LSOA3 | W01000001 (Wales, no IMD) | EMPTY |
+|---|---|---|---|---|---|---|---|
+| A00001 | U00001 | U00001 | 60 | 30 | | | 10 |
+| A00002 | U00001 | U00002 | | 50 | 50 | 100 | |
+| A00003 | U00002 | U00002 | | | 100 (40 male + 60 female rows) | | |
+| A00004 | U00003 | U00003 | | | 100 | | |
+
+A00001 also has MALE rows (30 in LSOA1) beside its ALL rows: they must not be added.
+LSOA1 and LSOA2 are in authority Alpha, LSOA3 in Beta, the Welsh LSOA in Gamma.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+
+from placehealth.analyses import levels as lv
+from placehealth.analyses.profile import build_profiles, period_tables, score_decile
+
+from profile_stores import imd, load, practice_pcn, registrations
+
+L1, L2, L3, WALES = "E01000001", "E01000002", "E01000003", "W01000001"
+
+REGISTRATIONS = [
+    ("A00001", L1, "ALL", 60), ("A00001", L2, "ALL", 30), ("A00001", "EMPTY", "ALL", 10),
+    ("A00001", L1, "MALE", 30),
+    ("A00002", L2, "ALL", 50), ("A00002", L3, "ALL", 50), ("A00002", WALES, "ALL", 100),
+    ("A00003", L3, "MALE", 40), ("A00003", L3, "FEMALE", 60),
+    ("A00004", L3, "ALL", 100),
+]
+
+
+@pytest.fixture
+def place(store):
+    for period in ("2025-01", "2025-02", "2025-03"):
+        registrations(store, period, REGISTRATIONS)
+    practice_pcn(store, "2025-01", [
+        ("A00001", "U00001", "One PCN", "01A", "QAA"), ("A00002", "U00001", "One PCN", "01A", "QAA"),
+        ("A00003", "U00002", "Two PCN", "01A", "QAA"), ("A00004", "U00003", "Three PCN", "01B", "QAA"),
+    ])
+    practice_pcn(store, "2025-02", [
+        ("A00001", "U00001", "One PCN", "01A", "QAA"), ("A00002", "U00002", "Two PCN", "01A", "QAA"),
+        ("A00003", "U00002", "Two PCN", "01A", "QAA"), ("A00004", "U00003", "Three PCN", "01B", "QAA"),
+    ])
+    imd(store, "IoD2025", 2021, [
+        (L1, "imd", 40.0, 1), (L2, "imd", 20.0, 5), (L3, "imd", 10.0, 9),
+        (L1, "income", 0.4, 1), (L2, "income", 0.2, 5), (L3, "income", 0.1, 9),
+    ])
+    load(store, "geography_lookup", [
+        (L1, "E06000001", "Alpha"), (L2, "E06000001", "Alpha"), (L3, "E06000002", "Beta"),
+        (WALES, "W06000001", "Gamma"),
+    ], "lsoa_code area_code area_name", lsoa_vintage=2021, level="lad", edition="2024")
+    load(store, "census", [
+        (L1, "Total: All usual residents", 100),
+        (L1, "White: English, Welsh, Scottish, Northern Irish or British", 50),
+        (L1, "Asian, Asian British or Asian Welsh: Indian", 50),
+        (L1, "White", 50), (L1, "Asian, Asian British or Asian Welsh", 50),
+        (L2, "Total: All usual residents", 100), (L2, "White: Irish", 100), (L2, "White", 100),
+        (L3, "Total: All usual residents", 500), (L3, "White: Other White", 375),
+        (L3, "Black, Black British, Black Welsh, Caribbean or African: African", 125),
+    ], "lsoa_code category residents", census_table="TS021", lsoa_vintage=2021)
+    load(store, "registrations_age", [
+        ("A00001", "MALE", 0, 4, 10), ("A00001", "FEMALE", 0, 4, 10),
+        ("A00001", "MALE", 15, 19, 20), ("A00001", "FEMALE", 65, 69, 40),
+        ("A00001", "FEMALE", 85, 89, 20),
+        ("A00002", "MALE", 10, 10, 100), ("A00002", "FEMALE", 70, 70, 100),
+    ], "practice_code sex age_from age_to patients", period="2025-01")
+    return store
+
+
+def _row(frame, code):
+    rows = frame[frame["unit_code"] == code]
+    assert len(rows) == 1, code
+    return rows.iloc[0]
+
+
+@pytest.fixture
+def january(place):
+    return period_tables(place, "2025-01")
+
+
+def test_practice_score_is_registration_weighted_over_matched_lsoas(january):
+    practices = january["practice_profile"]
+    a1 = _row(practices, "A00001")
+    assert a1["patients"] == 100  # 60 + 30 + 10 EMPTY; the MALE rows beside ALL rows are not added
+    assert a1["imd_score"] == pytest.approx((60 * 40 + 30 * 20) / 90)
+    assert a1["unknown_lsoa_pct"] == pytest.approx(10.0)
+    assert a1["imd_matched_pct"] == pytest.approx(90.0)
+    assert a1["core20_pct"] == pytest.approx(100 * 60 / 90)
+    assert a1["imd_decile_1_pct"] == pytest.approx(100 * 60 / 90)
+    assert a1["imd_decile_5_pct"] == pytest.approx(100 * 30 / 90)
+    assert a1["income_score"] == pytest.approx((60 * 0.4 + 30 * 0.2) / 90)
+    # the Welsh LSOA is known but has no English IMD: left out of the weights, reported
+    a2 = _row(practices, "A00002")
+    assert a2["imd_score"] == pytest.approx(15.0)
+    assert a2["unknown_lsoa_pct"] == 0
+    assert a2["imd_matched_pct"] == pytest.approx(50.0)
+    a3 = _row(practices, "A00003")
+    assert a3["patients"] == 100  # male + female rows where there are no ALL rows
+    assert (a3["imd_edition"], a3["lsoa_vintage"]) == ("IoD2025", 2021)
+
+
+def test_pcn_score_weights_lsoas_not_practices(january):
+    u1 = _row(january["pcn_profile"], "U00001")
+    assert u1["patients"] == 300
+    assert u1["practices"] == 2
+    assert u1["unit_name"] == "One PCN"
+    # (60*40 + 80*20 + 50*10) / 190, not the mean of practice scores (24.17) nor list-weighted (21.1)
+    assert u1["imd_score"] == pytest.approx(4500 / 190)
+    assert u1["unknown_lsoa_pct"] == pytest.approx(100 * 10 / 300)
+
+
+def test_score_decile_among_units_of_the_level(january):
+    pcns = january["pcn_profile"].set_index("unit_code")
+    # scores 23.7, 10, 10: rank 1 -> ceil(10/3) = 4; tied rank 2 -> ceil(20/3) = 7
+    assert pcns["imd_score_decile"].to_dict() == {"U00001": 4, "U00002": 7, "U00003": 7}
+
+
+def test_score_decile_unit():
+    import pandas as pd
+
+    scores = pd.Series([float(s) for s in range(1, 21)])  # 20 units, 20 = most deprived
+    decile = score_decile(scores)
+    assert decile.iloc[19] == 1 and decile.iloc[18] == 1 and decile.iloc[17] == 2
+    assert decile.iloc[0] == 10
+
+
+def test_age_structure_weighted_by_unit_patients_at_each_practice(january):
+    a1 = _row(january["practice_profile"], "A00001")
+    assert a1["age_0_4_pct"] == pytest.approx(20.0)
+    assert a1["age_65_69_pct"] == pytest.approx(40.0)
+    assert a1["pct_65_plus"] == pytest.approx(60.0)
+    assert a1["pct_85_plus"] == pytest.approx(20.0)
+    assert a1["female_pct"] == pytest.approx(70.0)
+    assert a1["pct_under_18"] != a1["pct_under_18"]  # a 15-19 band cannot say who is under 18
+    u1 = _row(january["pcn_profile"], "U00001")
+    assert u1["age_0_4_pct"] == pytest.approx(100 * (100 * 0.2 + 200 * 0) / 300)
+    assert u1["pct_65_plus"] == pytest.approx(100 * (100 * 0.6 + 200 * 0.5) / 300)
+    assert u1["pct_under_18"] == pytest.approx(50.0)  # renormalised over A00002 alone
+
+
+def test_ethnic_mix_apportioned_by_registrations(january):
+    a1 = _row(january["practice_profile"], "A00001")
+    assert a1["ethnic_asian_pct"] == pytest.approx(100 * (60 * 0.5) / 90)
+    assert a1["ethnic_white_pct"] == pytest.approx(100 * (60 * 0.5 + 30 * 1.0) / 90)
+    a4 = _row(january["practice_profile"], "A00004")
+    assert a4["ethnic_black_pct"] == pytest.approx(25.0)
+    assert a4["ethnic_non_white_pct"] == pytest.approx(25.0)
+
+
+def test_moved_practice_counts_in_its_pcn_of_that_month(place):
+    february = period_tables(place, "2025-02")["pcn_profile"].set_index("unit_code")
+    assert february.loc["U00001", "patients"] == 100
+    assert february.loc["U00002", "patients"] == 300
+    january = period_tables(place, "2025-01")["pcn_profile"].set_index("unit_code")
+    assert january.loc["U00002", "patients"] == 100
+
+
+def test_missing_mapping_month_falls_back_to_nearest_earlier_with_a_warning(place):
+    with pytest.warns(lv.LevelWarning, match="2025-02 mapping"):
+        march = period_tables(place, "2025-03")
+    assert _row(march["pcn_profile"], "U00002")["patients"] == 300
+
+
+def test_mapping_falls_back_to_later_period_when_none_earlier(store):
+    practice_pcn(store, "2025-06", [("A00001", "U00001", "One PCN", "01A", "QAA")])
+    with pytest.warns(lv.LevelWarning, match="later"):
+        units = lv.practice_units(store, "pcn", "2025-01")
+    assert units["unit_code"].tolist() == ["U00001"]
+
+
+def test_totals_reconcile_to_registrations(january):
+    total = 100 + 200 + 100 + 100
+    assert january["practice_profile"]["patients"].sum() == total
+    assert january["pcn_profile"]["patients"].sum() == total
+    assert january["icb_profile"]["patients"].sum() == total
+    subs = january["sub_icb_profile"].set_index("unit_code")["patients"].to_dict()
+    assert subs == {"01A": 400, "01B": 100}
+    # place-based: every patient in a known LSOA belongs to exactly one authority
+    assert january["la_profile"]["patients"].sum() == total - 10
+
+
+def test_la_profile_counts_pcns_and_largest_share(january):
+    las = january["la_profile"]
+    beta = _row(las, "E06000002")
+    assert beta["unit_name"] == "Beta"
+    assert beta["patients"] == 250
+    assert beta["practices"] == 3
+    assert beta["pcns"] == 3
+    assert beta["largest_pcn_pct"] == pytest.approx(40.0)
+    assert beta["imd_score"] == pytest.approx(10.0)
+    alpha = _row(las, "E06000001")
+    assert alpha["patients"] == 140
+    assert alpha["pcns"] == 1 and alpha["largest_pcn_pct"] == pytest.approx(100.0)
+    assert alpha["residents"] == 200
+    assert alpha["coverage_pct"] == pytest.approx(70.0)
+
+
+def test_lsoa_profile_coverage_and_dominant_practice(january):
+    lsoas = january["lsoa_profile"]
+    l1 = _row(lsoas, L1)
+    assert l1["imd_score"] == 40.0  # a weighted mean over one LSOA is its own score
+    assert l1["residents"] == 100 and l1["coverage_pct"] == pytest.approx(60.0)
+    l2 = _row(lsoas, L2)
+    assert l2["largest_practice_code"] == "A00002"
+    assert l2["largest_practice_pct"] == pytest.approx(62.5)
+    assert bool(l2["dominant_practice"]) is True
+    l3 = _row(lsoas, L3)
+    assert bool(l3["dominant_practice"]) is False  # 100 of 250
+    assert l3["coverage_pct"] == pytest.approx(100 * 250 / 500)
+
+
+def test_fragmented_lsoas_have_no_majority_pcn(january):
+    fragmented = january["fragmented_lsoas"]
+    assert fragmented["lsoa_code"].tolist() == [L3]
+    assert fragmented.iloc[0]["largest_pcn_pct"] == pytest.approx(40.0)
+    assert fragmented.iloc[0]["pcns"] == 3
+
+
+def test_pcn_lsoa_shares_and_footprint(january):
+    rows = january["pcn_lsoa"]
+    u1 = rows[rows["pcn_code"] == "U00001"].set_index("lsoa_code")
+    assert u1["patients"].to_dict() == {WALES: 100, L2: 80, L1: 60, L3: 50}
+    assert u1["pcn_share_pct"].sum() == pytest.approx(100.0)
+    assert u1.loc[WALES, "pcn_share_pct"] == pytest.approx(100 * 100 / 290)
+    assert u1.loc[L3, "lsoa_share_pct"] == pytest.approx(20.0)  # 50 of LSOA3's 250
+    footprint = january["pcn_footprint"].set_index("pcn_code")
+    # shares 34.5, 27.6, 20.7, 17.2: 2 LSOAs reach 50%, 3 reach 80%, 4 reach 95%
+    assert footprint.loc["U00001", ["lsoas", "lsoas_50", "lsoas_80", "lsoas_95"]].tolist() == [
+        4, 2, 3, 4]
+
+
+def test_pcn_la_main_authority_and_coterminosity(january):
+    rows = january["pcn_la"]
+    u1 = rows[rows["pcn_code"] == "U00001"].set_index("la_code")
+    assert u1["patients"].to_dict() == {"E06000001": 140, "W06000001": 100, "E06000002": 50}
+    assert (u1["main_la_code"] == "E06000001").all()
+    assert u1.loc["E06000001", "is_main_la"]
+    assert u1.loc["E06000001", "main_la_pct"] == pytest.approx(100 * 140 / 290)
+    assert u1["coterminosity"].iloc[0] == pytest.approx(140 / (290 + 140 - 140))
+    u3 = rows[rows["pcn_code"] == "U00003"].iloc[0]
+    assert u3["coterminosity"] == pytest.approx(100 / (100 + 250 - 100))
+
+
+def test_groups_work_as_practice_sets_and_as_lsoa_sets(place):
+    lv.create_group(place, "North", practices=["A00001", "a00003"])
+    lv.create_group(place, "Estate", lsoas=[L1, L3])
+    groups = period_tables(place, "2025-01")["group_profile"]
+    north = _row(groups, "North")
+    assert north["patients"] == 200
+    assert north["imd_score"] == pytest.approx((60 * 40 + 30 * 20 + 100 * 10) / 190)
+    estate = _row(groups, "Estate")
+    assert estate["patients"] == 310
+    assert estate["imd_score"] == pytest.approx((60 * 40 + 250 * 10) / 310)
+    assert lv.delete_group(place, "North") == 2
+    assert lv.read_groups(place)["group_name"].unique().tolist() == ["Estate"]
+
+
+def test_group_codes_are_checked(store):
+    from placehealth.sources.validate import InputError
+
+    with pytest.raises(InputError, match="not a practice code"):
+        lv.create_group(store, "Bad", practices=["A00001", "PCN1"])
+    with pytest.raises(InputError, match="either practices or LSOAs"):
+        lv.create_group(store, "Both", practices=["A00001"], lsoas=[L1])
+
+
+def test_group_file_names_line_and_field(tmp_path):
+    from placehealth.sources.validate import InputError
+
+    good = tmp_path / "team.csv"
+    good.write_text("practice_code,note\nA00001,x\nA00002,y\n")
+    assert lv.read_group_file(good) == (["A00001", "A00002"], [])
+    bad = tmp_path / "bad.csv"
+    bad.write_text("code\nE01000001\nnonsense\n")
+    with pytest.raises(InputError, match=r"bad.csv, line 3, field 'code'"):
+        lv.read_group_file(bad)
+
+
+def test_build_writes_every_period(place):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", lv.LevelWarning)
+        written = build_profiles(place)
+    assert written["pcn_profile"] == 9  # 3 PCNs x 3 months
+    assert sorted(place.periods("practice_profile")) == ["2025-01", "2025-02", "2025-03"]
+    assert "fragmented_lsoas" in written and "pcn_la" in written
