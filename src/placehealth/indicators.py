@@ -258,6 +258,7 @@ def indicator_values(
     *,
     confidence: float = 0.95,
     counts: pd.DataFrame | None = None,
+    units: dict | None = None,
 ) -> pd.DataFrame:
     """The indicator for every unit of ``level`` (and period): counts, value and limits.
 
@@ -267,6 +268,9 @@ def indicator_values(
     below 10 events, Byar from 10 — a ratio is observed / expected counts, so its limits are the
     count's Poisson limits divided by the expected count). Returns the columns
     ``VALUE_COLUMNS``; ``practices`` counts the source units summed into each unit.
+    ``counts`` (from :func:`source_counts`) and ``units`` (a dict kept by the caller, filled with
+    each level and period's membership) let a caller computing many indicators and levels read
+    each source and each membership once.
     """
     if isinstance(indicator, str):
         known = registry(store)
@@ -286,8 +290,15 @@ def indicator_values(
     else:
         parts = []
         for p, frame in counts.groupby("period", sort=True):
-            units = units_for(store, level, p, frame["source_code"])
-            parts.append(frame.merge(units, left_on="source_code", right_on="practice_code",
+            if level == "england":
+                members = units_for(store, level, p, frame["source_code"])
+            elif units is not None and (level, p) in units:
+                members = units[(level, p)]
+            else:
+                members = units_for(store, level, p)
+                if units is not None:
+                    units[(level, p)] = members
+            parts.append(frame.merge(members, left_on="source_code", right_on="practice_code",
                                      how="inner"))
         mapped = pd.concat(parts, ignore_index=True)
     summed = (mapped.groupby(["unit_code", "period"], sort=True, dropna=True)

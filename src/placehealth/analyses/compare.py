@@ -43,7 +43,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from placehealth.indicators import Indicator, indicator_values, registry
+from placehealth.indicators import Indicator, indicator_values, registry, source_counts
 from placehealth.measures.benchmark import compare_to_benchmark
 
 Z95 = float(stats.norm.ppf(0.975))
@@ -374,8 +374,21 @@ def funnel(values: pd.DataFrame, indicators: Mapping[str, Indicator]) -> pd.Data
 # ------------------------------------------------------------------------------ from the store
 
 
-def level_values(store, level: str, indicators: Iterable[Indicator]) -> pd.DataFrame:
-    frames = [indicator_values(store, i, level) for i in indicators if i.supports(level)]
+def level_values(store, level: str, indicators: Iterable[Indicator],
+                 counts: dict[str, pd.DataFrame] | None = None,
+                 units: dict | None = None) -> pd.DataFrame:
+    """Every indicator's values at ``level``; ``counts`` (per indicator) and ``units`` are
+    filled on first use so that each source and each membership is read once per build."""
+    counts = {} if counts is None else counts
+    units = {} if units is None else units
+    frames = []
+    for indicator in indicators:
+        if not indicator.supports(level):
+            continue
+        if indicator.name not in counts:
+            counts[indicator.name] = source_counts(store, indicator)
+        frames.append(indicator_values(store, indicator, level, counts=counts[indicator.name],
+                                       units=units))
     frames = [f for f in frames if not f.empty]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
@@ -400,13 +413,15 @@ def build(store) -> dict[str, int]:
     if not known:
         return {}
     peers = store.read("peers") if store.has("peers") else pd.DataFrame()
-    england = level_values(store, "england", known.values())
-    icb = level_values(store, "icb", known.values())
+    counts: dict[str, pd.DataFrame] = {}
+    units: dict = {}
+    england = level_values(store, "england", known.values(), counts, units)
+    icb = level_values(store, "icb", known.values(), counts, units)
     tables: dict[str, list[pd.DataFrame]] = {k: [] for k in
                                              ("comparison", "funnel", "deciles", "spine",
                                               "peer_feature_fit")}
     for level in LEVELS:
-        values = level_values(store, level, known.values())
+        values = level_values(store, level, known.values(), counts, units)
         if values.empty:
             continue
         level_peers = peers[peers["level"] == level] if not peers.empty else None
