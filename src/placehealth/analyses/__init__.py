@@ -13,6 +13,9 @@ from collections.abc import Callable
 BUILD_STEPS: list[tuple[str, str]] = [
     # need reads practice_profile: keep it after the profile steps
     ("need", "placehealth.analyses.need:build"),
+    # peers reads practice_profile; compare reads peers: keep them last, in this order
+    ("peers", "placehealth.analyses.peers:build"),
+    ("compare", "placehealth.analyses.compare:build"),
 ]
 
 
