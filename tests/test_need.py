@@ -107,6 +107,17 @@ def test_deprivation_adjustment_is_a_documented_choice_and_expected_sums_to_obse
     assert "deprivation: practice imd_score" in with_dep["model"].iloc[0]
     assert practice["expected"].sum() == pytest.approx(reg.sum(), rel=1e-9)
     assert with_dep["pseudo_r2"].iloc[0] > 0.5
+    # fit statistics match an independent statsmodels fit of the same data
+    import statsmodels.api as sm
+    y = np.column_stack([reg, size - reg])
+    null = sm.GLM(y, np.ones((len(reg), 1)), family=sm.families.Binomial()).fit()
+    assert with_dep["null_deviance"].iloc[0] == pytest.approx(null.deviance, rel=1e-6)
+    keep = np.arange(len(codes)) < len(codes) - 10
+    x = np.column_stack([np.ones(keep.sum()), imd[keep], imd[keep] ** 2])
+    full = sm.GLM(y[keep], x, family=sm.families.Binomial()).fit()
+    assert full.params[1] > 0
+    mcfadden = 1 - full.llf / sm.GLM(y[keep], x[:, :1], family=sm.families.Binomial()).fit().llf
+    assert 0 < with_dep["mcfadden_r2"].iloc[0] < 1 and mcfadden > 0
     without, gap_nodep, _ = need.prevalence_gaps(store, adjust_for=("age", "sex"))
     assert "deprivation deliberately NOT adjusted for" in without["model"].iloc[0]
     assert without["pseudo_r2"].iloc[0] == pytest.approx(0.0, abs=1e-9)

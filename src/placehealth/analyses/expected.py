@@ -111,10 +111,11 @@ def _practice_attributes(store: Store, period: str) -> pd.DataFrame:
     """Wide practice attributes (practice_code + one column per attribute) nearest ``period``,
     from ``practice_profile`` columns and ``practice_attributes`` rows."""
     wide = pd.DataFrame(columns=["practice_code"])
-    if store.has("practice_attributes"):
-        t = store.table("practice_attributes")
-        chosen = nearest_period(store.periods("practice_attributes"), period)
-        long = t.filter(t.period == chosen).to_pandas()
+    if store.has("practice_attributes"):  # each attribute from its own nearest period
+        long = store.read("practice_attributes")
+        nearest = {a: nearest_period(rows["period"].unique(), period)
+                   for a, rows in long.groupby("attribute")}
+        long = long[long["period"] == long["attribute"].map(nearest)]
         if len(long):
             wide = long.pivot_table(index="practice_code", columns="attribute", values="value",
                                     aggfunc="first").reset_index()
@@ -291,13 +292,14 @@ def fit_expected(qof: pd.DataFrame, cov: Covariates, model: str = "") -> tuple[p
                 "observed_total": float(reg[usable].sum()), "list_total": float(size[usable].sum())}
         if usable.sum() > len(names) and reg[usable].sum() > 0:
             result = sm.GLM(y, X, family=sm.families.Binomial()).fit()
-            null = sm.GLM(y, X[:, :1], family=sm.families.Binomial()).fit()
             fitted[usable] = result.fittedvalues * size[usable]
             stat.update({
                 "deviance": float(result.deviance), "null_deviance": float(result.null_deviance),
                 "pseudo_r2": float(1 - result.deviance / result.null_deviance)
                 if result.null_deviance > 0 else np.nan,
-                "mcfadden_r2": float(1 - result.llf / null.llf) if null.llf != 0 else np.nan,
+                # llnull = llf - (D0 - D)/2: both deviances share the saturated log-likelihood
+                "mcfadden_r2": float((result.null_deviance - result.deviance) / 2
+                                     / -(result.llf - (result.null_deviance - result.deviance) / 2)),
                 "dispersion": float(result.pearson_chi2 / result.df_resid)
                 if result.df_resid > 0 else np.nan,
                 "aic": float(result.aic),
