@@ -8,7 +8,7 @@ import json
 import pandas as pd
 import pytest
 
-import placehealth.sources.generic  # noqa: F401  (registers practice-attributes)
+import placehealth.sources.generic  # registers practice-attributes
 import placehealth.sources.qof  # noqa: F401  (registers qof-prevalence)
 from placehealth.analyses import need
 from placehealth.sources import ReadOptions, read_file
@@ -50,7 +50,7 @@ def _quintile_prevalence(store, period, group):
 @pytest.mark.parametrize("period", list(QOF))
 @pytest.mark.parametrize("group", ["COPD", "DM", "MH"])
 def test_recorded_prevalence_rises_with_deprivation(national, period, group):
-    store, model, _, practice = national
+    store, model, _, _ = national
     prevalence = _quintile_prevalence(store, period, group)
     assert prevalence[5] > prevalence[1] * 1.1
     assert prevalence.is_monotonic_increasing or prevalence[5] == prevalence.max()
