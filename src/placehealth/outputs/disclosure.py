@@ -227,25 +227,28 @@ def _complementary(values: np.ndarray, hidden: np.ndarray, frame: pd.DataFrame,
                    groupings: list[list[str]], policy: Policy) -> np.ndarray:
     """Add cells to ``hidden`` until, in every group along every dimension, the hidden cells are
     none, or at least two whose sum exceeds ``policy.suppress_max`` (or the whole group)."""
-    positions = np.arange(len(values))
     group_ids = []
     for keys in groupings:
         if keys:
-            ids = frame[keys].astype(str).agg("\x1f".join, axis=1) if len(keys) > 1 else frame[keys[0]].astype(str)
-            group_ids.append(pd.factorize(ids)[0])
+            group_ids.append(frame.groupby(keys, sort=False, dropna=False).ngroup().to_numpy())
         else:
             group_ids.append(np.zeros(len(values), dtype=int))
     # Null cells are not published as numbers, so they cannot complement. A zero adds nothing to
     # a hidden sum, so zeros are picked last (but picked: a lone hidden cell beside zeros would
     # otherwise be its group's total).
     usable = ~np.isnan(values)
+    members_of = []
+    for ids in group_ids:
+        order = np.argsort(ids, kind="stable")
+        starts = np.searchsorted(ids[order], np.arange(ids.max() + 2 if len(ids) else 1))
+        members_of.append((order, starts))
     order_key = np.where(values == 0, np.inf, values)
     for _ in range(50):
         changed = False
-        for ids in group_ids:
+        for ids, (order, starts) in zip(group_ids, members_of, strict=True):
             touched = np.unique(ids[hidden])
             for g in touched:
-                members = positions[ids == g]
+                members = order[starts[g]:starts[g + 1]]
                 if len(members) < 2:
                     continue
                 in_group_hidden = members[hidden[members]]
