@@ -24,6 +24,7 @@ app = typer.Typer(
 
 #: Modules whose ``register(app)`` adds commands, in the order they appear in --help.
 COMMAND_MODULES = [
+    "placehealth.outputs.cli.demo",
     "placehealth.outputs.cli.data",
 ]
 

@@ -1,0 +1,124 @@
+"""The ``demo`` command: generate the synthetic place, load it through the readers, build."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
+from rich.table import Table
+
+from placehealth.outputs.cli.common import DbOption, console, err, open_store
+from placehealth.sources import read_file
+from placehealth.sources.demo import DemoConfig, generate
+from placehealth.sources.validate import InputError
+from placehealth.store import resolve_db
+
+
+def _progress() -> Progress:
+    return Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                    MofNCompleteColumn(), console=err, transient=True)
+
+
+def demo(
+    out: Annotated[Path, typer.Option("--out", help="Folder the official-layout files go in.")]
+    = Path("demo-data"),
+    seed: Annotated[int, typer.Option("--seed", help="Random seed: same seed, same files.")] = 2026,
+    practices: Annotated[int, typer.Option("--practices", help="GP practices.")] = 150,
+    pcns: Annotated[int, typer.Option("--pcns", help="Primary Care Networks.")] = 30,
+    lsoas: Annotated[int, typer.Option("--lsoas", help="Neighbourhoods (LSOAs).")] = 800,
+    las: Annotated[int, typer.Option("--las", help="Local authorities.")] = 4,
+    patients: Annotated[int, typer.Option("--patients", help="Registered patients.")]
+    = 1_200_000,
+    db: DbOption = None,
+    no_build: Annotated[bool, typer.Option("--no-build", help="Load only; skip `build`.")]
+    = False,
+    fresh: Annotated[bool, typer.Option("--fresh", help="Delete the store file first (a "
+                                        "different seed contradicts an earlier demo).")] = False,
+) -> None:
+    """Generate a synthetic ICB in the official file layouts, load it through the same readers
+    as real data, build the analyses and print a summary (the truth of the planted
+    under-diagnosis is written to OUT/demo-truth.json).
+
+    Example: placehealth demo --out demo-data --seed 7 --practices 40 --lsoas 200 --las 3
+    """
+    config = DemoConfig(seed=seed, practices=practices, pcns=pcns, lsoas=lsoas, las=las,
+                        patients=patients)
+    location = resolve_db(db)
+    if fresh and "://" not in location and Path(location).exists():
+        Path(location).unlink()
+    started = time.perf_counter()
+    with _progress() as progress:
+        task = progress.add_task("generating", total=8)
+
+        def step(label: str) -> None:
+            progress.update(task, description=f"generating: {label}")
+            progress.advance(task)
+
+        try:
+            place = generate(out, config, step)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from None
+    console.print(f"wrote {len(place.files)} files to {place.out} "
+                  f"({time.perf_counter() - started:.1f} s)")
+
+    results, skipped = [], []
+    with _progress() as progress:
+        task = progress.add_task("reading", total=len(place.files))
+        for path in place.files:
+            progress.update(task, description=f"reading {path.relative_to(place.out)}")
+            try:
+                results.append(read_file(path))
+            except InputError as exc:
+                skipped.append((path, exc))
+            progress.advance(task)
+    for path, exc in skipped:
+        err.print(f"[yellow]warning:[/] {path.name} not loaded: {exc}")
+
+    written: dict[str, int] = {}
+    build_error: Exception | None = None
+    with open_store(location) as store:
+        with _progress() as progress:
+            progress.add_task("loading into the store", total=None)
+            summaries = store.ingest(results)
+        if not no_build:
+            from placehealth.analyses import BUILD_STEPS, build_all
+
+            with _progress() as progress:
+                task = progress.add_task("building", total=len(BUILD_STEPS))
+
+                def built(name: str) -> None:
+                    progress.update(task, description=f"building {name}")
+                    progress.advance(task)
+
+                try:
+                    written = build_all(store, built)
+                except Exception as exc:  # report the build failure after the summary
+                    build_error = exc
+
+    table = Table(title=f"demo place (seed {seed})", show_header=False)
+    table.add_column("what", style="bold")
+    table.add_column("value")
+    table.add_row("practices", f"{place.practices:,}")
+    table.add_row("PCNs", f"{place.pcns:,}")
+    table.add_row("LSOAs", f"{place.lsoas:,} in {place.las} local authorities")
+    table.add_row("registered patients", f"{place.patients:,} ({place.periods[-1]})")
+    table.add_row("registration months", ", ".join(place.periods))
+    table.add_row("files loaded", f"{sum(s['new'] for s in summaries)} new, "
+                  f"{sum(not s['new'] for s in summaries)} already loaded, {len(skipped)} skipped")
+    table.add_row("rows loaded", f"{sum(s['rows'] for s in summaries if s['new']):,}")
+    table.add_row("tables built", ", ".join(f"{k} ({v:,})" for k, v in written.items())
+                  or ("(skipped: --no-build)" if no_build else "(no build steps yet)"))
+    table.add_row("store", location)
+    table.add_row("truth", str(place.truth))
+    table.add_row("time", f"{time.perf_counter() - started:.1f} s")
+    console.print(table)
+    if build_error is not None:
+        err.print(f"[red]build failed:[/] {type(build_error).__name__}: {build_error}")
+        raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(demo)
