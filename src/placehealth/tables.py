@@ -231,6 +231,47 @@ CANONICAL: dict[str, TableSpec] = {
             description="Any further numeric practice attribute (--as practice-attributes), long.",
             nullable=("value",),
         ),
+        _spec(
+            "area_attributes",
+            {"period": STRING, "level": STRING, "area_code": STRING, "area_name": STRING,
+             "attribute": STRING, "value": FLOAT},
+            key=("period", "level", "area_code", "attribute"),
+            partition=("level", "attribute"),
+            description="Numeric attributes of areas other than LSOAs, long (IoD2025 ICB and "
+            "local-authority summaries, MSOA centroids, area time series such as COVID-19 cases "
+            "by upper-tier LA); level from the code's prefix (icb, sub_icb, lad, utla, msoa11, "
+            "health_board, ...). --as area-attributes.",
+            nullable=("area_name", "value"),
+        ),
+        _spec(
+            "area_lookup",
+            {"edition": STRING, "from_level": STRING, "from_code": STRING, "from_name": STRING,
+             "to_level": STRING, "to_code": STRING, "to_name": STRING},
+            key=("edition", "from_level", "from_code", "to_level", "to_code"),
+            partition=("from_level", "to_level", "edition"),
+            description="Area-to-area lookups not keyed by LSOA (LAD -> region, MSOA 2011 -> "
+            "MSOA 2021); many-to-many where areas split or merged.",
+            nullable=("from_name", "to_name"),
+        ),
+        _spec(
+            "area_names",
+            {"level": STRING, "area_code": STRING, "name_type": STRING, "area_name": STRING},
+            key=("level", "area_code", "name_type"),
+            partition=("level", "name_type"),
+            description="Further names of areas: ONS names in Welsh and House of Commons "
+            "Library friendly MSOA names (name_type ons, ons_welsh, hocl, hocl_welsh).",
+        ),
+        _spec(
+            "practice_groups",
+            {"period": STRING, "grouping": STRING, **_ORG, "practice_name": STRING,
+             "group_name": STRING},
+            key=("period", "grouping", "practice_code"),
+            partition=("grouping", "period"),
+            description="Local groupings of practices given by name only (e.g. a public-health "
+            "team's practice -> PCN list without PCN codes): grouping is the source column "
+            "(pcn, ccg, ...), group_name its value. Feeds user-defined groups, not practice_pcn.",
+            nullable=("practice_name",),
+        ),
     ]
 }
 

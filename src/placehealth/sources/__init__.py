@@ -14,7 +14,14 @@ from placehealth.sources.validate import InputError, SourceFile, open_source
 #: Reader modules, imported for their registrations. Order matters for detection: the first
 #: reader whose detector accepts the header wins, so more specific layouts come first.
 MODULES = [
+    "practices",  # before registrations: practice-location files also carry PCN_CODE/EXTRACT_DATE
     "registrations",
+    "imd",
+    "qof",
+    "census",
+    "lookups",
+    "boundaries",
+    "generic",
     "uptake",
 ]
 

@@ -71,11 +71,12 @@ class SourceFile:
 
     def header(self) -> list[str]:
         """The first row's fields, whitespace-normalised (line breaks inside headers become spaces)."""
-        rows = csv.reader(io.StringIO(self.text))
-        try:
-            return [normalise_name(c) for c in next(rows)]
-        except StopIteration:
-            return []
+        cached = self.__dict__.get("_header")
+        if cached is None:  # detectors ask often; parse the first row once
+            rows = csv.reader(io.StringIO(self.text[:1_000_000]))
+            cached = [normalise_name(c) for c in next(rows, [])]
+            self.__dict__["_header"] = cached
+        return list(cached)
 
     def warn(self, message: str) -> None:
         self.warnings.append(f"{self.name}: {message}")
