@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -36,6 +37,10 @@ PRACTICE_LEVELS = ("practice", "pcn", "sub_icb", "icb", "region", "england", "gr
 VALUE_COLUMNS = ["indicator", "level", "unit_code", "unit_name", "period", "numerator",
                  "denominator", "practices", "value", "lowercl", "uppercl", "confidence",
                  "statistic", "method"]
+
+
+class IndicatorWarning(UserWarning):
+    """Source rows that cannot enter an indicator (e.g. a register larger than its list)."""
 
 
 @dataclass(frozen=True)
@@ -321,10 +326,14 @@ def compute(frame: pd.DataFrame, indicator: Indicator, group_by: list[str],
         return frame.assign(value=[], lowercl=[], uppercl=[], confidence=[], statistic=[],
                             method=[])
     if indicator.method == "proportion":
-        if (frame["numerator"] > frame["denominator"]).any():
-            bad = frame[frame["numerator"] > frame["denominator"]].iloc[0]
-            raise ValueError(f"indicator {indicator.name}: numerator {bad['numerator']} exceeds "
-                             f"denominator {bad['denominator']} for {bad[group_by].to_dict()}")
+        over = frame["numerator"] > frame["denominator"]
+        if over.any():
+            bad = frame[over].iloc[0]
+            warnings.warn(f"indicator {indicator.name}: {int(over.sum())} unit(s) left out whose "
+                          f"numerator exceeds the denominator (e.g. {bad['numerator']:g} of "
+                          f"{bad['denominator']:g} for {bad[group_by].to_dict()})",
+                          IndicatorWarning, stacklevel=2)
+            frame = frame[~over]
         result = proportion(frame, x="numerator", n="denominator", group_by=group_by,
                             confidence=confidence, multiplier=indicator.multiplier)
     else:

@@ -239,8 +239,8 @@ PROFILE_COLUMNS: dict[str, Sequence[str]] = {
     "imd_score": ("imd_score",),
     "pct_65_plus": ("pct_65_plus",),
     "pct_under_18": ("pct_under_18", "pct_0_17"),
-    "pct_non_white": ("pct_non_white",),
-    "pct_rural": ("pct_rural", "rural_share"),
+    "pct_non_white": ("pct_non_white", "ethnic_non_white_pct"),
+    "pct_rural": ("pct_rural", "rural_pct"),
 }
 
 
@@ -272,7 +272,8 @@ def practice_features(store, period: str | None = None) -> pd.DataFrame:
                     break
         extra = [c for c in profile.columns if c.startswith("pct_") and c not in cols]
         frame = pd.DataFrame(cols | {c: profile[c] for c in extra})
-        frames.append(frame.set_index(profile["practice_code"]))
+        code = profile["practice_code" if "practice_code" in profile else "unit_code"]
+        frames.append(frame.set_index(code.to_numpy()))
     if store.has("practice_attributes"):
         attrs = store.read("practice_attributes")
         attrs = attrs.sort_values("period").drop_duplicates(["practice_code", "attribute"],
@@ -281,10 +282,15 @@ def practice_features(store, period: str | None = None) -> pd.DataFrame:
     out = pd.DataFrame()
     for frame in frames:
         out = frame if out.empty else frame.combine_first(out)
-    if "list_size" not in out.columns or out["list_size"].isna().all():
+    if "list_size" not in out.columns or out["list_size"].isna().any():
         sizes = _list_sizes(store)
         if sizes is not None:
-            out = out.join(sizes, how="outer") if not out.empty else sizes.to_frame()
+            if out.empty:
+                out = sizes.to_frame()
+            else:
+                out = out.join(sizes.rename("_size"), how="outer")
+                out["list_size"] = (out["list_size"].combine_first(out.pop("_size"))
+                                    if "list_size" in out else out.pop("_size"))
     out.index.name = "practice_code"
     return out
 
