@@ -26,6 +26,7 @@ app = typer.Typer(
 COMMAND_MODULES = [
     "placehealth.outputs.cli.demo",
     "placehealth.outputs.cli.data",
+    "placehealth.outputs.cli.measure",
 ]
 
 
