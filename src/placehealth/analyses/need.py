@@ -148,7 +148,7 @@ def prevalence_gaps(store: Store, adjust_for: Iterable[str] = DEFAULT_ADJUST_FOR
 
 # ------------------------------------------------------------------ neighbourhoods
 LSOA_GAP_COLUMNS = ["period", "level", "area_code", "lsoa_code", "group_code", "patients",
-                    "observed", "expected", "ratio", "ratio_lowercl", "ratio_uppercl", "missing",
+                    "list_size", "observed", "expected", "ratio", "ratio_lowercl", "ratio_uppercl", "missing",
                     "missing_lowercl", "missing_uppercl", "significantly_low",
                     "registration_period"]
 
@@ -183,10 +183,10 @@ def lsoa_gaps(store: Store, practice: pd.DataFrame) -> pd.DataFrame:
             continue
         shares, reg_period = found
         expected = expected[expected["expected"].notna() & (expected["expected"] > 0)]
-        rows = expected[["practice_code", "group_code", "observed", "expected"]].merge(
+        rows = expected[["practice_code", "group_code", "observed", "expected", "list_size"]].merge(
             shares, on="practice_code", how="inner")
-        rows["observed"] *= rows["share"]
-        rows["expected"] *= rows["share"]
+        for column in ("observed", "expected", "list_size"):
+            rows[column] *= rows["share"]
         rows["period"] = period
         scopes = [("all", rows.assign(area_code="all"))]
         pcns = _units(store, "pcn", period)
@@ -196,12 +196,14 @@ def lsoa_gaps(store: Store, practice: pd.DataFrame) -> pd.DataFrame:
                            .rename(columns={"unit_code": "area_code"})))
         for level, scoped in scopes:
             keys = ["period", "area_code", "lsoa_code", "group_code"]
-            summed = scoped.groupby(keys, sort=False)[["observed", "expected", "patients"]].sum()
+            summed = scoped.groupby(keys, sort=False)[["observed", "expected", "patients",
+                                                       "list_size"]].sum()
             summed = summed[summed["expected"] > 0].reset_index()
             if summed.empty:
                 continue
             out = ratio_limits(summed, keys)
             out["patients"] = summed["patients"].to_numpy()
+            out["list_size"] = summed["list_size"].to_numpy()
             out["level"] = level
             out["registration_period"] = reg_period
             parts.append(out[LSOA_GAP_COLUMNS])
@@ -281,24 +283,41 @@ def score_uptake(rows: pd.DataFrame, targets: Mapping[str, float],
 
 
 # ------------------------------------------------------------------ build step
-def build(store: Store, adjust_for: Iterable[str] = DEFAULT_ADJUST_FOR,
-          targets: Mapping[str, float] | None = None) -> dict[str, int]:
-    """Build step: prevalence_model, prevalence_gap, prevalence_gap_lsoa and uptake_gap."""
-    written: dict[str, int] = {}
+def compute(store: Store, adjust_for: Iterable[str] = DEFAULT_ADJUST_FOR,
+            targets: Mapping[str, float] | None = None,
+            repetitions: int | None = None) -> dict[str, pd.DataFrame]:
+    """Every need table, computed (not written): prevalence_model, prevalence_gap,
+    prevalence_gap_lsoa, uptake_gap, inequality and core20plus5 (those the store allows)."""
+    from placehealth.analyses import inequality
+
+    tables: dict[str, pd.DataFrame] = {}
+    practice = pd.DataFrame(columns=["period", "practice_code", "group_code", "observed",
+                                     "expected", "list_size"])
+    lsoa = pd.DataFrame(columns=LSOA_GAP_COLUMNS)
     if store.has("qof_prevalence"):
         model, gap, practice = prevalence_gaps(store, adjust_for)
         lsoa = lsoa_gaps(store, practice)
-        for name, frame in (("prevalence_model", model), ("prevalence_gap", gap),
-                            ("prevalence_gap_lsoa", lsoa)):
-            store.replace_table(name, frame)
-            written[name] = len(frame)
+        tables |= {"prevalence_model": model, "prevalence_gap": gap, "prevalence_gap_lsoa": lsoa}
     if store.has("uptake"):
-        uptake = uptake_gaps(store, targets)
-        store.replace_table("uptake_gap", uptake)
-        written["uptake_gap"] = len(uptake)
-    return written
+        tables["uptake_gap"] = uptake_gaps(store, targets)
+    if tables:
+        tables["inequality"] = inequality.inequality(
+            store, practice, lsoa, repetitions or inequality.DEFAULT_REPETITIONS)
+    if "prevalence_gap" in tables:
+        tables["core20plus5"] = inequality.core20plus5(store, tables["prevalence_gap"], lsoa,
+                                                       tables.get("uptake_gap"))
+    return tables
 
 
-__all__ = ["DEFAULT_TARGET", "build", "gap_table", "lsoa_gaps", "practice_expected",
+def build(store: Store, adjust_for: Iterable[str] = DEFAULT_ADJUST_FOR,
+          targets: Mapping[str, float] | None = None) -> dict[str, int]:
+    """Build step: compute every need table and write each whole."""
+    tables = compute(store, adjust_for, targets)
+    for name, frame in tables.items():
+        store.replace_table(name, frame)
+    return {name: len(frame) for name, frame in tables.items()}
+
+
+__all__ = ["DEFAULT_TARGET", "build", "compute", "gap_table", "lsoa_gaps", "practice_expected",
            "prevalence_gaps", "ratio_limits", "registration_shares", "score_uptake",
            "uptake_gaps", "uptake_targets"]

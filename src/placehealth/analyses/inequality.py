@@ -1,0 +1,354 @@
+"""Inequality within every PCN, Sub-ICB, ICB and local authority, and the Core20PLUS5 view.
+
+Within each area its units — the LSOAs its patients live in (when practice x LSOA registrations
+are loaded) or its practices — are ranked by deprivation (IMD score; most deprived first) and cut
+into *local* population-weighted quintiles, and deciles where the area has at least
+``DECILE_MIN_UNITS`` units and every decile is populated (PHE's local-quantile approach). For each
+quantile the indicator is recomputed from its counts:
+
+- ``prevalence_ratio:GROUP`` recorded/expected register (O/E, exact or Byar limits);
+- ``prevalence:GROUP`` recorded prevalence (register / QOF denominator, Wilson limits);
+- ``uptake:INDICATOR AGE`` uptake (Wilson limits) where uptake is loaded by practice.
+
+and the slope and relative index of inequality (:func:`placehealth.measures.sii`, Low & Low 2004;
+PHE technical guide 2018; Monte Carlo limits) and the gap between the least and most deprived
+quantile (:func:`placehealth.measures.quantile_gap`) are computed. Quantile 1 is the most
+deprived, so a *negative* SII means the indicator is higher in the more deprived part of the area.
+
+Core20PLUS5 (NHS England 2021): per PCN, the share of registered patients living in Core20
+neighbourhoods (LSOAs in national IMD deciles 1-2), and for the clinical areas the store can
+speak to — hypertension (HYP), chronic respiratory disease (COPD, AST), severe mental illness
+(MH), and any uptake indicator loaded — the recorded/expected ratio and missing patients in
+Core20 neighbourhoods against the rest.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+
+from placehealth.analyses import levels
+from placehealth.analyses.expected import ATTRIBUTE_PATTERNS, _find, _practice_attributes
+from placehealth.analyses.need import ratio_limits
+from placehealth.measures import proportion, quantile_gap, sii
+from placehealth.store import Store
+
+#: Units needed before deciles are used as well as quintiles.
+DECILE_MIN_UNITS = 20
+#: Monte Carlo repetitions for the SII limits in the build (PHE uses 100,000 for publication;
+#: the point estimate does not depend on it). Pass ``repetitions`` to change.
+DEFAULT_REPETITIONS = 1_000
+
+INEQUALITY_COLUMNS = ["area_level", "area_code", "area_name", "indicator", "period", "measure",
+                      "value", "lowercl", "uppercl", "quantiles", "units", "method"]
+
+#: Core20PLUS5 clinical areas and the QOF groups that speak to them.
+CORE20_AREAS = {"hypertension": ["HYP"], "chronic respiratory disease": ["COPD", "AST"],
+                "severe mental illness": ["MH"]}
+CORE20_COLUMNS = ["period", "pcn_code", "pcn_name", "clinical_area", "indicator", "measure",
+                  "all_value", "core20_value", "core20_lowercl", "core20_uppercl", "rest_value",
+                  "rest_lowercl", "rest_uppercl", "difference", "core20_share"]
+
+
+def assign_quantiles(units: pd.DataFrame, k: int) -> pd.DataFrame:
+    """Local population-weighted quantiles: within each area, units sorted most deprived first
+    (highest score) fall in quantile ⌊k × mid-point cumulative population share⌋ + 1. Areas with
+    fewer than k units or an empty quantile are dropped.
+
+    ``units``: area_level, area_code, unit_code, score, population (one row per unit).
+    """
+    units = units[units["score"].notna() & (units["population"] > 0)]
+    units = units.sort_values(["area_level", "area_code", "score", "unit_code"],
+                              ascending=[True, True, False, True])
+    area = units.groupby(["area_level", "area_code"], sort=False)["population"]
+    cumulative = area.cumsum()
+    mid = (cumulative - units["population"] / 2) / area.transform("sum")
+    out = units.assign(quantile=np.minimum(np.floor(mid * k).astype(int) + 1, k))
+    full = out.groupby(["area_level", "area_code"])["quantile"].transform("nunique") == k
+    return out[full]
+
+
+def _lsoa_scores(store: Store, codes: Iterable[str]) -> pd.DataFrame | None:
+    """IMD score and national decile of each LSOA, from the edition covering most of ``codes``."""
+    if not store.has("imd"):
+        return None
+    t = store.table("imd")
+    imd = t.filter(t.domain == "imd").select("edition", "lsoa_code", "score", "decile").to_pandas()
+    if imd.empty:
+        return None
+    codes = set(codes)
+    cover = imd[imd["lsoa_code"].isin(codes)].groupby("edition").size()
+    if cover.empty:
+        return None
+    best = cover[cover == cover.max()].index.max()
+    return imd[imd["edition"] == best][["lsoa_code", "score", "decile"]]
+
+
+def _practice_scores(store: Store, period: str) -> pd.DataFrame | None:
+    attributes = _practice_attributes(store, period)
+    column = _find(attributes.columns, ATTRIBUTE_PATTERNS["deprivation"])
+    if column is None:
+        return None
+    return pd.DataFrame({"practice_code": attributes["practice_code"],
+                         "score": pd.to_numeric(attributes[column], errors="coerce")})
+
+
+def _quiet_units(store: Store, level: str, period: str) -> pd.DataFrame | None:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", levels.LevelWarning)
+            units = (levels.practice_units(store, level, period)
+                     if level in levels.PRACTICE_LEVELS else levels.lsoa_units(store, level))
+    except (LookupError, KeyError, ValueError):
+        return None
+    return units if len(units) else None
+
+
+def _unit_rows(store: Store, practice: pd.DataFrame, lsoa: pd.DataFrame,
+               uptake: pd.DataFrame | None) -> pd.DataFrame:
+    """Counts per (area, unit, indicator): area_level, area_code, area_name, unit_code, units,
+    period, indicator, kind (ratio | proportion), x, n, population, score."""
+    parts = []
+    for period in sorted(practice["period"].unique()) if len(practice) else []:
+        rows = practice[(practice["period"] == period) & practice["expected"].notna()]
+        scores = _practice_scores(store, period)
+        lsoa_rows = lsoa[lsoa["period"] == period] if len(lsoa) else lsoa
+        lsoa_scores = (_lsoa_scores(store, lsoa_rows["lsoa_code"].unique())
+                       if len(lsoa_rows) else None)
+        for level in ("pcn", "sub_icb", "icb", "la"):
+            if level == "pcn" and lsoa_scores is not None and (lsoa_rows["level"] == "pcn").any():
+                units = lsoa_rows[lsoa_rows["level"] == "pcn"].merge(lsoa_scores, on="lsoa_code")
+                names = _quiet_units(store, "pcn", period)
+                units = units.merge(_names(names), on="area_code", how="left")
+                parts.append(_prevalence_units(units.rename(columns={"lsoa_code": "unit_code"}),
+                                               level, "lsoa", period))
+            elif level == "la":
+                la = _quiet_units(store, "la", period)
+                if la is None or lsoa_scores is None or not len(lsoa_rows):
+                    continue
+                units = lsoa_rows[lsoa_rows["level"] == "all"].drop(columns="area_code")
+                units = units.merge(la.rename(columns={"unit_code": "area_code",
+                                                       "unit_name": "area_name"}),
+                                    on="lsoa_code").merge(lsoa_scores, on="lsoa_code")
+                parts.append(_prevalence_units(units.rename(columns={"lsoa_code": "unit_code"}),
+                                               level, "lsoa", period))
+            elif scores is not None:
+                members = _quiet_units(store, level, period)
+                if members is None:
+                    continue
+                units = rows.merge(members, on="practice_code").merge(scores, on="practice_code")
+                units = units.rename(columns={"unit_code": "area_code", "unit_name": "area_name"})
+                units["patients"] = units.groupby("practice_code")["list_size"].transform("max")
+                parts.append(_prevalence_units(units.rename(columns={"practice_code": "unit_code"}),
+                                               level, "practice", period))
+    if uptake is not None and len(uptake):
+        parts.extend(_uptake_units(store, uptake))
+    parts = [p for p in parts if len(p)]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def _names(units: pd.DataFrame | None) -> pd.DataFrame:
+    if units is None:
+        return pd.DataFrame(columns=["area_code", "area_name"])
+    return (units[["unit_code", "unit_name"]].drop_duplicates("unit_code")
+            .rename(columns={"unit_code": "area_code", "unit_name": "area_name"}))
+
+
+def _prevalence_units(units: pd.DataFrame, level: str, unit_kind: str, period: str) -> pd.DataFrame:
+    """Ratio (O, E) and recorded prevalence (O, list) rows per unit and condition."""
+    if units.empty:
+        return pd.DataFrame()
+    base = pd.DataFrame({
+        "area_level": level, "area_code": units["area_code"].to_numpy(),
+        "area_name": units["area_name"].to_numpy() if "area_name" in units else None,
+        "unit_code": units["unit_code"].to_numpy(), "units": unit_kind, "period": period,
+        "population": units["patients"].to_numpy(dtype=float),
+        "score": units["score"].to_numpy(dtype=float),
+    })
+    group = units["group_code"].to_numpy()
+    ratio = base.assign(indicator="prevalence_ratio:" + group, kind="ratio",
+                        x=units["observed"].to_numpy(dtype=float),
+                        n=units["expected"].to_numpy(dtype=float))
+    prevalence = base.assign(indicator="prevalence:" + group, kind="proportion",
+                             x=units["observed"].to_numpy(dtype=float),
+                             n=units["list_size"].to_numpy(dtype=float))
+    return pd.concat([ratio, prevalence], ignore_index=True)
+
+
+def _uptake_units(store: Store, uptake: pd.DataFrame) -> list[pd.DataFrame]:
+    parts = []
+    rows = uptake[(uptake["area_level"] == "practice") & uptake["numerator"].notna()
+                  & uptake["denominator"].notna() & (uptake["denominator"] > 0)]
+    for period, by_period in rows.groupby("period"):
+        scores = _practice_scores(store, period)
+        if scores is None:
+            continue
+        for level in ("pcn", "sub_icb", "icb"):
+            members = _quiet_units(store, level, period)
+            if members is None:
+                continue
+            units = by_period.merge(members, left_on="area_code", right_on="practice_code")
+            units = units.merge(scores, on="practice_code")
+            if units.empty:
+                continue
+            parts.append(pd.DataFrame({
+                "area_level": level, "area_code": units["unit_code"].to_numpy(),
+                "area_name": units["unit_name"].to_numpy(), "unit_code": units["practice_code"].to_numpy(),
+                "units": "practice", "period": period,
+                "population": units["denominator"].to_numpy(dtype=float),
+                "score": units["score"].to_numpy(dtype=float),
+                "indicator": ("uptake:" + units["indicator"] + " " + units["age"]).to_numpy(),
+                "kind": "proportion", "x": units["numerator"].to_numpy(dtype=float),
+                "n": units["denominator"].to_numpy(dtype=float)}))
+    return parts
+
+
+def quantile_values(units: pd.DataFrame, k: int) -> pd.DataFrame:
+    """Indicator value and 95% limits per area, indicator and quantile."""
+    keys = ["area_level", "area_code", "period", "indicator", "kind", "units"]
+    scored = units[["area_level", "area_code", "unit_code", "score", "population"]] \
+        .drop_duplicates(["area_level", "area_code", "unit_code"])
+    quantiles = assign_quantiles(scored, k)[["area_level", "area_code", "unit_code", "quantile"]]
+    rows = units.merge(quantiles, on=["area_level", "area_code", "unit_code"])
+    summed = rows.groupby([*keys, "quantile"], sort=False).agg(
+        x=("x", "sum"), n=("n", "sum"), population=("population", "sum"),
+        area_name=("area_name", "first")).reset_index()
+    summed = summed[summed["n"] > 0]
+    parts = []
+    ratio = summed[summed["kind"] == "ratio"].rename(columns={"x": "observed", "n": "expected"})
+    if len(ratio):
+        limits = ratio_limits(ratio, [*keys, "quantile"])
+        parts.append(limits.merge(ratio[[*keys, "quantile", "population", "area_name"]],
+                                  on=[*keys, "quantile"])
+                     .rename(columns={"ratio": "value", "ratio_lowercl": "lowercl",
+                                      "ratio_uppercl": "uppercl"}))
+    share = summed[summed["kind"] == "proportion"]
+    if len(share):
+        scored = proportion(share.assign(x=np.minimum(share["x"], share["n"])), x="x", n="n",
+                            group_by=[*keys, "quantile"])
+        parts.append(scored.merge(share[[*keys, "quantile", "population", "area_name"]],
+                                  on=[*keys, "quantile"]))
+    columns = [*keys, "quantile", "population", "area_name", "value", "lowercl", "uppercl"]
+    return pd.concat([p[columns] for p in parts], ignore_index=True) if parts else \
+        pd.DataFrame(columns=columns)
+
+
+def inequality_measures(units: pd.DataFrame, repetitions: int = DEFAULT_REPETITIONS,
+                        seed: int | None = 1) -> pd.DataFrame:
+    """SII, RII and the quantile gap per area and indicator, over quintiles and (where the area
+    has enough units) deciles."""
+    if units.empty:
+        return pd.DataFrame(columns=INEQUALITY_COLUMNS)
+    out = []
+    counts = units.groupby(["area_level", "area_code"])["unit_code"].nunique()
+    for k in (5, 10):
+        eligible = counts[counts >= (k if k == 5 else DECILE_MIN_UNITS)].index
+        subset = units.set_index(["area_level", "area_code"]).loc[
+            lambda f, e=eligible: f.index.isin(e)].reset_index()
+        if subset.empty:
+            continue
+        values = quantile_values(subset, k)
+        values = values[values["value"].notna() & np.isfinite(values["value"])]
+        complete = values.groupby(["area_level", "area_code", "period", "indicator"])["quantile"] \
+            .transform("nunique") == k
+        values = values[complete]
+        if values.empty:
+            continue
+        group = ["area_level", "area_code", "period", "indicator", "units"]
+        names = values.groupby(group)["area_name"].first().reset_index()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            slope = sii(values, quantile="quantile", population="population", value="value",
+                        lower_cl="lowercl", upper_cl="uppercl", group_by=group,
+                        repetitions=repetitions, rii=True, seed=seed)
+            gap = quantile_gap(values, quantile="quantile", value="value", lower_cl="lowercl",
+                               upper_cl="uppercl", group_by=group)
+        for measure, value, lower, upper, frame in (
+                ("sii", "sii", "sii_lowercl", "sii_uppercl", slope),
+                ("rii", "rii", "rii_lowercl", "rii_uppercl", slope),
+                ("gap", "gap", "gap_lowercl", "gap_uppercl", gap),
+                ("gap_ratio", "ratio", "ratio_lowercl", "ratio_uppercl", gap)):
+            part = frame[group].copy()
+            part["measure"] = measure
+            part["value"] = frame[value].to_numpy()
+            part["lowercl"] = frame[lower].to_numpy()
+            part["uppercl"] = frame[upper].to_numpy()
+            part["method"] = frame["method"].to_numpy()
+            part["quantiles"] = k
+            out.append(part.merge(names, on=group, how="left"))
+    if not out:
+        return pd.DataFrame(columns=INEQUALITY_COLUMNS)
+    return pd.concat(out, ignore_index=True)[INEQUALITY_COLUMNS]
+
+
+def inequality(store: Store, practice: pd.DataFrame, lsoa: pd.DataFrame,
+               repetitions: int = DEFAULT_REPETITIONS) -> pd.DataFrame:
+    """The ``inequality`` table from practice expected registers, their LSOA apportioning and
+    any uptake loaded."""
+    uptake = store.read("uptake") if store.has("uptake") else None
+    units = _unit_rows(store, practice, lsoa, uptake)
+    return inequality_measures(units, repetitions)
+
+
+def core20plus5(store: Store, gap: pd.DataFrame, lsoa: pd.DataFrame,
+                uptake_gap: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Per PCN: Core20 share of patients and the clinical-area gaps, Core20 against the rest."""
+    groups = {g: area for area, gs in CORE20_AREAS.items() for g in gs}
+    keys = ["period", "area_code", "group_code"]
+    pcn_gap = gap[(gap["level"] == "pcn") & gap["group_code"].isin(list(groups))]
+    long = pcn_gap.melt(id_vars=[*keys, "area_name"], value_vars=["ratio", "missing"],
+                        var_name="measure", value_name="all_value")
+    scopes = (lsoa[(lsoa["level"] == "pcn") & lsoa["group_code"].isin(list(groups))]
+              if len(lsoa) else lsoa)
+    scores = _lsoa_scores(store, scopes["lsoa_code"].unique()) if len(scopes) else None
+    share = pd.DataFrame(columns=["period", "area_code", "core20_share"])
+    if scores is not None:
+        scoped = scopes.merge(scores[["lsoa_code", "decile"]], on="lsoa_code", how="left")
+        scoped["core20"] = scoped["decile"].isin([1, 2])
+        people = scoped.drop_duplicates(["period", "area_code", "lsoa_code"])
+        totals = (people.assign(c=people["patients"].where(people["core20"], 0))
+                  .groupby(["period", "area_code"])[["c", "patients"]].sum())
+        share = (totals["c"] / totals["patients"]).rename("core20_share").reset_index()
+        summed = scoped.groupby([*keys, "core20"])[["observed", "expected"]].sum().reset_index()
+        summed = summed[summed["expected"] > 0]
+        split = ratio_limits(summed, [*keys, "core20"]) if len(summed) else pd.DataFrame()
+        for side, flag in (("core20", True), ("rest", False)):
+            if split.empty:
+                break
+            part = split[split["core20"] == flag]
+            for measure in ("ratio", "missing"):
+                side_rows = part[keys].assign(measure=measure)
+                side_rows[f"{side}_value"] = part[measure].to_numpy()
+                side_rows[f"{side}_lowercl"] = part[f"{measure}_lowercl"].to_numpy()
+                side_rows[f"{side}_uppercl"] = part[f"{measure}_uppercl"].to_numpy()
+                long = long.merge(side_rows, on=[*keys, "measure"], how="left",
+                                  suffixes=("", "_new"))
+                for column in (f"{side}_value", f"{side}_lowercl", f"{side}_uppercl"):
+                    if f"{column}_new" in long:
+                        long[column] = long[column].fillna(long.pop(f"{column}_new"))
+    long = long.merge(share, on=["period", "area_code"], how="left")
+    long["clinical_area"] = long["group_code"].map(groups)
+    long["indicator"] = "prevalence_gap:" + long["group_code"]
+    parts = [long.rename(columns={"area_code": "pcn_code", "area_name": "pcn_name"})]
+    if uptake_gap is not None and len(uptake_gap):
+        u = uptake_gap[uptake_gap["area_level"] == "pcn"]
+        parts.append(pd.DataFrame({
+            "period": u["period"], "pcn_code": u["area_code"], "pcn_name": u["area_name"],
+            "clinical_area": "uptake", "indicator": "uptake:" + u["indicator"] + " " + u["age"],
+            "measure": "uptake", "all_value": u["uptake"]}))
+    if len(share):
+        parts.append(pd.DataFrame({
+            "period": share["period"], "pcn_code": share["area_code"],
+            "clinical_area": "population", "indicator": "core20_share", "measure": "share",
+            "all_value": share["core20_share"], "core20_share": share["core20_share"]}))
+    out = pd.concat(parts, ignore_index=True).reindex(columns=CORE20_COLUMNS)
+    out["difference"] = out["core20_value"] - out["rest_value"]
+    return out.sort_values(["period", "pcn_code", "clinical_area", "indicator", "measure"],
+                           ignore_index=True)
+
+
+__all__ = ["CORE20_AREAS", "DEFAULT_REPETITIONS", "assign_quantiles", "core20plus5",
+           "inequality", "inequality_measures", "quantile_values"]

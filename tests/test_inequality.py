@@ -1,0 +1,80 @@
+"""Spec: local deprivation quantiles, SII/RII/gap per area, and the Core20PLUS5 view."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from placehealth.analyses import inequality, need
+from test_need import PCN, QOF, load
+
+
+def test_local_quintiles_are_population_weighted_most_deprived_first():
+    units = pd.DataFrame({
+        "area_level": "pcn", "area_code": ["U1"] * 5 + ["U2"] * 5 + ["U3"] * 4,
+        "unit_code": [f"L{i}" for i in range(14)],
+        "score": [50, 40, 30, 20, 10, 50, 40, 30, 20, 10, 4, 3, 2, 1],
+        "population": [100] * 5 + [300, 100, 100, 100, 400] + [100] * 4})
+    out = inequality.assign_quantiles(units, 5)
+    # U1: equal populations, mid-points 0.1 ... 0.9 -> quintiles 1..5 from the most deprived
+    assert out[out.area_code == "U1"]["quantile"].tolist() == [1, 2, 3, 4, 5]
+    # U2: mid-points .15 .35 .45 .55 .80 -> 1 2 3 3 5: quintile 4 empty, so U2 is left out;
+    # U3 has fewer than 5 units
+    assert set(out["area_code"]) == {"U1"}
+
+
+def test_sii_of_a_planted_gradient_matches_a_weighted_least_squares_fit():
+    # one ICB, 10 practices of 1,000 (2 per quintile), prevalence 5% in the most deprived pair
+    # falling by 1 point per quintile to 1% in the least deprived pair
+    codes = [f"C{i:05d}" for i in range(10)]
+    score = np.repeat([50, 40, 30, 20, 10], 2)
+    register = np.repeat([50, 40, 30, 20, 10], 2)
+    practice = pd.DataFrame({"period": "2024-25", "practice_code": codes, "group_code": "COPD",
+                             "observed": register.astype(float), "expected": 30.0,
+                             "list_size": 1000.0})
+    units = pd.DataFrame({
+        "area_level": "icb", "area_code": "QZ1", "area_name": "ICB", "unit_code": codes,
+        "units": "practice", "period": "2024-25", "population": 1000.0, "score": score,
+        "indicator": "prevalence:COPD", "kind": "proportion",
+        "x": practice["observed"], "n": practice["list_size"]})
+    out = inequality.inequality_measures(units, repetitions=1000)
+    quintile = out[out.quantiles == 5].set_index("measure")
+    # the SII is the slope over the mid-point ranks 0.1, 0.3, ..., 0.9 (equal populations):
+    slope, intercept = np.polyfit([0.1, 0.3, 0.5, 0.7, 0.9], [0.05, 0.04, 0.03, 0.02, 0.01], 1)
+    assert quintile.loc["sii", "value"] == pytest.approx(slope, rel=1e-9)  # -0.05
+    assert quintile.loc["rii", "value"] == pytest.approx((intercept + slope) / intercept, rel=1e-9)
+    assert quintile.loc["sii", "uppercl"] < 0
+    assert quintile.loc["gap", "value"] == pytest.approx(0.01 - 0.05)
+    assert quintile.loc["gap_ratio", "value"] == pytest.approx(0.2)
+    assert set(out["quantiles"]) == {5}  # 10 practices: too few for deciles
+
+
+def test_core20_neighbourhoods_against_the_rest(store):
+    load(store, "qof_prevalence", "2024-25", QOF)
+    load(store, "practice_pcn", "2025-03", PCN)
+    reg = [("A00001", "E01000001", 600), ("A00001", "E01000002", 400),
+           ("A00002", "E01000002", 900)]
+    load(store, "registrations_lsoa", "2025-03", [
+        {"period": "2025-03", "practice_code": p, "lsoa_code": lsoa, "lsoa_vintage": 2021,
+         "lsoa_known": True, "sex": "ALL", "patients": n} for p, lsoa, n in reg])
+    load(store, "imd", "IoD2025", [
+        {"edition": "IoD2025", "lsoa_code": code, "lsoa_vintage": 2021, "domain": "imd",
+         "score": score, "rank": rank, "decile": decile}
+        for code, score, rank, decile in [("E01000001", 55.0, 100, 1), ("E01000002", 12.0, 20000, 6)]])
+    tables = need.compute(store)
+    core = tables["core20plus5"]
+    copd = core[(core.pcn_code == "U00001") & (core.indicator == "prevalence_gap:COPD")]
+    ratio = copd.set_index("measure").loc["ratio"]
+    # Core20 (E01000001): 60% of A00001 -> O 6, E 15; rest (E01000002): 40% of A00001 and all
+    # of A00002 -> O 4 + 30, E 10 + 25
+    assert ratio["core20_value"] == pytest.approx(6 / 15)
+    assert ratio["rest_value"] == pytest.approx(34 / 35)
+    assert ratio["all_value"] == pytest.approx(40 / 50)
+    assert ratio["clinical_area"] == "chronic respiratory disease"
+    assert copd.set_index("measure").loc["missing", "core20_value"] == pytest.approx(9)
+    assert ratio["core20_share"] == pytest.approx(600 / 1900)
+    share = core[(core.pcn_code == "U00001") & (core.indicator == "core20_share")]
+    assert share["all_value"].iloc[0] == pytest.approx(600 / 1900)
+    assert set(tables) >= {"prevalence_model", "prevalence_gap", "prevalence_gap_lsoa",
+                           "inequality", "core20plus5"}
