@@ -21,7 +21,6 @@ import pytest
 
 from placehealth.analyses import levels as lv
 from placehealth.analyses.profile import build_profiles, period_tables, score_decile
-
 from profile_stores import imd, load, practice_pcn, registrations
 
 L1, L2, L3, WALES = "E01000001", "E01000002", "E01000003", "W01000001"
@@ -100,6 +99,7 @@ def test_practice_score_is_registration_weighted_over_matched_lsoas(january):
     assert a2["imd_score"] == pytest.approx(15.0)
     assert a2["unknown_lsoa_pct"] == 0
     assert a2["imd_matched_pct"] == pytest.approx(50.0)
+    assert (a2["practice_code"], a2["pcn_code"], a2["pcn_name"]) == ("A00002", "U00001", "One PCN")
     a3 = _row(practices, "A00003")
     assert a3["patients"] == 100  # male + female rows where there are no ALL rows
     assert (a3["imd_edition"], a3["lsoa_vintage"]) == ("IoD2025", 2021)
@@ -109,7 +109,7 @@ def test_pcn_score_weights_lsoas_not_practices(january):
     u1 = _row(january["pcn_profile"], "U00001")
     assert u1["patients"] == 300
     assert u1["practices"] == 2
-    assert u1["unit_name"] == "One PCN"
+    assert u1["unit_name"] == "One PCN" and u1["pcn_code"] == "U00001"
     # (60*40 + 80*20 + 50*10) / 190, not the mean of practice scores (24.17) nor list-weighted (21.1)
     assert u1["imd_score"] == pytest.approx(4500 / 190)
     assert u1["unknown_lsoa_pct"] == pytest.approx(100 * 10 / 300)
@@ -150,7 +150,7 @@ def test_ethnic_mix_apportioned_by_registrations(january):
     assert a1["ethnic_white_pct"] == pytest.approx(100 * (60 * 0.5 + 30 * 1.0) / 90)
     a4 = _row(january["practice_profile"], "A00004")
     assert a4["ethnic_black_pct"] == pytest.approx(25.0)
-    assert a4["ethnic_non_white_pct"] == pytest.approx(25.0)
+    assert a4["pct_non_white"] == pytest.approx(25.0)
 
 
 def test_moved_practice_counts_in_its_pcn_of_that_month(place):

@@ -11,6 +11,7 @@ import importlib
 from collections.abc import Callable
 
 BUILD_STEPS: list[tuple[str, str]] = [
+    ("profiles", "placehealth.analyses.profile:build"),
     # need reads practice_profile: keep it after the profile steps
     ("need", "placehealth.analyses.need:build"),
     # peers reads practice_profile; compare reads peers: keep them last, in this order

@@ -47,6 +47,12 @@ from placehealth.store import Store
 
 #: Derived tables built here: level -> table.
 PROFILE_TABLES = {level: f"{level}_profile" for level in lv.LEVELS}
+#: Each profile also carries its unit code under the level's own name (e.g. pcn_profile.pcn_code).
+LEVEL_CODE = {"practice": "practice_code", "pcn": "pcn_code", "sub_icb": "sub_icb_code",
+              "icb": "icb_code", "group": "group_name", "lsoa": "lsoa_code", "ward": "ward_code",
+              "la": "la_code"}
+#: practice_profile columns naming each practice's PCN, Sub-ICB and ICB of the period.
+PARENT_COLUMNS = ["pcn_code", "pcn_name", "sub_icb_code", "sub_icb_name", "icb_code", "icb_name"]
 FOOTPRINT_SHARES = (50, 80, 95)
 #: A practice "dominates" a place when it holds more than this share of its registered residents.
 DOMINANT_PCT = 50.0
@@ -128,11 +134,14 @@ def ethnicity_values(store: Store, vintage: int | None, walk_back: Crosswalk | N
     rows = t.filter(t.census_table == "TS021").to_pandas()
     if rows.empty:
         return pd.DataFrame(columns=["lsoa_code"])
-    category = rows["category"].str.replace(r"^Ethnic group:\s*", "", regex=True)
+    labels = pd.Series(rows["category"].unique())
+    clean = labels.str.replace(r"^Ethnic group:\s*", "", regex=True)
+    first = clean.str.split(r"[\s,:]", n=1, regex=True).str[0].str.lower().map(ETHNIC_GROUPS)
+    category = rows["category"].map(dict(zip(labels, clean, strict=True)))
+    group = rows["category"].map(dict(zip(labels, first, strict=True)))
     total = category.str.startswith("Total")
     detailed = category.str.contains(":") & ~total
     use = detailed if detailed.any() else ~total
-    group = category.str.split(r"[\s,:]", n=1, regex=True).str[0].str.lower().map(ETHNIC_GROUPS)
     counts = rows[use & group.notna()].assign(group=group[use & group.notna()])
     wide = counts.pivot_table(index="lsoa_code", columns="group", values="residents",
                               aggfunc="sum", fill_value=0).astype(float)
@@ -178,7 +187,7 @@ def age_values(store: Store, period: str) -> pd.DataFrame:
     if chosen is None:
         return pd.DataFrame(columns=["practice_code"])
     ages = store.read("registrations_age", period=chosen)
-    has_sexes = ages.groupby("practice_code")["sex"].transform(lambda s: (s != "ALL").any())
+    has_sexes = ages["sex"].ne("ALL").groupby(ages["practice_code"]).transform("any")
     ages = ages[(ages["sex"] != "ALL") | ~has_sexes]
     top = ages["age_to"].astype("Float64").fillna(np.inf).astype(float)
     low = ages["age_from"].astype(float)
@@ -271,8 +280,7 @@ def unit_rows(data: PeriodData, memberships: list[lv.Membership]) -> ibis.Table 
         members = m.members[[f"{m.kind}_code", "unit_code"]].drop_duplicates()
         if members.empty:
             continue
-        joined = data.matrix.inner_join(ibis.memtable(members), f"{m.kind}_code")
-        parts.append(joined)
+        parts.append(data.matrix.inner_join(ibis.memtable(members), f"{m.kind}_code"))
     if not parts:
         return None
     cols = ["unit_code", "practice_code", "lsoa_code", "lsoa_known", "patients"]
@@ -282,85 +290,210 @@ def unit_rows(data: PeriodData, memberships: list[lv.Membership]) -> ibis.Table 
     return rows
 
 
-def weighted_means(rows: ibis.Table, values: pd.DataFrame, key: str) -> pd.DataFrame:
-    """Registration-weighted mean of every column of ``values`` per unit, weights renormalised
-    over the patients whose ``key`` has that value; also ``{column}__weight`` = the patients
-    behind each mean."""
-    columns = [c for c in values.columns if c != key]
-    if not columns:
-        return pd.DataFrame(columns=["unit_code"])
-    by_key = rows.group_by(["unit_code", key]).aggregate(patients=rows.patients.sum())
-    table = ibis.memtable(values[[key, *columns]].astype({c: "float64" for c in columns}))
-    joined = by_key.inner_join(table, key)
-    sums = {}
+@dataclass
+class BaseSums:
+    """Weighted sums per practice and per LSOA, from which every level's means are summed.
+
+    For each characteristic ``c``: ``n__c`` = sum of patients x value and ``d__c`` = patients
+    whose value is known. A unit's weighted mean is sum(n__c) / sum(d__c) over its practices (or
+    its LSOAs): the same sums, whatever the level, so every level is one roll-up of these.
+    """
+
+    practice: pd.DataFrame  # index practice_code: patients, unknown, n__*/d__*
+    lsoa: pd.DataFrame  # index lsoa_code: patients, unknown (0), n__*/d__*
+
+
+def base_sums(data: PeriodData) -> BaseSums:
+    """Join the registration matrix once to the LSOA characteristics (summed per practice) and
+    once to the practice characteristics (summed per LSOA)."""
+    m = data.matrix
+    by_practice = _joined_sums(m, data.lsoa_values, "lsoa_code", "practice_code",
+                               extra=lambda t: {"unknown": t.patients.sum(where=~t.lsoa_known)})
+    by_practice["unknown"] = by_practice["unknown"].fillna(0.0)
+    by_practice = _own_sums(by_practice, data.practice_values, "practice_code")
+    known = m.filter(m.lsoa_known)
+    by_lsoa = _joined_sums(known, data.practice_values, "practice_code", "lsoa_code")
+    by_lsoa["unknown"] = 0.0
+    by_lsoa = _own_sums(by_lsoa, data.lsoa_values, "lsoa_code")
+    return BaseSums(by_practice, by_lsoa)
+
+
+def _value_columns(values: pd.DataFrame, key: str) -> list[str]:
+    return [c for c in values.columns if c != key]
+
+
+def _joined_sums(matrix: ibis.Table, values: pd.DataFrame, key: str, by: str,
+                 extra: Callable[[ibis.Table], dict] | None = None) -> pd.DataFrame:
+    """Per ``by``: patients and, for each column of ``values`` (joined on ``key``), the sums
+    n = sum(patients x value) and d = sum(patients where the value is known)."""
+    columns = _value_columns(values, key)
+    joined = matrix
+    if columns:
+        table = ibis.memtable(values[[key, *columns]].astype({c: "float64" for c in columns}))
+        joined = matrix.left_join(table, matrix[key] == table[key])
+    extras = extra(joined) if extra else {}
+    sums = {"patients": joined.patients.sum(), **extras}
     for i, c in enumerate(columns):
         sums[f"n{i}"] = (joined.patients * joined[c]).sum()
         sums[f"d{i}"] = joined.patients.sum(where=joined[c].notnull())
-    raw = joined.group_by("unit_code").aggregate(**sums).to_pandas()
-    out = pd.DataFrame({"unit_code": raw["unit_code"]})
+    raw = joined.group_by(by).aggregate(**sums).to_pandas().set_index(by)
+    out = {"patients": raw["patients"].astype(float)}
+    for name in extras:
+        out[name] = raw[name].astype(float)
     for i, c in enumerate(columns):
-        weight = raw[f"d{i}"].astype(float)
-        out[c] = (raw[f"n{i}"].astype(float) / weight).where(weight > 0)
-        out[f"{c}__weight"] = weight.fillna(0.0)
+        out[f"n__{c}"] = raw[f"n{i}"].astype(float).fillna(0.0)
+        out[f"d__{c}"] = raw[f"d{i}"].astype(float).fillna(0.0)
+    return pd.DataFrame(out, index=raw.index)
+
+
+def _own_sums(base: pd.DataFrame, values: pd.DataFrame, key: str) -> pd.DataFrame:
+    """Add n/d sums for the base rows' own characteristics (weight = all their patients)."""
+    columns = _value_columns(values, key)
+    if not columns:
+        return base
+    own = values.drop_duplicates(key).set_index(key)[columns].astype(float).reindex(base.index)
+    patients = base["patients"].to_numpy()[:, None]
+    n = pd.DataFrame(np.nan_to_num(own.to_numpy() * patients), index=base.index,
+                     columns=[f"n__{c}" for c in columns])
+    d = pd.DataFrame(own.notna().to_numpy() * patients, index=base.index,
+                     columns=[f"d__{c}" for c in columns])
+    return pd.concat([base, n, d], axis=1)
+
+
+def rollup(base: pd.DataFrame, members: pd.DataFrame, code: str) -> pd.DataFrame:
+    """Sum base rows (indexed by ``code``) into units: members has ``code`` and unit_code."""
+    joined = members[[code, "unit_code"]].drop_duplicates().merge(
+        base, left_on=code, right_index=True, how="inner")
+    summed = joined.drop(columns=code).groupby("unit_code").sum()
+    summed["practices"] = (joined["patients"].gt(0).groupby(joined["unit_code"]).sum()
+                           if code == "practice_code" else np.nan)
+    return summed
+
+
+def unit_practice(data: PeriodData, m: lv.Membership, base: BaseSums) -> ibis.Table:
+    """unit_code, practice_code, patients: each unit's patients at each practice."""
+    if m.kind == "practice":
+        members = m.members[["practice_code", "unit_code"]].drop_duplicates()
+        patients = members["practice_code"].map(base.practice["patients"])
+        frame = members.assign(patients=patients.to_numpy()).dropna(subset=["patients"])
+        return ibis.memtable(frame.astype({"patients": "float64"}))
+    rows = unit_rows(data, [m])
+    return rows.group_by(["unit_code", "practice_code"]).aggregate(patients=rows.patients.sum())
+
+
+def _largest(rows: ibis.Table, by: str) -> pd.DataFrame:
+    """Per unit: how many ``by`` hold patients, the largest, its patients and the unit total."""
+    window = ibis.window(group_by="unit_code", order_by=[ibis.desc("patients"), by])
+    ranked = rows.mutate(rank=ibis.row_number().over(window),
+                         total=rows.patients.sum().over(group_by="unit_code"),
+                         count=rows[by].count().over(group_by="unit_code"))
+    return ranked.filter(ranked["rank"] == 0).to_pandas().set_index("unit_code")
+
+
+def top_shares(by_practice: ibis.Table, pcn_members: pd.DataFrame | None) -> pd.DataFrame:
+    """Per unit: practices and PCNs holding its patients, the largest of each and its share (%)."""
+    by_practice = by_practice.filter(by_practice.patients > 0)
+    top = _largest(by_practice, "practice_code")
+    out = pd.DataFrame({"distinct_practices": top["count"].astype("int64"),
+                        "largest_practice_code": top["practice_code"],
+                        "largest_practice_pct": 100 * top["patients"] / top["total"]})
+    if pcn_members is not None:
+        pcn_map = pcn_members[["practice_code", "unit_code"]].drop_duplicates("practice_code")
+        pcn_map = ibis.memtable(pcn_map.rename(columns={"unit_code": "pcn_code"}))
+        joined = by_practice.inner_join(pcn_map, "practice_code")
+        pcns = joined.group_by(["unit_code", "pcn_code"]).aggregate(
+            patients=joined.patients.sum())
+        top_pcn = _largest(pcns, "pcn_code").reindex(out.index)
+        out["pcns"] = top_pcn["count"].fillna(0).astype("int64")
+        out["largest_pcn_code"] = top_pcn["pcn_code"]
+        out["largest_pcn_pct"] = 100 * top_pcn["patients"] / top["total"]
     return out
 
 
-def _top(rows: ibis.Table, by: str, prefix: str) -> pd.DataFrame:
-    """Per unit: how many distinct ``by`` hold patients, the largest, and its share (%)."""
-    grouped = rows.group_by(["unit_code", by]).aggregate(patients=rows.patients.sum())
-    grouped = grouped.filter(grouped.patients > 0)
-    window = ibis.window(group_by="unit_code", order_by=[ibis.desc("patients"), by])
-    ranked = grouped.mutate(rank=ibis.row_number().over(window),
-                            total=grouped.patients.sum().over(group_by="unit_code"),
-                            count=grouped[by].count().over(group_by="unit_code"))
-    top = ranked.filter(ranked["rank"] == 0).to_pandas()
-    return pd.DataFrame({
-        "unit_code": top["unit_code"],
-        f"{prefix}s": top["count"].astype("int64"),
-        f"largest_{prefix}_code": top[by],
-        f"largest_{prefix}_pct": 100 * top["patients"] / top["total"],
-    })
-
-
-def level_profile(data: PeriodData, store: Store, level: str) -> pd.DataFrame | None:
+def level_profile(data: PeriodData, store: Store, level: str,
+                  base: BaseSums | None = None) -> pd.DataFrame | None:
     """The profile of every unit of ``level`` in one period (None when the level has no units)."""
     try:
         memberships = lv.membership(store, level, data.period, vintage=data.lsoa_vintage)
     except LookupError:
         return None
-    rows = unit_rows(data, memberships)
-    if rows is None:
+    memberships = [m for m in memberships if len(m.members) or m.level == "lsoa"]
+    if not memberships:
         return None
-    known = rows.lsoa_known
-    base = rows.group_by("unit_code").aggregate(
-        patients=rows.patients.sum(),
-        unknown=rows.patients.sum(where=~known),
-        practices=rows.practice_code.nunique(where=rows.patients > 0),
-    ).to_pandas()
-    out = base.merge(_names(memberships), on="unit_code", how="left")
-    out["unknown_lsoa_pct"] = 100 * out.pop("unknown").fillna(0.0) / out["patients"]
-    if data.pcn_members is not None and level != "practice":
-        with_pcn = rows.inner_join(
-            ibis.memtable(data.pcn_members[["practice_code", "unit_code"]]
-                          .rename(columns={"unit_code": "pcn_code"})), "practice_code")
-        out = out.merge(_top(with_pcn, "pcn_code", "pcn"), on="unit_code", how="left")
-    if level != "practice":
-        top = _top(rows, "practice_code", "practice").drop(columns="practices")
-        out = out.merge(top, on="unit_code", how="left")
+    base = base or base_sums(data)
+    sums, shares = [], []
+    for m in memberships:
+        if m.level == "lsoa":
+            members = pd.DataFrame({"lsoa_code": base.lsoa.index, "unit_code": base.lsoa.index})
+            m = lv.Membership("lsoa", "lsoa", members.assign(unit_name=members["unit_code"]))
+        table = base.practice if m.kind == "practice" else base.lsoa
+        sums.append(rollup(table, m.members, f"{m.kind}_code"))
+        if level != "practice":
+            shares.append(top_shares(unit_practice(data, m, base), data.pcn_members))
+    summed = pd.concat(sums)
+    summed = summed[summed["patients"] > 0]
+    out = _columns(summed)
+    if shares:
+        extra = pd.concat(shares)
+        out["practices"] = out["practices"].fillna(extra["distinct_practices"])
+        out = out.join(extra.drop(columns="distinct_practices"))
         out["dominant_practice"] = out["largest_practice_pct"] > DOMINANT_PCT
-    lsoa_means = weighted_means(rows.filter(known), data.lsoa_values, "lsoa_code")
-    practice_means = weighted_means(rows, data.practice_values, "practice_code")
-    out = _attach(out, lsoa_means, practice_means)
+    out["practices"] = out["practices"].astype("int64")
+    out = out.rename_axis("unit_code").reset_index()
+    out = out.merge(_names(memberships), on="unit_code", how="left")
+    if level == "lsoa":
+        out["unit_name"] = out["unit_name"].fillna(out["unit_code"])
     if data.population is not None and memberships[0].kind == "lsoa":
         out = _coverage(out, memberships, data)
-    out.insert(0, "unit_name", out.pop("unit_name"))
-    out.insert(0, "unit_code", out.pop("unit_code"))
-    out.insert(0, "level", level)
-    out.insert(0, "period", data.period)
+    front = {"period": data.period, "level": level, LEVEL_CODE[level]: out["unit_code"],
+             "unit_code": out["unit_code"], "unit_name": out["unit_name"]}
+    rest = out.drop(columns=["unit_code", "unit_name"])
+    out = pd.concat([pd.DataFrame(front), rest], axis=1)
+    if level == "practice":
+        out = _parents(store, data.period, out)
     out["imd_edition"] = data.imd_edition
     out["lsoa_vintage"] = data.lsoa_vintage
     out["lsoa_harmonisation"] = data.harmonisation
     return out.sort_values("unit_code").reset_index(drop=True)
+
+
+#: Characteristics reported as percentages, and their published names where they differ.
+_PERCENT = re.compile(r"imd_decile_\d+|core20|ethnic_\w+|ruc_\w+|rural|female|under_18|age_\w+")
+_RENAME = {"under_18": "pct_under_18", "age_65_plus": "pct_65_plus", "age_85_plus": "pct_85_plus",
+           "ethnic_non_white": "pct_non_white", "rural": "pct_rural"}
+
+
+def _columns(summed: pd.DataFrame) -> pd.DataFrame:
+    """Turn summed n/d pairs into the documented score and percentage columns."""
+    patients = summed["patients"]
+    columns = {"patients": patients, "practices": summed["practices"],
+               "unknown_lsoa_pct": 100 * summed["unknown"] / patients}
+    for n in [c for c in summed.columns if c.startswith("n__")]:
+        c = n[3:]
+        d = summed[f"d__{c}"]
+        mean = (summed[n] / d).where(d > 0)
+        if _PERCENT.fullmatch(c):
+            columns[_RENAME.get(c, f"{c}_pct")] = 100 * mean
+        else:
+            columns[c] = mean
+    out = pd.DataFrame(columns, index=summed.index)
+    if "imd_score" in out:
+        out["imd_matched_pct"] = 100 * summed["d__imd_score"] / patients
+        out["imd_score_decile"] = score_decile(out["imd_score"])
+    return out
+
+
+def _parents(store: Store, period: str, out: pd.DataFrame) -> pd.DataFrame:
+    """Each practice's PCN, Sub-ICB and ICB in the mapping of the period (or the nearest)."""
+    chosen = lv.mapping_period_quiet(store, period)
+    if chosen is None:
+        return out
+    mapping = store.read("practice_pcn", period=chosen)
+    parents = mapping[["practice_code", *PARENT_COLUMNS]].drop_duplicates("practice_code")
+    merged = out.merge(parents, on="practice_code", how="left")
+    at = merged.columns.get_loc("unit_name") + 1
+    return merged[[*merged.columns[:at], *PARENT_COLUMNS,
+                   *[c for c in merged.columns[at:] if c not in PARENT_COLUMNS]]]
 
 
 def _names(memberships: list[lv.Membership]) -> pd.DataFrame:
@@ -368,26 +501,6 @@ def _names(memberships: list[lv.Membership]) -> pd.DataFrame:
                        if m.level != "lsoa"] or [pd.DataFrame(columns=lv.UNIT_COLUMNS)])
     names = names.dropna(subset=["unit_code"]).sort_values("unit_name", na_position="last")
     return names.drop_duplicates("unit_code")
-
-
-def _attach(out: pd.DataFrame, lsoa_means: pd.DataFrame, practice_means: pd.DataFrame) -> pd.DataFrame:
-    """Turn weighted means into the documented percentage and score columns."""
-    out = out.merge(lsoa_means, on="unit_code", how="left").merge(practice_means, on="unit_code",
-                                                                  how="left")
-    if "imd_score" in out:
-        out["imd_matched_pct"] = 100 * out["imd_score__weight"].fillna(0) / out["patients"]
-        out["imd_score_decile"] = score_decile(out["imd_score"])
-    rename = {}
-    for c in list(out.columns):
-        if c.endswith("__weight"):
-            continue
-        if re.fullmatch(r"imd_decile_\d+|core20|ethnic_\w+|ruc_\w+|rural|female", c) or (
-                c.startswith("age_") or c == "under_18"):
-            out[c] = 100 * out[c]
-            rename[c] = {"under_18": "pct_under_18", "age_65_plus": "pct_65_plus",
-                         "age_85_plus": "pct_85_plus"}.get(c, f"{c}_pct")
-    out = out.drop(columns=[c for c in out.columns if c.endswith("__weight")])
-    return out.rename(columns=rename)
 
 
 def score_decile(score: pd.Series) -> pd.Series:
@@ -536,12 +649,13 @@ def build_profiles(store: Store, *, imd_edition: str | None = None,
 def period_tables(store: Store, period: str, imd_edition: str | None = None) -> dict[str, pd.DataFrame]:
     """Every profile table of one registration period."""
     data = period_data(store, period, imd_edition)
+    base = base_sums(data)
     out: dict[str, pd.DataFrame] = {}
     for level in lv.LEVELS:
         with warnings.catch_warnings():
             if level != "practice":  # the mapping-period warning is given once
                 warnings.simplefilter("ignore", lv.LevelWarning)
-            frame = level_profile(data, store, level)
+            frame = level_profile(data, store, level, base)
         if frame is not None and len(frame):
             out[PROFILE_TABLES[level]] = frame
     lsoas = pcn_lsoa(data)
@@ -566,5 +680,5 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", str(text).lower()).strip("_")
 
 
-__all__ = ["build", "build_profiles", "level_profile", "period_data", "period_tables",
-           "score_decile", "weighted_means"]
+__all__ = ["base_sums", "build", "build_profiles", "level_profile", "period_data",
+           "period_tables", "rollup", "score_decile"]
