@@ -211,13 +211,13 @@ def feature_fit(features: pd.DataFrame, values: pd.DataFrame,
     z = standardise(features.sort_index(), options)
     names = list(options.features)
     rows = []
-    for (indicator, period), frame in values.groupby(["indicator", "period"], sort=True):
-        frame = frame.dropna(subset=["value"])
-        frame = frame[frame["unit_code"].isin(z.index)]
+    joined = values[["indicator", "period", "unit_code", "value"]].dropna(subset=["value"])
+    joined = joined.merge(z[names], left_on="unit_code", right_index=True, how="inner")
+    for (indicator, period), frame in joined.groupby(["indicator", "period"], sort=True):
         n, p = len(frame), len(names)
         r2 = adj = np.nan
         if n > p + 1:
-            x = np.column_stack([np.ones(n), z.loc[frame["unit_code"], names].to_numpy()])
+            x = np.column_stack([np.ones(n), frame[names].to_numpy(dtype="float64")])
             y = frame["value"].to_numpy(dtype="float64")
             beta, *_ = np.linalg.lstsq(x, y, rcond=None)
             resid = y - x @ beta

@@ -27,6 +27,8 @@ COMMAND_MODULES = [
     "placehealth.outputs.cli.demo",
     "placehealth.outputs.cli.data",
     "placehealth.outputs.cli.measure",
+    "placehealth.outputs.cli.compare",
+    "placehealth.outputs.cli.need",
 ]
 
 

@@ -1,0 +1,159 @@
+"""Comparison commands: how a PCN (or practice) compares with England, its ICB and its peers."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import pandas as pd
+import typer
+
+from placehealth.outputs.cli.common import DbOption, FormatOption, open_store, print_frame
+from placehealth.sources.validate import InputError
+
+AGAINST = {
+    "england": ["england_value", "vs_england"],
+    "icb": ["icb_code", "icb_value", "vs_icb"],
+    "peers": ["peer_n", "peer_mean", "peer_lowercl", "peer_uppercl", "vs_peers"],
+}
+LEVELS = ("pcn", "practice")
+
+
+def _level(level: str) -> str:
+    if level not in LEVELS:
+        raise typer.BadParameter(f"level {level!r}: use one of {', '.join(LEVELS)}")
+    return level
+
+
+def compare(
+    level: Annotated[str, typer.Argument(help="pcn or practice.")],
+    unit: Annotated[str, typer.Argument(help="PCN code (U12345) or practice code (A81001).")],
+    indicator: Annotated[list[str] | None, typer.Option(
+        "--indicator", "-i", help="Indicator name (repeatable; default all).")] = None,
+    against: Annotated[list[str] | None, typer.Option(
+        "--against", "-a", help="peers, icb or england (repeatable; default all three).")] = None,
+    period: Annotated[str | None, typer.Option(
+        "--period", help="Period (default the latest of each indicator; 'all' for every one).")
+    ] = None,
+    fmt: FormatOption = "table",
+    db: DbOption = None,
+) -> None:
+    """Compare a PCN or practice on every indicator with England, its ICB and its peer group.
+
+    The peer benchmark is the peers' mean with its 95% interval; ratings say whether the unit
+    differs allowing for both its own and its peers' uncertainty (see docs/DATA.md, comparison).
+
+    Example: placehealth compare pcn U12345 --against peers --format json
+    """
+    from placehealth.outputs.disclosure import protect_frame
+
+    _level(level)
+    chosen = against or list(AGAINST)
+    unknown = [a for a in chosen if a not in AGAINST]
+    if unknown:
+        raise typer.BadParameter(f"--against {unknown[0]!r}: use peers, icb or england")
+    with open_store(db, read_only=True) as store:
+        if not store.has("comparison"):
+            raise InputError("comparison", "no comparison table in the store",
+                             hint="run `placehealth build` after loading QOF or uptake files")
+        t = store.table("comparison")
+        t = t.filter(t.level == level)
+        if indicator:
+            t = t.filter(t.indicator.isin(indicator))
+        table = t.to_pandas()
+    if table.empty:
+        raise InputError("comparison", f"no {level} rows" + (f" for indicator(s) "
+                         f"{', '.join(indicator)}" if indicator else ""))
+    table = protect_frame(table, "comparison")
+    rows = table[table["unit_code"] == unit]
+    if rows.empty:
+        raise InputError("comparison", f"{level} {unit!r} is not in the comparison table",
+                         hint=f"`placehealth show comparison` lists the {level}s compared")
+    if period != "all":
+        if period:
+            rows = rows[rows["period"] == period]
+        else:
+            rows = rows[rows["period"] == rows.groupby("indicator")["period"].transform("max")]
+    columns = ["indicator", "period", "value", "lowercl", "uppercl"]
+    for name in chosen:
+        columns += AGAINST[name]
+    columns += ["national_rank", "national_units", "national_decile", "trend"]
+    out = rows[[c for c in columns if c in rows]].sort_values(["indicator", "period"])
+    name = rows["unit_name"].dropna().iloc[0] if rows["unit_name"].notna().any() else unit
+    print_frame(out.reset_index(drop=True), fmt, title=f"{name} ({unit}) compared")
+
+
+def peers(
+    level: Annotated[str, typer.Argument(help="pcn or practice.")],
+    unit: Annotated[str, typer.Argument(help="PCN code (U12345) or practice code (A81001).")],
+    n: Annotated[int, typer.Option("--n", help="How many peers.")] = 10,
+    within: Annotated[str, typer.Option(
+        "--within", help="Seek peers in the unit's icb, region, or all of england.")] = "england",
+    features: Annotated[str | None, typer.Option(
+        "--features", help="Features and optional weights, e.g. imd_score,pct_65_plus:2 "
+        "(default: age structure, IMD score, % non-white, rurality, list size).")] = None,
+    fmt: FormatOption = "table",
+    db: DbOption = None,
+) -> None:
+    """The N most similar PCNs (or practices) to a unit, and the features that make them alike.
+
+    Features are winsorised (1st/99th percentile), list size logged, all standardised and
+    combined in a weighted Euclidean distance (CIPFA nearest neighbours). ``alike_on`` lists the
+    features contributing least to the distance, ``differs_on`` the one contributing most.
+
+    Example: placehealth peers pcn U12345 --n 5 --within icb --features imd_score,pct_65_plus
+    """
+    from placehealth.analyses import peers as peer_groups
+
+    _level(level)
+    if within not in ("icb", "region", "england"):
+        raise typer.BadParameter(f"--within {within!r}: use icb, region or england")
+    try:
+        weights = peer_groups.parse_features(features)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    with open_store(db, read_only=True) as store:
+        period = peer_groups.features_period(store)
+        practice = peer_groups.practice_features(store, period)
+        if features is None:
+            options = peer_groups.default_options(practice, n)
+            if options is None:
+                raise InputError("features", "no peer features in the store",
+                                 hint="load registrations (for profiles) or practice attributes")
+            weights = dict(options.features)
+        table = peer_groups.unit_features(store, level, period, practice)
+        if unit not in table.index:
+            raise InputError("peers", f"{level} {unit!r} has no features in the store")
+        groups = (None if within == "england"
+                  else peer_groups.unit_groups(store, level, within, period))
+    try:
+        found, shares = peer_groups.nearest_peers(
+            table.drop(columns="unit_name", errors="ignore"),
+            peer_groups.PeerOptions(n=n, features=weights), groups)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    mine = found[found["unit_code"] == unit].copy()
+    mine_shares = shares[shares["unit_code"] == unit]
+    names = table["unit_name"] if "unit_name" in table else pd.Series(dtype=object)
+    mine["peer_name"] = mine["peer_code"].map(names)
+    alike, differs = {}, {}
+    for peer, part in mine_shares.groupby("peer_code"):
+        part = part.sort_values(["share", "feature"])
+        alike[peer] = ", ".join(part.loc[part["share"] < 1 / len(part), "feature"])
+        differs[peer] = part["feature"].iloc[-1]
+    mine["alike_on"] = mine["peer_code"].map(alike)
+    mine["differs_on"] = mine["peer_code"].map(differs)
+    for feature in weights:
+        mine[feature] = mine["peer_code"].map(table[feature])
+    own = table.loc[[unit], list(weights)].assign(rank=0, peer_code=unit, distance=0.0,
+                                                 peer_name=names.get(unit, unit))
+    out = pd.concat([own.reset_index(drop=True),
+                     mine.drop(columns="unit_code").reset_index(drop=True)], ignore_index=True)
+    columns = ["rank", "peer_code", "peer_name", "distance", "alike_on", "differs_on",
+               *weights]
+    print_frame(out[[c for c in columns if c in out]], fmt,
+                title=f"peers of {level} {unit} (within {within}; row 0 = the unit itself)")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(compare)
+    app.command()(peers)
