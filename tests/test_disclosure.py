@@ -166,3 +166,22 @@ def test_two_way_totals_never_pin_a_suppressed_value(data):
         if high == 0:
             continue  # a zero in a group totalling zero: zeros are published under this rule
         assert high - low >= 1, (where, low, high, frame.assign(published=out["patients"]))
+
+
+def test_profile_percentages_that_imply_small_counts_are_hidden_with_a_complement():
+    deciles = {f"imd_decile_{d}_pct": v for d, v in
+               zip(range(1, 11), [0.3, 20.0, 9.7, 10, 10, 10, 10, 10, 10, 10], strict=True)}
+    frame = pd.DataFrame([{"period": "2025-10", "level": "pcn", "unit_code": "U1",
+                           "patients": 1000, **deciles, "core20_pct": 20.3},
+                          {"period": "2025-10", "level": "pcn", "unit_code": "U2",
+                           "patients": 50000, **deciles, "core20_pct": 20.3}])
+    out = protect(frame, "pcn_profile", "nhs_england")
+    first = out.iloc[0]
+    # 0.3% of 1000 = 3 patients: hidden; the smallest other decile (9.7% = 97) hides with it,
+    # so 100 minus the shown deciles gives only their sum; core20 (d1 + d2) is hidden too.
+    hidden = {c for c in deciles if pd.isna(first[c])}
+    assert hidden == {"imd_decile_1_pct", "imd_decile_3_pct"}
+    assert pd.isna(first["core20_pct"])
+    # 0.3% of 50,000 = 150 patients: nothing to hide.
+    assert out.iloc[1][SUPPRESSED] == ""
+    assert out.iloc[1]["core20_pct"] == 20.3

@@ -118,7 +118,38 @@ class TableRule:
     derived: dict[str, tuple[str, ...]] = field(default_factory=dict)
     dimensions: tuple[str, ...] = ()
     fixed: tuple[str, ...] = ()
+    #: Percentages of the row's ``share_base`` count (implied count = pct / 100 x base).
+    share_base: str | None = None
+    shares: tuple[str, ...] = ()
+    #: Families of share columns that add up to 100 in each row, with the columns computed from
+    #: the family (hidden whenever a member of the family is hidden in the row).
+    families: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = ()
 
+
+def profile_rule(frame: pd.DataFrame) -> TableRule:
+    """Profiles: patients (and residents) are counts; every *_pct column is a share of patients,
+    in families adding to 100 (IMD deciles, ethnic groups, age bands, rural-urban classes)."""
+    columns = list(frame.columns)
+    shares = tuple(c for c in columns if c.endswith("_pct") or c.startswith("pct_"))
+    families = []
+    for pattern, computed in PROFILE_FAMILIES:
+        members = tuple(c for c in shares if re.fullmatch(pattern, c))
+        if members:
+            families.append((members, tuple(c for c in computed if c in columns)))
+    return TableRule(counts=("patients", "residents"), dimensions=("unit_code",),
+                     fixed=("period", "level"), share_base="patients", shares=shares,
+                     families=tuple(families))
+
+
+#: Percent columns of the profile tables, by family (members add to 100) -> computed columns.
+PROFILE_FAMILIES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (r"imd_decile_\d+_pct", ("core20_pct",)),
+    (r"ethnic_\w+_pct", ("pct_non_white",)),
+    (r"age_\d+_(\d+|plus)_pct", ("pct_under_18", "pct_65_plus", "pct_85_plus")),
+    (r"ruc_\w+_pct", ("pct_rural",)),
+)
+PROFILE_TABLES = ("practice_profile", "pcn_profile", "sub_icb_profile", "icb_profile", "lsoa_profile",
+                  "la_profile", "ward_profile")
 
 #: Declared rules for the tables whose columns are known.
 TABLE_RULES: dict[str, TableRule] = {
@@ -133,11 +164,41 @@ TABLE_RULES: dict[str, TableRule] = {
     "census": TableRule(counts=("residents",), dimensions=("lsoa_code",), fixed=("census_table", "category")),
     "lsoa_population": TableRule(counts=("population",), dimensions=("lsoa_code",),
                                  fixed=("period", "sex", "age_from")),
-    # Tables with nothing to protect (no counts of people).
+    "uptake": TableRule(counts=("numerator", "denominator"), dimensions=("area_code",),
+                        fixed=("period", "area_level", "indicator", "age")),
+    "pcn_lsoa": TableRule(counts=("patients",), dimensions=("pcn_code", "lsoa_code"), fixed=("period",),
+                          derived={"pcn_share_pct": (), "lsoa_share_pct": (), "cumulative_pct": ()}),
+    "pcn_la": TableRule(counts=("patients",), dimensions=("pcn_code", "la_code"), fixed=("period",),
+                        derived={"pcn_share_pct": (), "la_share_pct": ()}),
+    "pcn_footprint": TableRule(counts=("patients",), dimensions=("pcn_code",), fixed=("period",)),
+    "fragmented_lsoas": TableRule(counts=("patients",), dimensions=("lsoa_code",), fixed=("period",),
+                                  derived={"largest_pcn_pct": ()}),
+    "prevalence_gap": TableRule(counts=("observed", "expected", "list_size"), dimensions=("area_code",),
+                                fixed=("period", "level", "group_code", "model")),
+    "prevalence_gap_lsoa": TableRule(counts=("patients", "observed", "expected"),
+                                     dimensions=("area_code", "lsoa_code"),
+                                     fixed=("period", "level", "group_code")),
+    "uptake_gap": TableRule(counts=("numerator", "denominator", "people_behind"), dimensions=("area_code",),
+                            fixed=("period", "area_level", "indicator", "age", "source")),
+    "comparison": TableRule(counts=("numerator", "denominator"), dimensions=("unit_code",),
+                            fixed=("indicator", "level", "period")),
+    "funnel": TableRule(counts=("numerator", "denominator"), dimensions=("unit_code",),
+                        fixed=("indicator", "level", "period")),
+    # Tables with nothing to protect (no counts of people, or only aggregates of many units).
     "imd": TableRule(), "boundaries": TableRule(), "loads": TableRule(), "practice_pcn": TableRule(),
     "pcns": TableRule(), "practices": TableRule(), "practice_locations": TableRule(),
     "geography_lookup": TableRule(), "lsoa_changes": TableRule(), "qof_indicators": TableRule(),
+    "peers": TableRule(), "deciles": TableRule(), "prevalence_model": TableRule(),
+    "peer_feature_fit": TableRule(),
 }
+
+#: Tables showing values of another table's rows: a cell is hidden where the same cell of the
+#: other table is hidden. table -> (other table, join columns, {column: other column}).
+FOLLOWS: dict[str, tuple[str, tuple[str, ...], dict[str, str]]] = {
+    "spine": ("comparison", ("indicator", "level", "period", "unit_code"),
+              {"value": "value", "lowercl": "lowercl", "uppercl": "uppercl"}),
+}
+
 
 _COUNT_TOKENS = {"patients", "register", "registers", "numerator", "denominator", "count", "counts",
                  "observed", "expected", "population", "residents", "people", "persons", "events",
@@ -145,6 +206,7 @@ _COUNT_TOKENS = {"patients", "register", "registers", "numerator", "denominator"
 _COUNT_NAMES = {"n", "list_size", "total", "registered_patients"}
 _NOT_PEOPLE = {"practices", "lsoas", "pcns", "areas", "neighbourhoods", "partners", "sites", "peers",
                "periods", "rank", "vintage", "id"}
+_DERIVED_PARTS = ("lower", "upper", "limit", "pct")
 _DERIVED_TOKENS = {"rate", "rates", "share", "pct", "percent", "percentage", "proportion", "prop",
                    "prevalence", "ratio", "gap", "diff", "difference", "excess", "shortfall", "lower",
                    "upper", "lcl", "ucl", "ci", "smr", "isr", "dsr", "per", "z", "zscore", "uptake",
@@ -165,7 +227,7 @@ def _is_count_name(column: str) -> bool:
 
 
 def _is_derived_name(column: str) -> bool:
-    return bool(_tokens(column) & _DERIVED_TOKENS)
+    return bool(_tokens(column) & _DERIVED_TOKENS) or any(p in column.lower() for p in _DERIVED_PARTS)
 
 
 def rule_for(table: str | None, frame: pd.DataFrame) -> TableRule:
@@ -180,6 +242,8 @@ def rule_for(table: str | None, frame: pd.DataFrame) -> TableRule:
     """
     if table in TABLE_RULES:
         return TABLE_RULES[table]
+    if table in PROFILE_TABLES:
+        return profile_rule(frame)
     counts: list[str] = []
     derived: dict[str, tuple[str, ...]] = {}
     dimensions: list[str] = []
@@ -274,46 +338,46 @@ def _close_bridges(values: np.ndarray, hidden: np.ndarray, usable: np.ndarray,
                    order_key: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> bool:
     """In a two-way table (rows x columns adding up both ways), a hidden cell that is a *bridge*
     of the graph whose nodes are rows and columns and whose edges are hidden cells is fixed by the
-    totals (its value is a sum of row and column residuals). Hide one more cell joining the two
-    sides of each bridge, so the bridge lies on a cycle. Returns whether anything changed."""
+    totals (its value is a sum of row and column residuals). Hide one more cell joining the
+    bridge-free components at its two ends, so the bridge lies on a cycle. Returns whether
+    anything changed."""
     n_rows = int(rows.max()) + 1 if len(rows) else 0
+    n_nodes = n_rows + (int(cols.max()) + 1 if len(cols) else 0)
     cells = np.flatnonzero(hidden)
     edges = [(int(rows[c]), n_rows + int(cols[c]), int(c)) for c in cells]
     bridges = _bridges(edges)
+    if not bridges:
+        return False
+    bridge_cells = {cell for _, _, cell in bridges}
+    parent = list(range(n_nodes))
+
+    def find(node: int) -> int:
+        while parent[node] != node:
+            parent[node] = parent[parent[node]]
+            node = parent[node]
+        return node
+
+    for u, v, cell in edges:
+        if cell not in bridge_cells:
+            parent[find(u)] = find(v)
+    label = np.array([find(node) for node in range(n_nodes)])
+    row_label, col_label = label[rows], label[n_rows + cols]
+    candidate = ~hidden & usable
     changed = False
-    for u, v, cell in bridges:
-        if not hidden[cell]:
-            continue
-        side = _component(edges, u, skip=cell)
-        if v in side:
-            continue  # an earlier fix already put it on a cycle
-        row_side = {node for node in side if node < n_rows}
-        col_side = {node - n_rows for node in side if node >= n_rows}
-        row_in = np.isin(rows, list(row_side))
-        col_in = np.isin(cols, list(col_side))
-        joins = np.flatnonzero((row_in ^ col_in) & ~hidden & usable)
+    for u, v, _cell in bridges:
+        lu, lv = find(u), find(v)
+        if lu == lv:
+            continue  # an earlier fix in this pass already put it on a cycle
+        joins = np.flatnonzero(candidate & (((row_label == label[u]) & (col_label == label[v]))
+                                            | ((row_label == label[v]) & (col_label == label[u]))))
         if len(joins) == 0:
             continue
         pick = joins[np.argmin(order_key[joins])]
         hidden[pick] = True
-        edges.append((int(rows[pick]), n_rows + int(cols[pick]), int(pick)))
+        candidate[pick] = False
+        parent[lu] = lv
         changed = True
     return changed
-
-
-def _component(edges: list[tuple[int, int, int]], start: int, skip: int) -> set[int]:
-    adjacency: dict[int, list[int]] = {}
-    for u, v, cell in edges:
-        if cell != skip:
-            adjacency.setdefault(u, []).append(v)
-            adjacency.setdefault(v, []).append(u)
-    seen, stack = {start}, [start]
-    while stack:
-        for nxt in adjacency.get(stack.pop(), []):
-            if nxt not in seen:
-                seen.add(nxt)
-                stack.append(nxt)
-    return seen
 
 
 def _bridges(edges: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
@@ -366,10 +430,8 @@ def protect(frame: pd.DataFrame, table: str | None = None,
     """
     policy = get_policy(policy)
     rule = rule_for(table, frame)
-    out = frame.copy()
+    out = frame.drop(columns=[SUPPRESSED]) if SUPPRESSED in frame else frame.copy()
     counts = [c for c in rule.counts if c in out]
-    if SUPPRESSED in out:
-        out = out.drop(columns=[SUPPRESSED])
     if not counts:
         out[SUPPRESSED] = ""
         return out
@@ -377,11 +439,16 @@ def protect(frame: pd.DataFrame, table: str | None = None,
     hidden = pd.DataFrame(False, index=out.index, columns=list(out.columns))
     for column in counts:
         hidden[column] = mask[column].to_numpy()
+    any_count = mask[counts].any(axis=1).to_numpy()
     for column, sources in rule.derived.items():
         if column not in out:
             continue
         sources = tuple(s for s in sources if s in mask) or tuple(counts)
         hidden[column] = mask[list(sources)].any(axis=1).to_numpy()
+    if rule.share_base in out and rule.shares:
+        share_hidden = _share_mask(out, rule, policy)
+        for column in share_hidden.columns:
+            hidden[column] = share_hidden[column].to_numpy() | any_count
     for column in counts:
         out[column] = policy.round(out[column])
     for column in hidden.columns:
@@ -391,6 +458,33 @@ def protect(frame: pd.DataFrame, table: str | None = None,
     flags = hidden.to_numpy()
     out[SUPPRESSED] = [",".join(names[row]) for row in flags] if flags.any() else ""
     return out
+
+
+def _share_mask(frame: pd.DataFrame, rule: TableRule, policy: Policy) -> pd.DataFrame:
+    """Hide percentages whose implied count (pct / 100 x base) is small; within each family
+    adding to 100, hide complements as for counts; hide a family's computed columns with it."""
+    base = pd.to_numeric(frame[rule.share_base], errors="coerce").to_numpy(dtype="float64")
+    shares = [c for c in rule.shares if c in frame]
+    implied = pd.DataFrame({c: np.round(pd.to_numeric(frame[c], errors="coerce").to_numpy(dtype="float64")
+                                        / 100 * base) for c in shares}, index=frame.index)
+    hidden = pd.DataFrame({c: policy.is_small(implied[c]).to_numpy() for c in shares}, index=frame.index)
+    for members, computed in rule.families:
+        members = [m for m in members if m in implied]
+        if len(members) < 2 or not hidden[members].to_numpy().any():
+            continue
+        long = implied[members].reset_index(drop=True).melt(var_name="column", ignore_index=False)
+        long["row"] = long.index
+        flags = hidden[members].reset_index(drop=True).melt(ignore_index=False)["value"].to_numpy()
+        flags = _complementary(long["value"].to_numpy(dtype="float64"), flags.astype(bool), long,
+                               [["row"]], policy)
+        wide = pd.DataFrame(flags.reshape(len(members), len(frame)).T, columns=members, index=frame.index)
+        for member in members:
+            hidden[member] = wide[member]
+        family_hidden = wide.any(axis=1)
+        for column in computed:
+            if column in hidden:
+                hidden[column] = hidden[column] | family_hidden
+    return hidden
 
 
 def marked(frame: pd.DataFrame) -> pd.DataFrame:
