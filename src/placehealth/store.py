@@ -218,7 +218,7 @@ class Store:
                 earlier = earlier[earlier["load_id"] == row["load_id_old"]]["file_name"]
                 raise InputError(
                     file_name,
-                    f"{column} = {row[column]!r} contradicts {row[column + '_old']!r} already "
+                    f"{column} = '{row[column]}' contradicts '{row[column + '_old']}' already "
                     f"loaded from {earlier.iloc[0] if len(earlier) else 'an earlier file'} "
                     f"({label})",
                     field=column,
@@ -259,6 +259,10 @@ class Store:
         self.close()
 
 
+#: Arrow-backed strings: str(value) for present values, NaN for missing ones, zero-copy to Arrow.
+_STRING = pd.StringDtype("pyarrow", na_value=float("nan"))
+
+
 def _conform(spec: TableSpec, frame: pd.DataFrame) -> pd.DataFrame:
     """Columns in spec order and type; required columns may not be missing."""
     out = pd.DataFrame(index=frame.index)
@@ -270,8 +274,7 @@ def _conform(spec: TableSpec, frame: pd.DataFrame) -> pd.DataFrame:
             values = pd.to_numeric(values, errors="raise").astype("float64")
         elif kind == "boolean":
             values = values.astype("boolean")
-        elif kind == "string":
-            values = values.astype(object).where(values.notna(), None)
-            values = values.map(lambda v: v if v is None else str(v))
+        elif kind == "string":  # str(v) of every present value, missing kept missing
+            values = values.astype(_STRING)
         out[column] = values
     return out

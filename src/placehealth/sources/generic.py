@@ -144,6 +144,9 @@ def _read_attributes(source: SourceFile, options: ReadOptions, *, code: str,
         ids = ["period", "level", code, "area_name"]
     check_unique(frame, ids[:3] if table == "area_attributes" else ids, what)
     numeric, other = numeric_columns(raw, used)
+    if not numeric and other:  # name the first value that is not a number
+        to_numbers(raw.assign(**{c: raw[c].where(~_missing(raw[c].astype(str).str.strip()), "")
+                                 for c in other}), other[-1])
     body = pd.concat([frame[ids], raw[numeric]], axis=1)
     body.attrs["source"] = source.name
     out = melt_attributes(body, ids, numeric)

@@ -82,6 +82,7 @@ def read_prevalence(source: SourceFile, options: ReadOptions) -> ReadResult:
         "list_type": frame["list_type"],
         "list_size": _whole(frame, "list_size"),
     }, index=frame.index)
+    out.attrs.update(frame.attrs)
     check_unique(out, ["practice_code", "group_code"], "practice x group row")
     over = out["register"] > out["list_size"]
     if over.any():
