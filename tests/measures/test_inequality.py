@@ -246,3 +246,16 @@ def test_quantile_gap_by_hand():
         with pytest.raises(UserWarning, match="skipped 1 area"):
             quantile_gap(pd.concat([frame.assign(a="x"), frame.iloc[:2].assign(a="y")]), "q", "v",
                          lower_cl="lo", upper_cl="hi", group_by="a")
+
+
+def test_box_muller_draws_are_standard_normal():
+    from placehealth.measures.inequality import standard_normal_f32
+
+    draws = standard_normal_f32(np.random.default_rng(12), (3, 40_001))
+    assert draws.shape == (3, 40_001) and draws.dtype == np.float32
+    flat = draws.ravel().astype(float)
+    assert stats.kstest(flat, "norm").pvalue > 0.001
+    assert abs(flat.mean()) < 0.01 and abs(flat.std() - 1) < 0.01
+    # The two halves (cos and sin) are uncorrelated.
+    half = flat.size // 2
+    assert abs(np.corrcoef(flat[:half], flat[half:2 * half])[0, 1]) < 0.02

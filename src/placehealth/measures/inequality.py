@@ -113,43 +113,91 @@ _FORWARD = {0: lambda v: v, 1: np.log, 2: logit}
 _INVERSE = {0: lambda v: v, 1: np.exp, 2: expit}
 
 
-def _simulate(
-    operator: np.ndarray, centre: np.ndarray, sd: np.ndarray, inverse: Any, linear: bool,
-    repetitions: int, seed: np.random.SeedSequence, threads: int,
+Limits = dict[str, list[tuple[np.ndarray, np.ndarray]]]
+
+
+def standard_normal_f32(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """Standard normal draws in float32 by the Box-Muller transform (Box & Muller, *Ann Math
+    Stat* 1958;29:610-1): z = √(−2 ln u₁)·cos(2πu₂) and √(−2 ln u₁)·sin(2πu₂). About twice as fast
+    as numpy's ziggurat at the 10⁹ draws an England-wide SII needs; 24-bit uniforms cap |z| at 5.8,
+    far beyond the 99.8% quantiles used."""
+    size = int(np.prod(shape))
+    half = (size + 1) // 2
+    uniform = rng.random(2 * half, dtype=np.float32)
+    radius = np.subtract(np.float32(1), uniform[:half])  # in (0, 1]: log is finite
+    np.log(radius, out=radius)
+    radius *= np.float32(-2)
+    np.sqrt(radius, out=radius)
+    angle = uniform[half:]
+    angle *= np.float32(2 * np.pi)
+    out = np.empty(2 * half, dtype=np.float32)
+    np.cos(angle, out=out[:half])
+    out[:half] *= radius
+    np.sin(angle, out=out[half:])
+    out[half:] *= radius
+    return out[:size].reshape(shape)
+
+
+def _draw_chunk(
+    rng: np.random.Generator, operator: np.ndarray, centre: np.ndarray, sd: np.ndarray,
+    inverse: Any, linear: bool, repetitions: int,
 ) -> np.ndarray:
-    """Simulated (β̃₀, β̃₁), areas x repetitions x 2: draw m̃ ~ N(m, s) per quantile, back-transform
-    with ``inverse`` and refit. When the refit is linear in m̃ (``linear``), the coefficient pair is
-    drawn directly from its exact bivariate normal distribution N(Cm, C diag(s²) Cᵀ), which is
-    the same distribution at a fraction of the cost."""
+    """Simulated (β̃₀, β̃₁) for a few areas, shaped areas x 2 x repetitions: draw m̃ ~ N(m, s) per
+    quantile (float32), back-transform with ``inverse`` and refit. When the refit is linear in m̃
+    (``linear``) the coefficient pair is drawn directly from its exact bivariate normal
+    distribution N(Cm, C diag(s²) Cᵀ): the same distribution at a fraction of the cost."""
     areas, k = centre.shape
-    width = 2 if linear else k
-    chunk = max(1, CHUNK_ELEMENTS // (repetitions * width))
+    if linear:
+        mean = np.einsum("atk,ak->at", operator, centre)
+        cov = np.einsum("atk,ak,auk->atu", operator, sd**2, operator)
+        # 2 x 2 Cholesky factor, safe when a variance is 0 (then that draw is the mean).
+        l00 = np.sqrt(np.maximum(cov[:, 0, 0], 0.0))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            l10 = np.where(l00 > 0, cov[:, 1, 0] / l00, 0.0)
+        l11 = np.sqrt(np.maximum(cov[:, 1, 1] - l10**2, 0.0))
+        z = rng.standard_normal((areas, 2, repetitions))
+        sims = np.empty_like(z)
+        sims[:, 0] = mean[:, [0]] + l00[:, None] * z[:, 0]
+        sims[:, 1] = mean[:, [1]] + l10[:, None] * z[:, 0] + l11[:, None] * z[:, 1]
+        return sims
+    draws = standard_normal_f32(rng, (areas, repetitions, k))
+    draws *= sd[:, None, :].astype(np.float32)
+    draws += centre[:, None, :].astype(np.float32)
+    if inverse is not _INVERSE[0]:
+        inverse(draws, out=draws)
+    sims = np.empty((areas, 2, repetitions))
+    for a in range(areas):  # (2 x k) @ (k x R): one small BLAS call per area
+        sims[a] = operator[a].astype(np.float32) @ draws[a].T
+    return sims
+
+
+def _simulated_limits(
+    operator: np.ndarray, centre: np.ndarray, sd: np.ndarray, beta0: np.ndarray, beta1: np.ndarray,
+    levels: list[float], transform: bool, value_type: int, multiplier: float, want_rii: bool,
+    repetitions: int, seed: np.random.SeedSequence, threads: int,
+) -> Limits:
+    """Monte Carlo limits for every area, simulated in chunks of areas x repetitions bounded by
+    ``CHUNK_ELEMENTS`` so memory stays flat whatever the number of areas; chunks run on
+    ``threads`` workers (numpy releases the GIL), each with its own random stream."""
+    areas, k = centre.shape
+    inverse = _INVERSE[value_type]
+    linear = transform or value_type == 0
+    chunk = max(1, CHUNK_ELEMENTS // (repetitions * (2 if linear else k)))
     starts = list(range(0, areas, chunk))
     streams = seed.spawn(len(starts))
-    out = np.empty((areas, repetitions, 2))
+    out: Limits = {name: [(np.empty(areas), np.empty(areas)) for _ in levels]
+                   for name in ("sii", "rii")}
 
     def run(i: int) -> None:
         lo, hi = starts[i], min(starts[i] + chunk, areas)
-        rng = np.random.default_rng(streams[i])
-        c = operator[lo:hi]
-        if linear:
-            mean = np.einsum("atk,ak->at", c, centre[lo:hi])
-            cov = np.einsum("atk,ak,auk->atu", c, sd[lo:hi] ** 2, c)
-            # 2 x 2 Cholesky factor, safe when a variance is 0 (then that draw is the mean).
-            l00 = np.sqrt(np.maximum(cov[:, 0, 0], 0.0))
-            with np.errstate(divide="ignore", invalid="ignore"):
-                l10 = np.where(l00 > 0, cov[:, 1, 0] / l00, 0.0)
-            l11 = np.sqrt(np.maximum(cov[:, 1, 1] - l10**2, 0.0))
-            draws = rng.standard_normal((hi - lo, repetitions, 2))
-            out[lo:hi, :, 0] = mean[:, [0]] + l00[:, None] * draws[:, :, 0]
-            out[lo:hi, :, 1] = (mean[:, [1]] + l10[:, None] * draws[:, :, 0]
-                                + l11[:, None] * draws[:, :, 1])
-        else:
-            draws = rng.standard_normal((hi - lo, repetitions, k))
-            draws *= sd[lo:hi, None, :]
-            draws += centre[lo:hi, None, :]
-            values = inverse(draws, out=draws) if inverse is not _INVERSE[0] else draws
-            np.matmul(values, c.transpose(0, 2, 1), out=out[lo:hi])
+        sims = _draw_chunk(np.random.default_rng(streams[i]), operator[lo:hi], centre[lo:hi],
+                           sd[lo:hi], inverse, linear, repetitions)
+        part = _sii_limits(sims, beta0[lo:hi], beta1[lo:hi], levels, transform, inverse,
+                           multiplier, want_rii)
+        for name, per_level in part.items():
+            for li, (lower, upper) in enumerate(per_level):
+                out[name][li][0][lo:hi] = lower
+                out[name][li][1][lo:hi] = upper
 
     if threads > 1 and len(starts) > 1:
         with ThreadPoolExecutor(threads) as pool:
@@ -163,15 +211,16 @@ def _simulate(
 def _sii_limits(
     sims: np.ndarray, beta0: np.ndarray, beta1: np.ndarray, levels: list[float], transform: bool,
     inverse: Any, multiplier: float, want_rii: bool,
-) -> dict[str, list[tuple[np.ndarray, np.ndarray]]]:
-    """Limits per level for the SII (and RII) from simulated coefficients (spec steps 4-5)."""
+) -> Limits:
+    """Limits per level for the SII (and RII) from simulated coefficients, areas x 2 x R
+    (spec steps 4-5)."""
     probs = [p for lv in levels for p in ((1 - lv) / 2, (1 + lv) / 2)]
-    out: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {"sii": [], "rii": []}
+    out: Limits = {"sii": [], "rii": []}
     if not transform:
-        sii_q = np.quantile(multiplier * sims[:, :, 1], probs, axis=1)
+        sii_q = np.quantile(multiplier * sims[:, 1], probs, axis=1)
         if want_rii:
             with np.errstate(divide="ignore", invalid="ignore"):
-                ratio = (sims[:, :, 0] + sims[:, :, 1]) / sims[:, :, 0]
+                ratio = (sims[:, 0] + sims[:, 1]) / sims[:, 0]
                 if multiplier < 0:
                     ratio = 1 / ratio
             rii_q = np.quantile(ratio, probs, axis=1)
@@ -180,7 +229,7 @@ def _sii_limits(
             if want_rii:
                 out["rii"].append((rii_q[2 * i], rii_q[2 * i + 1]))
         return out
-    t_q = np.quantile(sims[:, :, 1], probs, axis=1)
+    t_q = np.quantile(sims[:, 1], probs, axis=1)
     h = beta0 + beta1 / 2
     for i in range(len(levels)):
         bounds = []
@@ -290,15 +339,14 @@ def sii(
             ratio = (beta0 + beta1) / beta0
     if multiplier < 0:
         ratio = 1 / ratio
-    linear = transform or value_type == 0
     threads = threads or min(2, os.cpu_count() or 1)
     root = np.random.SeedSequence(seed)
     runs = 11 if reliability_stat else 1
-    results = []
-    for stream in root.spawn(runs):
-        sims = _simulate(operator, centre, sd, inverse, linear, repetitions, stream, threads)
-        results.append(_sii_limits(sims, beta0, beta1, levels, transform, inverse, multiplier, rii))
-        del sims
+    results = [
+        _simulated_limits(operator, centre, sd, beta0, beta1, levels, transform, value_type,
+                          multiplier, rii, repetitions, stream, threads)
+        for stream in root.spawn(runs)
+    ]
     limits = results[0]
     for (lo_name, hi_name), (lo, hi) in zip(limit_columns(levels, "sii_"), limits["sii"], strict=True):
         result[lo_name], result[hi_name] = lo, hi
