@@ -129,14 +129,17 @@ def read_imd(source: SourceFile, options: ReadOptions) -> ReadResult:
     check_unique(frame, ["lsoa_code"], "LSOA")
     edition, vintage = _edition(lsoa_column, frame["lsoa_code"], options)
     columns: dict[tuple[str, str], str] = {}
+    # mySociety's layout (percent columns) recomputes the IMD decile: it differs from the
+    # official File 1/2 decile for 3 of 32,844 LSOAs, so only its scores are taken
+    mysociety = any(c.lower().endswith("_score_pct") for c in raw.columns)
     for column in raw.columns:
         found = classify(column)
         if found is None:
             continue
         if found in columns:  # File 3 repeats the IMD rank/decile of File 2; keep the first
             continue
-        if found == ("imd", "decile") and "mysociety" in source.name.lower():
-            continue  # mySociety's recomputed decile differs from the official one for 3 LSOAs
+        if found == ("imd", "decile") and mysociety:
+            continue
         columns[found] = column
     if not columns:
         raise InputError(source.name, "no score, rank or decile columns", line=1,
