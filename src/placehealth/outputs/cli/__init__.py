@@ -26,6 +26,8 @@ app = typer.Typer(
 COMMAND_MODULES = [
     "placehealth.outputs.cli.demo",
     "placehealth.outputs.cli.data",
+    "placehealth.outputs.cli.export",
+    "placehealth.outputs.cli.profile",
     "placehealth.outputs.cli.measure",
     "placehealth.outputs.cli.compare",
     "placehealth.outputs.cli.need",

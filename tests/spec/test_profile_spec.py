@@ -18,11 +18,11 @@ from __future__ import annotations
 import warnings
 
 import pytest
+from profile_stores import imd, load, practice_pcn, registrations
 
 from placehealth.analyses import levels as lv
 from placehealth.analyses.profile import build_profiles, period_tables, score_decile
 from placehealth.store import Store
-from profile_stores import imd, load, practice_pcn, registrations
 
 L1, L2, L3, WALES = "E01000001", "E01000002", "E01000003", "W01000001"
 

@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from profile_stores import imd, load, practice_pcn, registrations
 
 from placehealth.analyses.geography import apportion, crosswalk
 from placehealth.analyses.profile import period_tables
-from profile_stores import imd, load, practice_pcn, registrations
 
 CHANGES = [
     ("E01000001", "E01000001", "U"),
