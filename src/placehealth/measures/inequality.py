@@ -165,9 +165,9 @@ def _draw_chunk(
     draws += centre[:, None, :].astype(np.float32)
     if inverse is not _INVERSE[0]:
         inverse(draws, out=draws)
-    sims = np.empty((areas, 2, repetitions))
+    sims = np.empty((areas, 2, repetitions), dtype=np.float32)
     for a in range(areas):  # (2 x k) @ (k x R): one small BLAS call per area
-        sims[a] = operator[a].astype(np.float32) @ draws[a].T
+        np.matmul(operator[a].astype(np.float32), draws[a].T, out=sims[a])
     return sims
 
 
