@@ -32,7 +32,7 @@ import pandas as pd
 
 from placehealth.analyses import levels
 from placehealth.analyses.expected import ATTRIBUTE_PATTERNS, _find, _practice_attributes
-from placehealth.analyses.need import ratio_limits
+from placehealth.analyses.need import empty, ratio_limits
 from placehealth.measures import proportion, quantile_gap, sii
 from placehealth.store import Store
 
@@ -241,7 +241,7 @@ def inequality_measures(units: pd.DataFrame, repetitions: int = DEFAULT_REPETITI
     """SII, RII and the quantile gap per area and indicator, over quintiles and (where the area
     has enough units) deciles."""
     if units.empty:
-        return pd.DataFrame(columns=INEQUALITY_COLUMNS)
+        return empty(INEQUALITY_COLUMNS)
     out = []
     counts = units.groupby(["area_level", "area_code"])["unit_code"].nunique()
     for k in (5, 10):
@@ -280,7 +280,7 @@ def inequality_measures(units: pd.DataFrame, repetitions: int = DEFAULT_REPETITI
             part["quantiles"] = k
             out.append(part.merge(names, on=group, how="left"))
     if not out:
-        return pd.DataFrame(columns=INEQUALITY_COLUMNS)
+        return empty(INEQUALITY_COLUMNS)
     return pd.concat(out, ignore_index=True)[INEQUALITY_COLUMNS]
 
 

@@ -75,7 +75,7 @@ def gap_table(expected: pd.DataFrame, units: pd.DataFrame, level: str) -> pd.Dat
     rows = expected.merge(units, on="practice_code", how="inner")
     rows = rows[rows["expected"].notna() & (rows["expected"] > 0)]
     if rows.empty:
-        return pd.DataFrame(columns=GAP_COLUMNS)
+        return empty(GAP_COLUMNS)
     keys = ["period", "unit_code", "group_code"]
     ratio = ratio_limits(rows, keys)
     extra = rows.groupby(keys, sort=False).agg(list_size=("list_size", "sum"),
@@ -141,7 +141,7 @@ def prevalence_gaps(store: Store, adjust_for: Iterable[str] = DEFAULT_ADJUST_FOR
             if units is not None:
                 gaps.append(gap_table(expected, units, level))
     model = pd.concat(models, ignore_index=True) if models else pd.DataFrame()
-    gap = pd.concat(gaps, ignore_index=True) if gaps else pd.DataFrame(columns=GAP_COLUMNS)
+    gap = pd.concat(gaps, ignore_index=True) if gaps else empty(GAP_COLUMNS)
     practice = pd.concat(practices, ignore_index=True) if practices else pd.DataFrame()
     return model, gap, practice
 
@@ -207,7 +207,20 @@ def lsoa_gaps(store: Store, practice: pd.DataFrame) -> pd.DataFrame:
             out["level"] = level
             out["registration_period"] = reg_period
             parts.append(out[LSOA_GAP_COLUMNS])
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=LSOA_GAP_COLUMNS)
+    return pd.concat(parts, ignore_index=True) if parts else empty(LSOA_GAP_COLUMNS)
+
+
+_TEXT = {"period", "level", "area_code", "area_name", "lsoa_code", "group_code", "model",
+         "registration_period", "area_level", "indicator", "age", "source", "measure", "units",
+         "method"}
+
+
+def empty(columns: list[str]) -> pd.DataFrame:
+    """A typed empty table (text columns as strings, flags boolean, the rest numbers), so an
+    empty derived table still has columns every engine can filter on."""
+    return pd.DataFrame({c: pd.Series(dtype="string" if c in _TEXT else
+                                      "boolean" if c in ("significantly_low", "met_target")
+                                      else "float64") for c in columns})
 
 
 # ------------------------------------------------------------------ uptake
@@ -231,7 +244,7 @@ def uptake_gaps(store: Store, targets: Mapping[str, float] | None = None,
     """Uptake, gap to target and people behind it, for loaded areas and practices summed to PCN,
     Sub-ICB and ICB (levels not loaded from a file of their own)."""
     if not store.has("uptake"):
-        return pd.DataFrame(columns=UPTAKE_GAP_COLUMNS)
+        return empty(UPTAKE_GAP_COLUMNS)
     uptake = store.read("uptake")
     uptake = uptake.assign(source="loaded", area_name=None,
                            suppressed_rows=(uptake["numerator"].isna()
@@ -293,7 +306,7 @@ def compute(store: Store, adjust_for: Iterable[str] = DEFAULT_ADJUST_FOR,
     tables: dict[str, pd.DataFrame] = {}
     practice = pd.DataFrame(columns=["period", "practice_code", "group_code", "observed",
                                      "expected", "list_size"])
-    lsoa = pd.DataFrame(columns=LSOA_GAP_COLUMNS)
+    lsoa = empty(LSOA_GAP_COLUMNS)
     if store.has("qof_prevalence"):
         model, gap, practice = prevalence_gaps(store, adjust_for)
         lsoa = lsoa_gaps(store, practice)

@@ -1,0 +1,131 @@
+"""``placehealth need``: who a PCN is missing, condition by condition, and where they live."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import pandas as pd
+import typer
+
+from placehealth.outputs.cli.common import (
+    DbOption,
+    FormatOption,
+    console,
+    open_store,
+    print_frame,
+    print_json,
+)
+from placehealth.outputs.disclosure import explanation, marked, protect
+
+need_app = typer.Typer(help="Unmet need: recorded against expected prevalence, uptake gaps.",
+                       no_args_is_help=True)
+
+#: Neighbourhoods listed under each condition.
+TOP_NEIGHBOURHOODS = 3
+
+
+def _latest(store, table: str) -> str | None:
+    periods = store.periods(table)
+    return periods[-1] if periods else None
+
+
+def pcn_need(store, pcn_code: str, period: str | None = None,
+             top: int = TOP_NEIGHBOURHOODS) -> dict:
+    """The PCN's prevalence gaps (worst first: most missing patients), each with the LSOAs where
+    most of them probably live, and its uptake gaps; disclosure-controlled."""
+    if not store.has("prevalence_gap"):
+        raise typer.BadParameter("no prevalence_gap table: load QOF prevalence and run "
+                                 "`placehealth build` first")
+    period = period or _latest(store, "prevalence_gap")
+    gaps = protect(store.read("prevalence_gap", level="pcn", period=period), "prevalence_gap")
+    gaps = gaps[gaps["area_code"] == pcn_code]
+    if gaps.empty:
+        known = store.read("prevalence_gap", level="pcn", period=period)["area_code"]
+        hint = f" (e.g. {', '.join(sorted(known.unique())[:3])})" if len(known) else ""
+        raise typer.BadParameter(f"no PCN {pcn_code!r} in the prevalence gaps of {period}{hint}")
+    gaps = gaps.sort_values(["missing", "ratio"], ascending=[False, True], na_position="last")
+    lsoa = pd.DataFrame()
+    if store.has("prevalence_gap_lsoa"):
+        lsoa = protect(store.read("prevalence_gap_lsoa", level="pcn", period=period),
+                       "prevalence_gap_lsoa")
+        lsoa = lsoa[lsoa["area_code"] == pcn_code]
+    gaps = _whole_people(gaps)
+    lsoa = _whole_people(lsoa) if len(lsoa) else lsoa
+    conditions = []
+    for row in marked(gaps).to_dict("records"):
+        places = lsoa[lsoa["group_code"] == row["group_code"]] if len(lsoa) else lsoa
+        places = places.sort_values("missing", ascending=False, na_position="last").head(top)
+        row["neighbourhoods"] = [
+            {k: r[k] for k in ("lsoa_code", "patients", "observed", "expected", "missing",
+                               "ratio", "significantly_low")}
+            for r in marked(places).to_dict("records")] if len(places) else []
+        conditions.append(row)
+    uptake = []
+    if store.has("uptake_gap"):
+        up = protect(store.read("uptake_gap", area_level="pcn"), "uptake_gap")
+        up = up[up["area_code"] == pcn_code].sort_values("people_behind", ascending=False)
+        uptake = marked(up).to_dict("records")
+    return {"pcn_code": pcn_code, "period": period,
+            "pcn_name": gaps["area_name"].iloc[0], "model": gaps["model"].iloc[0],
+            "conditions": conditions, "uptake": uptake, "disclosure": explanation()}
+
+
+def pcn(
+    pcn_code: Annotated[str, typer.Argument(help="PCN ODS code, e.g. U12345.")],
+    period: Annotated[str | None, typer.Option("--period", help="QOF year (default latest).")] = None,
+    top: Annotated[int, typer.Option("--top", help="Neighbourhoods listed per condition.")] = TOP_NEIGHBOURHOODS,
+    db: DbOption = None,
+    fmt: FormatOption = "table",
+) -> None:
+    """A PCN's prevalence gaps, worst first, with the neighbourhoods behind them.
+
+    Example: placehealth need pcn U12345 --format json
+    """
+    with open_store(db) as store:
+        result = pcn_need(store, pcn_code.strip().upper(), period, top)
+    if fmt == "json":
+        print_json(result)
+        return
+    rows = pd.DataFrame([{
+        "QOF": c["group_code"], "recorded": c["observed"], "expected": c["expected"],
+        "O/E": c["ratio"], "95% CI": _ci(c["ratio_lowercl"], c["ratio_uppercl"]),
+        "missing": _num(c["missing"]), "low": "yes" if c["significantly_low"] is True else "",
+        "where (LSOA: missing)": ", ".join(f"{n['lsoa_code']}: {_num(n['missing'])}"
+                                           for n in c["neighbourhoods"]),
+    } for c in result["conditions"]])
+    if fmt == "csv":
+        print_frame(rows, "csv")
+        return
+    print_frame(rows, "table", title=f"{result['pcn_code']} {result['pcn_name'] or ''} — "
+                f"QOF {result['period']}: recorded vs expected, most missing patients first")
+    if result["uptake"]:
+        up = pd.DataFrame(result["uptake"])[["period", "indicator", "age", "uptake", "target",
+                                             "people_behind"]]
+        print_frame(up, "table", title="Uptake against target")
+    console.print(f"[dim]Model: {result['model']}[/]")
+    console.print(f"[dim]{result['disclosure']}[/]")
+
+
+def _whole_people(frame: pd.DataFrame) -> pd.DataFrame:
+    """Missing patients are estimates of people: shown as whole numbers (never more precise
+    than the rounded counts they come from)."""
+    frame = frame.copy()
+    for column in ("missing", "missing_lowercl", "missing_uppercl"):
+        if column in frame:
+            frame[column] = frame[column].round()
+    return frame
+
+
+def _num(value: object) -> str:
+    return f"{value:,.0f}" if isinstance(value, int | float) and not pd.isna(value) else str(value)
+
+
+def _ci(lower: object, upper: object) -> str:
+    if isinstance(lower, int | float) and isinstance(upper, int | float):
+        return f"{lower:.2f}-{upper:.2f}"
+    return "[c]"
+
+
+def register(app: typer.Typer) -> None:
+    need_app.command("pcn")(pcn)
+    app.add_typer(need_app, name="need")

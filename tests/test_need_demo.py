@@ -1,0 +1,87 @@
+"""The demo place: the need analysis finds the under-diagnosis the generator planted
+(demo-truth.json), at the practices and in the neighbourhoods where it was put."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from placehealth.analyses import need, profile
+from placehealth.sources import read_file
+from placehealth.sources.demo import DemoConfig, generate
+from placehealth.store import Store
+
+pytestmark = pytest.mark.slow
+
+CONFIG = DemoConfig(seed=2026, practices=80, pcns=16, lsoas=400, las=2, patients=600_000)
+CONDITIONS = ["HYP", "COPD", "DM", "CKD"]  # conditions the generator plants with full weight
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    place = generate(tmp_path_factory.mktemp("demo"), CONFIG)
+    path = tmp_path_factory.mktemp("store") / "demo.duckdb"
+    with Store(path) as store:
+        store.ingest([read_file(p) for p in place.files])
+        profile.build(store)
+        need.build(store)
+        truth = json.loads(place.truth.read_text())
+        year = CONFIG.qof_years[-1]
+        yield store, truth, year, path
+
+
+def test_the_model_used_ages_deprivation_ethnicity_and_rurality(demo):
+    store, _, year, _ = demo
+    model = store.read("prevalence_model", period=year)["model"].iloc[0]
+    for driver in ("age: registrations_age", "sex:", "deprivation:", "ethnicity:", "rurality:"):
+        assert driver in model
+
+
+@pytest.mark.parametrize("group", CONDITIONS)
+def test_planted_practices_are_found_significantly_low(demo, group):
+    store, truth, year, _ = demo
+    planted = set(truth["planted"]["practice_factor"])
+    assert len(planted) >= 4
+    gap = store.read("prevalence_gap", level="practice", period=year, group_code=group)
+    gap["planted"] = gap["area_code"].isin(planted)
+    found = gap[gap["planted"]]
+    others = gap[~gap["planted"]]
+    assert found["ratio"].mean() < 0.9 < others["ratio"].mean()
+    assert found["significantly_low"].mean() >= 0.6
+    assert others["significantly_low"].mean() <= 0.15
+
+
+def test_planted_neighbourhoods_have_lower_recorded_over_expected(demo):
+    store, truth, year, _ = demo
+    detection = truth["detection_by_lsoa"]
+    planted = set(truth["planted"]["deprived_lsoas"]) | set(truth["planted"]["minority_ethnic_lsoas"])
+    lsoa = store.read("prevalence_gap_lsoa", level="all", period=year, group_code="HYP")
+    lsoa = lsoa[lsoa["patients"] > 200]
+    inside = lsoa["lsoa_code"].isin(planted)
+    assert inside.sum() >= 10
+    assert lsoa.loc[inside, "ratio"].mean() < lsoa.loc[~inside, "ratio"].mean()
+    truth_detection = lsoa["lsoa_code"].map(detection)
+    assert np.corrcoef(lsoa["ratio"], truth_detection)[0, 1] > 0.1
+
+
+def test_need_pcn_prints_worst_gaps_first_with_their_neighbourhoods(demo):
+    store, _, year, path = demo
+    from placehealth.outputs.cli import _register, app
+    _register()
+    gap = store.read("prevalence_gap", level="pcn", period=year)
+    pcn = gap.sort_values("missing").iloc[-1]["area_code"]
+    result = CliRunner().invoke(app, ["need", "pcn", pcn, "--db", str(path), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["pcn_code"] == pcn and data["period"] == year
+    missing = [c["missing"] for c in data["conditions"] if c["missing"] is not None
+               and not isinstance(c["missing"], str)]
+    assert missing == sorted(missing, reverse=True)
+    assert data["conditions"][0]["neighbourhoods"]
+    table = CliRunner().invoke(app, ["need", "pcn", pcn, "--db", str(path)])
+    assert table.exit_code == 0 and "recorded vs expected" in table.output
+    bad = CliRunner().invoke(app, ["need", "pcn", "U99999", "--db", str(path)])
+    assert bad.exit_code != 0 and "no PCN 'U99999'" in bad.output
