@@ -98,9 +98,10 @@ def practice_units(store: Store, level: str, period: str) -> pd.DataFrame:
     if level == GROUP:
         groups = read_groups(store)
         members = groups[groups["member_type"] == "practice"]
-        return pd.DataFrame({"practice_code": members["member_code"].values,
+        user = pd.DataFrame({"practice_code": members["member_code"].values,
                              "unit_code": members["group_name"].values,
                              "unit_name": members["group_name"].values})
+        return pd.concat([user, loaded_practice_groups(store, period)], ignore_index=True)
     if level not in PRACTICE_LEVELS:
         raise ValueError(f"{level!r} is a place-based level: use lsoa_units")
     chosen = mapping_period(store, period)
@@ -121,6 +122,21 @@ def practice_units(store: Store, level: str, period: str) -> pd.DataFrame:
     if level == "pcn":
         out = out[out["unit_code"] != NO_PCN]
     return out[out["unit_code"].notna()].reset_index(drop=True)
+
+
+def loaded_practice_groups(store: Store, period: str) -> pd.DataFrame:
+    """Groups loaded from local practice lists (canonical ``practice_groups``, e.g. a public-health
+    team's practice -> PCN-name list), from the period nearest ``period`` (earlier first).
+    A group's code is its name; its name adds the grouping (e.g. 'Burnley East PCN (pcn)')."""
+    if not store.has("practice_groups"):
+        return pd.DataFrame(columns=["practice_code", *UNIT_COLUMNS])
+    periods = store.periods("practice_groups")
+    earlier = [p for p in periods if p <= period]
+    chosen = earlier[-1] if earlier else periods[0]
+    rows = store.read("practice_groups", period=chosen)
+    return pd.DataFrame({"practice_code": rows["practice_code"].values,
+                         "unit_code": rows["group_name"].values,
+                         "unit_name": (rows["group_name"] + " (" + rows["grouping"] + ")").values})
 
 
 def _practices_from_registrations(store: Store, period: str) -> pd.DataFrame:
