@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from placehealth.measures import dsr, esp2013
 from placehealth.measures._limits import byar_limits, exact_limits
@@ -119,3 +121,18 @@ def test_many_groups_vectorised_agree_with_loop():
         assert out.loc[area, "value"] == pytest.approx(value, rel=1e-10)
         assert out.loc[area, "lowercl"] == pytest.approx(lower, rel=1e-10)
         assert out.loc[area, "uppercl"] == pytest.approx(upper, rel=1e-10)
+
+
+@given(counts=st.lists(st.integers(0, 400), min_size=19, max_size=19),
+       pops=st.lists(st.integers(1, 50_000), min_size=19, max_size=19))
+@settings(max_examples=100, deadline=None)
+def test_property_interval_contains_value_and_narrows(counts, pops):
+    frame = pd.DataFrame({"ageband": list(esp2013().index), "x": counts, "n": pops})
+    bigger = frame.assign(x=frame["x"] * 4 + 4, n=frame["n"] * 4 + 4 * frame["n"] / np.maximum(frame["x"], 1))
+    out = dsr(pd.concat([frame.assign(g=1), bigger.assign(g=2)]), "x", "n", group_by="g",
+              suppress_below=None)
+    if frame["x"].sum() == 0:
+        assert np.isnan(out["lowercl"].iloc[0])
+        return
+    assert (out["lowercl"] <= out["value"] * (1 + 1e-12)).all()
+    assert (out["value"] <= out["uppercl"] * (1 + 1e-12)).all()

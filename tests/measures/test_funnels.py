@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import stats
 from statsmodels.stats.proportion import proportion_confint
 
@@ -46,17 +48,23 @@ def test_large_denominator_approaches_normal_limits():
     assert out["lower99_8limit"].iloc[0] == pytest.approx(30 - half, abs=0.01 * half)
 
 
-def test_poisson_limits_interpolate_between_exact_quantiles():
-    expected = np.array([0.5, 3.0, 12.0, 80.0, 2500.0])
-    lower, upper = poisson_funnel(expected, 0.95)
-    r_up = stats.poisson.ppf(0.975, expected)
-    r_lo = stats.poisson.ppf(0.025, expected)
-    assert np.all((upper <= r_up) & (upper >= r_up - 1))
-    assert np.all((lower <= r_lo) & (lower >= np.maximum(r_lo - 1, 0)))
-    # Hand value for E = 12 (Spiegelhalter 2005, A.1.2): r − (F(r) − p)/(F(r) − F(r − 1)).
-    r = stats.poisson.ppf(0.975, 12)
-    f_r, f_before = stats.poisson.cdf(r, 12), stats.poisson.cdf(r - 1, 12)
-    assert upper[2] == pytest.approx(r - (f_r - 0.975) / (f_r - f_before))
+def test_poisson_limits_invert_the_exact_interval():
+    expected = np.array([0.02, 0.5, 3.0, 12.0, 80.0, 2500.0])
+    for level in (0.95, 0.998):
+        tail = (1 - level) / 2
+        lower, upper = poisson_funnel(expected, level)
+        # The upper limit is the count whose exact lower limit χ²(α/2; 2O)/2 is E (scipy) ...
+        np.testing.assert_allclose(stats.chi2.ppf(tail, 2 * upper) / 2, expected, rtol=1e-8)
+        # ... the lower limit the count whose exact upper limit χ²(1 − α/2; 2O + 2)/2 is E, or 0
+        # where even 0 events is not significantly low (E below χ²(1 − α/2; 2)/2 = 3.69 at 95%).
+        zero = expected < stats.chi2.ppf(1 - tail, 2) / 2
+        assert np.all(lower[zero] == 0)
+        np.testing.assert_allclose(stats.chi2.ppf(1 - tail, 2 * lower[~zero] + 2) / 2,
+                                   expected[~zero], rtol=1e-8)
+        # Between integers, bracketed by the Poisson tails: P(X >= floor(U)) > α/2 >= P(X >= ceil(U)).
+        assert np.all(stats.poisson.sf(np.floor(upper) - 1, expected) >= tail)
+        assert np.all(stats.poisson.sf(np.ceil(upper) - 1, expected) <= tail)
+        assert np.all(lower <= expected) and np.all(upper >= expected)
 
 
 def test_rate_funnel_scale_and_grid():
@@ -148,3 +156,17 @@ def test_groups_have_their_own_targets_and_bad_input():
         funnel_limits(pd.DataFrame({"x": [1], "n": [0]}), "x", "n")
     with pytest.raises(ValueError, match="must not exceed"):
         funnel_significance(pd.DataFrame({"x": [5], "n": [4]}), "x", "n")
+
+
+@given(target=st.floats(0.001, 0.999), n=st.floats(1, 1e6), statistic=st.sampled_from(["proportion", "rate"]))
+@settings(max_examples=200, deadline=None)
+def test_property_limits_are_nested_around_the_target(target, n, statistic):
+    frame = pd.DataFrame({"x": [target * 1000], "n": [1000.0]})
+    out = funnel_limits(frame, "x", "n", statistic=statistic, denominators=[n, 4 * n]).iloc
+    for row in (out[0], out[1]):
+        assert row["lower99_8limit"] <= row["lower95_0limit"] <= row["target"] * (1 + 1e-9)
+        assert row["target"] <= row["upper95_0limit"] * (1 + 1e-9)
+        assert row["upper95_0limit"] <= row["upper99_8limit"] * (1 + 1e-12)
+    # Funnels narrow as the denominator grows.
+    assert out[1]["upper99_8limit"] - out[1]["lower99_8limit"] <= (
+        out[0]["upper99_8limit"] - out[0]["lower99_8limit"]) * (1 + 1e-9)

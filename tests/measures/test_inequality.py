@@ -259,3 +259,17 @@ def test_box_muller_draws_are_standard_normal():
     # The two halves (cos and sin) are uncorrelated.
     half = flat.size // 2
     assert abs(np.corrcoef(flat[:half], flat[half:2 * half])[0, 1]) < 0.02
+
+
+def test_empty_input_gives_empty_frames_and_ibis_input_works():
+    import ibis
+
+    empty = _areas(kind="rate", n_areas=1).iloc[:0]
+    out = sii(empty, "q", "pop", "v", lower_cl="lo", upper_cl="hi", group_by="area", rii=True)
+    assert len(out) == 0 and "rii_uppercl" in out.columns
+    assert len(concentration_index(empty, "q", "pop", "v", "area")) == 0
+    assert len(quantile_gap(empty, "q", "v", lower_cl="lo", upper_cl="hi", group_by="area")) == 0
+    frame = _areas(kind="rate", n_areas=2)
+    args = dict(lower_cl="lo", upper_cl="hi", group_by="area", value_type=1, repetitions=1000, seed=3)
+    pd.testing.assert_frame_equal(sii(ibis.memtable(frame), "q", "pop", "v", **args),
+                                  sii(frame, "q", "pop", "v", **args))

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy.special import gammainc
 
 from placehealth.measures._limits import (
     count_limits,
@@ -41,21 +41,29 @@ def proportion_funnel(target: np.ndarray, n: np.ndarray, level: float) -> tuple[
 
 
 def poisson_funnel(expected: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
-    """Control limits of a count with Poisson mean E from the exact distribution, interpolated
-    between integers as Spiegelhalter (2005, appendix A.1.2): for a tail probability p,
-    r = the p-quantile, α = (F(r) − p)/(F(r) − F(r − 1)), limit r − α."""
+    """Control limits of a count with Poisson mean E, exactly: the upper limit is the count O whose
+    exact lower confidence limit χ²(α/2; 2O)/2 equals E, the lower limit the count whose exact
+    upper limit χ²(1 − α/2; 2O + 2)/2 equals E (0 when even no events would not fall below E).
+    Equivalently P(X ≥ O) = α/2 and P(X ≤ O) = α/2 for X ~ Poisson(E), read continuously through
+    the incomplete gamma function, so the limits are smooth in E and agree with the exact
+    interval of each unit's own count."""
     mu = np.asarray(expected, dtype=float)
-
-    def limit(p: float) -> np.ndarray:
-        r = stats.poisson.ppf(p, mu)
-        f_r = stats.poisson.cdf(r, mu)
-        f_before = stats.poisson.cdf(r - 1, mu)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            alpha = np.where(f_r > f_before, (f_r - p) / (f_r - f_before), 0.0)
-        return np.maximum(r - alpha, 0.0)
-
     tail = (1 - level) / 2
-    return limit(tail), limit(1 - tail)
+
+    def solve(f: Any, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+        for _ in range(200):  # bisection: f decreases in O and changes sign in [low, high]
+            mid = (low + high) / 2
+            positive = f(mid) > 0
+            low, high = np.where(positive, mid, low), np.where(positive, high, mid)
+            if np.all(high - low <= 1e-10 * np.maximum(high, 1)):
+                break
+        return (low + high) / 2
+
+    span = mu + 12 * np.sqrt(mu) + 50
+    upper = solve(lambda o: gammainc(o, mu) - tail, np.zeros_like(mu) + 1e-300, span)
+    significant_low = gammainc(1.0, mu) > 1 - tail  # 0 events would already be too few
+    lower = solve(lambda o: gammainc(o + 1, mu) - (1 - tail), np.zeros_like(mu), span)
+    return np.where(significant_low, lower, 0.0), upper
 
 
 def _variance_at_target(statistic: str, target: np.ndarray, n: np.ndarray) -> np.ndarray:
@@ -173,7 +181,7 @@ def funnel_limits(
     ``statistic`` "proportion" (x of n), "rate" (events x over person-time n) or "ratio" (observed
     x over expected n). The target T is Σx/Σn (1 for ratios) unless given. Limits: proportions
     from the Wilson-based closed form, rates and ratios from the exact Poisson distribution of the
-    count T·N (interpolated). ``overdispersion`` "multiplicative" (limits widened by √φ) or
+    count T·N (exact, inverted continuously). ``overdispersion`` "multiplicative" (limits widened by √φ) or
     "additive" (random-effects τ², DerSimonian-Laird) is applied only where φ from Winsorised
     z-scores exceeds 1 + 2√(2/k). Evaluated at ``denominators`` or ``points`` values spanning the
     data. Returns the group columns, ``denominator``, ``target``, ``lower95_0limit``,

@@ -306,6 +306,11 @@ def sii(
         data, quantile, {"pop": population, "y": value, "se": se, "lo": lower_cl, "hi": upper_cl},
         group, function)
     k = len(levels_q)
+    if k == 0:  # no rows at all: an empty result with the usual columns
+        names = [c for pair in limit_columns(levels, "sii_") for c in pair]
+        if rii:
+            names += ["rii"] + [c for pair in limit_columns(levels, "rii_") for c in pair]
+        return pd.DataFrame(columns=[*group, "sii", *names, "confidence", "statistic", "method"])
     if not 5 <= k <= 100:
         raise ValueError(f"sii: needs between 5 and 100 quantiles, found {k} ({list(levels_q)[:10]})")
     forward, inverse = _FORWARD[value_type], _INVERSE[value_type]
@@ -397,6 +402,9 @@ def concentration_index(
     levels = parse_confidence(confidence)
     keys, levels_q, arrays = _quantile_table(
         data, quantile, {"pop": population, "y": value}, group, "concentration_index")
+    if len(levels_q) == 0:
+        return pd.DataFrame(columns=[*group, "value", "se", *[c for p in limit_columns(levels) for c in p],
+                                     "confidence", "statistic", "method"])
     if len(levels_q) < 2:
         raise ValueError("concentration_index: needs at least 2 quantiles")
     pop, y = arrays["pop"], arrays["y"]
@@ -453,6 +461,11 @@ def quantile_gap(
         raise ValueError("quantile_gap: give se= or both 95% limits (lower_cl=, upper_cl=)")
     keys, levels_q, arrays = _quantile_table(
         data, quantile, {"y": value, "se": se, "lo": lower_cl, "hi": upper_cl}, group, "quantile_gap")
+    if len(levels_q) == 0:
+        return pd.DataFrame(columns=[
+            *group, "most_deprived", "least_deprived", "gap",
+            *[c for p in limit_columns(levels, "gap_") for c in p], "ratio",
+            *[c for p in limit_columns(levels, "ratio_") for c in p], "confidence", "statistic", "method"])
     if len(levels_q) < 2:
         raise ValueError("quantile_gap: needs at least 2 quantiles")
     y = arrays["y"][:, [0, -1]]
