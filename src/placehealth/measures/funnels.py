@@ -202,8 +202,8 @@ def funnel_limits(
         grid = np.tile(axis, groups)
         codes = np.repeat(np.arange(groups), len(axis))
     else:
-        low = np.array([funnel.n[funnel.codes == g].min() for g in range(groups)])
-        high = np.array([funnel.n[funnel.codes == g].max() for g in range(groups)])
+        spans = pd.Series(funnel.n).groupby(funnel.codes).agg(["min", "max"])
+        low, high = spans["min"].to_numpy(), spans["max"].to_numpy()
         steps = np.linspace(0, 1, points)
         grid = (np.maximum(low * 0.5, 1e-9)[:, None] + (high * 1.1 - np.maximum(low * 0.5, 1e-9))[:, None]
                 * steps[None, :]).ravel()
