@@ -27,6 +27,8 @@ COMMAND_MODULES = [
     "placehealth.outputs.cli.demo",
     "placehealth.outputs.cli.data",
     "placehealth.outputs.cli.export",
+    "placehealth.outputs.cli.report",
+    "placehealth.outputs.cli.serve",
     "placehealth.outputs.cli.profile",
     "placehealth.outputs.cli.measure",
     "placehealth.outputs.cli.compare",

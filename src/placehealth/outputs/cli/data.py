@@ -106,15 +106,15 @@ def show(
 
     Example: placehealth show pcn_profile --format csv --limit 0
     """
-    with open_store(db, read_only=True) as store:
-        try:
-            t = store.table(table)
-        except KeyError as exc:
-            raise InputError(table, str(exc).strip("'\"")) from None
-        frame = (t.limit(limit) if limit else t).to_pandas()
-    from placehealth.outputs.disclosure import protect_frame  # every output passes through it
+    # every output passes through disclosure control, applied to the whole table first
+    from placehealth.outputs.disclosure import marked
+    from placehealth.outputs.queries import Data, NotFound
 
-    print_frame(protect_frame(frame, table), fmt, title=table)
+    try:
+        frame = Data(db).query(table, limit=limit).frame
+    except NotFound as exc:
+        raise InputError(table, str(exc).strip("'\"")) from None
+    print_frame(marked(frame), fmt, title=table)
 
 
 def build(db: DbOption = None) -> None:

@@ -1,0 +1,37 @@
+"""The ``serve`` command: the dashboard and JSON API."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from placehealth.outputs.cli.common import DbOption, console
+
+
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8765,
+    policy: Annotated[str | None, typer.Option("--disclosure", help="Disclosure rule: opensafely "
+                                               "(default) or nhs_england.")] = None,
+    db: DbOption = None,
+) -> None:
+    """Serve the dashboard (pages, maps, charts, downloads) and the JSON API (/api, /openapi.json).
+
+    Example: placehealth serve --port 8765 --db placehealth.duckdb
+    """
+    import uvicorn
+
+    from placehealth.outputs.web.app import create_app
+    from placehealth.outputs.web.assets import installed
+
+    if not installed():
+        console.print("[yellow]warning:[/] chart and map libraries are not installed; run "
+                      "`python -m placehealth.outputs.web.assets` (make assets)")
+    app = create_app(db, policy)
+    console.print(f"placehealth dashboard on http://{host}:{port}/ (API: /api, /openapi.json)")
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(serve)

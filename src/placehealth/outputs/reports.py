@@ -1,0 +1,111 @@
+"""Reports: a PCN's page as one self-contained HTML file (inline CSS, JavaScript and data) that
+opens offline, with a methods and sources appendix; PDF by printing it with headless Chromium."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from placehealth.outputs.queries import Data
+from placehealth.outputs.web import pages
+from placehealth.outputs.web.assets import VENDOR, installed
+
+STATIC = Path(pages.__file__).resolve().parent / "static"
+SCRIPTS = ["vega.min.js", "vega-lite.min.js", "vega-embed.min.js", "leaflet.js"]
+CHROMIUM = ("/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome")
+
+METHODS = [
+    "Registered patients and where they live: NHS England, Patients Registered at a GP Practice "
+    "(practice by LSOA of residence). A PCN's neighbourhoods are the LSOAs its patients live in; "
+    "its profile averages each neighbourhood's characteristics weighted by its patients there.",
+    "Deprivation: English Indices of Deprivation (MHCLG); deciles are national (1 = most deprived "
+    "10% of neighbourhoods in England). Core20 = the most deprived fifth (deciles 1 and 2).",
+    "Need: recorded QOF disease prevalence compared with the prevalence expected from the age, sex "
+    "and deprivation of the registered population (indirect standardisation); 'missing patients' "
+    "= expected minus recorded register size, with 95% confidence limits.",
+    "Comparison: values with 95% confidence intervals (Wilson for proportions); peers are the most "
+    "similar PCNs on population characteristics; funnel plots show 95% and 99.8% control limits.",
+    "Disclosure control: small counts are suppressed ([c]) and other counts rounded, with "
+    "secondary suppression so that suppressed values cannot be worked out from totals; rates and "
+    "shares based on suppressed counts are suppressed too.",
+]
+
+
+def _version() -> str:
+    try:
+        return version("placehealth")
+    except PackageNotFoundError:  # pragma: no cover
+        return "dev"
+
+
+def appendix(data: Data) -> dict[str, Any]:
+    """Methods, and every publication and period in the loads ledger."""
+    loads = data.loads()
+    sources = []
+    if not loads.empty:
+        for row in loads.sort_values(["publication", "period"]).itertuples():
+            sources.append({"publication": row.publication, "period": row.period,
+                            "file_name": row.file_name, "loaded_at": row.loaded_at})
+    return {"methods": [*METHODS, f"Disclosure rule: {data.policy.describe()}."], "sources": sources,
+            "produced": datetime.now(UTC).strftime("%d %B %Y %H:%M UTC"), "version": _version()}
+
+
+def inline_assets() -> dict[str, Any]:
+    """The CSS and JavaScript inlined in a report (the chart and map libraries included)."""
+    if not installed():
+        raise RuntimeError("the chart and map libraries are not installed; run "
+                           "`python -m placehealth.outputs.web.assets` first")
+    css = (STATIC / "placehealth.css").read_text() + "\n" + (VENDOR / "leaflet.css").read_text()
+    scripts = [(VENDOR / name).read_text() for name in SCRIPTS]
+    scripts.append((STATIC / "placehealth.js").read_text())
+    return {"css": css, "js": [s.replace("</script", "<\\/script") for s in scripts]}
+
+
+def pcn_report_html(data: Data, code: str, indicator: str | None = None) -> str:
+    """The PCN page as a self-contained offline document."""
+    context = pages.pcn_context(data, code, indicator)
+    return pages.render("pcn.html", **context, inline=inline_assets(), appendix=appendix(data))
+
+
+def find_chromium() -> str | None:
+    for name in CHROMIUM:
+        path = shutil.which(name) if "/" not in name else (name if Path(name).exists() else None)
+        if path:
+            return path
+    return None
+
+
+def html_to_pdf(html: str, out: Path, timeout: float = 120) -> Path:
+    """Print HTML to PDF with headless Chromium; a clear error when Chromium is absent."""
+    browser = find_chromium()
+    if browser is None:
+        raise RuntimeError("PDF reports need Chromium (Debian: apt-get install chromium); "
+                           "write an .html report instead")
+    with tempfile.TemporaryDirectory() as tmp:
+        page = Path(tmp) / "report.html"
+        page.write_text(html, encoding="utf-8")
+        subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                        "--disable-component-update", "--disable-sync", f"--user-data-dir={tmp}/profile",
+                        "--no-pdf-header-footer", "--virtual-time-budget=8000",
+                        f"--print-to-pdf={out.resolve()}", page.as_uri()],
+                       check=True, capture_output=True, timeout=timeout)
+    if not out.exists() or out.stat().st_size == 0:
+        raise RuntimeError(f"Chromium wrote no PDF at {out}")
+    return out
+
+
+def write_pcn_report(data: Data, code: str, out: Path, indicator: str | None = None) -> Path:
+    """Write the PCN report as .html or .pdf (by the file's extension)."""
+    suffix = out.suffix.lower()
+    if suffix not in {".html", ".htm", ".pdf"}:
+        raise ValueError(f"report file {out.name}: use .html or .pdf")
+    html = pcn_report_html(data, code, indicator)
+    if suffix == ".pdf":
+        return html_to_pdf(html, out)
+    out.write_text(html, encoding="utf-8")
+    return out

@@ -1,0 +1,109 @@
+"""The JSON API under /api/: every table (filters, paging, sorting) and the page views."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+
+from placehealth.outputs import views
+from placehealth.outputs.disclosure import explanation
+from placehealth.outputs.export import FORMATS, render
+from placehealth.outputs.queries import BadRequest, Data
+
+router = APIRouter(prefix="/api", tags=["api"])
+downloads = APIRouter(tags=["downloads"])
+
+#: Query parameters that are not column filters.
+RESERVED = {"limit", "offset", "sort", "format"}
+
+
+def _data(request: Request) -> Data:
+    return request.app.state.data
+
+
+def _filters(request: Request) -> dict[str, str]:
+    return {k: v for k, v in request.query_params.items() if k not in RESERVED}
+
+
+@router.get("/tables", summary="Every table in the store, with its columns and rows")
+def tables(request: Request) -> list[dict[str, Any]]:
+    data = _data(request)
+    out = []
+    for name in data.tables():
+        frame = data.protected(name)
+        out.append({"table": name, "rows": len(frame), "columns": list(frame.columns),
+                    "url": f"/api/tables/{name}"})
+    return out
+
+
+@router.get("/tables/{name}", summary="Rows of a table",
+            description="Filter with column=value query parameters (a|b = either), page with "
+            "limit/offset, sort with sort=column or sort=-column. Suppressed cells are null and "
+            "named in each row's suppressed_cells.")
+def table(request: Request, name: str, limit: int = Query(100, ge=0, le=100_000),
+          offset: int = Query(0, ge=0), sort: str | None = Query(None, max_length=200)) -> dict[str, Any]:
+    data = _data(request)
+    page = data.query(name, _filters(request), limit=limit, offset=offset, sort=sort)
+    return {"table": name, "total": page.total, "limit": limit, "offset": offset,
+            "rows": views.records(page.frame), "disclosure": explanation(data.policy)}
+
+
+@router.get("/pcn/{code}", summary="Everything on a PCN page")
+def pcn(request: Request, code: str, indicator: str | None = Query(None, max_length=200)) -> dict[str, Any]:
+    return views.view_json(views.pcn_view(_data(request), code, indicator))
+
+
+@router.get("/practice/{code}", summary="A practice's profile and need")
+def practice(request: Request, code: str) -> dict[str, Any]:
+    return views.view_json(views.unit_view(_data(request), "practice", code))
+
+
+@router.get("/lsoa/{code}", summary="A neighbourhood (LSOA): profile, PCNs, need")
+def lsoa(request: Request, code: str) -> dict[str, Any]:
+    return views.view_json(views.unit_view(_data(request), "lsoa", code))
+
+
+@router.get("/la/{code}", summary="A local authority: profile and the PCNs serving it")
+def la(request: Request, code: str) -> dict[str, Any]:
+    return views.view_json(views.unit_view(_data(request), "la", code))
+
+
+@router.get("/group/{name}", summary="A user-defined group")
+def group(request: Request, name: str) -> dict[str, Any]:
+    return views.view_json(views.group_view(_data(request), name))
+
+
+@router.get("/compare", summary="PCNs side by side on one indicator")
+def compare(request: Request, pcn: list[str] = Query(default_factory=list),
+            indicator: str | None = Query(None, max_length=200)) -> dict[str, Any]:
+    return views.view_json(views.compare_view(_data(request), pcn, indicator))
+
+
+@router.get("/boundaries", summary="Stored boundaries as GeoJSON")
+def boundaries(request: Request, codes: str | None = Query(None, description="comma-separated codes"),
+               level: str | None = Query(None, max_length=50)) -> dict[str, Any]:
+    wanted = [c for c in codes.split(",") if c] if codes else None
+    return _data(request).boundaries(wanted, level)
+
+
+@router.get("/disclosure", summary="The disclosure rule every output applies")
+def disclosure(request: Request) -> dict[str, Any]:
+    policy = _data(request).policy
+    return {"policy": policy.name, "suppress_from": policy.suppress_min, "suppress_to": policy.suppress_max,
+            "rounding": policy.rounding, "source": policy.source, "explanation": explanation(policy)}
+
+
+@downloads.get("/download/{name}", summary="Download a table (CSV, Excel or Parquet)",
+               description="format=csv|xlsx|parquet; other query parameters filter as in /api/tables.")
+@router.get("/tables/{name}/download", summary="Download a table (CSV, Excel or Parquet)")
+def download(request: Request, name: str, format: str = Query("csv", pattern="^(csv|xlsx|parquet)$")
+             ) -> Response:
+    data = _data(request)
+    if format not in FORMATS:
+        raise BadRequest(f"unknown format {format!r}")
+    frame = data.query(name, _filters(request), limit=0).frame
+    payload = render(frame, format, table=name, note=explanation(data.policy))
+    return Response(payload, media_type=FORMATS[format],
+                    headers={"Content-Disposition": f'attachment; filename="{name}.{format}"'})

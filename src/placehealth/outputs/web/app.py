@@ -1,0 +1,73 @@
+"""The FastAPI application: pages, the JSON API, downloads and static assets."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException
+
+from placehealth.outputs.disclosure import Policy
+from placehealth.outputs.queries import BadRequest, Data, NotFound
+from placehealth.outputs.web import api, pages
+
+STATIC = Path(__file__).resolve().parent / "static"
+
+
+def _wants_json(request: Request) -> bool:
+    return request.url.path.startswith("/api/") or request.url.path == "/api"
+
+
+def _error(request: Request, status: int, heading: str, message: str) -> Response:
+    if _wants_json(request):
+        return JSONResponse({"detail": message, "status": status}, status_code=status)
+    policy_note = ""
+    data = getattr(request.app.state, "data", None)
+    if data is not None:
+        from placehealth.outputs.disclosure import explanation
+        policy_note = explanation(data.policy)
+    return pages.error_page(status, heading, message, policy_note)
+
+
+def create_app(db: str | os.PathLike[str] | None = None, policy: str | Policy | None = None) -> FastAPI:
+    """The web app over one store (read-only; the store may be rebuilt while it runs)."""
+    app = FastAPI(title="placehealth", version="0.1.0",
+                  description="Health inequalities in Primary Care Networks: every table and page "
+                  "view as JSON, after disclosure control (small counts suppressed, others rounded).",
+                  docs_url="/docs", redoc_url=None, openapi_url="/openapi.json")
+    app.state.data = Data(db, policy)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.include_router(api.router)
+    app.include_router(api.downloads)
+    app.include_router(pages.router)
+
+    @app.exception_handler(NotFound)
+    async def not_found(request: Request, exc: NotFound) -> Response:
+        return _error(request, 404, "Page not found", str(exc).strip("'\""))
+
+    @app.exception_handler(BadRequest)
+    async def bad_request(request: Request, exc: BadRequest) -> Response:
+        return _error(request, 422, "There is a problem with the request", str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> Response:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        return _error(request, 422, "There is a problem with the request", problems)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        heading = "Page not found" if exc.status_code == 404 else "There is a problem"
+        message = "No page at this address. Check the code, or start from the list of PCNs." \
+            if exc.status_code == 404 else str(exc.detail)
+        return _error(request, exc.status_code, heading, message)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Response:  # pragma: no cover - last resort
+        return _error(request, 500, "Sorry, there is a problem with the service",
+                      f"{type(exc).__name__}: {exc}")
+
+    return app
