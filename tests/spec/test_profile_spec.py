@@ -143,11 +143,11 @@ def test_age_structure_weighted_by_unit_patients_at_each_practice(january):
     assert a1["pct_65_plus"] == pytest.approx(60.0)
     assert a1["pct_85_plus"] == pytest.approx(20.0)
     assert a1["female_pct"] == pytest.approx(70.0)
-    assert a1["pct_under_18"] != a1["pct_under_18"]  # a 15-19 band cannot say who is under 18
+    assert a1["pct_under_18"] == pytest.approx(20 + 20 * 3 / 5)  # 15-19 split by years: 15, 16, 17
     u1 = _row(january["pcn_profile"], "U00001")
     assert u1["age_0_4_pct"] == pytest.approx(100 * (100 * 0.2 + 200 * 0) / 300)
     assert u1["pct_65_plus"] == pytest.approx(100 * (100 * 0.6 + 200 * 0.5) / 300)
-    assert u1["pct_under_18"] == pytest.approx(50.0)  # renormalised over A00002 alone
+    assert u1["pct_under_18"] == pytest.approx((100 * 32 + 200 * 50) / 300)
 
 
 def test_ethnic_mix_apportioned_by_registrations(january):
@@ -294,3 +294,15 @@ def test_build_writes_every_period(place):
     assert written["pcn_profile"] == 9  # 3 PCNs x 3 months
     assert sorted(place.periods("practice_profile")) == ["2025-01", "2025-02", "2025-03"]
     assert "fragmented_lsoas" in written and "pcn_la" in written
+
+
+def test_age_shares_from_broad_bands(store):
+    from placehealth.analyses.profile import age_values
+
+    load(store, "registrations_age", [
+        ("C00001", "ALL", 0, 15, 30), ("C00001", "ALL", 16, 59, 50), ("C00001", "ALL", 60, None, 20),
+    ], "practice_code sex age_from age_to patients", period="2025-01")
+    shares = age_values(store, "2025-01").set_index("practice_code").loc["C00001"]
+    assert shares["under_18"] == pytest.approx((30 + 50 * 2 / 44) / 100)  # 16 and 17 of 16-59
+    assert shares["age_65_plus"] != shares["age_65_plus"]  # an open 60+ band cannot be split
+    assert shares["age_0_4"] != shares["age_0_4"]  # 0-15 straddles the 5-year bands

@@ -177,8 +177,9 @@ def age_values(store: Store, period: str) -> pd.DataFrame:
     """Practice shares of patients by 5-year age band (age_0_4 ... age_90_plus), under 18, 65+,
     85+ and female, from registrations_age of ``period`` (or the nearest period, with a note).
 
-    A share is left empty for a practice whose age bands straddle its boundary (e.g. a QOF
-    16-64 band for 'under 18').
+    A 5-year band share is left empty for a practice whose bands straddle it; under 18, 65+ and
+    85+ split a closed band across the cut by its years (5-year files give 3/5 of 15-19 to
+    under 18), and are empty where an open band crosses the cut.
     """
     if not store.has("registrations_age"):
         return pd.DataFrame(columns=["practice_code"])
@@ -205,9 +206,14 @@ def age_values(store: Store, period: str) -> pd.DataFrame:
         straddles = ((low < a) & (top >= a)) | ((low <= hi) & (top > hi))
         out[_band_name(a, b)] = share(inside, straddles)
     for name, cut in (("under_18", 18), ("age_65_plus", 65), ("age_85_plus", 85)):
-        straddles = (low < cut) & (top >= cut)
-        inside = top < cut if name == "under_18" else low >= cut
-        out[name] = share(inside, straddles)
+        # a closed band across the cut (e.g. 15-19 for under 18) is split in proportion to the
+        # years on each side (people spread evenly over the band's years: linear interpolation);
+        # an open band across it (e.g. 60+ for 65+) cannot be split
+        below = ((cut - low) / (top - low + 1)).clip(0, 1).where(np.isfinite(top), (low < cut) * 1.0)
+        part = below if name == "under_18" else 1 - below
+        counted = (ages["patients"] * part).groupby(ages["practice_code"]).sum()
+        broken = (~np.isfinite(top) & (low < cut)).groupby(ages["practice_code"]).any()
+        out[name] = (counted / total).where(~broken)
     sexes = ages[ages["sex"].isin(["MALE", "FEMALE"])]
     if len(sexes):
         by_sex = sexes.pivot_table(index="practice_code", columns="sex", values="patients",
