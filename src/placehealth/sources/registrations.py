@@ -204,24 +204,27 @@ def read_age(source: SourceFile, options: ReadOptions) -> ReadResult:
     period = _period(frame, options, source)
     check_codes(frame, "practice_code", PRACTICE, "practice")
     frame = frame.assign(sex=_sex(frame))
-    bands = []
-    for line, value in frame["age"].items():
+    ages = frame["age"].astype(str)
+    bands: dict[str, tuple[int, int | None] | None] = {}
+    for value in ages.unique():  # in order of first appearance, so the first bad line is named
         try:
-            bands.append(_age_band(str(value)))
+            bands[value] = _age_band(value)
         except ValueError:
+            line = int(ages.index[(ages == value).to_numpy()][0])
             raise InputError(source.name, f"age {value!r} is not an age or band (e.g. 7, 0_4, 95+)",
-                             line=int(line), field="AGE") from None
-    frame["band"] = bands
+                             line=line, field="AGE") from None
     patients = to_counts(frame, "patients")
-    if all(b is None for b in bands):  # SEX = AGE = ALL: practice list sizes
+    banded = [value for value, band in bands.items() if band is not None]
+    if not banded:  # SEX = AGE = ALL: practice list sizes
         return _totals(frame.assign(patients=patients), period, source)
-    rows = frame[[b is not None for b in bands]]
+    rows = frame[ages.isin(banded).to_numpy()]
+    row_ages = ages[rows.index]
     out = pd.DataFrame({
         "period": period,
         "practice_code": rows["practice_code"].values,
         "sex": rows["sex"].values,
-        "age_from": [b[0] for b in rows["band"]],
-        "age_to": pd.array([b[1] for b in rows["band"]], dtype="Int64"),
+        "age_from": row_ages.map({v: bands[v][0] for v in banded}).astype("int64").values,
+        "age_to": pd.array(row_ages.map({v: bands[v][1] for v in banded}).values, dtype="Int64"),
         "patients": patients[rows.index].values,
     }, index=rows.index)
     out = out[out["sex"] != "ALL"] if (out["sex"] != "ALL").any() else out
