@@ -139,3 +139,33 @@ def test_practice_locations_layout_needs_a_period_from_name_or_option(tmp_path: 
     plain = read_file(write_csv(tmp_path / "practice_locations.csv", header, row),
                       options=ReadOptions(period="2025-10"))
     assert plain.tables["practice_locations"].iloc[0]["latitude"] == 52.51
+
+
+def test_iod_column_names_map_to_domain_and_measure():
+    from placehealth.sources.imd import classify
+
+    cases = {
+        "Index of Multiple Deprivation (IMD) Rank (where 1 is most deprived)": ("imd", "rank"),
+        "Index of Multiple Deprivation (IMD) Decile": ("imd", "decile"),
+        "Income Score (rate)": ("income", "score"),
+        "Income Deprivation Affecting Children Index (IDACI) Score (rate)": ("idaci", "score"),
+        "Income Deprivation Affecting Older People (IDAOPI) Rank (where 1 is most deprived)":
+            ("idaopi", "rank"),
+        "Education, Skills and Training Decile (where 1 is most deprived 10% of LSOAs)":
+            ("education", "decile"),
+        "Barriers to Housing and Services Score": ("housing", "score"),
+        "Living Environment Rank (where 1 is most deprived)": ("environment", "rank"),
+        "Children and Young People Sub-domain Score": ("children_young_people", "score"),
+        "Geographical Barriers Sub-domain Rank (where 1 is most deprived)":
+            ("geographical_barriers", "rank"),
+        "Housing_and_Services_score": ("housing", "score"),
+        "Housing_and_Access_decile": ("housing", "decile"),
+        "imd2019_score": ("imd", "score"),
+        "income_score_pct": ("income", "score"),
+        "wider_barriers_rank": ("wider_barriers", "rank"),
+        "LSOA code (2021)": None,
+        "Total population: mid 2022 (excluding prisoners)": None,
+        "imd_average_rank": None,
+    }
+    for column, expected in cases.items():
+        assert classify(column) == expected, column

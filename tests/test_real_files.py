@@ -233,7 +233,7 @@ def test_generic_routes(loaded):
     covid = info["covid19/covid-19-cases-uk_tomwhite_2020-01-to-2020-08.csv"]
     assert covid["kind"] == "area-attributes"
     assert _one(store, "select count(distinct area_code) from area_attributes where "
-                "level='utla' and attribute='totalcases'")[0][0] == 149
+                "level='utla' and attribute='total_cases'")[0][0] == 149
     imd = store.read("practice_attributes", period="2023-01", attribute="imd_score")
     assert len(imd) == 6_437
     groups = store.read("practice_groups")

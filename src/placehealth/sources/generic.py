@@ -63,8 +63,8 @@ LEVELS = {
 
 
 def attribute_name(column: str) -> str:
-    """A stable attribute name: lower snake case, '%' spelled 'pct'."""
-    text = column.strip().lower().replace("%", "_pct")
+    """A stable attribute name: lower snake case ('TotalCases' -> 'total_cases'), '%' -> 'pct'."""
+    text = re.sub(r"(?<=[a-z])(?=[A-Z])", "_", column.strip()).lower().replace("%", "_pct")
     return re.sub(r"[^a-z0-9]+", "_", text).strip("_")
 
 
