@@ -36,8 +36,11 @@ from placehealth.analyses.need import empty, ratio_limits
 from placehealth.measures import proportion, quantile_gap, sii
 from placehealth.store import Store
 
-#: Units needed before deciles are used as well as quintiles.
+#: Deciles are reported beside quintiles where the area has at least this many units and this
+#: many people (the indicator's population: registered patients, or the uptake denominators),
+#: so each decile holds some 10,000 people; PCNs (30-50,000 patients) get quintiles only.
 DECILE_MIN_UNITS = 20
+DECILE_MIN_POPULATION = 100_000
 #: Monte Carlo repetitions for the SII limits in the build (PHE uses 100,000 for publication;
 #: the point estimate does not depend on it). Pass ``repetitions`` to change.
 DEFAULT_REPETITIONS = 1_000
@@ -243,11 +246,15 @@ def inequality_measures(units: pd.DataFrame, repetitions: int = DEFAULT_REPETITI
     if units.empty:
         return empty(INEQUALITY_COLUMNS)
     out = []
-    counts = units.groupby(["area_level", "area_code"])["unit_code"].nunique()
+    series = ["area_level", "area_code", "period", "indicator"]
+    size = units.groupby(series).agg(n_units=("unit_code", "nunique"),
+                                     people=("population", "sum"))
     for k in (5, 10):
-        eligible = counts[counts >= (k if k == 5 else DECILE_MIN_UNITS)].index
-        subset = units.set_index(["area_level", "area_code"]).loc[
-            lambda f, e=eligible: f.index.isin(e)].reset_index()
+        ok = size["n_units"] >= k
+        if k == 10:
+            ok &= (size["n_units"] >= DECILE_MIN_UNITS) & (size["people"] >= DECILE_MIN_POPULATION)
+        eligible = size.index[ok]
+        subset = units[pd.MultiIndex.from_frame(units[series]).isin(eligible)]
         if subset.empty:
             continue
         values = quantile_values(subset, k)

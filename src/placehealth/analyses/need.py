@@ -29,6 +29,7 @@ from collections.abc import Iterable, Mapping
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 
 from placehealth.analyses import levels
 from placehealth.analyses.expected import (
@@ -88,11 +89,19 @@ def gap_table(expected: pd.DataFrame, units: pd.DataFrame, level: str) -> pd.Dat
     return out[GAP_COLUMNS]
 
 
-def ratio_limits(rows: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """O/E with limits, missing = E - O with limits, and the low flag, per group of ``keys``."""
-    one = rows.assign(_rate=1.0)
-    result = smr(one, x="observed", n="expected", ref_rate="_rate", group_by=keys)
-    out = result[keys].copy()
+def ratio_limits(rows: pd.DataFrame, keys: list[str], *, unique: bool = False) -> pd.DataFrame:
+    """O/E with limits, missing = E - O with limits, and the low flag, per group of ``keys``
+    (``unique=True``: the rows are already one per group, kept in their order)."""
+    if unique:
+        one = pd.DataFrame({"_row": np.arange(len(rows)), "_rate": 1.0,
+                            "observed": rows["observed"].to_numpy(dtype=float),
+                            "expected": rows["expected"].to_numpy(dtype=float)})
+        result = smr(one, x="observed", n="expected", ref_rate="_rate", group_by="_row")
+        out = rows[keys].reset_index(drop=True)
+    else:
+        result = smr(rows.assign(_rate=1.0), x="observed", n="expected", ref_rate="_rate",
+                     group_by=keys)
+        out = result[keys].copy()
     out["observed"] = result["observed"].to_numpy()
     out["expected"] = result["expected"].to_numpy()
     out["ratio"] = result["value"].to_numpy()
@@ -174,8 +183,19 @@ def registration_shares(store: Store, period: str) -> tuple[pd.DataFrame, str] |
     return reg[["practice_code", "lsoa_code", "patients", "share"]], chosen
 
 
-def lsoa_gaps(store: Store, practice: pd.DataFrame) -> pd.DataFrame:
-    """Practice O and E apportioned to LSOAs, per PCN and over all practices."""
+#: A PCN's neighbourhood rows are kept where at least this many of its patients live (the long
+#: tail of LSOAs with a handful of patients says nothing and would be suppressed anyway).
+MIN_LSOA_PATIENTS = 50
+
+
+def lsoa_gaps(store: Store, practice: pd.DataFrame,
+              min_patients: int = MIN_LSOA_PATIENTS) -> pd.DataFrame:
+    """Practice O and E apportioned to LSOAs, per PCN (LSOAs with at least ``min_patients`` of
+    its patients) and over all practices (every LSOA).
+
+    Apportioning is a sparse matrix product: (area x LSOA rows) x practices of registration
+    shares, times practices x conditions of O, E and list size.
+    """
     parts = []
     for period, expected in practice.groupby("period"):
         found = registration_shares(store, period)
@@ -183,27 +203,52 @@ def lsoa_gaps(store: Store, practice: pd.DataFrame) -> pd.DataFrame:
             continue
         shares, reg_period = found
         expected = expected[expected["expected"].notna() & (expected["expected"] > 0)]
-        rows = expected[["practice_code", "group_code", "observed", "expected", "list_size"]].merge(
-            shares, on="practice_code", how="inner")
+        codes = pd.Index(sorted(set(expected["practice_code"]) & set(shares["practice_code"])))
+        if codes.empty:
+            continue
+        groups = pd.Index(sorted(expected["group_code"].unique()))
+        expected = expected[expected["practice_code"].isin(codes)]
+        p_at = codes.get_indexer(expected["practice_code"])
+        g_at = groups.get_indexer(expected["group_code"])
+        matrices = {}
         for column in ("observed", "expected", "list_size"):
-            rows[column] *= rows["share"]
-        rows["period"] = period
-        scopes = [("all", rows.assign(area_code="all"))]
+            dense = np.zeros((len(codes), len(groups)))
+            dense[p_at, g_at] = expected[column].to_numpy(dtype=float)
+            matrices[column] = dense
+        shares = shares[shares["practice_code"].isin(codes)]
+        scopes = [("all", shares.assign(area_code="all"))]
         pcns = _units(store, "pcn", period)
         if pcns is not None:
-            scopes.append(("pcn", rows.merge(pcns[["practice_code", "unit_code"]],
-                                             on="practice_code")
+            scopes.append(("pcn", shares.merge(pcns[["practice_code", "unit_code"]],
+                                               on="practice_code")
                            .rename(columns={"unit_code": "area_code"})))
         for level, scoped in scopes:
-            keys = ["period", "area_code", "lsoa_code", "group_code"]
-            summed = scoped.groupby(keys, sort=False)[["observed", "expected", "patients",
-                                                       "list_size"]].sum()
-            summed = summed[summed["expected"] > 0].reset_index()
-            if summed.empty:
+            pair = scoped.groupby(["area_code", "lsoa_code"], sort=True).ngroup().to_numpy()
+            n_pairs = int(pair.max()) + 1 if len(pair) else 0
+            if not n_pairs:
                 continue
-            out = ratio_limits(summed, keys)
-            out["patients"] = summed["patients"].to_numpy()
-            out["list_size"] = summed["list_size"].to_numpy()
+            weights = sparse.csr_matrix(
+                (scoped["share"].to_numpy(), (pair, codes.get_indexer(scoped["practice_code"]))),
+                shape=(n_pairs, len(codes)))
+            keys = scoped.groupby(["area_code", "lsoa_code"], sort=True)["patients"].sum()
+            keep = np.ones(n_pairs, bool) if level == "all" else keys.to_numpy() >= min_patients
+            values = {c: (weights @ m)[keep] for c, m in matrices.items()}
+            kept = keys[keep]
+            long = pd.DataFrame({
+                "period": period, "level": level,
+                "area_code": np.repeat(kept.index.get_level_values(0).to_numpy(), len(groups)),
+                "lsoa_code": np.repeat(kept.index.get_level_values(1).to_numpy(), len(groups)),
+                "group_code": np.tile(groups.to_numpy(), len(kept)),
+                "patients": np.repeat(kept.to_numpy(dtype=float), len(groups)),
+                **{c: v.ravel() for c, v in values.items()},
+            })
+            long = long[long["expected"] > 0].reset_index(drop=True)
+            if long.empty:
+                continue
+            keys_out = ["period", "area_code", "lsoa_code", "group_code"]
+            out = ratio_limits(long, keys_out, unique=True)
+            out["patients"] = long["patients"].to_numpy()
+            out["list_size"] = long["list_size"].to_numpy()
             out["level"] = level
             out["registration_period"] = reg_period
             parts.append(out[LSOA_GAP_COLUMNS])
