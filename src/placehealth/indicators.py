@@ -273,9 +273,7 @@ def indicator_values(
     below 10 events, Byar from 10 — a ratio is observed / expected counts, so its limits are the
     count's Poisson limits divided by the expected count). Returns the columns
     ``VALUE_COLUMNS``; ``practices`` counts the source units summed into each unit.
-    ``counts`` (from :func:`source_counts`) and ``units`` (a dict kept by the caller, filled with
-    each level and period's membership) let a caller computing many indicators and levels read
-    each source and each membership once.
+    See :func:`values_many` for many indicators at once (the same computation).
     """
     if isinstance(indicator, str):
         known = registry(store)
@@ -288,40 +286,126 @@ def indicator_values(
     periods = [period] if isinstance(period, str) else (list(period) if period else None)
     if counts is None:
         counts = source_counts(store, indicator, periods)
+    elif periods:
+        counts = counts[counts["period"].isin(periods)]
+    return values_many(store, [indicator], level, counts=counts.assign(indicator=indicator.name),
+                       units=units, confidence=confidence)
+
+
+def values_many(
+    store,
+    indicators: Iterable[Indicator],
+    level: str,
+    *,
+    counts: pd.DataFrame | None = None,
+    units: dict | None = None,
+    confidence: float = 0.95,
+) -> pd.DataFrame:
+    """Every indicator in ``indicators`` (those available at ``level``) for every unit and period.
+
+    ``counts``: :func:`source_counts_many` output (indicator, period, source_code, numerator,
+    denominator), read from the store when not given; ``units``: a dict kept by the caller and
+    filled with each level and period's membership, so a build reads each once.
+    """
+    indicators = {i.name: i for i in indicators if i.supports(level)}
+    if counts is None:
+        counts = source_counts_many(store, indicators.values())
+    counts = counts[counts["indicator"].isin(list(indicators))]
     if counts.empty:
         return pd.DataFrame(columns=VALUE_COLUMNS)
-    if level == indicator.unit_level and level != "practice":
-        mapped = counts.rename(columns={"source_code": "unit_code"}).assign(unit_name=None)
-    else:
-        parts = []
-        for p, frame in counts.groupby("period", sort=True):
-            if level == "england":
-                members = units_for(store, level, p, frame["source_code"])
-            elif units is not None and (level, p) in units:
-                members = units[(level, p)]
-            else:
-                members = units_for(store, level, p)
-                if units is not None:
-                    units[(level, p)] = members
-            parts.append(frame.merge(members, left_on="source_code", right_on="practice_code",
-                                     how="inner"))
-        mapped = pd.concat(parts, ignore_index=True)
-    summed = (mapped.groupby(["unit_code", "period"], sort=True, dropna=True)
-              .agg(unit_name=("unit_name", "first"), numerator=("numerator", "sum"),
-                   denominator=("denominator", "sum"), practices=("source_code", "nunique"))
+    direct = [n for n, i in indicators.items() if i.unit_level == level and level != "practice"]
+    parts = []
+    names = pd.Series(dtype=object)
+    if direct:
+        mask = counts["indicator"].isin(direct)
+        parts.append(counts[mask].rename(columns={"source_code": "unit_code"}))
+        counts = counts[~mask]
+    if not counts.empty:
+        if level == "england":
+            parts.append(counts.assign(unit_code=ENGLAND_CODE))
+            names = pd.Series({ENGLAND_CODE: ENGLAND_NAME})
+        else:
+            members = _members(store, level, sorted(counts["period"].unique()), units)
+            parts.append(counts.merge(members[["period", "practice_code", "unit_code"]],
+                                      left_on=["period", "source_code"],
+                                      right_on=["period", "practice_code"], how="inner"))
+            names = members.drop_duplicates("unit_code").set_index("unit_code")["unit_name"]
+    mapped = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+    keys = ["indicator", "unit_code", "period"]
+    summed = (mapped.groupby(keys, sort=True, dropna=True, observed=True)
+              .agg(numerator=("numerator", "sum"), denominator=("denominator", "sum"),
+                   practices=("numerator", "size"))
               .reset_index())
     summed = summed[summed["denominator"] > 0]
-    values = compute(summed, indicator, group_by=["unit_code", "period"], confidence=confidence)
-    values["indicator"], values["level"] = indicator.name, level
-    return values[VALUE_COLUMNS].sort_values(["period", "unit_code"], ignore_index=True)
+    summed["unit_name"] = summed["unit_code"].map(names) if len(names) else None
+    out = []
+    for name, frame in summed.groupby("indicator", sort=True, observed=True):
+        out.append(compute(frame.reset_index(drop=True), indicators[name], confidence=confidence))
+    values = pd.concat(out, ignore_index=True)
+    values["level"] = level
+    return values[VALUE_COLUMNS].sort_values(["indicator", "period", "unit_code"],
+                                             ignore_index=True)
 
 
-def compute(frame: pd.DataFrame, indicator: Indicator, group_by: list[str],
+def _members(store, level: str, periods: list[str], units: dict | None) -> pd.DataFrame:
+    """practice_code -> unit for each period (period, practice_code, unit_code, unit_name)."""
+    parts = []
+    for p in periods:
+        if units is not None and (level, p) in units:
+            members = units[(level, p)]
+        else:
+            members = units_for(store, level, p)
+            if units is not None:
+                units[(level, p)] = members
+        parts.append(members.assign(period=p))
+    return pd.concat(parts, ignore_index=True)
+
+
+def source_counts_many(store, indicators: Iterable[Indicator]) -> pd.DataFrame:
+    """:func:`source_counts` for many indicators in one frame (with an ``indicator`` column),
+    one query per source table and set of filter columns (e.g. every QOF group in one pass)."""
+    batches: dict[tuple, list[Indicator]] = {}
+    for ind in indicators:
+        key = (ind.source_table, ind.numerator, ind.denominator, ind.unit_column,
+               tuple(sorted(ind.filters)))
+        batches.setdefault(key, []).append(ind)
+    out: list[pd.DataFrame] = []
+    for (table, num, den, unit, keys), batch in batches.items():
+        if len(batch) == 1 or not keys:
+            out.extend(source_counts(store, ind).assign(indicator=ind.name) for ind in batch)
+            continue
+        t = store.table(table)
+        for column in (num, den, unit, *keys):
+            if column not in t.columns:
+                raise ValueError(f"indicator {batch[0].name}: column {column!r} is not in table "
+                                 f"{table} (columns: {', '.join(t.columns)})")
+        for k in keys:
+            t = t.filter(t[k].isin(sorted({ind.filters[k] for ind in batch}, key=str)))
+        t = t.filter(t[num].notnull() & t[den].notnull())
+        t = (t.group_by(["period", unit, *keys])
+             .aggregate(numerator=t[num].sum(), denominator=t[den].sum()))
+        frame = t.to_pandas().rename(columns={unit: "source_code"})
+        frame = frame.astype({"numerator": "float64", "denominator": "float64"})
+        lookup = pd.DataFrame([{**{k: ind.filters[k] for k in keys}, "indicator": ind.name}
+                               for ind in batch])
+        frame = frame.merge(lookup, on=list(keys), how="inner").drop(columns=list(keys))
+        out.append(frame)
+    columns = ["indicator", "period", "source_code", "numerator", "denominator"]
+    out = [f for f in out if not f.empty]
+    return pd.concat(out, ignore_index=True)[columns] if out else pd.DataFrame(columns=columns)
+
+
+def compute(frame: pd.DataFrame, indicator: Indicator, group_by: list[str] | None = None,
             confidence: float = 0.95) -> pd.DataFrame:
-    """Value and limits of ``indicator`` for rows holding numerator and denominator."""
+    """Value and limits of ``indicator`` for each row of ``frame`` (numerator, denominator).
+
+    Rows of a proportion whose numerator exceeds the denominator are left out with a warning.
+    ``group_by`` is accepted for compatibility; each row is already one unit.
+    """
     from placehealth.measures.proportions import proportion
     from placehealth.measures.rates import rate
 
+    frame = frame.reset_index(drop=True)
     if frame.empty:
         return frame.assign(value=[], lowercl=[], uppercl=[], confidence=[], statistic=[],
                             method=[])
@@ -329,18 +413,18 @@ def compute(frame: pd.DataFrame, indicator: Indicator, group_by: list[str],
         over = frame["numerator"] > frame["denominator"]
         if over.any():
             bad = frame[over].iloc[0]
+            where = {k: bad[k] for k in ("unit_code", "period") if k in bad}
             warnings.warn(f"indicator {indicator.name}: {int(over.sum())} unit(s) left out whose "
                           f"numerator exceeds the denominator (e.g. {bad['numerator']:g} of "
-                          f"{bad['denominator']:g} for {bad[group_by].to_dict()})",
-                          IndicatorWarning, stacklevel=2)
-            frame = frame[~over]
-        result = proportion(frame, x="numerator", n="denominator", group_by=group_by,
-                            confidence=confidence, multiplier=indicator.multiplier)
+                          f"{bad['denominator']:g} for {where})", IndicatorWarning, stacklevel=2)
+            frame = frame[~over].reset_index(drop=True)
+        result = proportion(frame, x="numerator", n="denominator", confidence=confidence,
+                            multiplier=indicator.multiplier)
     else:
-        result = rate(frame, x="numerator", n="denominator", group_by=group_by,
-                      confidence=confidence, multiplier=indicator.multiplier)
+        result = rate(frame, x="numerator", n="denominator", confidence=confidence,
+                      multiplier=indicator.multiplier)
         if indicator.method == "ratio":
             result["statistic"] = f"ratio x {indicator.multiplier:g}"
-    keep = [c for c in frame.columns if c not in group_by]
-    result = result.drop(columns=[c for c in keep if c in result.columns])
-    return frame.merge(result, on=group_by, how="left")
+    for column in ("value", "lowercl", "uppercl", "confidence", "statistic", "method"):
+        frame[column] = result[column].to_numpy()
+    return frame

@@ -43,7 +43,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from placehealth.indicators import Indicator, indicator_values, registry, source_counts
+from placehealth.indicators import Indicator, registry, source_counts_many, values_many
 from placehealth.measures.benchmark import compare_to_benchmark
 
 Z95 = float(stats.norm.ppf(0.975))
@@ -291,13 +291,21 @@ def comparison(
     for c in ("peer_difference", "peer_difference_lowercl", "peer_difference_uppercl"):
         out[c] = np.nan
     out["vs_peers"] = "not compared"
-    for name, idx in out.groupby("indicator").groups.items():
-        part = out.loc[idx]
-        polarity = _polarity(indicators[name])
-        out.loc[idx, "vs_england"] = _rate(part, "england_value", polarity)
-        out.loc[idx, "vs_icb"] = _rate(part, "icb_value", polarity)
+    out = out.reset_index(drop=True)
+    results: dict[str, np.ndarray] = {}
+    for polarity_name, idx in out.groupby("polarity").indices.items():
+        part = out.iloc[idx]
+        polarity = None if polarity_name == "none" else polarity_name
         rated = rate_against_peers(part, polarity)
-        out.loc[idx, rated.columns] = rated
+        rated["vs_england"] = _rate(part, "england_value", polarity)
+        rated["vs_icb"] = _rate(part, "icb_value", polarity)
+        for column in rated.columns:
+            if column not in results:
+                results[column] = out[column].to_numpy(dtype=object if column.startswith("vs_")
+                                                       else "float64", copy=True)
+            results[column][idx] = rated[column].to_numpy()
+    for column, array in results.items():
+        out[column] = array
     out = pd.concat([out, rank_and_decile(out)], axis=1)
     methods = {n: i.method for n, i in indicators.items()}
     trend = trends(values, methods)
@@ -375,22 +383,10 @@ def funnel(values: pd.DataFrame, indicators: Mapping[str, Indicator]) -> pd.Data
 
 
 def level_values(store, level: str, indicators: Iterable[Indicator],
-                 counts: dict[str, pd.DataFrame] | None = None,
-                 units: dict | None = None) -> pd.DataFrame:
-    """Every indicator's values at ``level``; ``counts`` (per indicator) and ``units`` are
-    filled on first use so that each source and each membership is read once per build."""
-    counts = {} if counts is None else counts
-    units = {} if units is None else units
-    frames = []
-    for indicator in indicators:
-        if not indicator.supports(level):
-            continue
-        if indicator.name not in counts:
-            counts[indicator.name] = source_counts(store, indicator)
-        frames.append(indicator_values(store, indicator, level, counts=counts[indicator.name],
-                                       units=units))
-    frames = [f for f in frames if not f.empty]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+                 counts: pd.DataFrame | None = None, units: dict | None = None) -> pd.DataFrame:
+    """Every indicator's values at ``level`` (indicators.values_many); pass ``counts`` and a
+    ``units`` dict to read each source and each membership once per build."""
+    return values_many(store, indicators, level, counts=counts, units=units)
 
 
 def unit_icbs(store, level: str, periods: Iterable[str]) -> pd.Series:
@@ -404,7 +400,7 @@ def unit_icbs(store, level: str, periods: Iterable[str]) -> pd.Series:
         return pd.Series(dtype=object)
 
 
-def build(store) -> dict[str, int]:
+def build(store, levels: Iterable[str] = LEVELS) -> dict[str, int]:
     """Build step: comparison, funnel, deciles, spine and peer_feature_fit for PCNs and
     practices, for every indicator in the registry and every period loaded."""
     from placehealth.analyses.peers import PeerOptions, feature_fit, unit_features
@@ -413,14 +409,14 @@ def build(store) -> dict[str, int]:
     if not known:
         return {}
     peers = store.read("peers") if store.has("peers") else pd.DataFrame()
-    counts: dict[str, pd.DataFrame] = {}
+    counts = source_counts_many(store, known.values())
     units: dict = {}
     england = level_values(store, "england", known.values(), counts, units)
     icb = level_values(store, "icb", known.values(), counts, units)
     tables: dict[str, list[pd.DataFrame]] = {k: [] for k in
                                              ("comparison", "funnel", "deciles", "spine",
                                               "peer_feature_fit")}
-    for level in LEVELS:
+    for level in levels:
         values = level_values(store, level, known.values(), counts, units)
         if values.empty:
             continue
