@@ -42,7 +42,7 @@ def synthetic_store(path: str, cross: bool = False) -> tuple[Store, int]:
     practice = np.array([f"{chr(65 + i % 26)}{i:05d}" for i in range(PRACTICES)])
     # each practice draws ~160 LSOAs around its position on a line through the country
     centre = np.sort(rng.integers(0, LSOAS, PRACTICES))
-    n = rng.integers(100, 220, PRACTICES)
+    n = rng.integers(130, 270, PRACTICES)
     p_idx = np.repeat(np.arange(PRACTICES), n)
     l_idx = np.clip(np.repeat(centre, n) + rng.normal(0, 120, n.sum()).astype(int), 0, LSOAS - 1)
     pairs = pd.DataFrame({"p": p_idx, "l": l_idx}).drop_duplicates()
@@ -126,14 +126,16 @@ def main() -> None:
         runs = [("IoD2025 (same vintage)", None)] + ([("IMD2019 via LSOA21->LSOA11", "IMD2019")]
                                                    if args.cross else [])
         for label, edition in runs:
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             written = build_profiles(store, imd_edition=edition)
             elapsed = time.perf_counter() - started
-            print(f"build_profiles, {label}: {elapsed:.2f} s")
+            print(f"build_profiles, {label}: {elapsed:.2f} s wall, "
+                  f"{time.process_time() - cpu:.2f} s CPU (all threads)")
             for name, count in written.items():
                 print(f"  {name}: {count:,} rows")
         store.close()
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+          f"load average {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":
