@@ -136,3 +136,14 @@ def test_property_interval_contains_value_and_narrows(counts, pops):
         return
     assert (out["lowercl"] <= out["value"] * (1 + 1e-12)).all()
     assert (out["value"] <= out["uppercl"] * (1 + 1e-12)).all()
+
+
+def test_arrow_and_ibis_tables_give_the_same_result():
+    import ibis
+    import pyarrow as pa
+
+    frame = pd.DataFrame({"area": np.repeat(["a", "b"], 19), "ageband": list(esp2013().index) * 2,
+                          "x": np.arange(38, dtype=float), "n": 1000.0})
+    expected = dsr(frame, "x", "n", group_by="area")
+    for data in (pa.Table.from_pandas(frame), ibis.memtable(frame)):
+        pd.testing.assert_frame_equal(dsr(data, "x", "n", group_by="area"), expected)
