@@ -81,3 +81,43 @@ def test_bad_column_is_reported_with_exit_code_2(tmp_path):
     assert "denominator" in done.stderr and "bad.csv" in done.stderr
     done = _run("nonsense", "--input", str(source))
     assert done.returncode == 2 and "unknown kind" in done.stderr
+
+
+def _quantile_rows() -> pd.DataFrame:
+    return pd.DataFrame({"area": np.repeat(["A", "B"], 5), "q": list(range(1, 6)) * 2,
+                         "pop": 1000.0, "v": [30.0, 28, 25, 22, 20, 31, 27, 26, 21, 19],
+                         "lo": [25.0, 23, 20, 18, 16, 26, 22, 21, 17, 15],
+                         "hi": [35.0, 33, 30, 27, 24, 36, 32, 31, 25, 23]})
+
+
+@pytest.mark.parametrize("kind, frame, options", [
+    ("rate", pd.DataFrame({"a": ["x", "y"], "d": [3, 40], "p": [900, 1000]}),
+     ["--x", "d", "--n", "p", "--group-by", "a", "--multiplier", "1000"]),
+    ("mean", pd.DataFrame({"a": ["x", "x", "y", "y"], "v": [1.0, 2, 3, 5]}), ["--x", "v", "--group-by", "a"]),
+    ("smr", pd.DataFrame({"a": ["x", "x"], "o": [3, 4], "p": [100, 200], "r": [0.01, 0.02]}),
+     ["--x", "o", "--n", "p", "--ref-rate", "r", "--group-by", "a"]),
+    ("isr", pd.DataFrame({"a": ["x", "x"], "o": [3, 4], "p": [100, 200], "rx": [10, 40], "rn": [1000, 2000]}),
+     ["--x", "o", "--n", "p", "--x-ref", "rx", "--n-ref", "rn", "--group-by", "a"]),
+    ("concentration-index", _quantile_rows(), ["--quantile", "q", "--population", "pop", "--value", "v",
+                                               "--group-by", "area"]),
+    ("quantile-gap", _quantile_rows(), ["--quantile", "q", "--value", "v", "--lower-cl", "lo",
+                                        "--upper-cl", "hi", "--group-by", "area"]),
+    ("sii", _quantile_rows(), ["--quantile", "q", "--population", "pop", "--value", "v", "--lower-cl", "lo",
+                               "--upper-cl", "hi", "--group-by", "area", "--value-type", "1",
+                               "--transform", "--repetitions", "1000", "--seed", "3"]),
+    ("funnel-limits", pd.DataFrame({"x": [5, 9, 30], "n": [50, 60, 200]}),
+     ["--x", "x", "--n", "n", "--points", "5", "--overdispersion", "multiplicative"]),
+    ("funnel-significance", pd.DataFrame({"o": [5, 9, 30], "e": [4.0, 6, 20]}),
+     ["--x", "o", "--n", "e", "--statistic", "ratio"]),
+    ("compare-to-benchmark", pd.DataFrame({"lowercl": [1, 3], "uppercl": [2, 4]}),
+     ["--benchmark", "2.5", "--polarity", "low_is_good"]),
+])
+def test_every_kind_runs(tmp_path, kind, frame, options):
+    source = tmp_path / "in.csv"
+    frame.to_csv(source, index=False)
+    done = _run(kind, "--input", str(source), *options)
+    assert done.returncode == 0, done.stderr
+    out = pd.read_csv(io.StringIO(done.stdout))
+    assert len(out) > 0
+    if kind == "compare-to-benchmark":
+        assert list(out["comparison"]) == ["better", "worse"]

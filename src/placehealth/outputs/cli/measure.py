@@ -40,7 +40,7 @@ Column = Annotated[str | None, typer.Option(help="Column name.", show_default=Fa
 
 
 def measure(
-    kind: Annotated[str, typer.Argument(help=f"The statistic: {', '.join(KINDS)}.")],
+    kind: Annotated[str, typer.Argument(metavar="KIND", help=f"The statistic: {', '.join(KINDS)}.")],
     input: Annotated[Path, typer.Option("--input", "-i", help="CSV file, one row per unit (or "
                                         "unit x age band / quantile).")],
     output: Annotated[Path | None, typer.Option("--output", "-o", help="CSV to write (default: "
