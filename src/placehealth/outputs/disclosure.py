@@ -467,12 +467,15 @@ def _share_mask(frame: pd.DataFrame, rule: TableRule, policy: Policy) -> pd.Data
     shares = [c for c in rule.shares if c in frame]
     implied = pd.DataFrame({c: np.round(pd.to_numeric(frame[c], errors="coerce").to_numpy(dtype="float64")
                                         / 100 * base) for c in shares}, index=frame.index)
-    hidden = pd.DataFrame({c: policy.is_small(implied[c]).to_numpy() for c in shares}, index=frame.index)
+    # A zero share of an area's patients (e.g. none living in decile 1 neighbourhoods) follows
+    # from public geography, not from anyone's record: implied zeros are shown under every rule.
+    hidden = pd.DataFrame({c: (policy.is_small(implied[c]) & (implied[c] != 0)).to_numpy() for c in shares},
+                          index=frame.index)
     for members, computed in rule.families:
         members = [m for m in members if m in implied]
         if len(members) < 2 or not hidden[members].to_numpy().any():
             continue
-        long = implied[members].reset_index(drop=True).melt(var_name="column", ignore_index=False)
+        long = implied[members].replace(0, np.nan).reset_index(drop=True).melt(var_name="column", ignore_index=False)
         long["row"] = long.index
         flags = hidden[members].reset_index(drop=True).melt(ignore_index=False)["value"].to_numpy()
         flags = _complementary(long["value"].to_numpy(dtype="float64"), flags.astype(bool), long,

@@ -69,6 +69,11 @@ class Data:
         wal = path.with_name(path.name + ".wal")
         return (stat.st_mtime_ns, stat.st_size, wal.stat().st_mtime_ns if wal.exists() else 0)
 
+    def memo(self, key: str, make):
+        """Keep ``make()`` until the store changes (views are built from whole protected tables,
+        and the PCN page's charts take Altair a few hundred milliseconds to build)."""
+        return self._cached(key, make)
+
     def _cached(self, key: str, make):
         with self._lock:
             version = self.version()

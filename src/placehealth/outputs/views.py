@@ -264,6 +264,19 @@ def neighbourhood_map(data: Data, hoods: pd.DataFrame) -> dict[str, Any]:
     return geo
 
 
+def lsoa_map(data: Data, lsoas: list[str]) -> dict[str, Any]:
+    """GeoJSON of some neighbourhoods with their deprivation decile and registered patients."""
+    geo = data.boundaries(lsoas)
+    if data.has("lsoa_profile"):
+        rows = data.rows("lsoa_profile", unit_code=lsoas)
+        by_code = {r["unit_code"]: r for r in records(rows)}
+        for feature in geo["features"]:
+            row = by_code.get(feature["id"], {})
+            feature["properties"].update({"imd_decile": row.get("imd_score_decile"),
+                                          "patients": row.get("patients")})
+    return geo
+
+
 def headline(profile: dict[str, Any]) -> list[tuple[str, Any, str]]:
     """The key figures at the top of a profile page."""
     items = [("patients", "Registered patients", ",.0f"), ("practices", "Practices", ",.0f"),
@@ -347,7 +360,7 @@ def unit_view(data: Data, level: str, code: str) -> dict[str, Any]:
         sections.append(sharing)
         gaps = _section(data, "need", "Estimated need by condition", "prevalence_gap_lsoa", lsoa_code=code)
         sections.append(gaps)
-        geo = data.boundaries([code])
+        geo = lsoa_map(data, [code])
     if level == "la":
         pcns = _section(data, "pcns", "PCNs serving this area", "pcn_la", la_code=code)
         if pcns.frame is not None:
@@ -356,12 +369,11 @@ def unit_view(data: Data, level: str, code: str) -> dict[str, Any]:
             pcns.chart = charts.bar(pcns.frame, "pcn_name", "la_share_pct",
                                     "Share of the area's registered residents by PCN", "% of patients")
         sections.append(pcns)
+        lsoas = []
         if data.has("geography_lookup"):
             lookup = data.rows("geography_lookup", latest=False, level="lad", area_code=code)
-            geo = data.boundaries([code, *lookup.get("lsoa_code", pd.Series(dtype=str)).tolist()][:1]) \
-                if not lookup.empty else data.boundaries([code])
-        else:
-            geo = data.boundaries([code])
+            lsoas = sorted(set(lookup["lsoa_code"])) if "lsoa_code" in lookup else []
+        geo = lsoa_map(data, lsoas) if lsoas else data.boundaries([code])
     return {"level": level, "code": code, "name": name or code, "profile": profile,
             "headline": headline(profile), "sections": {s.key: s for s in sections}, "map": geo,
             "disclosure": explanation(data.policy)}

@@ -28,7 +28,7 @@ def serve(
     if not installed():
         console.print("[yellow]warning:[/] chart and map libraries are not installed; run "
                       "`python -m placehealth.outputs.web.assets` (make assets)")
-    app = create_app(db, policy)
+    app = create_app(db, policy, warm_up=True)
     console.print(f"placehealth dashboard on http://{host}:{port}/ (API: /api, /openapi.json)")
     uvicorn.run(app, host=host, port=port, log_level="warning")
 

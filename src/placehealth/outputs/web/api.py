@@ -52,7 +52,9 @@ def table(request: Request, name: str, limit: int = Query(100, ge=0, le=100_000)
 
 @router.get("/pcn/{code}", summary="Everything on a PCN page")
 def pcn(request: Request, code: str, indicator: str | None = Query(None, max_length=200)) -> dict[str, Any]:
-    return views.view_json(views.pcn_view(_data(request), code, indicator))
+    data = _data(request)
+    return data.memo(f"json:pcn:{code}:{indicator}",
+                     lambda: views.view_json(views.pcn_view(data, code, indicator)))
 
 
 @router.get("/practice/{code}", summary="A practice's profile and need")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -33,13 +34,26 @@ def _error(request: Request, status: int, heading: str, message: str) -> Respons
     return pages.error_page(status, heading, message, policy_note)
 
 
-def create_app(db: str | os.PathLike[str] | None = None, policy: str | Policy | None = None) -> FastAPI:
+def warm(data: Data) -> None:
+    """Protect the tables and build the PCN pages before the first visitor asks (run in a thread)."""
+    try:
+        for code in data.names("pcn"):
+            data.memo(f"html:pcn:{code}:None",
+                      lambda code=code: pages.render("pcn.html", **pages.pcn_context(data, code, None)))
+    except Exception:  # warming is best effort; requests report their own errors
+        return
+
+
+def create_app(db: str | os.PathLike[str] | None = None, policy: str | Policy | None = None,
+               *, warm_up: bool = False) -> FastAPI:
     """The web app over one store (read-only; the store may be rebuilt while it runs)."""
     app = FastAPI(title="placehealth", version="0.1.0",
                   description="Health inequalities in Primary Care Networks: every table and page "
                   "view as JSON, after disclosure control (small counts suppressed, others rounded).",
                   docs_url="/docs", redoc_url=None, openapi_url="/openapi.json")
     app.state.data = Data(db, policy)
+    if warm_up:
+        threading.Thread(target=warm, args=(app.state.data,), daemon=True).start()
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(api.router)
     app.include_router(api.downloads)

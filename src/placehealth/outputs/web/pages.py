@@ -117,7 +117,11 @@ def home(request: Request) -> HTMLResponse:
 
 
 def pcn_context(data: Data, code: str, indicator: str | None) -> dict[str, Any]:
-    """Template context of the PCN page (shared with the report)."""
+    """Template context of the PCN page (shared with the report), kept until the store changes."""
+    return data.memo(f"page:pcn:{code}:{indicator}", lambda: _pcn_context(data, code, indicator))
+
+
+def _pcn_context(data: Data, code: str, indicator: str | None) -> dict[str, Any]:
     view = views.pcn_view(data, code, indicator)
     downloads = {"practices": _download("practice_profile", pcn_code=code),
                  "neighbourhoods": _download("pcn_lsoa", pcn_code=code),
@@ -133,7 +137,10 @@ def pcn_context(data: Data, code: str, indicator: str | None) -> dict[str, Any]:
 
 @router.get("/pcn/{code}", response_class=HTMLResponse)
 def pcn(request: Request, code: str, indicator: str | None = Query(None, max_length=200)) -> HTMLResponse:
-    return HTMLResponse(render("pcn.html", **pcn_context(_data(request), code, indicator)))
+    data = _data(request)
+    html = data.memo(f"html:pcn:{code}:{indicator}",
+                     lambda: render("pcn.html", **pcn_context(data, code, indicator)))
+    return HTMLResponse(html)
 
 
 @router.get("/pcn/{code}/report", response_class=HTMLResponse)

@@ -1,0 +1,92 @@
+"""Browser tests: the demo place served on loopback, driven by Debian's Chromium via Playwright.
+
+Never downloads a browser: Playwright's Python client launches /usr/bin/chromium. Tests are
+skipped (with the reason) when Chromium or the front-end assets are missing.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from placehealth.outputs.web.assets import installed
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+BIN = Path(sys.executable).parent
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def demo_db(tmp_path_factory) -> Path:
+    """A small demo place, generated, loaded and built through the ordinary commands."""
+    folder = tmp_path_factory.mktemp("demo")
+    db = folder / "demo.duckdb"
+    subprocess.run([str(BIN / "placehealth"), "demo", "--out", str(folder / "data"), "--db", str(db),
+                    "--practices", "24", "--pcns", "5", "--lsoas", "120", "--las", "2",
+                    "--patients", "150000"], check=True, capture_output=True, timeout=600)
+    return db
+
+
+@pytest.fixture(scope="session")
+def server(demo_db) -> str:
+    """``placehealth serve`` on a free loopback port; yields its base URL."""
+    port = _free_port()
+    process = subprocess.Popen([str(BIN / "placehealth"), "serve", "--port", str(port), "--db", str(demo_db)],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(120):
+            try:
+                urllib.request.urlopen(url + "/api/disclosure", timeout=2)
+                break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            raise RuntimeError("the server did not start")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
+        pytest.skip("Debian chromium is not installed (apt-get install chromium)")
+    if not installed():
+        pytest.skip("front-end assets not installed (python -m placehealth.outputs.web.assets)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM if Path(CHROMIUM).exists()
+                                              else shutil.which("chromium"), args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser):
+    ARTIFACTS.mkdir(exist_ok=True)
+    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    tab = context.new_page()
+    tab.console_errors = []
+    tab.on("console", lambda m: tab.console_errors.append(m.text) if m.type == "error" else None)
+    tab.on("pageerror", lambda e: tab.console_errors.append(str(e)))
+    yield tab
+    context.close()

@@ -1,0 +1,93 @@
+"""Every page in a real browser: charts and maps drawn, no console errors, no serious
+accessibility violations (axe-core), and a click-through from home to a report opened offline."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from placehealth.outputs.web.assets import VENDOR
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def _codes(server: str) -> dict[str, str]:
+    def get(path: str) -> dict:
+        with urllib.request.urlopen(server + path) as response:
+            return json.loads(response.read())
+    pcn = get("/api/tables/pcn_profile?limit=1&sort=unit_code")["rows"][0]["unit_code"]
+    view = get(f"/api/pcn/{pcn}")
+    lsoa = view["sections"]["neighbourhoods"]["rows"][0]["lsoa_code"]
+    practice = view["sections"]["practices"]["rows"][0]["unit_code"]
+    la = get("/api/tables/la_profile?limit=1")["rows"][0]["unit_code"]
+    return {"pcn": pcn, "lsoa": lsoa, "practice": practice, "la": la}
+
+
+def _check_drawn(page, name: str, maps: int = 1) -> None:
+    page.wait_for_load_state("networkidle")
+    charts = page.locator("[data-chart]")
+    for i in range(charts.count()):
+        chart = charts.nth(i)
+        chart.wait_for(state="attached")
+        page.wait_for_function("el => el.getAttribute('data-drawn') === 'true'", arg=chart.element_handle(),
+                               timeout=15000)
+        marks = chart.locator("svg path, svg rect, svg line, svg circle").count()
+        assert marks > 5, f"{name}: chart {i} drew nothing"
+    if maps:
+        assert page.locator(".leaflet-interactive").count() > 0, f"{name}: the map drew no areas"
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    assert page.console_errors == [], f"{name}: console errors {page.console_errors}"
+
+
+def _axe(page, name: str) -> None:
+    page.add_script_tag(path=str(VENDOR / "axe.min.js"))
+    result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
+    serious = [(v["id"], v["impact"], v["help"], len(v["nodes"])) for v in result["violations"]
+               if v["impact"] in ("serious", "critical")]
+    assert serious == [], f"{name}: accessibility violations {serious}"
+
+
+@pytest.mark.parametrize("name,path,maps", [
+    ("home", "/", 1), ("pcn", "/pcn/{pcn}", 1), ("lsoa", "/lsoa/{lsoa}", 1),
+    ("practice", "/practice/{practice}", 0), ("la", "/la/{la}", 1), ("compare", "/compare", 0),
+])
+def test_page_draws_and_is_accessible(server, page, name, path, maps):
+    url = server + path.format(**_codes(server))
+    response = page.goto(url)
+    assert response.status == 200
+    _check_drawn(page, name, maps)
+    _axe(page, name)
+
+
+def test_unknown_code_is_a_clear_404_page(server, page):
+    response = page.goto(server + "/pcn/U00000")
+    assert response.status == 404
+    assert "Page not found" in page.inner_text("h1")
+    _axe(page, "404")
+
+
+def test_click_home_to_pcn_to_neighbourhood_and_report(server, page, tmp_path):
+    page.goto(server + "/")
+    page.locator("#pcn-table tbody a").first.click()
+    page.wait_for_url("**/pcn/*")
+    _check_drawn(page, "click-pcn")
+    pcn_url = page.url
+    page.locator("#neighbourhoods-table tbody a").first.click()
+    page.wait_for_url("**/lsoa/*")
+    _check_drawn(page, "click-lsoa")
+    page.goto(pcn_url)
+    with page.expect_download() as download:
+        page.get_by_text("Download report (HTML)").click()
+    report = tmp_path / "report.html"
+    download.value.save_as(report)
+    # The report opens with the network cut off: everything it needs is inside it.
+    page.context.route("http*://**", lambda route: route.abort())
+    page.console_errors.clear()
+    page.goto(report.as_uri())
+    _check_drawn(page, "click-report")
+    assert "Methods and sources" in page.inner_text("body")
