@@ -273,3 +273,20 @@ def test_empty_input_gives_empty_frames_and_ibis_input_works():
     args = dict(lower_cl="lo", upper_cl="hi", group_by="area", value_type=1, repetitions=1000, seed=3)
     pd.testing.assert_frame_equal(sii(ibis.memtable(frame), "q", "pop", "v", **args),
                                   sii(frame, "q", "pop", "v", **args))
+
+
+def test_simulation_memory_is_bounded_by_the_chunk(monkeypatch):
+    import tracemalloc
+
+    from placehealth.measures import inequality
+
+    frame = _areas(kind="rate", n_areas=100)
+    monkeypatch.setattr(inequality, "CHUNK_ELEMENTS", 200_000)
+    tracemalloc.start()
+    out = sii(frame, "q", "pop", "v", lower_cl="lo", upper_cl="hi", group_by="area", value_type=1,
+              repetitions=10_000, seed=13, threads=1)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert len(out) == 100
+    # All draws at once would be 100 x 10,000 x 10 float32 = 40 MB (80 MB as float64).
+    assert peak < 10_000_000
