@@ -384,6 +384,8 @@ def unit_practice(data: PeriodData, m: lv.Membership, base: BaseSums) -> ibis.Ta
         frame = members.assign(patients=patients.to_numpy()).dropna(subset=["patients"])
         return ibis.memtable(frame.astype({"patients": "float64"}))
     rows = unit_rows(data, [m])
+    if m.level == "lsoa":  # the matrix holds one row per practice and LSOA already
+        return rows.select("unit_code", "practice_code", "patients")
     return rows.group_by(["unit_code", "practice_code"]).aggregate(patients=rows.patients.sum())
 
 
