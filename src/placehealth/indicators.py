@@ -285,8 +285,11 @@ def indicator_values(
                          f"(levels: {', '.join(indicator.levels)})")
     periods = [period] if isinstance(period, str) else (list(period) if period else None)
     if counts is None:
-        counts = source_counts(store, indicator, periods)
-    elif periods:
+        values = values_many(store, [indicator], level, units=units, confidence=confidence)
+        if periods:
+            values = values[values["period"].isin(periods)].reset_index(drop=True)
+        return values
+    if periods:
         counts = counts[counts["period"].isin(periods)]
     return values_many(store, [indicator], level, counts=counts.assign(indicator=indicator.name),
                        units=units, confidence=confidence)
@@ -309,7 +312,8 @@ def values_many(
     """
     indicators = {i.name: i for i in indicators if i.supports(level)}
     if counts is None:
-        counts = source_counts_many(store, indicators.values())
+        summed, names = unit_counts(store, indicators.values(), level, units)
+        return _finish(summed, names, indicators, level, confidence)
     counts = counts[counts["indicator"].isin(list(indicators))]
     if counts.empty:
         return pd.DataFrame(columns=VALUE_COLUMNS)
@@ -336,8 +340,16 @@ def values_many(
               .agg(numerator=("numerator", "sum"), denominator=("denominator", "sum"),
                    practices=("numerator", "size"))
               .reset_index())
+    return _finish(summed, names, indicators, level, confidence)
+
+
+def _finish(summed: pd.DataFrame, names: pd.Series, indicators: Mapping[str, Indicator],
+            level: str, confidence: float) -> pd.DataFrame:
+    """Values and limits from unit sums (indicator, unit_code, period, numerator, ...)."""
     summed = summed[summed["denominator"] > 0]
-    summed["unit_name"] = summed["unit_code"].map(names) if len(names) else None
+    if summed.empty:
+        return pd.DataFrame(columns=VALUE_COLUMNS)
+    summed = summed.assign(unit_name=summed["unit_code"].map(names) if len(names) else None)
     out = []
     for name, frame in summed.groupby("indicator", sort=True, observed=True):
         out.append(compute(frame.reset_index(drop=True), indicators[name], confidence=confidence))
@@ -359,6 +371,61 @@ def _members(store, level: str, periods: list[str], units: dict | None) -> pd.Da
                 units[(level, p)] = members
         parts.append(members.assign(period=p))
     return pd.concat(parts, ignore_index=True)
+
+
+def unit_counts(store, indicators: Iterable[Indicator], level: str, units: dict | None = None
+                ) -> tuple[pd.DataFrame, pd.Series]:
+    """Numerators and denominators summed to the units of ``level`` inside the backend (one
+    query per source table and filter columns): indicator, unit_code, period, numerator,
+    denominator, practices; and the unit names."""
+    import ibis
+
+    batches: dict[tuple, list[Indicator]] = {}
+    for ind in indicators:
+        key = (ind.source_table, ind.numerator, ind.denominator, ind.unit_column,
+               tuple(sorted(ind.filters)), ind.unit_level == level and level != "practice")
+        batches.setdefault(key, []).append(ind)
+    out: list[pd.DataFrame] = []
+    names = pd.Series(dtype=object)
+    for (table, num, den, unit, keys, direct), batch in batches.items():
+        t = store.table(table)
+        for column in (num, den, unit, "period", *keys):
+            if column not in t.columns:
+                raise ValueError(f"indicator {batch[0].name}: column {column!r} is not in table "
+                                 f"{table} (columns: {', '.join(t.columns)})")
+        for k in keys:
+            t = t.filter(t[k].isin(sorted({ind.filters[k] for ind in batch}, key=str)))
+        t = t.filter(t[num].notnull() & t[den].notnull())
+        t = t.select("period", *keys, source_code=t[unit], x=t[num], n=t[den])
+        if direct:
+            t = t.mutate(unit_code=t.source_code)
+        elif level == "england":
+            t = t.mutate(unit_code=ibis.literal(ENGLAND_CODE))
+            names = pd.Series({ENGLAND_CODE: ENGLAND_NAME})
+        else:
+            periods = sorted(t.select("period").distinct().to_pandas()["period"])
+            if not periods:
+                continue
+            members = _members(store, level, periods, units)
+            names = members.drop_duplicates("unit_code").set_index("unit_code")["unit_name"]
+            m = ibis.memtable(members[["period", "practice_code", "unit_code"]]
+                              .astype({"unit_code": str}))
+            t = t.inner_join(m, [t.period == m.period, t.source_code == m.practice_code])
+            t = t.select("period", *keys, "source_code", "x", "n", "unit_code")
+        t = (t.group_by(["unit_code", "period", *keys])
+             .aggregate(numerator=t.x.sum(), denominator=t.n.sum(), practices=t.x.count()))
+        frame = t.to_pandas()
+        lookup = pd.DataFrame([{**{k: ind.filters[k] for k in keys}, "indicator": ind.name}
+                               for ind in batch])
+        if keys:
+            frame = frame.merge(lookup, on=list(keys), how="inner").drop(columns=list(keys))
+        else:
+            frame = pd.concat([frame.assign(indicator=n) for n in lookup["indicator"]])
+        out.append(frame)
+    columns = ["indicator", "unit_code", "period", "numerator", "denominator", "practices"]
+    out = [f for f in out if not f.empty]
+    frame = pd.concat(out, ignore_index=True)[columns] if out else pd.DataFrame(columns=columns)
+    return frame.astype({"numerator": "float64", "denominator": "float64"}), names
 
 
 def source_counts_many(store, indicators: Iterable[Indicator]) -> pd.DataFrame:

@@ -7,6 +7,7 @@ hypertension prevalence is (10 + 30) / (100 + 200) = 13.33%; England is all five
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 from comparison_data import tiny_store
 from statsmodels.stats.proportion import proportion_confint
@@ -110,3 +111,13 @@ def test_bad_definitions_name_the_file_and_field(tmp_path, tiny):
     bad = Indicator("x", "X", "qof_prevalence", "register", "no_such_column")
     with pytest.raises(ValueError, match="no_such_column"):
         indicator_values(tiny, bad, "pcn")
+
+
+def test_counts_summed_in_the_backend_or_in_pandas_agree(tiny):
+    from placehealth.indicators import source_counts
+
+    hyp = registry(tiny)["qof_hyp_prevalence"]
+    for level in ("practice", "pcn", "icb", "england"):
+        in_backend = indicator_values(tiny, hyp, level)
+        in_pandas = indicator_values(tiny, hyp, level, counts=source_counts(tiny, hyp))
+        pd.testing.assert_frame_equal(in_backend, in_pandas, check_dtype=False)

@@ -43,7 +43,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from placehealth.indicators import Indicator, registry, source_counts_many, values_many
+from placehealth.indicators import Indicator, registry, values_many
 from placehealth.measures.benchmark import compare_to_benchmark
 
 Z95 = float(stats.norm.ppf(0.975))
@@ -409,7 +409,7 @@ def build(store, levels: Iterable[str] = LEVELS) -> dict[str, int]:
     if not known:
         return {}
     peers = store.read("peers") if store.has("peers") else pd.DataFrame()
-    counts = source_counts_many(store, known.values())
+    counts = None  # summed to each level inside the backend (indicators.unit_counts)
     units: dict = {}
     england = level_values(store, "england", known.values(), counts, units)
     icb = level_values(store, "icb", known.values(), counts, units)
