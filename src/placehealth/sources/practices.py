@@ -160,8 +160,9 @@ def read_epcn(source: SourceFile, options: ReadOptions) -> ReadResult:
                          f"{practices.loc[line, 'pcn_code']} is not in the PCNDetails sheet",
                          line=line, field="PCN Code")
     membership = pd.DataFrame({"period": period}, index=practices.index)
-    for column in ("practice_code", "practice_name", "pcn_code", "pcn_name", "sub_icb_code",
-                   "sub_icb_name"):
+    # Sub-ICB names are left to `pcns`: ODS spells them in capitals and NHS England's mapping
+    # file in mixed case, which would read as a contradiction when both load for one month
+    for column in ("practice_code", "practice_name", "pcn_code", "pcn_name", "sub_icb_code"):
         membership[column] = null_if_blank(practices[column])
     ended = len(partners) - len(current)
     source.warn(f"{ended} ended practice-PCN relationships skipped (history)")
