@@ -306,3 +306,16 @@ def test_age_shares_from_broad_bands(store):
     assert shares["under_18"] == pytest.approx((30 + 50 * 2 / 44) / 100)  # 16 and 17 of 16-59
     assert shares["age_65_plus"] != shares["age_65_plus"]  # an open 60+ band cannot be split
     assert shares["age_0_4"] != shares["age_0_4"]  # 0-15 straddles the 5-year bands
+
+
+@pytest.mark.parametrize(("periods", "period", "expected"), [
+    (["2025-01", "2025-06"], "2025-03", ("2025-01", "earlier")),
+    (["2025-06"], "2025-03", ("2025-06", "later")),
+    (["2020-21"], "2020-04", ("2020-21", "same")),  # April 2020 is in QOF year 2020-21
+    (["2020-21"], "2021-03", ("2020-21", "same")),
+    (["2020-21", "2021-22"], "2021-04", ("2021-22", "same")),
+    (["2020-21"], "2021-06", ("2020-21", "earlier")),
+    (["2023-10", "2024-02", "2025-04"], "2023-24", ("2024-02", "same")),  # the latest month in it
+])
+def test_nearest_period_understands_months_and_qof_years(periods, period, expected):
+    assert lv.nearest_period(periods, period) == expected

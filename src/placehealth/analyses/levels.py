@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import bisect
 import csv
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,19 +73,56 @@ def check_level(level: str) -> str:
     return level
 
 
-def mapping_period(store: Store, period: str) -> str | None:
-    """The practice_pcn period to use for registrations of ``period``: the same month, else the
-    nearest earlier mapping, else the nearest later one (warning when not the same month)."""
-    periods = store.periods("practice_pcn")
+def period_span(period: str) -> tuple[int, int] | None:
+    """The months a period covers, as month numbers (year x 12 + month - 1): a month 'YYYY-MM'
+    covers itself; a financial year 'YYYY-YY' (QOF) covers April YYYY to March of the next year;
+    a year 'YYYY' covers January to December. None when the text is none of these."""
+    if m := re.fullmatch(r"(\d{4})-(\d{2})", period):
+        year, second = int(m.group(1)), int(m.group(2))
+        if 1 <= second <= 12:
+            return year * 12 + second - 1, year * 12 + second - 1
+        if second == (year + 1) % 100:
+            return year * 12 + 3, (year + 1) * 12 + 2
+    if m := re.fullmatch(r"(\d{4})", period):
+        return int(m.group(1)) * 12, int(m.group(1)) * 12 + 11
+    return None
+
+
+def nearest_period(periods: list[str], period: str) -> tuple[str | None, str]:
+    """The period of ``periods`` to use for ``period`` and how it relates: 'same' (equal, or one
+    covers the other, e.g. month 2020-04 in QOF year 2020-21), else the nearest 'earlier', else
+    the nearest 'later'. Periods that are not months or years compare as text."""
     if not periods:
-        return None
+        return None, "none"
     if period in periods:
-        return period
-    at = bisect.bisect_left(periods, period)
-    chosen = periods[at - 1] if at > 0 else periods[0]
-    warnings.warn(f"no practice -> PCN mapping for {period}; using the {chosen} mapping "
-                  f"({'earlier' if chosen < period else 'later'} period)", LevelWarning,
-                  stacklevel=2)
+        return period, "same"
+    target = period_span(period)
+    spans = {p: period_span(p) for p in periods}
+    if target is None or any(span is None for span in spans.values()):
+        at = bisect.bisect_left(sorted(periods), period)
+        chosen = sorted(periods)[at - 1] if at > 0 else sorted(periods)[0]
+        return chosen, "earlier" if chosen < period else "later"
+    def overlaps(span: tuple[int, int]) -> bool:
+        inside = span[0] <= target[0] and target[1] <= span[1]
+        return inside or (target[0] <= span[0] and span[1] <= target[1])
+
+    covering = [p for p, span in spans.items() if overlaps(span)]
+    if covering:  # the narrowest, then the latest
+        return min(covering, key=lambda p: (spans[p][1] - spans[p][0], -spans[p][1])), "same"
+    earlier = [p for p, (a, b) in spans.items() if b < target[0]]
+    if earlier:
+        return max(earlier, key=lambda p: spans[p][1]), "earlier"
+    return min(periods, key=lambda p: spans[p][0]), "later"
+
+
+def mapping_period(store: Store, period: str) -> str | None:
+    """The practice_pcn period to use for registrations of ``period``: the same month (or a QOF
+    year containing it), else the nearest earlier mapping, else the nearest later one, with a
+    warning when it is not the same."""
+    chosen, relation = nearest_period(store.periods("practice_pcn"), period)
+    if chosen is not None and relation != "same":
+        warnings.warn(f"no practice -> PCN mapping for {period}; using the {chosen} mapping "
+                      f"({relation} period)", LevelWarning, stacklevel=2)
     return chosen
 
 
@@ -130,9 +168,7 @@ def loaded_practice_groups(store: Store, period: str) -> pd.DataFrame:
     A group's code is its name; its name adds the grouping (e.g. 'Burnley East PCN (pcn)')."""
     if not store.has("practice_groups"):
         return pd.DataFrame(columns=["practice_code", *UNIT_COLUMNS])
-    periods = store.periods("practice_groups")
-    earlier = [p for p in periods if p <= period]
-    chosen = earlier[-1] if earlier else periods[0]
+    chosen, _ = nearest_period(store.periods("practice_groups"), period)
     rows = store.read("practice_groups", period=chosen)
     return pd.DataFrame({"practice_code": rows["practice_code"].values,
                          "unit_code": rows["group_name"].values,

@@ -184,7 +184,7 @@ def age_values(store: Store, period: str) -> pd.DataFrame:
     if not store.has("registrations_age"):
         return pd.DataFrame(columns=["practice_code"])
     periods = store.periods("registrations_age")
-    chosen = nearest_period(periods, period)
+    chosen, _ = lv.nearest_period(periods, period)
     if chosen is None:
         return pd.DataFrame(columns=["practice_code"])
     ages = store.read("registrations_age", period=chosen)
@@ -225,16 +225,6 @@ def age_values(store: Store, period: str) -> pd.DataFrame:
 
 def _band_name(a: int, b: int | None) -> str:
     return f"age_{a}_plus" if b is None else f"age_{a}_{b}"
-
-
-def nearest_period(periods: list[str], period: str) -> str | None:
-    """``period`` if present, else the nearest earlier, else the nearest later one."""
-    if not periods:
-        return None
-    if period in periods:
-        return period
-    earlier = [p for p in periods if p < period]
-    return earlier[-1] if earlier else periods[0]
 
 
 def period_data(store: Store, period: str, edition: str | None = None) -> PeriodData:
