@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from profile_stores import imd, load, practice_pcn, registrations
 
-from placehealth.analyses.geography import apportion, crosswalk
+from placehealth.analyses.geography import Crosswalk, apportion, crosswalk, harmonise_frame
 from placehealth.analyses.profile import period_tables
 
 CHANGES = [
@@ -104,3 +106,20 @@ def test_missing_lookup_is_a_clear_error(store):
     imd(store, "IMD2019", 2011, [("E01000001", "imd", 10.0, 5)])
     with pytest.raises(LookupError, match="LSOA11 -> LSOA21 lookup"):
         period_tables(store, "2025-01")
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 8), st.integers(0, 8)), min_size=1, max_size=30),
+       st.dictionaries(st.integers(0, 8), st.floats(0, 5000, allow_nan=False), max_size=9),
+       st.lists(st.integers(0, 500), min_size=9, max_size=9))
+def test_apportioning_preserves_totals(pairs, population, counts):
+    """Whatever the lookup and populations (zero, missing), moved counts add up to the counts."""
+    lookup = pd.DataFrame({"from_code": [f"a{i}" for i, _ in pairs],
+                           "to_code": [f"b{j}" for _, j in pairs]}).drop_duplicates()
+    weights = apportion(lookup, pd.Series({f"b{j}": p for j, p in population.items()}))
+    assert weights.groupby("from_code")["weight"].sum().to_numpy() == pytest.approx(1.0)
+    walk = Crosswalk(2011, 2021, weights, "test")
+    frame = pd.DataFrame({"lsoa_code": [f"a{i}" for i in range(9)], "patients": counts})
+    moved = harmonise_frame(frame, walk, ["patients"])
+    assert moved["patients"].sum() == pytest.approx(sum(counts))
+    assert moved["lsoa_code"].is_unique
