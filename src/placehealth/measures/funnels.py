@@ -30,7 +30,8 @@ def proportion_funnel(target: np.ndarray, n: np.ndarray, level: float) -> tuple[
     """Control limits for a proportion with target T at denominator N (0-1 scale): the
     proportions whose Wilson interval just reaches T. With z = Φ⁻¹(p), A = T(N/z² + 1),
     C = 1/z² + 1/N, B = √((8T(N/z² + 1))² − 64·C·T·(N(T(N/z² + 2) − 1) + z²(T − 1))),
-    limits (A ∓ B/8)/C/N."""
+    limits (A ∓ B/8)/C/N. (Spiegelhalter, *Stat Med* 2005;24:1185-1202; PHE *Technical guide:
+    funnel plots*, 2018.)"""
     z = z_for(level)
     t, n = np.asarray(target, dtype=float), np.asarray(n, dtype=float)
     a = t * (n / z**2 + 1)
@@ -46,7 +47,8 @@ def poisson_funnel(expected: np.ndarray, level: float) -> tuple[np.ndarray, np.n
     upper limit χ²(1 − α/2; 2O + 2)/2 equals E (0 when even no events would not fall below E).
     Equivalently P(X ≥ O) = α/2 and P(X ≤ O) = α/2 for X ~ Poisson(E), read continuously through
     the incomplete gamma function, so the limits are smooth in E and agree with the exact
-    interval of each unit's own count."""
+    interval of each unit's own count. (Spiegelhalter, *Stat Med* 2005;24:1185-1202, appendix;
+    exact limits as in Ulm, *Am J Epidemiol* 1990;131:373-5.)"""
     mu = np.asarray(expected, dtype=float)
     tail = (1 - level) / 2
 
