@@ -78,3 +78,22 @@ def test_core20_neighbourhoods_against_the_rest(store):
     assert share["all_value"].iloc[0] == pytest.approx(600 / 1900)
     assert set(tables) >= {"prevalence_model", "prevalence_gap", "prevalence_gap_lsoa",
                            "inequality", "core20plus5"}
+
+
+def test_deciles_only_where_the_population_allows():
+    rng = np.random.default_rng(3)
+
+    def area(code, units, people):
+        return pd.DataFrame({
+            "area_level": "icb", "area_code": code, "area_name": code,
+            "unit_code": [f"{code}{i:03d}" for i in range(units)], "units": "practice",
+            "period": "2024-25", "population": float(people), "score": rng.uniform(5, 60, units),
+            "indicator": "prevalence:DM", "kind": "proportion",
+            "x": rng.binomial(people, 0.07, units).astype(float), "n": float(people)})
+
+    # 25 practices of 5,000 (125,000 people) -> quintiles and deciles;
+    # 25 of 1,000 (25,000 people, fewer than DECILE_MIN_POPULATION) -> quintiles only
+    units = pd.concat([area("BIG", 25, 5000), area("SMALL", 25, 1000)], ignore_index=True)
+    out = inequality.inequality_measures(units, repetitions=1000)
+    quantiles = out.groupby("area_code")["quantiles"].agg(set)
+    assert quantiles["BIG"] == {5, 10} and quantiles["SMALL"] == {5}

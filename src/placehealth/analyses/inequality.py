@@ -150,7 +150,9 @@ def _unit_rows(store: Store, practice: pd.DataFrame, lsoa: pd.DataFrame,
     if uptake is not None and len(uptake):
         parts.extend(_uptake_units(store, uptake))
     parts = [p for p in parts if len(p)]
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    if not parts:
+        return pd.DataFrame()
+    return _concat_categorical(parts)
 
 
 def _names(units: pd.DataFrame | None) -> pd.DataFrame:
@@ -161,24 +163,51 @@ def _names(units: pd.DataFrame | None) -> pd.DataFrame:
 
 
 def _prevalence_units(units: pd.DataFrame, level: str, unit_kind: str, period: str) -> pd.DataFrame:
-    """Ratio (O, E) and recorded prevalence (O, list) rows per unit and condition."""
+    """Ratio (O, E) and recorded prevalence (O, list) rows per unit and condition (text columns
+    as categoricals: millions of rows, few distinct values)."""
     if units.empty:
         return pd.DataFrame()
+    units = units.reset_index(drop=True)
+    n = len(units)
+
+    def constant(value: str) -> pd.Categorical:
+        return pd.Categorical.from_codes(np.zeros(n, dtype=np.int8), categories=[value])
+
+    name = (units["area_name"] if "area_name" in units else pd.Series(None, index=units.index,
+                                                                      dtype="string"))
     base = pd.DataFrame({
-        "area_level": level, "area_code": units["area_code"].to_numpy(),
-        "area_name": units["area_name"].to_numpy() if "area_name" in units else None,
-        "unit_code": units["unit_code"].to_numpy(), "units": unit_kind, "period": period,
+        "area_level": constant(level), "area_code": units["area_code"].astype("category"),
+        "area_name": name.astype("category"), "unit_code": units["unit_code"].astype("category"),
+        "units": constant(unit_kind), "period": constant(period),
         "population": units["patients"].to_numpy(dtype=float),
         "score": units["score"].to_numpy(dtype=float),
     })
-    group = units["group_code"].to_numpy()
-    ratio = base.assign(indicator="prevalence_ratio:" + group, kind="ratio",
-                        x=units["observed"].to_numpy(dtype=float),
-                        n=units["expected"].to_numpy(dtype=float))
-    prevalence = base.assign(indicator="prevalence:" + group, kind="proportion",
-                             x=units["observed"].to_numpy(dtype=float),
-                             n=units["list_size"].to_numpy(dtype=float))
+    group = units["group_code"].astype("category")
+    labels = list(group.cat.categories)
+    indicators = [f"prevalence_ratio:{g}" for g in labels] + [f"prevalence:{g}" for g in labels]
+    codes = group.cat.codes.to_numpy()
+    ratio = base.assign(
+        indicator=pd.Categorical.from_codes(codes, categories=indicators),
+        kind=pd.Categorical.from_codes(np.zeros(n, dtype=np.int8), categories=["ratio", "proportion"]),
+        x=units["observed"].to_numpy(dtype=float), n=units["expected"].to_numpy(dtype=float))
+    prevalence = base.assign(
+        indicator=pd.Categorical.from_codes(codes + len(labels), categories=indicators),
+        kind=pd.Categorical.from_codes(np.ones(n, dtype=np.int8), categories=["ratio", "proportion"]),
+        x=units["observed"].to_numpy(dtype=float), n=units["list_size"].to_numpy(dtype=float))
     return pd.concat([ratio, prevalence], ignore_index=True)
+
+
+def _concat_categorical(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """Concatenate frames keeping categorical columns categorical (categories unified)."""
+    columns = [c for c in parts[0].columns
+               if any(isinstance(p[c].dtype, pd.CategoricalDtype) for p in parts if c in p)]
+    for column in columns:
+        values = [p[column].astype("category") for p in parts]
+        seen = dict.fromkeys(c for v in values for c in v.cat.categories.astype(object))
+        union = pd.Index(list(seen), dtype=object)
+        for p, v in zip(parts, values, strict=True):
+            p[column] = pd.Categorical(v, categories=union)
+    return pd.concat(parts, ignore_index=True)
 
 
 def _uptake_units(store: Store, uptake: pd.DataFrame) -> list[pd.DataFrame]:
@@ -216,24 +245,26 @@ def quantile_values(units: pd.DataFrame, k: int) -> pd.DataFrame:
         .drop_duplicates(["area_level", "area_code", "unit_code"])
     quantiles = assign_quantiles(scored, k)[["area_level", "area_code", "unit_code", "quantile"]]
     rows = units.merge(quantiles, on=["area_level", "area_code", "unit_code"])
-    summed = rows.groupby([*keys, "quantile"], sort=False).agg(
+    summed = rows.groupby([*keys, "quantile"], sort=False, observed=True).agg(
         x=("x", "sum"), n=("n", "sum"), population=("population", "sum"),
         area_name=("area_name", "first")).reset_index()
-    summed = summed[summed["n"] > 0]
+    summed = summed[summed["n"] > 0].reset_index(drop=True)
     parts = []
     ratio = summed[summed["kind"] == "ratio"].rename(columns={"x": "observed", "n": "expected"})
-    if len(ratio):
-        limits = ratio_limits(ratio, [*keys, "quantile"])
-        parts.append(limits.merge(ratio[[*keys, "quantile", "population", "area_name"]],
-                                  on=[*keys, "quantile"])
-                     .rename(columns={"ratio": "value", "ratio_lowercl": "lowercl",
-                                      "ratio_uppercl": "uppercl"}))
+    if len(ratio):  # one row per group already: limits row by row, order kept
+        limits = ratio_limits(ratio, [*keys, "quantile"], unique=True)
+        parts.append(ratio[[*keys, "quantile", "population", "area_name"]].reset_index(drop=True)
+                     .assign(value=limits["ratio"].to_numpy(),
+                             lowercl=limits["ratio_lowercl"].to_numpy(),
+                             uppercl=limits["ratio_uppercl"].to_numpy()))
     share = summed[summed["kind"] == "proportion"]
-    if len(share):
-        scored = proportion(share.assign(x=np.minimum(share["x"], share["n"])), x="x", n="n",
-                            group_by=[*keys, "quantile"])
-        parts.append(scored.merge(share[[*keys, "quantile", "population", "area_name"]],
-                                  on=[*keys, "quantile"]))
+    if len(share):  # without group_by every row is its own unit, in order
+        scored = proportion(pd.DataFrame({"x": np.minimum(share["x"], share["n"]).to_numpy(),
+                                          "n": share["n"].to_numpy()}), x="x", n="n")
+        parts.append(share[[*keys, "quantile", "population", "area_name"]].reset_index(drop=True)
+                     .assign(value=scored["value"].to_numpy(),
+                             lowercl=scored["lowercl"].to_numpy(),
+                             uppercl=scored["uppercl"].to_numpy()))
     columns = [*keys, "quantile", "population", "area_name", "value", "lowercl", "uppercl"]
     return pd.concat([p[columns] for p in parts], ignore_index=True) if parts else \
         pd.DataFrame(columns=columns)
@@ -247,8 +278,9 @@ def inequality_measures(units: pd.DataFrame, repetitions: int = DEFAULT_REPETITI
         return empty(INEQUALITY_COLUMNS)
     out = []
     series = ["area_level", "area_code", "period", "indicator"]
-    size = units.groupby(series).agg(n_units=("unit_code", "nunique"),
-                                     people=("population", "sum"))
+    # each unit appears once per area and indicator, so rows count units
+    size = units.groupby(series, observed=True).agg(n_units=("unit_code", "size"),
+                                                    people=("population", "sum"))
     for k in (5, 10):
         ok = size["n_units"] >= k
         if k == 10:
@@ -288,7 +320,10 @@ def inequality_measures(units: pd.DataFrame, repetitions: int = DEFAULT_REPETITI
             out.append(part.merge(names, on=group, how="left"))
     if not out:
         return empty(INEQUALITY_COLUMNS)
-    return pd.concat(out, ignore_index=True)[INEQUALITY_COLUMNS]
+    table = pd.concat(out, ignore_index=True)[INEQUALITY_COLUMNS]
+    for column in ("area_level", "area_code", "area_name", "indicator", "period", "units"):
+        table[column] = table[column].astype(object).where(table[column].notna(), None)
+    return table
 
 
 def inequality(store: Store, practice: pd.DataFrame, lsoa: pd.DataFrame,

@@ -203,7 +203,8 @@ def lsoa_gaps(store: Store, practice: pd.DataFrame,
             continue
         shares, reg_period = found
         expected = expected[expected["expected"].notna() & (expected["expected"] > 0)]
-        codes = pd.Index(sorted(set(expected["practice_code"]) & set(shares["practice_code"])))
+        codes = pd.Index(np.intersect1d(expected["practice_code"].unique().astype(object),
+                                        shares["practice_code"].unique().astype(object)))
         if codes.empty:
             continue
         groups = pd.Index(sorted(expected["group_code"].unique()))
@@ -234,11 +235,15 @@ def lsoa_gaps(store: Store, practice: pd.DataFrame,
             keep = np.ones(n_pairs, bool) if level == "all" else keys.to_numpy() >= min_patients
             values = {c: (weights @ m)[keep] for c, m in matrices.items()}
             kept = keys[keep]
+            index = kept.index  # (area_code, lsoa_code) as codes into their levels
             long = pd.DataFrame({
                 "period": period, "level": level,
-                "area_code": np.repeat(kept.index.get_level_values(0).to_numpy(), len(groups)),
-                "lsoa_code": np.repeat(kept.index.get_level_values(1).to_numpy(), len(groups)),
-                "group_code": np.tile(groups.to_numpy(), len(kept)),
+                "area_code": pd.Categorical.from_codes(np.repeat(index.codes[0], len(groups)),
+                                                       categories=index.levels[0]),
+                "lsoa_code": pd.Categorical.from_codes(np.repeat(index.codes[1], len(groups)),
+                                                       categories=index.levels[1]),
+                "group_code": pd.Categorical.from_codes(
+                    np.tile(np.arange(len(groups)), len(kept)), categories=groups),
                 "patients": np.repeat(kept.to_numpy(dtype=float), len(groups)),
                 **{c: v.ravel() for c, v in values.items()},
             })
@@ -251,6 +256,8 @@ def lsoa_gaps(store: Store, practice: pd.DataFrame,
             out["list_size"] = long["list_size"].to_numpy()
             out["level"] = level
             out["registration_period"] = reg_period
+            for column in ("area_code", "lsoa_code", "group_code"):
+                out[column] = out[column].astype("string")
             parts.append(out[LSOA_GAP_COLUMNS])
     return pd.concat(parts, ignore_index=True) if parts else empty(LSOA_GAP_COLUMNS)
 
