@@ -254,7 +254,18 @@ def _lsoa_identity(store: Store, vintage: int | None) -> pd.DataFrame:
                 t = t.filter(t.lsoa_vintage == vintage)
             codes |= set(t.select("lsoa_code").distinct().to_pandas()["lsoa_code"])
     codes = sorted(c for c in codes if c and LSOA.match(c))
-    return pd.DataFrame({"lsoa_code": codes, "unit_code": codes, "unit_name": codes})
+    names = pd.Series(codes).map(lsoa_names(store, vintage)).fillna(pd.Series(codes))
+    return pd.DataFrame({"lsoa_code": codes, "unit_code": codes, "unit_name": names.values})
+
+
+def lsoa_names(store: Store, vintage: int | None) -> pd.Series:
+    """LSOA names (e.g. 'Stoke-on-Trent 001A') by code, from the boundaries of that vintage
+    (level lsoa11 / lsoa21) where loaded; empty otherwise."""
+    if vintage is None or not store.has("boundaries"):
+        return pd.Series(dtype=object)
+    t = store.table("boundaries")
+    t = t.filter(t.level == f"lsoa{vintage % 100:02d}").select("area_code", "area_name")
+    return t.to_pandas().set_index("area_code")["area_name"].dropna()
 
 
 def membership(store: Store, level: str, period: str, *, edition: str | None = None,

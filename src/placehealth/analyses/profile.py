@@ -444,7 +444,8 @@ def level_profile(data: PeriodData, store: Store, level: str,
     out = out.rename_axis("unit_code").reset_index()
     out = out.merge(_names(memberships), on="unit_code", how="left")
     if level == "lsoa":
-        out["unit_name"] = out["unit_name"].fillna(out["unit_code"])
+        named = out["unit_code"].map(lv.lsoa_names(store, data.lsoa_vintage))
+        out["unit_name"] = named.fillna(out["unit_code"])
     if data.population is not None and memberships[0].kind == "lsoa":
         out = _coverage(out, memberships, data)
     front = {"period": data.period, "level": level, LEVEL_CODE[level]: out["unit_code"],
