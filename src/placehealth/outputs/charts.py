@@ -177,3 +177,22 @@ def bar(frame: pd.DataFrame, label: str, value: str, title: str, x_title: str) -
         x=alt.X(f"{value}:Q", title=x_title), y=alt.Y(f"{label}:N", title=None, sort=order),
         tooltip=[label, alt.Tooltip(f"{value}:Q", format=",.1f")])
     return _spec(chart.properties(height=max(120, 20 * len(data))), title)
+
+
+def interval(frame: pd.DataFrame, label: str, x_title: str, title: str) -> Spec | None:
+    """Point estimates with 95% intervals, one row per label, with a zero line."""
+    data = _clean(frame, [label, "value", "lowercl", "uppercl"])
+    data = data.dropna(subset=["value"]) if "value" in data else data.iloc[0:0]
+    if data.empty:
+        return None
+    order = data.sort_values("value")[label].tolist()
+    base = alt.Chart(data).encode(y=alt.Y(f"{label}:N", title=None, sort=order))
+    layers = []
+    if {"lowercl", "uppercl"} <= set(data):
+        layers.append(base.mark_rule(color=NHS_GREY, strokeWidth=2).encode(
+            x=alt.X("lowercl:Q", title=x_title), x2="uppercl:Q"))
+    layers.append(base.mark_point(filled=True, size=70, color=NHS_BLUE).encode(
+        x=alt.X("value:Q", title=x_title),
+        tooltip=[label, alt.Tooltip("value:Q", format=".3f")]))
+    layers.append(alt.Chart(pd.DataFrame({"x": [0.0]})).mark_rule(color=NHS_RED, strokeDash=[4, 4]).encode(x="x:Q"))
+    return _spec(alt.layer(*layers).properties(height=max(120, 20 * len(data))), title)

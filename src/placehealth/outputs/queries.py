@@ -144,9 +144,10 @@ class Data:
             return pd.DataFrame()
         frame = self.protected(name)
         for column, value in equal.items():
-            if column in frame.columns:
-                frame = frame[frame[column].isin(value) if isinstance(value, list | set | tuple)
-                              else frame[column] == value]
+            if column not in frame.columns:
+                return frame.iloc[0:0]  # a table without the column has no such rows
+            frame = frame[frame[column].isin(value) if isinstance(value, list | set | tuple)
+                          else frame[column] == value]
         if latest and "period" in frame.columns and len(frame):
             frame = frame[frame["period"] == frame["period"].max()]
         return frame

@@ -141,10 +141,29 @@ def pcn_view(data: Data, code: str, indicator: str | None = None) -> dict[str, A
     sections.append(Section("deprivation", "Where patients live, by deprivation",
                             chart=charts.deprivation_deciles(profile, icb, name, "ICB") if profile else None,
                             missing=None if profile else "pcn_profile"))
-    sections.append(Section("quintiles", "Inequality by deprivation quintile",
+    sections.append(Section("quintiles", "Patients by deprivation quintile",
                             chart=charts.quintiles(profile) if profile else None,
-                            missing=None if profile else "pcn_profile",
-                            frame=data.rows("inequality", unit_code=code) if data.has("inequality") else None))
+                            missing=None if profile else "pcn_profile"))
+    inequality = Section("inequality", "Inequality within the PCN: slope index (SII) by indicator",
+                         missing=None if data.has("inequality") else "inequality")
+    if data.has("inequality"):
+        rows = _latest(data.rows("inequality", latest=False, area_level="pcn", area_code=code))
+        rows = rows[[c for c in ("indicator", "period", "measure", "value", "lowercl", "uppercl", "quantiles",
+                                 "units", SUPPRESSED) if c in rows]]
+        inequality.frame = rows.sort_values(["measure", "indicator"]) if {"measure", "indicator"} <= set(rows) \
+            else rows
+        sii = rows[rows["measure"] == "sii"] if "measure" in rows else rows.iloc[0:0]
+        ratios = sii[sii["indicator"].astype(str).str.startswith("prevalence_ratio:")] \
+            if "indicator" in sii else sii
+        sii = ratios if len(ratios) else sii  # one scale on one axis: O/E ratios when there are some
+        inequality.chart = charts.interval(sii, "indicator", "SII of recorded ÷ expected prevalence "
+                                           "(negative = higher where more deprived)", "Slope index of inequality")
+        inequality.note = ("Neighbourhoods are ranked by deprivation into local fifths; the slope index is the "
+                           "difference between the least and most deprived ends of the fitted line.")
+        inequality.columns = {"indicator": "Indicator", "period": "Period", "measure": "Measure",
+                              "value": "Value", "lowercl": "Lower 95%", "uppercl": "Upper 95%",
+                              "quantiles": "Quantiles", "units": "Units"}
+    sections.append(inequality)
 
     # need
     gaps = _section(data, "need", "Need: recorded against expected prevalence", "prevalence_gap",
@@ -166,7 +185,14 @@ def pcn_view(data: Data, code: str, indicator: str | None = None) -> dict[str, A
                                      if c in uptake.frame]]
     sections.append(uptake)
     if data.has("core20plus5"):
-        sections.append(Section("core20plus5", "Core20PLUS5", frame=data.rows("core20plus5", unit_code=code)))
+        rows = _latest(data.rows("core20plus5", latest=False, pcn_code=code))
+        sections.append(Section(
+            "core20plus5", "Core20PLUS5: patients in the most deprived fifth against the rest",
+            frame=rows[[c for c in ("clinical_area", "indicator", "measure", "all_value", "core20_value",
+                                    "rest_value", "difference", "core20_share", SUPPRESSED) if c in rows]],
+            columns={"clinical_area": "Clinical area", "indicator": "Indicator", "measure": "Measure",
+                     "all_value": "Whole PCN", "core20_value": "Core20", "rest_value": "Rest",
+                     "difference": "Core20 − rest"}))
 
     # comparison
     comparison = data.rows("comparison", latest=False, level="pcn", unit_code=code) \
