@@ -73,3 +73,12 @@ def test_group_create_list_delete(tmp_path):
     assert {(g["group_name"], g["members"]) for g in listed} == {("Team", 2), ("Pair", 2)}
     assert run(db, "group", "delete", "Team").exit_code == 0
     assert run(db, "group", "delete", "Team").exit_code != 0
+
+
+def test_profile_as_csv_and_unknown_level(built):
+    result = run(built, "profile", "practice", "A00004", "--period", "2025-01", "--format", "csv")
+    assert result.exit_code == 0, result.output
+    header, row = result.output.strip().splitlines()
+    assert "imd_score" in header.split(",") and "A00004" in row
+    bad = run(built, "profile", "region", "X")
+    assert bad.exit_code != 0 and "unknown level 'region'" in str(bad.exception)

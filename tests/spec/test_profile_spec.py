@@ -319,3 +319,14 @@ def test_age_shares_from_broad_bands(store):
 ])
 def test_nearest_period_understands_months_and_qof_years(periods, period, expected):
     assert lv.nearest_period(periods, period) == expected
+
+
+def test_levels_refuse_the_wrong_kind_of_level(store):
+    with pytest.raises(ValueError, match="unknown level 'region'"):
+        lv.check_level("region")
+    with pytest.raises(ValueError, match="place-based level"):
+        lv.practice_units(store, "la", "2025-01")
+    with pytest.raises(ValueError, match="practice-based level"):
+        lv.lsoa_units(store, "pcn")
+    with pytest.raises(LookupError, match="no practice -> PCN mapping"):
+        lv.practice_units(store, "pcn", "2025-01")

@@ -150,8 +150,13 @@ def profile(
     if fmt == "json":
         print_json(_plain(row.to_dict()) | {k: [_plain(r) for r in v] for k, v in extra.items()})
         return
+    if fmt == "csv":
+        from placehealth.outputs.cli.common import print_frame
+
+        print_frame(row.to_frame().T, "csv")
+        return
     if fmt != "table":
-        raise typer.BadParameter(f"unknown format {fmt!r}: use table or json")
+        raise typer.BadParameter(f"unknown format {fmt!r}: use table, csv or json")
     title = f"{row['unit_name']} ({row['unit_code']}) — {level} profile, {row['period']}"
     console.print(Panel(f"IMD edition {row.get('imd_edition')}, LSOA {row.get('lsoa_vintage')} "
                         f"codes; harmonisation: {row.get('lsoa_harmonisation')}", title=title))
