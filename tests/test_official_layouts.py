@@ -169,3 +169,16 @@ def test_iod_column_names_map_to_domain_and_measure():
     }
     for column, expected in cases.items():
         assert classify(column) == expected, column
+
+
+def test_nomis_bulk_layout_with_measures_suffix(tmp_path: Path):
+    header = ["date", "geography", "geography code",
+              "Residence type: Total; measures: Value",
+              "Residence type: Lives in a household; measures: Value",
+              "Residence type: Lives in a communal establishment; measures: Value"]
+    rows = [["2021", "Demo 001A", "E01900001", "1500", "1490", "10"]]
+    result = read_file(write_csv(tmp_path / "census2021-ts001-lsoa.csv", header, rows))
+    census = result.tables["census"].set_index("category")["residents"]
+    assert result.period == "TS001"
+    assert census.to_dict() == {"Total": 1500, "Lives in a household": 1490,
+                                "Lives in a communal establishment": 10}

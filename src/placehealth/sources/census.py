@@ -80,7 +80,7 @@ def _census_table(source: SourceFile, categories: list[str]) -> str:
 
 
 def _category(column: str, table_prefix: str | None) -> str:
-    text = column
+    text = re.sub(r";\s*measures:\s*Value$", "", column).strip()  # older Nomis bulk headers
     if table_prefix and text.startswith(table_prefix + ":"):
         text = text[len(table_prefix) + 1:].strip()
     if re.match(r"^(total\b|total_)", text.lower()) or text.lower().startswith("total:"):
@@ -113,7 +113,8 @@ def read_census(source: SourceFile, options: ReadOptions) -> ReadResult:
             "geography name"}
     categories = [c for c in raw.columns if c.lower() not in skip]
     census_table = options.period.strip() if options.period else _census_table(source, categories)
-    prefixes = {c.split(":")[0].strip() for c in categories if ":" in c}
+    prefixes = {c.split(":")[0].strip() for c in categories if ":" in c and not
+                c.split(":")[0].strip().lower().endswith("measures")}
     prefix = prefixes.pop() if len(prefixes) == 1 else None
     vintage = _vintage(lsoa_column, frame["lsoa_code"])
     parts = []
