@@ -9,6 +9,7 @@ from typing import Annotated
 import pandas as pd
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from placehealth.store import Store
@@ -41,7 +42,8 @@ def print_frame(frame: pd.DataFrame, fmt: str = "table", title: str | None = Non
         for column in frame.columns:
             table.add_column(str(column), overflow="fold")
         for row in frame.itertuples(index=False):
-            table.add_row(*("" if pd.isna(v) else _fmt(v) for v in row))
+            # escape: a suppressed cell's "[c]" is text, not Rich markup
+            table.add_row(*("" if pd.isna(v) else escape(_fmt(v)) for v in row))
         console.print(table)
     else:
         raise typer.BadParameter(f"unknown format {fmt!r}: use table, csv or json")

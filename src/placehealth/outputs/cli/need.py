@@ -63,7 +63,10 @@ def pcn_need(store, pcn_code: str, period: str | None = None,
     uptake = []
     if store.has("uptake_gap"):
         up = protect(store.read("uptake_gap", area_level="pcn"), "uptake_gap")
-        up = up[up["area_code"] == pcn_code].sort_values("people_behind", ascending=False)
+        up = up[up["area_code"] == pcn_code]
+        if len(up):  # the latest uptake year, most people behind the target first
+            up = up[up["period"] == up["period"].max()]
+        up = up.sort_values("people_behind", ascending=False, na_position="last")
         uptake = marked(up).to_dict("records")
     return {"pcn_code": pcn_code, "period": period,
             "pcn_name": gaps["area_name"].iloc[0], "model": gaps["model"].iloc[0],
@@ -102,8 +105,8 @@ def pcn(
         up = pd.DataFrame(result["uptake"])[["period", "indicator", "age", "uptake", "target",
                                              "people_behind"]]
         print_frame(up, "table", title="Uptake against target")
-    console.print(f"[dim]Model: {result['model']}[/]")
-    console.print(f"[dim]{result['disclosure']}[/]")
+    console.print(f"Model: {result['model']}", style="dim", markup=False)
+    console.print(result["disclosure"], style="dim", markup=False)
 
 
 def _whole_people(frame: pd.DataFrame) -> pd.DataFrame:
