@@ -182,3 +182,14 @@ def test_nomis_bulk_layout_with_measures_suffix(tmp_path: Path):
     assert result.period == "TS001"
     assert census.to_dict() == {"Total": 1500, "Lives in a household": 1490,
                                 "Lives in a communal establishment": 10}
+
+
+def test_map_reads_a_non_official_deprivation_layout(tmp_path: Path):
+    path = write_csv(tmp_path / "our_imd.csv", ["Area", "Score", "Band"],
+                     [["E01000001", "6.208", "9"], ["E01000002", "5.143", "10"]])
+    result = read_file(path, "imd", ReadOptions(
+        mapping={"lsoa_code": "Area", "imd_score": "Score", "imd_decile": "Band"},
+        period="IMD2019"))
+    imd = result.tables["imd"].set_index("lsoa_code")
+    assert tuple(imd.loc["E01000001", ["domain", "score", "decile"]]) == ("imd", 6.208, 9)
+    assert (imd["lsoa_vintage"] == 2011).all()

@@ -141,9 +141,18 @@ def read_imd(source: SourceFile, options: ReadOptions) -> ReadResult:
         if found == ("imd", "decile") and mysociety:
             continue
         columns[found] = column
+    domains = {d for d, _ in DOMAINS}
+    for canonical, column in options.mapping.items():  # --map imd_score=Score, --map crime_rank=R
+        domain, _, measure = canonical.rpartition("_")
+        if domain in domains and measure in MEASURES:
+            if column not in raw:
+                raise InputError(source.name, f"no column {column!r} for --map {canonical}",
+                                 line=1, field=column, hint=f"found: {', '.join(raw.columns)}")
+            columns[(domain, measure)] = column
     if not columns:
         raise InputError(source.name, "no score, rank or decile columns", line=1,
-                         hint="see docs/DATA.md, imd, for the column names read")
+                         hint="name them with --map DOMAIN_MEASURE=COLUMN, e.g. --map "
+                         "imd_score=Score (domains and measures: docs/DATA.md, Readers)")
     parts = []
     for domain in dict.fromkeys(d for d, _ in columns):
         part = pd.DataFrame({"edition": edition, "lsoa_code": frame["lsoa_code"],
