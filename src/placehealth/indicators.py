@@ -361,15 +361,22 @@ def _finish(summed: pd.DataFrame, names: pd.Series, indicators: Mapping[str, Ind
 
 def _members(store, level: str, periods: list[str], units: dict | None) -> pd.DataFrame:
     """practice_code -> unit for each period (period, practice_code, unit_code, unit_name)."""
+    from placehealth.analyses.levels import mapping_period_quiet
+
+    units = {} if units is None else units
     parts = []
     for p in periods:
-        if units is not None and (level, p) in units:
-            members = units[(level, p)]
-        else:
-            members = units_for(store, level, p)
-            if units is not None:
-                units[(level, p)] = members
-        parts.append(members.assign(period=p))
+        if (level, p) not in units:
+            # periods served by the same practice -> PCN mapping share one membership
+            chosen = mapping_period_quiet(store, p) if level != "practice" else None
+            shared = (level, "mapping", chosen)
+            if chosen is not None and shared in units:
+                units[(level, p)] = units[shared]
+            else:
+                units[(level, p)] = units_for(store, level, p)
+                if chosen is not None:
+                    units[shared] = units[(level, p)]
+        parts.append(units[(level, p)].assign(period=p))
     return pd.concat(parts, ignore_index=True)
 
 
@@ -492,6 +499,5 @@ def compute(frame: pd.DataFrame, indicator: Indicator, group_by: list[str] | Non
                       multiplier=indicator.multiplier)
         if indicator.method == "ratio":
             result["statistic"] = f"ratio x {indicator.multiplier:g}"
-    for column in ("value", "lowercl", "uppercl", "confidence", "statistic", "method"):
-        frame[column] = result[column].to_numpy()
-    return frame
+    columns = ["value", "lowercl", "uppercl", "confidence", "statistic", "method"]
+    return pd.concat([frame, result[columns].reset_index(drop=True)], axis=1)

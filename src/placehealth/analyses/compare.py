@@ -58,7 +58,8 @@ def _polarity(indicator: Indicator) -> str | None:
 
 def _rate(frame: pd.DataFrame, benchmark: str, polarity: str | None, lower: str = "lowercl",
           upper: str = "uppercl") -> np.ndarray:
-    rated = compare_to_benchmark(frame, benchmark, lower_cl=lower, upper_cl=upper,
+    slim = frame[[lower, upper, benchmark]].reset_index(drop=True)
+    rated = compare_to_benchmark(slim, benchmark, lower_cl=lower, upper_cl=upper,
                                  polarity=polarity, output="_rating")
     return rated["_rating"].to_numpy()
 
