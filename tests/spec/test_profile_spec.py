@@ -297,7 +297,7 @@ def test_build_writes_every_period(place):
 
 
 def test_age_shares_from_broad_bands(store):
-    from placehealth.analyses.profile import age_values
+    from placehealth.analyses.characteristics import age_values
 
     load(store, "registrations_age", [
         ("C00001", "ALL", 0, 15, 30), ("C00001", "ALL", 16, 59, 50), ("C00001", "ALL", 60, None, 20),

@@ -28,21 +28,15 @@ from __future__ import annotations
 import re
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import ibis
 import numpy as np
 import pandas as pd
 
 from placehealth.analyses import levels as lv
-from placehealth.analyses.geography import (
-    Crosswalk,
-    choose_edition,
-    crosswalk,
-    harmonise,
-    harmonise_frame,
-    population_totals,
-)
+from placehealth.analyses.footprint import fragmented_lsoas, pcn_footprint, pcn_la, pcn_lsoa
+from placehealth.analyses.matrix import PeriodData, period_data, unit_rows
 from placehealth.store import Store
 
 #: Derived tables built here: level -> table.
@@ -53,237 +47,8 @@ LEVEL_CODE = {"practice": "practice_code", "pcn": "pcn_code", "sub_icb": "sub_ic
               "la": "la_code"}
 #: practice_profile columns naming each practice's PCN, Sub-ICB and ICB of the period.
 PARENT_COLUMNS = ["pcn_code", "pcn_name", "sub_icb_code", "sub_icb_name", "icb_code", "icb_name"]
-FOOTPRINT_SHARES = (50, 80, 95)
 #: A practice "dominates" a place when it holds more than this share of its registered residents.
 DOMINANT_PCT = 50.0
-AGE_BANDS = [(a, a + 4) for a in range(0, 90, 5)] + [(90, None)]
-
-
-@dataclass
-class PeriodData:
-    """Everything one period's profiles are computed from."""
-
-    period: str
-    matrix: ibis.Table  # practice_code, lsoa_code, lsoa_known, patients (float)
-    imd_edition: str | None
-    lsoa_vintage: int | None
-    harmonisation: str
-    lsoa_values: pd.DataFrame  # lsoa_code + LSOA characteristics
-    practice_values: pd.DataFrame  # practice_code + practice characteristics
-    population: pd.Series | None  # residents by LSOA on lsoa_vintage
-    pcn_members: pd.DataFrame | None  # practice_code, unit_code (PCN), unit_name
-    notes: list[str] = field(default_factory=list)
-
-
-# ----------------------------------------------------------------------------- inputs
-def registration_matrix(store: Store, period: str) -> tuple[ibis.Table, int | None]:
-    """Persons registered by practice and LSOA in ``period`` and the LSOA vintage of the codes.
-
-    A practice's sex = ALL rows are used where it has them, else its MALE + FEMALE rows, so no
-    patient is counted twice.
-    """
-    t = store.table("registrations_lsoa")
-    t = t.filter(t.period == period)
-    has_all = (t.sex == "ALL").cast("int8").max().over(group_by="practice_code")
-    t = t.mutate(has_all=has_all)
-    t = t.filter((t.sex == "ALL") | (t.has_all == 0))
-    vintage = t.lsoa_vintage.max().to_pandas()
-    matrix = t.group_by(["practice_code", "lsoa_code", "lsoa_known"]).aggregate(
-        patients=t.patients.sum().cast("float64"))
-    return matrix, None if pd.isna(vintage) else int(vintage)
-
-
-def imd_values(store: Store, edition: str | None) -> pd.DataFrame:
-    """LSOA columns from one IMD edition: imd_score, {domain}_score for each domain with scores,
-    and 0/1 indicators of the overall IMD decile (imd_decile_1..10) and Core20 (deciles 1-2)."""
-    if edition is None:
-        return pd.DataFrame(columns=["lsoa_code"])
-    imd = store.read("imd", edition=edition)
-    scores = imd.pivot_table(index="lsoa_code", columns="domain", values="score", aggfunc="first")
-    scores = scores.dropna(axis=1, how="all")
-    scores.columns = [f"{_slug(d)}_score" for d in scores.columns]
-    out = scores.reset_index()
-    overall = imd[imd["domain"] == "imd"].set_index("lsoa_code")["decile"]
-    if overall.notna().any():
-        decile = out["lsoa_code"].map(overall).reindex(out.index)
-        extra = overall.index.difference(out["lsoa_code"])
-        if len(extra):
-            out = pd.concat([out, pd.DataFrame({"lsoa_code": extra})], ignore_index=True)
-            decile = out["lsoa_code"].map(overall)
-        decile = decile.astype("Float64").astype(float)
-        for d in range(1, 11):
-            out[f"imd_decile_{d}"] = np.where(decile.isna(), np.nan, (decile == d).astype(float))
-        out["core20"] = np.where(decile.isna(), np.nan, (decile <= 2).astype(float))
-    return out
-
-
-#: Census 2021 TS021 high-level ethnic groups, by the first word of the category.
-ETHNIC_GROUPS = {"asian": "asian", "black": "black", "mixed": "mixed", "white": "white",
-                 "other": "other"}
-
-
-def ethnicity_values(store: Store, vintage: int | None, walk_back: Crosswalk | None) -> pd.DataFrame:
-    """LSOA shares of usual residents in each high-level TS021 ethnic group (ethnic_asian, ...).
-
-    Detailed categories ('Group: Detail') are summed to their group when present; Census counts on
-    2021 codes are moved to 2011 codes (by :func:`harmonise_frame`) when the profile is on 2011.
-    """
-    if not store.has("census"):
-        return pd.DataFrame(columns=["lsoa_code"])
-    t = store.table("census")
-    rows = t.filter(t.census_table == "TS021").to_pandas()
-    if rows.empty:
-        return pd.DataFrame(columns=["lsoa_code"])
-    labels = pd.Series(rows["category"].unique())
-    clean = labels.str.replace(r"^Ethnic group:\s*", "", regex=True)
-    first = clean.str.split(r"[\s,:]", n=1, regex=True).str[0].str.lower().map(ETHNIC_GROUPS)
-    category = rows["category"].map(dict(zip(labels, clean, strict=True)))
-    group = rows["category"].map(dict(zip(labels, first, strict=True)))
-    total = category.str.startswith("Total")
-    detailed = category.str.contains(":") & ~total
-    use = detailed if detailed.any() else ~total
-    counts = rows[use & group.notna()].assign(group=group[use & group.notna()])
-    wide = counts.pivot_table(index="lsoa_code", columns="group", values="residents",
-                              aggfunc="sum", fill_value=0).astype(float)
-    wide.columns = [f"ethnic_{c}" for c in wide.columns]
-    wide = wide.reset_index()
-    if walk_back is not None and vintage != 2021:
-        wide = harmonise_frame(wide, walk_back, [c for c in wide.columns if c != "lsoa_code"])
-    parts = [c for c in wide.columns if c != "lsoa_code"]
-    residents = wide[parts].sum(axis=1)
-    for c in parts:
-        wide[c] = (wide[c] / residents).where(residents > 0)
-    if "ethnic_white" in wide:
-        wide["ethnic_non_white"] = 1.0 - wide["ethnic_white"]
-    return wide
-
-
-def rural_urban_values(store: Store, vintage: int | None) -> pd.DataFrame:
-    """0/1 indicators of each LSOA's rural-urban class (ruc_{code}) and of being rural, from
-    geography_lookup level 'ruc' on the profile's LSOA vintage (none when not loaded)."""
-    rows = lv.lookup_rows(store, "ruc", vintage=vintage) if vintage else None
-    if rows is None or rows.empty:
-        return pd.DataFrame(columns=["lsoa_code"])
-    out = pd.DataFrame({"lsoa_code": rows["lsoa_code"].values})
-    codes = rows["area_code"].astype(str).values
-    for code in sorted(set(codes)):
-        out[f"ruc_{_slug(code)}"] = (codes == code).astype(float)
-    names = rows["area_name"].fillna(rows["area_code"]).astype(str).str.lower().values
-    out["rural"] = pd.Series(names).str.contains("rural").astype(float).values
-    return out.drop_duplicates("lsoa_code")
-
-
-def age_values(store: Store, period: str) -> pd.DataFrame:
-    """Practice shares of patients by 5-year age band (age_0_4 ... age_90_plus), under 18, 65+,
-    85+ and female, from registrations_age of ``period`` (or the nearest period, with a note).
-
-    A 5-year band share is left empty for a practice whose bands straddle it; under 18, 65+ and
-    85+ split a closed band across the cut by its years (5-year files give 3/5 of 15-19 to
-    under 18), and are empty where an open band crosses the cut.
-    """
-    if not store.has("registrations_age"):
-        return pd.DataFrame(columns=["practice_code"])
-    periods = store.periods("registrations_age")
-    chosen, _ = lv.nearest_period(periods, period)
-    if chosen is None:
-        return pd.DataFrame(columns=["practice_code"])
-    ages = store.read("registrations_age", period=chosen)
-    has_sexes = ages["sex"].ne("ALL").groupby(ages["practice_code"]).transform("any")
-    ages = ages[(ages["sex"] != "ALL") | ~has_sexes]
-    top = ages["age_to"].astype("Float64").fillna(np.inf).astype(float)
-    low = ages["age_from"].astype(float)
-    total = ages.groupby("practice_code")["patients"].sum().astype(float)
-    out = pd.DataFrame(index=total.index)
-
-    def share(inside: pd.Series, straddles: pd.Series) -> pd.Series:
-        counted = ages["patients"].where(inside, 0).groupby(ages["practice_code"]).sum()
-        broken = straddles.groupby(ages["practice_code"]).any()
-        return (counted / total).where(~broken)
-
-    for a, b in AGE_BANDS:
-        hi = np.inf if b is None else b
-        inside = (low >= a) & (top <= hi)
-        straddles = ((low < a) & (top >= a)) | ((low <= hi) & (top > hi))
-        out[_band_name(a, b)] = share(inside, straddles)
-    for name, cut in (("under_18", 18), ("age_65_plus", 65), ("age_85_plus", 85)):
-        # a closed band across the cut (e.g. 15-19 for under 18) is split in proportion to the
-        # years on each side (people spread evenly over the band's years: linear interpolation);
-        # an open band across it (e.g. 60+ for 65+) cannot be split
-        below = ((cut - low) / (top - low + 1)).clip(0, 1).where(np.isfinite(top), (low < cut) * 1.0)
-        part = below if name == "under_18" else 1 - below
-        counted = (ages["patients"] * part).groupby(ages["practice_code"]).sum()
-        broken = (~np.isfinite(top) & (low < cut)).groupby(ages["practice_code"]).any()
-        out[name] = (counted / total).where(~broken)
-    sexes = ages[ages["sex"].isin(["MALE", "FEMALE"])]
-    if len(sexes):
-        by_sex = sexes.pivot_table(index="practice_code", columns="sex", values="patients",
-                                   aggfunc="sum", fill_value=0)
-        if {"MALE", "FEMALE"} <= set(by_sex.columns):
-            out["female"] = by_sex["FEMALE"] / (by_sex["MALE"] + by_sex["FEMALE"])
-    return out.reset_index()
-
-
-def _band_name(a: int, b: int | None) -> str:
-    return f"age_{a}_plus" if b is None else f"age_{a}_{b}"
-
-
-def period_data(store: Store, period: str, edition: str | None = None) -> PeriodData:
-    """Read and harmonise everything the profiles of ``period`` need."""
-    matrix, native = registration_matrix(store, period)
-    chosen, vintage = choose_edition(store, native, edition)
-    notes: list[str] = []
-    harmonisation = "none (same vintage)"
-    if native is not None and vintage is not None and native != vintage:
-        walk = crosswalk(store, native, vintage)
-        matrix = harmonise(matrix, walk, ["patients"])
-        matrix = matrix.group_by(["practice_code", "lsoa_code", "lsoa_known"]).aggregate(
-            patients=matrix.patients.sum())
-        harmonisation = walk.label
-        notes.append(f"registrations moved {walk.label}")
-    walk_back = None
-    if vintage is not None and vintage != 2021 and store.has("lsoa_changes"):
-        walk_back = crosswalk(store, 2021, vintage)
-    lsoa_values = imd_values(store, chosen)
-    for extra in (ethnicity_values(store, vintage, walk_back), rural_urban_values(store, vintage)):
-        if len(extra.columns) > 1:
-            lsoa_values = lsoa_values.merge(extra, on="lsoa_code", how="outer")
-    population, _ = population_totals(store, vintage) if vintage else (None, "")
-    if population is None and vintage == 2011 and walk_back is not None:
-        census, _ = population_totals(store, 2021)
-        if census is not None:
-            frame = harmonise_frame(census.rename("population").rename_axis("lsoa_code")
-                                    .reset_index(), walk_back, ["population"])
-            population = frame.set_index("lsoa_code")["population"]
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", lv.LevelWarning)
-            pcn_members = lv.practice_units(store, "pcn", period)
-    except LookupError:
-        pcn_members = None
-    return PeriodData(period, matrix.cache(), chosen, vintage or native, harmonisation,
-                      lsoa_values, age_values(store, period), population, pcn_members, notes)
-
-
-# ----------------------------------------------------------------------------- computation
-def unit_rows(data: PeriodData, memberships: list[lv.Membership]) -> ibis.Table | None:
-    """unit_code, practice_code, lsoa_code, lsoa_known, patients: the matrix seen by a level."""
-    parts = []
-    for m in memberships:
-        if m.level == "lsoa":
-            known = data.matrix.filter(data.matrix.lsoa_known)
-            parts.append(known.mutate(unit_code=known.lsoa_code))
-            continue
-        members = m.members[[f"{m.kind}_code", "unit_code"]].drop_duplicates()
-        if members.empty:
-            continue
-        parts.append(data.matrix.inner_join(ibis.memtable(members), f"{m.kind}_code"))
-    if not parts:
-        return None
-    cols = ["unit_code", "practice_code", "lsoa_code", "lsoa_known", "patients"]
-    rows = parts[0].select(*cols)
-    for part in parts[1:]:
-        rows = rows.union(part.select(*cols), distinct=False)
-    return rows
 
 
 @dataclass
@@ -534,98 +299,6 @@ def _coverage(out: pd.DataFrame, memberships: list[lv.Membership], data: PeriodD
     return out
 
 
-# ----------------------------------------------------------------------------- footprints
-def pcn_lsoa(data: PeriodData) -> pd.DataFrame:
-    """Each PCN x LSOA: patients, the LSOA's share of the PCN's patients living in a known LSOA,
-    the PCN's share of the LSOA's registered residents, and whether the LSOA is among the fewest
-    (largest first) that together hold 50/80/95% of the PCN's patients."""
-    if data.pcn_members is None:
-        return pd.DataFrame()
-    rows = unit_rows(data, [lv.Membership("pcn", "practice", data.pcn_members)])
-    rows = rows.filter(rows.lsoa_known)
-    frame = rows.group_by(["unit_code", "lsoa_code"]).aggregate(
-        patients=rows.patients.sum()).to_pandas()
-    frame = frame[frame["patients"] > 0].rename(columns={"unit_code": "pcn_code"})
-    totals = data.matrix.filter(data.matrix.lsoa_known)
-    totals = totals.group_by("lsoa_code").aggregate(registered=totals.patients.sum()).to_pandas()
-    frame = frame.merge(totals, on="lsoa_code", how="left")
-    names = data.pcn_members.drop_duplicates("unit_code").set_index("unit_code")["unit_name"]
-    frame.insert(1, "pcn_name", frame["pcn_code"].map(names))
-    frame = frame.sort_values(["pcn_code", "patients", "lsoa_code"],
-                              ascending=[True, False, True]).reset_index(drop=True)
-    pcn_total = frame.groupby("pcn_code")["patients"].transform("sum")
-    frame["pcn_share_pct"] = 100 * frame["patients"] / pcn_total
-    frame["lsoa_share_pct"] = 100 * frame["patients"] / frame.pop("registered")
-    cumulative = frame.groupby("pcn_code")["pcn_share_pct"].cumsum()
-    frame["cumulative_pct"] = cumulative
-    before = cumulative - frame["pcn_share_pct"]
-    for share in FOOTPRINT_SHARES:
-        frame[f"in_footprint_{share}"] = before < share - 1e-9
-    frame.insert(0, "period", data.period)
-    frame["lsoa_vintage"] = data.lsoa_vintage
-    return frame
-
-
-def pcn_footprint(lsoas: pd.DataFrame) -> pd.DataFrame:
-    """Per PCN: LSOAs with any patients, and how few hold 50/80/95% of its patients."""
-    if lsoas.empty:
-        return pd.DataFrame()
-    grouped = lsoas.groupby(["period", "pcn_code", "pcn_name"], dropna=False)
-    out = grouped.agg(lsoas=("lsoa_code", "size"), patients=("patients", "sum")).reset_index()
-    for share in FOOTPRINT_SHARES:
-        out[f"lsoas_{share}"] = grouped[f"in_footprint_{share}"].sum().values
-    return out
-
-
-def pcn_la(lsoas: pd.DataFrame, la_members: pd.DataFrame, data: PeriodData) -> pd.DataFrame:
-    """Each PCN x local authority: patients, shares both ways, the main authority (holding most
-    of the PCN's patients) and a coterminosity score.
-
-    Coterminosity = the Jaccard index (Jaccard 1901) of the PCN's patients and the main
-    authority's registered residents: patients in both / patients in either
-    = p / (P + L - p), with p the PCN's patients living in the authority, P the PCN's patients
-    in known LSOAs and L all registered residents of the authority. 1 = the PCN serves exactly
-    the authority's registered population; it falls as the PCN spills over the boundary or
-    shares the authority with other PCNs.
-    """
-    if lsoas.empty or la_members is None or la_members.empty:
-        return pd.DataFrame()
-    areas = la_members.rename(columns={"unit_code": "la_code", "unit_name": "la_name"})
-    rows = lsoas.merge(areas, on="lsoa_code", how="inner")
-    frame = rows.groupby(["period", "pcn_code", "pcn_name", "la_code", "la_name"],
-                         dropna=False)["patients"].sum().reset_index()
-    totals = data.matrix.filter(data.matrix.lsoa_known)
-    totals = totals.group_by("lsoa_code").aggregate(registered=totals.patients.sum()).to_pandas()
-    la_registered = totals.merge(areas, on="lsoa_code").groupby("la_code")["registered"].sum()
-    pcn_total = lsoas.groupby("pcn_code")["patients"].sum()
-    frame["pcn_share_pct"] = 100 * frame["patients"] / frame["pcn_code"].map(pcn_total)
-    frame["la_share_pct"] = 100 * frame["patients"] / frame["la_code"].map(la_registered)
-    frame = frame.sort_values(["pcn_code", "patients", "la_code"], ascending=[True, False, True])
-    main = frame.groupby("pcn_code").head(1)
-    main_la = dict(zip(main["pcn_code"], main["la_code"], strict=True))
-    p = main["patients"].to_numpy()
-    jaccard = p / (main["pcn_code"].map(pcn_total).to_numpy()
-                   + main["la_code"].map(la_registered).to_numpy() - p)
-    frame["is_main_la"] = frame["la_code"] == frame["pcn_code"].map(main_la)
-    frame["main_la_code"] = frame["pcn_code"].map(main_la)
-    frame["main_la_pct"] = frame["pcn_code"].map(
-        dict(zip(main["pcn_code"], main["pcn_share_pct"], strict=True)))
-    frame["coterminosity"] = frame["pcn_code"].map(
-        dict(zip(main["pcn_code"], jaccard, strict=True)))
-    return frame.reset_index(drop=True)
-
-
-def fragmented_lsoas(lsoa_profile: pd.DataFrame) -> pd.DataFrame:
-    """LSOAs where no PCN holds a majority of the registered residents (largest PCN <= 50%)."""
-    if lsoa_profile is None or "largest_pcn_pct" not in lsoa_profile:
-        return pd.DataFrame()
-    cols = ["period", "unit_code", "patients", "pcns", "largest_pcn_code", "largest_pcn_pct",
-            "imd_score", "lsoa_vintage"]
-    frame = lsoa_profile[lsoa_profile["largest_pcn_pct"] <= 50.0]
-    frame = frame[[c for c in cols if c in frame]].rename(columns={"unit_code": "lsoa_code"})
-    return frame.reset_index(drop=True)
-
-
 # ----------------------------------------------------------------------------- build step
 def build_profiles(store: Store, *, imd_edition: str | None = None,
                    progress: Callable[[str], None] | None = None) -> dict[str, int]:
@@ -677,10 +350,6 @@ def period_tables(store: Store, period: str, imd_edition: str | None = None) -> 
 def build(store: Store) -> dict[str, int]:
     """The ``placehealth build`` step (see analyses.BUILD_STEPS)."""
     return build_profiles(store)
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "_", str(text).lower()).strip("_")
 
 
 __all__ = ["base_sums", "build", "build_profiles", "level_profile", "period_data",

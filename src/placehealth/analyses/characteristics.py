@@ -1,0 +1,161 @@
+"""LSOA and practice characteristics a profile averages, as wide tables keyed by code.
+
+- LSOA characteristics (keyed by lsoa_code): IMD score and domain scores of one edition, 0/1
+  indicators of the national IMD decile and Core20, Census 2021 TS021 ethnic-group shares of usual
+  residents, 0/1 indicators of the rural-urban class;
+- practice characteristics (keyed by practice_code): shares of patients by 5-year age band,
+  under 18, 65+, 85+ and female, from the registrations by age.
+
+:mod:`placehealth.analyses.profile` turns each into registration-weighted means per unit.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+
+from placehealth.analyses import levels as lv
+from placehealth.analyses.geography import Crosswalk, harmonise_frame
+from placehealth.store import Store
+
+AGE_BANDS = [(a, a + 4) for a in range(0, 90, 5)] + [(90, None)]
+
+
+def imd_values(store: Store, edition: str | None) -> pd.DataFrame:
+    """LSOA columns from one IMD edition: imd_score, {domain}_score for each domain with scores,
+    and 0/1 indicators of the overall IMD decile (imd_decile_1..10) and Core20 (deciles 1-2)."""
+    if edition is None:
+        return pd.DataFrame(columns=["lsoa_code"])
+    imd = store.read("imd", edition=edition)
+    scores = imd.pivot_table(index="lsoa_code", columns="domain", values="score", aggfunc="first")
+    scores = scores.dropna(axis=1, how="all")
+    scores.columns = [f"{_slug(d)}_score" for d in scores.columns]
+    out = scores.reset_index()
+    overall = imd[imd["domain"] == "imd"].set_index("lsoa_code")["decile"]
+    if overall.notna().any():
+        decile = out["lsoa_code"].map(overall).reindex(out.index)
+        extra = overall.index.difference(out["lsoa_code"])
+        if len(extra):
+            out = pd.concat([out, pd.DataFrame({"lsoa_code": extra})], ignore_index=True)
+            decile = out["lsoa_code"].map(overall)
+        decile = decile.astype("Float64").astype(float)
+        for d in range(1, 11):
+            out[f"imd_decile_{d}"] = np.where(decile.isna(), np.nan, (decile == d).astype(float))
+        out["core20"] = np.where(decile.isna(), np.nan, (decile <= 2).astype(float))
+    return out
+
+
+#: Census 2021 TS021 high-level ethnic groups, by the first word of the category.
+ETHNIC_GROUPS = {"asian": "asian", "black": "black", "mixed": "mixed", "white": "white",
+                 "other": "other"}
+
+
+def ethnicity_values(store: Store, vintage: int | None, walk_back: Crosswalk | None) -> pd.DataFrame:
+    """LSOA shares of usual residents in each high-level TS021 ethnic group (ethnic_asian, ...).
+
+    Detailed categories ('Group: Detail') are summed to their group when present; Census counts on
+    2021 codes are moved to 2011 codes (by :func:`harmonise_frame`) when the profile is on 2011.
+    """
+    if not store.has("census"):
+        return pd.DataFrame(columns=["lsoa_code"])
+    t = store.table("census")
+    rows = t.filter(t.census_table == "TS021").to_pandas()
+    if rows.empty:
+        return pd.DataFrame(columns=["lsoa_code"])
+    labels = pd.Series(rows["category"].unique())
+    clean = labels.str.replace(r"^Ethnic group:\s*", "", regex=True)
+    first = clean.str.split(r"[\s,:]", n=1, regex=True).str[0].str.lower().map(ETHNIC_GROUPS)
+    category = rows["category"].map(dict(zip(labels, clean, strict=True)))
+    group = rows["category"].map(dict(zip(labels, first, strict=True)))
+    total = category.str.startswith("Total")
+    detailed = category.str.contains(":") & ~total
+    use = detailed if detailed.any() else ~total
+    counts = rows[use & group.notna()].assign(group=group[use & group.notna()])
+    wide = counts.pivot_table(index="lsoa_code", columns="group", values="residents",
+                              aggfunc="sum", fill_value=0).astype(float)
+    wide.columns = [f"ethnic_{c}" for c in wide.columns]
+    wide = wide.reset_index()
+    if walk_back is not None and vintage != 2021:
+        wide = harmonise_frame(wide, walk_back, [c for c in wide.columns if c != "lsoa_code"])
+    parts = [c for c in wide.columns if c != "lsoa_code"]
+    residents = wide[parts].sum(axis=1)
+    for c in parts:
+        wide[c] = (wide[c] / residents).where(residents > 0)
+    if "ethnic_white" in wide:
+        wide["ethnic_non_white"] = 1.0 - wide["ethnic_white"]
+    return wide
+
+
+def rural_urban_values(store: Store, vintage: int | None) -> pd.DataFrame:
+    """0/1 indicators of each LSOA's rural-urban class (ruc_{code}) and of being rural, from
+    geography_lookup level 'ruc' on the profile's LSOA vintage (none when not loaded)."""
+    rows = lv.lookup_rows(store, "ruc", vintage=vintage) if vintage else None
+    if rows is None or rows.empty:
+        return pd.DataFrame(columns=["lsoa_code"])
+    out = pd.DataFrame({"lsoa_code": rows["lsoa_code"].values})
+    codes = rows["area_code"].astype(str).values
+    for code in sorted(set(codes)):
+        out[f"ruc_{_slug(code)}"] = (codes == code).astype(float)
+    names = rows["area_name"].fillna(rows["area_code"]).astype(str).str.lower().values
+    out["rural"] = pd.Series(names).str.contains("rural").astype(float).values
+    return out.drop_duplicates("lsoa_code")
+
+
+def age_values(store: Store, period: str) -> pd.DataFrame:
+    """Practice shares of patients by 5-year age band (age_0_4 ... age_90_plus), under 18, 65+,
+    85+ and female, from registrations_age of ``period`` (or the nearest period, with a note).
+
+    A 5-year band share is left empty for a practice whose bands straddle it; under 18, 65+ and
+    85+ split a closed band across the cut by its years (5-year files give 3/5 of 15-19 to
+    under 18), and are empty where an open band crosses the cut.
+    """
+    if not store.has("registrations_age"):
+        return pd.DataFrame(columns=["practice_code"])
+    periods = store.periods("registrations_age")
+    chosen, _ = lv.nearest_period(periods, period)
+    if chosen is None:
+        return pd.DataFrame(columns=["practice_code"])
+    ages = store.read("registrations_age", period=chosen)
+    has_sexes = ages["sex"].ne("ALL").groupby(ages["practice_code"]).transform("any")
+    ages = ages[(ages["sex"] != "ALL") | ~has_sexes]
+    top = ages["age_to"].astype("Float64").fillna(np.inf).astype(float)
+    low = ages["age_from"].astype(float)
+    total = ages.groupby("practice_code")["patients"].sum().astype(float)
+    out = pd.DataFrame(index=total.index)
+
+    def share(inside: pd.Series, straddles: pd.Series) -> pd.Series:
+        counted = ages["patients"].where(inside, 0).groupby(ages["practice_code"]).sum()
+        broken = straddles.groupby(ages["practice_code"]).any()
+        return (counted / total).where(~broken)
+
+    for a, b in AGE_BANDS:
+        hi = np.inf if b is None else b
+        inside = (low >= a) & (top <= hi)
+        straddles = ((low < a) & (top >= a)) | ((low <= hi) & (top > hi))
+        out[_band_name(a, b)] = share(inside, straddles)
+    for name, cut in (("under_18", 18), ("age_65_plus", 65), ("age_85_plus", 85)):
+        # a closed band across the cut (e.g. 15-19 for under 18) is split in proportion to the
+        # years on each side (people spread evenly over the band's years: linear interpolation);
+        # an open band across it (e.g. 60+ for 65+) cannot be split
+        below = ((cut - low) / (top - low + 1)).clip(0, 1).where(np.isfinite(top), (low < cut) * 1.0)
+        part = below if name == "under_18" else 1 - below
+        counted = (ages["patients"] * part).groupby(ages["practice_code"]).sum()
+        broken = (~np.isfinite(top) & (low < cut)).groupby(ages["practice_code"]).any()
+        out[name] = (counted / total).where(~broken)
+    sexes = ages[ages["sex"].isin(["MALE", "FEMALE"])]
+    if len(sexes):
+        by_sex = sexes.pivot_table(index="practice_code", columns="sex", values="patients",
+                                   aggfunc="sum", fill_value=0)
+        if {"MALE", "FEMALE"} <= set(by_sex.columns):
+            out["female"] = by_sex["FEMALE"] / (by_sex["MALE"] + by_sex["FEMALE"])
+    return out.reset_index()
+
+
+def _band_name(a: int, b: int | None) -> str:
+    return f"age_{a}_plus" if b is None else f"age_{a}_{b}"
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", str(text).lower()).strip("_")
