@@ -10,10 +10,10 @@ import pytest
 
 import placehealth.sources.generic  # registers practice-attributes
 import placehealth.sources.qof  # noqa: F401  (registers qof-prevalence)
-from placehealth.analyses import need
+from placehealth.analyses import inequality, need
 from placehealth.sources import ReadOptions, read_file
 
-from conftest import shared_file
+from support import shared_file
 
 pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 
@@ -31,6 +31,8 @@ def national(tmp_path_factory):
                              "practice-attributes", ReadOptions(period="2023-01")))
     results.append(read_file(shared_file("gp_registrations/qof_2019-20_practice_list_by_age_group.csv"),
                              "practice-attributes", ReadOptions(period="2019-20")))
+    results.append(read_file(shared_file("pcn_practice_mapping/qof_2020-21_MAPPING_NHS_GEOGRAPHIES_2021.csv"),
+                             "qof-geographies"))
     store.ingest(results)
     model, gap, practice = need.prevalence_gaps(store)
     yield store, model, gap, practice
@@ -92,3 +94,22 @@ def test_expected_sums_to_observed_for_every_condition_and_period(national):
     assert sums.loc[("2020-21", "HYP"), "observed"] == england  # no HYP row left out
     practices = gap[gap.level == "practice"]
     assert practices["significantly_low"].any() and not practices["significantly_low"].all()
+
+
+def test_within_icbs_recorded_copd_is_higher_in_the_more_deprived_practices(national):
+    """Inequality within each ICB (QOF 2020/21 geography: CCG-era STPs) across local quintiles of
+    its practices: recorded COPD prevalence has a negative SII (higher at the deprived end) in
+    nearly every area; the deprivation-adjusted O/E ratio has a much flatter one."""
+    store, _, _, practice = national
+    table = inequality.inequality(store, practice[practice.period == "2020-21"], pd.DataFrame())
+    sii = table[(table.measure == "sii") & (table.quantiles == 5) & (table.area_level == "icb")]
+    recorded = sii[sii.indicator == "prevalence:COPD"]
+    assert len(recorded) >= 40
+    assert (recorded["value"] < 0).mean() > 0.9
+    adjusted = sii[sii.indicator == "prevalence_ratio:COPD"]
+    # the SII of a prevalence (about 0.02) and of a ratio (about 1) differ in scale: compare RII
+    rii = table[(table.measure == "rii") & (table.quantiles == 5) & (table.area_level == "icb")]
+    raw = rii[rii.indicator == "prevalence:COPD"]["value"]
+    ratio = rii[rii.indicator == "prevalence_ratio:COPD"]["value"]
+    assert (raw - 1).abs().median() > 2 * (ratio - 1).abs().median()
+    assert len(adjusted) == len(recorded)
