@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 PRACTICE = re.compile(r"^[A-Z]\d{5}$")
@@ -286,6 +287,9 @@ def check_codes(
 
 def to_counts(frame: pd.DataFrame, column: str, *, allow_missing: bool = False) -> pd.Series:
     """Parse non-negative whole counts (thousands separators allowed); name the first bad row."""
+    fast = _counts_arrow(frame[column])
+    if fast is not None:
+        return fast
     text = frame[column].astype(str).str.strip().str.replace(",", "", regex=False)
     missing = text.isin(["", "nan", "None", "NA", "*", "c", "x", "z", "-"])
     number = pd.to_numeric(text.where(~missing), errors="coerce")
@@ -303,6 +307,20 @@ def to_counts(frame: pd.DataFrame, column: str, *, allow_missing: bool = False) 
             field=column,
         )
     return number.astype("Int64")
+
+
+def _counts_arrow(series: pd.Series) -> pd.Series | None:
+    """Fast path of :func:`to_counts` for Arrow-backed text of plain digits; None when any value
+    needs the careful path (separators, decimals, blanks, suppression marks, negatives)."""
+    if not (isinstance(series.dtype, pd.StringDtype) and series.dtype.storage == "pyarrow"):
+        return None
+    try:
+        numbers = pc.cast(pc.utf8_trim_whitespace(pa.array(series)), pa.int64())
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        return None
+    if numbers.null_count or (len(numbers) and pc.min(numbers).as_py() < 0):
+        return None
+    return pd.Series(pd.array(numbers.to_numpy(), dtype="Int64"), index=series.index)
 
 
 def to_numbers(frame: pd.DataFrame, column: str, *, allow_missing: bool = True) -> pd.Series:
@@ -326,6 +344,8 @@ def to_numbers(frame: pd.DataFrame, column: str, *, allow_missing: bool = True) 
 
 def check_unique(frame: pd.DataFrame, keys: list[str], what: str = "row") -> None:
     """No two rows may share ``keys``; name both lines of the first duplicate."""
+    if _unique_arrow(frame, keys):
+        return
     dup = frame.duplicated(subset=keys, keep=False)
     if dup.any():
         lines = list(frame.index[dup])
@@ -338,6 +358,17 @@ def check_unique(frame: pd.DataFrame, keys: list[str], what: str = "row") -> Non
             line=int(twin),
             field=keys[-1],
         )
+
+
+def _unique_arrow(frame: pd.DataFrame, keys: list[str]) -> bool:
+    """True when Arrow's hash grouping finds every key distinct (fast, multi-threaded); False
+    means 'maybe not', and the pandas path decides and names the lines."""
+    try:
+        table = pa.table({f"k{i}": pa.array(frame[k]) for i, k in enumerate(keys)})
+        groups = table.group_by([f"k{i}" for i in range(len(keys))]).aggregate([])
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, TypeError):
+        return False
+    return groups.num_rows == len(frame)
 
 
 def single_value(frame: pd.DataFrame, column: str, what: str = "period") -> str:

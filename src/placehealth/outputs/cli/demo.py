@@ -47,8 +47,9 @@ def demo(
     config = DemoConfig(seed=seed, practices=practices, pcns=pcns, lsoas=lsoas, las=las,
                         patients=patients)
     location = resolve_db(db)
-    if fresh and "://" not in location and Path(location).exists():
-        Path(location).unlink()
+    if fresh and "://" not in location:
+        for stale in (Path(location), Path(location + ".wal")):
+            stale.unlink(missing_ok=True)
     started = time.perf_counter()
     with _progress() as progress:
         task = progress.add_task("generating", total=8)
