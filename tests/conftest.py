@@ -8,16 +8,7 @@ import pytest
 
 from placehealth.store import Store
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = ROOT.parent / "shared" / "data"
-
-
-def shared_file(relative: str) -> Path:
-    """A real file from ../shared/data; the test is skipped with a reason when it is absent."""
-    path = SHARED_DATA / relative
-    if not path.exists():
-        pytest.skip(f"real data not present: {path}")
-    return path
+from support import ROOT, SHARED_DATA, shared_file  # noqa: F401  (re-exported for old imports)
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from placehealth.sources import ReadOptions, read_file
 from placehealth.sources.base import ReadResult
 from placehealth.store import Store
 
-from conftest import shared_file
+from support import shared_file
 
 pytestmark = [pytest.mark.realdata, pytest.mark.slow,
               pytest.mark.filterwarnings("ignore::UserWarning")]

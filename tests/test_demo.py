@@ -26,7 +26,7 @@ from placehealth.sources.demo.registrations import (
 )
 from placehealth.store import Store
 
-from conftest import shared_file
+from support import shared_file
 
 SMALL = DemoConfig(seed=11, practices=20, pcns=4, lsoas=80, las=2, patients=120_000)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from placehealth.tables import CANONICAL, LOADS_COLUMNS
 
-from conftest import ROOT
+from support import ROOT
 
 
 def test_every_canonical_table_and_column_is_in_data_md():

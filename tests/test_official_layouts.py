@@ -11,7 +11,7 @@ import pandas as pd
 from layouts import file7_header, square, write_csv, write_file7, write_geojson
 from placehealth.sources import ReadOptions, read_file
 
-from conftest import SHARED_DATA
+from support import SHARED_DATA
 
 
 def test_iod2025_file7_with_bom_and_thousands_separators(tmp_path: Path):

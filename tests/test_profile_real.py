@@ -21,7 +21,7 @@ from placehealth.analyses.profile import period_tables
 from placehealth.sources import ReadOptions, read_file
 from placehealth.store import Store
 
-from conftest import shared_file
+from support import shared_file
 
 pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 

@@ -15,7 +15,7 @@ import pytest
 from placehealth.sources import ReadOptions, read_file
 from placehealth.store import Store
 
-from conftest import SHARED_DATA
+from support import SHARED_DATA
 
 pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 

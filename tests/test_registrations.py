@@ -6,7 +6,7 @@ import pytest
 
 from placehealth.sources import ReadOptions, read_file
 
-from conftest import shared_file
+from support import shared_file
 
 pytestmark = pytest.mark.realdata
 

@@ -6,7 +6,7 @@ import pytest
 
 from placehealth.sources import InputError, ReadOptions, read_file
 
-from conftest import shared_file
+from support import shared_file
 
 GP = "childhood_immunisations/west_sussex_gp_childhood_immunisations.csv"
 PCN = "childhood_immunisations/west_sussex_pcn_childhood_immunisations.csv"
