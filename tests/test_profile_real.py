@@ -242,3 +242,14 @@ def test_pennine_local_pcn_list_profiles_as_groups(pennine):
     expected = raw.loc[raw["PRACTICE_CODE"].isin(members), "NUMBER_OF_PATIENTS"].sum()
     assert groups.loc["BURNLEY EAST PCN", "patients"] == expected
     assert groups.loc["BURNLEY EAST PCN", "practices"] == members.nunique()
+
+
+def test_ssot_authorities_on_2011_codes_by_best_fit(ssot):
+    _, native, cross = ssot
+    stoke_now = native["la_profile"].set_index("la_code").loc["E06000021"]
+    stoke_2011 = cross["la_profile"].set_index("la_code").loc["E06000021"]
+    # the same residents, give or take LSOAs whose 2011 best fit lies across the boundary
+    assert stoke_2011["patients"] == pytest.approx(stoke_now["patients"], rel=0.01)
+    assert cross["la_profile"]["patients"].sum() == pytest.approx(
+        native["la_profile"]["patients"].sum(), rel=1e-6)
+    assert len(cross["pcn_la"]) > 0

@@ -23,6 +23,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from profile_stores import imd, load, practice_pcn, registrations
 
+from placehealth.analyses import levels as lv
 from placehealth.analyses.geography import Crosswalk, apportion, crosswalk, harmonise_frame
 from placehealth.analyses.profile import period_tables
 
@@ -123,3 +124,23 @@ def test_apportioning_preserves_totals(pairs, population, counts):
     moved = harmonise_frame(frame, walk, ["patients"])
     assert moved["patients"].sum() == pytest.approx(sum(counts))
     assert moved["lsoa_code"].is_unique
+
+
+def test_authorities_on_2021_codes_carried_onto_2011_codes_by_best_fit(store):
+    _place(store, population_2011=True)
+    load(store, "geography_lookup", [
+        ("E01000001", "E06000001", "Alpha"), ("E01000011", "E06000001", "Alpha"),
+        ("E01000012", "E06000002", "Beta"), ("E01000022", "E06000002", "Beta"),
+        ("E01000031", "E06000001", "Alpha"), ("E01000032", "E06000002", "Beta"),
+    ], "lsoa_code area_code area_name", lsoa_vintage=2021, level="lad", edition="2022")
+    tables = period_tables(store, "2025-01")
+    units = dict(zip(*[lv.lsoa_units(store, "la", vintage=2011)[c] for c in
+                       ("lsoa_code", "unit_code")], strict=True))
+    # E01000010 split into one Alpha and one Beta half: 1 x 1 each, tie -> the lowest code;
+    # E01000030 gets all of E01000031 (Alpha, weight 1) and half of E01000032 (Beta, 0.5): Alpha;
+    # E01000033 gets the other half of E01000032 only: Beta
+    assert units == {"E01000001": "E06000001", "E01000010": "E06000001",
+                     "E01000020": "E06000002", "E01000021": "E06000002",
+                     "E01000030": "E06000001", "E01000033": "E06000002"}
+    las = tables["la_profile"].set_index("la_code")["patients"]
+    assert las.to_dict() == pytest.approx({"E06000001": 10 + 50 + 50, "E06000002": 10 + 30 + 50})

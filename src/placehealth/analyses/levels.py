@@ -217,6 +217,8 @@ def lsoa_units(store: Store, level: str, edition: str | None = None,
     if level not in PLACE_LEVELS:
         raise ValueError(f"{level!r} is a practice-based level: use practice_units")
     rows = lookup_rows(store, LOOKUP_LEVEL[level], edition, vintage)
+    if rows is None and vintage is not None:
+        rows = best_fit_rows(store, LOOKUP_LEVEL[level], edition, vintage)
     if rows is None:
         raise LookupError(f"no {LOOKUP_LEVEL[level]} lookup (geography_lookup level "
                           f"{LOOKUP_LEVEL[level]!r}) is loaded for LSOA vintage {vintage or 'any'}")
@@ -243,6 +245,30 @@ def lookup_rows(store: Store, lookup_level: str, edition: str | None = None,
         raise LookupError(f"no {lookup_level} lookup of edition {chosen!r}; loaded: "
                           f"{', '.join(editions)}")
     return t.filter(t.edition == chosen).to_pandas()
+
+
+def best_fit_rows(store: Store, lookup_level: str, edition: str | None,
+                  vintage: int) -> pd.DataFrame | None:
+    """A lookup on the other LSOA vintage carried onto ``vintage`` through ``lsoa_changes``, by
+    best fit (as ONS best-fit lookups assign each small area wholly to one larger area): each LSOA
+    goes to the area whose LSOAs send it the largest sum of apportioning weights
+    (:func:`placehealth.analyses.geography.crosswalk`; ties: the lowest area code). Areas of
+    split, merged and complex LSOAs are approximate. None when neither lookup is loaded."""
+    other = 2011 if vintage == 2021 else 2021
+    rows = lookup_rows(store, lookup_level, edition, other)
+    if rows is None or not store.has("lsoa_changes"):
+        return None
+    from placehealth.analyses.geography import crosswalk
+
+    weights = crosswalk(store, other, vintage).weights
+    areas = rows[["lsoa_code", "area_code", "area_name"]].rename(columns={"lsoa_code": "from_code"})
+    moved = weights.merge(areas, on="from_code")
+    share = moved.groupby(["to_code", "area_code", "area_name"], as_index=False,
+                          dropna=False)["weight"].sum()
+    best = share.sort_values(["to_code", "weight", "area_code"], ascending=[True, False, True])
+    best = best.drop_duplicates("to_code").rename(columns={"to_code": "lsoa_code"})
+    return best.assign(lsoa_vintage=vintage, level=lookup_level,
+                       edition=rows["edition"].iloc[0])
 
 
 def _lsoa_identity(store: Store, vintage: int | None) -> pd.DataFrame:
