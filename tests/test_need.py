@@ -170,3 +170,30 @@ def test_uptake_gap_and_people_behind_it(store):
     assert a["lowercl"] == pytest.approx((centre - half) / (1 + Z**2 / n), rel=1e-6)
     lower_target = need.uptake_gaps(store, targets={"MMR1": 90})
     assert lower_target.set_index(["area_level", "area_code"]).loc[("practice", "A00001"), "people_behind"] == 0
+
+
+def test_what_the_model_adjusts_for_is_a_setting(monkeypatch):
+    monkeypatch.setenv(need.ENV_ADJUST_FOR, "age, sex")
+    assert need.adjust_for_setting() == ("age", "sex")
+    monkeypatch.delenv(need.ENV_ADJUST_FOR)
+    assert "deprivation" in need.adjust_for_setting()
+    with pytest.raises(ValueError, match="unknown driver"):
+        need.adjust_for_setting("age,income")
+
+
+def test_need_target_sets_a_per_indicator_target_for_the_next_build(store):
+    from typer.testing import CliRunner
+
+    from placehealth.outputs.cli import _register, app
+    _register()
+    load(store, "uptake", "2024-25", [
+        {"period": "2024-25", "area_level": "practice", "area_code": "A00001", "indicator": "MMR2",
+         "age": "5 years", "numerator": 88, "denominator": 100}])
+    path = store.location
+    result = CliRunner().invoke(app, ["need", "target", "MMR2", "90", "--db", path])
+    assert result.exit_code == 0, result.output
+    need.build(store)
+    row = store.read("uptake_gap", indicator="MMR2").iloc[0]
+    assert (row["target"], row["people_behind"]) == (pytest.approx(0.9), 2)  # ceil(90) - 88
+    bad = CliRunner().invoke(app, ["need", "target", "MMR2", "190", "--db", path])
+    assert bad.exit_code != 0

@@ -24,6 +24,7 @@ Inequality and Core20PLUS5 views are in :mod:`placehealth.analyses.inequality`.
 from __future__ import annotations
 
 import math
+import os
 import warnings
 from collections.abc import Iterable, Mapping
 
@@ -34,6 +35,7 @@ from scipy import sparse
 from placehealth.analyses import levels
 from placehealth.analyses.expected import (
     DEFAULT_ADJUST_FOR,
+    DRIVERS,
     describe_model,
     fit_expected,
     nearest_period,
@@ -374,15 +376,35 @@ def compute(store: Store, adjust_for: Iterable[str] = DEFAULT_ADJUST_FOR,
     return tables
 
 
-def build(store: Store, adjust_for: Iterable[str] = DEFAULT_ADJUST_FOR,
+#: Environment variable choosing what the expected registers adjust for in ``placehealth build``
+#: (comma-separated drivers, e.g. ``age,sex`` to leave deprivation out).
+ENV_ADJUST_FOR = "PLACEHEALTH_NEED_ADJUST_FOR"
+
+
+def adjust_for_setting(value: str | None = None) -> tuple[str, ...]:
+    """The drivers to adjust for: ``value`` or ``$PLACEHEALTH_NEED_ADJUST_FOR``, else all."""
+    value = value if value is not None else os.environ.get(ENV_ADJUST_FOR)
+    if not value:
+        return DEFAULT_ADJUST_FOR
+    drivers = tuple(d.strip().lower() for d in value.split(",") if d.strip())
+    unknown = [d for d in drivers if d not in DRIVERS]
+    if unknown:
+        raise ValueError(f"{ENV_ADJUST_FOR}: unknown driver(s) {', '.join(unknown)}; "
+                         f"choose from {', '.join(DRIVERS)}")
+    return drivers
+
+
+def build(store: Store, adjust_for: Iterable[str] | None = None,
           targets: Mapping[str, float] | None = None) -> dict[str, int]:
-    """Build step: compute every need table and write each whole."""
-    tables = compute(store, adjust_for, targets)
+    """Build step: compute every need table and write each whole. ``adjust_for`` defaults to
+    ``$PLACEHEALTH_NEED_ADJUST_FOR`` (comma-separated), else every driver."""
+    tables = compute(store, adjust_for if adjust_for is not None else adjust_for_setting(),
+                     targets)
     for name, frame in tables.items():
         store.replace_table(name, frame)
     return {name: len(frame) for name, frame in tables.items()}
 
 
-__all__ = ["DEFAULT_TARGET", "build", "compute", "gap_table", "lsoa_gaps", "practice_expected",
+__all__ = ["DEFAULT_TARGET", "ENV_ADJUST_FOR", "adjust_for_setting", "build", "compute", "gap_table", "lsoa_gaps", "practice_expected",
            "prevalence_gaps", "ratio_limits", "registration_shares", "score_uptake",
            "uptake_gaps", "uptake_targets"]

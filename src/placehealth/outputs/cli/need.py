@@ -68,9 +68,14 @@ def pcn_need(store, pcn_code: str, period: str | None = None,
             up = up[up["period"] == up["period"].max()]
         up = up.sort_values("people_behind", ascending=False, na_position="last")
         uptake = marked(up).to_dict("records")
+    core20 = []
+    if store.has("core20plus5"):
+        core = store.read("core20plus5", pcn_code=pcn_code, period=period)
+        core20 = core.drop(columns=["pcn_code", "pcn_name"]).to_dict("records")
     return {"pcn_code": pcn_code, "period": period,
             "pcn_name": gaps["area_name"].iloc[0], "model": gaps["model"].iloc[0],
-            "conditions": conditions, "uptake": uptake, "disclosure": explanation()}
+            "conditions": conditions, "uptake": uptake, "core20plus5": core20,
+            "disclosure": explanation()}
 
 
 def pcn(
@@ -129,6 +134,31 @@ def _ci(lower: object, upper: object) -> str:
     return "[c]"
 
 
+def target(
+    indicator: Annotated[str, typer.Argument(help="Uptake indicator as loaded, e.g. MMR1.")],
+    value: Annotated[float, typer.Argument(help="Target uptake: 0.9 or 90 (%).")],
+    db: DbOption = None,
+) -> None:
+    """Set the uptake target of one indicator (default 95%); used by the next `placehealth build`.
+
+    Example: placehealth need target MMR2 0.9
+    """
+    from placehealth.analyses.need import TARGETS_TABLE  # (statsmodels: import only when used)
+
+    share = value / 100 if value > 1 else value
+    if not 0 < share <= 1:
+        raise typer.BadParameter(f"target {value} is not a share (0-1) or a percentage (0-100)")
+    with open_store(db) as store:
+        rows = store.read(TARGETS_TABLE) if store.has(TARGETS_TABLE) else pd.DataFrame(
+            columns=["indicator", "target"])
+        rows = rows[rows["indicator"] != indicator]
+        rows = pd.concat([rows, pd.DataFrame({"indicator": [indicator], "target": [share]})],
+                         ignore_index=True)
+        store.replace_table(TARGETS_TABLE, rows.astype({"indicator": str, "target": float}))
+    console.print(f"uptake target for {indicator}: {share:.1%} (run `placehealth build`)")
+
+
 def register(app: typer.Typer) -> None:
     need_app.command("pcn")(pcn)
+    need_app.command("target")(target)
     app.add_typer(need_app, name="need")
