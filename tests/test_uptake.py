@@ -77,3 +77,20 @@ def test_bad_inputs_name_the_line(tmp_path):
     year = _write(tmp_path, head + '"2024","Y90001","5 years","MMR2",90,100\n', "year.csv")
     with pytest.raises(InputError, match=r"line 2.*financial year"):
         read_file(year)
+
+
+@pytest.mark.realdata
+def test_west_sussex_uptake_gap_to_95_percent(store):
+    from placehealth.analyses import need
+
+    store.ingest([read_file(shared_file(GP)), read_file(shared_file(PCN))])
+    gaps = need.uptake_gaps(store)
+    row = gaps[(gaps.area_level == "pcn") & (gaps.area_code == "U01092") & (gaps.period == "2021-22")
+               & (gaps.indicator == "MMR2") & (gaps.age == "5 years")].iloc[0]
+    # PCN file: 444 of 484 children had MMR2 by 5; 95% of 484 = 459.8 -> 460 - 444 = 16 behind
+    assert (row["numerator"], row["denominator"], row["source"]) == (444, 484, "loaded")
+    assert row["uptake"] == pytest.approx(444 / 484)
+    assert row["gap"] == pytest.approx(0.95 - 444 / 484)
+    assert row["people_behind"] == 16 and not row["met_target"]
+    practices = gaps[gaps.area_level == "practice"]
+    assert len(practices) == 3454 and practices["uptake"].isna().sum() == 43
