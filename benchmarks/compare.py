@@ -92,18 +92,22 @@ def main() -> None:
         t0 = time.perf_counter()
         store = synthetic_store(os.path.join(tmp, "bench.duckdb"))
         setup = time.perf_counter() - t0
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         written = peers.build(store)
-        t_peers = time.perf_counter() - t0
-        t0 = time.perf_counter()
+        t_peers, c_peers = time.perf_counter() - t0, time.process_time() - c0
+        t0, c0 = time.perf_counter(), time.process_time()
         written |= compare.build(store, levels=("pcn",))
-        t_compare = time.perf_counter() - t0
+        t_compare, c_compare = time.perf_counter() - t0, time.process_time() - c0
         print(f"machine: {platform.machine()} {platform.processor() or ''}, {os.cpu_count()} cores, "
               f"python {platform.python_version()}")
         print(f"setup (synthetic store, 3.78M QOF rows): {setup:.1f} s")
-        print(f"peers.build, {PCNS:,} PCNs + {PRACTICES:,} practices, N=10: {t_peers:.1f} s")
-        print(f"compare.build (pcn), {GROUPS} indicators x {PERIODS} periods: {t_compare:.1f} s")
-        print(f"total peers + comparison: {t_peers + t_compare:.1f} s")
+        print(f"load average before: {os.getloadavg()[0]:.1f}")
+        print(f"peers.build, {PCNS:,} PCNs + {PRACTICES:,} practices, N=10: {t_peers:.1f} s wall, "
+              f"{c_peers:.1f} s CPU")
+        print(f"compare.build (pcn), {GROUPS} indicators x {PERIODS} periods: {t_compare:.1f} s "
+              f"wall, {c_compare:.1f} s CPU")
+        print(f"total peers + comparison: {t_peers + t_compare:.1f} s wall, "
+              f"{c_peers + c_compare:.1f} s CPU; load average after: {os.getloadavg()[0]:.1f}")
         for name, rows in written.items():
             print(f"  {name}: {rows:,} rows")
         if args.practices:

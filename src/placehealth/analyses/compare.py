@@ -11,6 +11,7 @@ Tables written by :func:`build`:
 - ``deciles``: national 10th..90th percentiles of the unit values per indicator, level, period.
 - ``spine``: for each unit, every indicator (latest period) against England's range across units.
 - ``peer_feature_fit``: R-squared of each indicator on the peer features (see peers.py).
+- ``indicators``: the indicator registry the tables were built from (indicators.py).
 
 Comparing with peers. The peer benchmark is the unweighted mean m of the k peers' values, with
 standard error se_m = sd(peer values) / sqrt(k) and a t interval m -/+ t(k-1) se_m. The spread of
@@ -43,7 +44,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from placehealth.indicators import Indicator, registry, values_many
+from placehealth.indicators import Indicator, registry, registry_frame, values_many
 from placehealth.measures.benchmark import compare_to_benchmark
 
 Z95 = float(stats.norm.ppf(0.975))
@@ -437,6 +438,7 @@ def build(store, levels: Iterable[str] = LEVELS) -> dict[str, int]:
                 fit = feature_fit(features[chosen], values,
                                   PeerOptions(features=dict.fromkeys(chosen, 1.0)))
                 tables["peer_feature_fit"].append(fit.assign(level=level, features_period=period))
+    tables["indicators"] = [registry_frame(known)]
     written = {}
     for name, parts in tables.items():
         parts = [p for p in parts if not p.empty]
