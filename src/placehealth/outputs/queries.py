@@ -69,6 +69,15 @@ class Data:
         wal = path.with_name(path.name + ".wal")
         return (stat.st_mtime_ns, stat.st_size, wal.stat().st_mtime_ns if wal.exists() else 0)
 
+    def peek(self, key: str) -> Any:
+        """What ``memo`` holds for ``key`` if the store is unchanged, else None (never builds)."""
+        try:
+            version = self.version()
+        except NotFound:
+            return None
+        with self._lock:
+            return self._cache.get(key) if version == self._version else None
+
     def memo(self, key: str, make):
         """Keep ``make()`` until the store changes (views are built from whole protected tables,
         and the PCN page's charts take Altair a few hundred milliseconds to build)."""

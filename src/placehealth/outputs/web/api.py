@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from placehealth.outputs import views
@@ -46,15 +48,21 @@ def table(request: Request, name: str, limit: int = Query(100, ge=0, le=100_000)
           offset: int = Query(0, ge=0), sort: str | None = Query(None, max_length=200)) -> dict[str, Any]:
     data = _data(request)
     page = data.query(name, _filters(request), limit=limit, offset=offset, sort=sort)
-    return {"table": name, "total": page.total, "limit": limit, "offset": offset,
-            "rows": views.records(page.frame), "disclosure": explanation(data.policy)}
+    head = json.dumps({"table": name, "total": page.total, "limit": limit, "offset": offset,
+                       "disclosure": explanation(data.policy)})
+    rows = page.frame.to_json(orient="records", double_precision=15, date_format="iso")
+    return Response(f'{head[:-1]}, "rows": {rows}}}', media_type="application/json")
 
 
 @router.get("/pcn/{code}", summary="Everything on a PCN page")
-def pcn(request: Request, code: str, indicator: str | None = Query(None, max_length=200)) -> dict[str, Any]:
+async def pcn(request: Request, code: str, indicator: str | None = Query(None, max_length=200)) -> dict[str, Any]:
     data = _data(request)
-    return data.memo(f"json:pcn:{code}:{indicator}",
-                     lambda: views.view_json(views.pcn_view(data, code, indicator)))
+    key = f"json:pcn:{code}:{indicator}"
+    body = data.peek(key)
+    if body is None:
+        body = await run_in_threadpool(data.memo, key, lambda: json.dumps(
+            views.view_json(views.pcn_view(data, code, indicator)), default=str, allow_nan=False))
+    return Response(body, media_type="application/json")
 
 
 @router.get("/practice/{code}", summary="A practice's profile and need")

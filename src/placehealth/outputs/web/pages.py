@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 import numpy as np
 import pandas as pd
 from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
@@ -136,10 +137,13 @@ def _pcn_context(data: Data, code: str, indicator: str | None) -> dict[str, Any]
 
 
 @router.get("/pcn/{code}", response_class=HTMLResponse)
-def pcn(request: Request, code: str, indicator: str | None = Query(None, max_length=200)) -> HTMLResponse:
+async def pcn(request: Request, code: str, indicator: str | None = Query(None, max_length=200)) -> HTMLResponse:
     data = _data(request)
-    html = data.memo(f"html:pcn:{code}:{indicator}",
-                     lambda: render("pcn.html", **pcn_context(data, code, indicator)))
+    key = f"html:pcn:{code}:{indicator}"
+    html = data.peek(key)  # built pages answer on the event loop; building goes to a thread
+    if html is None:
+        html = await run_in_threadpool(
+            data.memo, key, lambda: render("pcn.html", **pcn_context(data, code, indicator)))
     return HTMLResponse(html)
 
 
