@@ -151,6 +151,15 @@ PROFILE_FAMILIES: tuple[tuple[str, tuple[str, ...]], ...] = (
 PROFILE_TABLES = ("practice_profile", "pcn_profile", "sub_icb_profile", "icb_profile", "lsoa_profile",
                   "la_profile", "ward_profile")
 
+#: Need tables: ratios, limits and missing patients come from the observed and expected
+#: registers, prevalences from the register and the list.
+_NEED_DERIVED: dict[str, tuple[str, ...]] = {
+    **{c: ("observed", "expected") for c in ("ratio", "ratio_lowercl", "ratio_uppercl", "missing",
+                                              "missing_lowercl", "missing_uppercl")},
+    "observed_prevalence": ("observed", "list_size"),
+    "expected_prevalence": ("expected", "list_size"),
+}
+
 #: Declared rules for the tables whose columns are known.
 TABLE_RULES: dict[str, TableRule] = {
     "registrations_lsoa": TableRule(counts=("patients",), dimensions=("practice_code", "lsoa_code", "sex"),
@@ -174,12 +183,16 @@ TABLE_RULES: dict[str, TableRule] = {
     "fragmented_lsoas": TableRule(counts=("patients",), dimensions=("lsoa_code",), fixed=("period",),
                                   derived={"largest_pcn_pct": ()}),
     "prevalence_gap": TableRule(counts=("observed", "expected", "list_size"), dimensions=("area_code",),
-                                fixed=("period", "level", "group_code", "model")),
-    "prevalence_gap_lsoa": TableRule(counts=("patients", "observed", "expected"),
+                                fixed=("period", "level", "group_code", "model"),
+                                derived=_NEED_DERIVED),
+    "prevalence_gap_lsoa": TableRule(counts=("patients", "observed", "expected", "list_size"),
                                      dimensions=("area_code", "lsoa_code"),
-                                     fixed=("period", "level", "group_code")),
+                                     fixed=("period", "level", "group_code"),
+                                     derived=_NEED_DERIVED),
     "uptake_gap": TableRule(counts=("numerator", "denominator", "people_behind"), dimensions=("area_code",),
-                            fixed=("period", "area_level", "indicator", "age", "source")),
+                            fixed=("period", "area_level", "indicator", "age", "source"),
+                            derived={c: ("numerator", "denominator")
+                                     for c in ("uptake", "lowercl", "uppercl", "gap")}),
     "comparison": TableRule(counts=("numerator", "denominator"), dimensions=("unit_code",),
                             fixed=("indicator", "level", "period")),
     "funnel": TableRule(counts=("numerator", "denominator"), dimensions=("unit_code",),

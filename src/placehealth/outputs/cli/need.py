@@ -50,14 +50,14 @@ def pcn_need(store, pcn_code: str, period: str | None = None,
                        "prevalence_gap_lsoa")
         lsoa = lsoa[lsoa["area_code"] == pcn_code]
     gaps = _whole_people(gaps)
-    lsoa = _whole_people(lsoa) if len(lsoa) else lsoa
+    lsoa = _with_deciles(store, _whole_people(lsoa)) if len(lsoa) else lsoa
     conditions = []
     for row in marked(gaps).to_dict("records"):
         places = lsoa[lsoa["group_code"] == row["group_code"]] if len(lsoa) else lsoa
         places = places.sort_values("missing", ascending=False, na_position="last").head(top)
         row["neighbourhoods"] = [
-            {k: r[k] for k in ("lsoa_code", "patients", "observed", "expected", "missing",
-                               "ratio", "significantly_low")}
+            {k: r[k] for k in ("lsoa_code", "imd_decile", "patients", "observed", "expected",
+                               "missing", "ratio", "significantly_low")}
             for r in marked(places).to_dict("records")] if len(places) else []
         conditions.append(row)
     uptake = []
@@ -98,20 +98,39 @@ def pcn(
         "QOF": c["group_code"], "recorded": c["observed"], "expected": c["expected"],
         "O/E": c["ratio"], "95% CI": _ci(c["ratio_lowercl"], c["ratio_uppercl"]),
         "missing": _num(c["missing"]), "low": "yes" if c["significantly_low"] is True else "",
-        "where (LSOA: missing)": ", ".join(f"{n['lsoa_code']}: {_num(n['missing'])}"
-                                           for n in c["neighbourhoods"]),
+        "where (LSOA [IMD decile]: missing)": ", ".join(
+            f"{n['lsoa_code']}{_decile(n['imd_decile'])}: {_num(n['missing'])}"
+            for n in c["neighbourhoods"]),
     } for c in result["conditions"]])
     if fmt == "csv":
         print_frame(rows, "csv")
         return
     print_frame(rows, "table", title=f"{result['pcn_code']} {result['pcn_name'] or ''} — "
                 f"QOF {result['period']}: recorded vs expected, most missing patients first")
+    share = [r for r in result["core20plus5"] if r.get("indicator") == "core20_share"]
+    if share and not pd.isna(share[0]["all_value"]):
+        console.print(f"Core20: {share[0]['all_value']:.0%} of the PCN's patients live in the "
+                      "most deprived 20% of neighbourhoods nationally.")
     if result["uptake"]:
         up = pd.DataFrame(result["uptake"])[["period", "indicator", "age", "uptake", "target",
                                              "people_behind"]]
         print_frame(up, "table", title="Uptake against target")
     console.print(f"Model: {result['model']}", style="dim", markup=False)
     console.print(result["disclosure"], style="dim", markup=False)
+
+
+def _with_deciles(store, lsoa: pd.DataFrame) -> pd.DataFrame:
+    """Add each LSOA's national IMD decile (1 = most deprived; the edition covering most of
+    them), or nothing when no IMD is loaded."""
+    lsoa = lsoa.assign(imd_decile=pd.NA)
+    if not store.has("imd"):
+        return lsoa
+    imd = store.read("imd", domain="imd", lsoa_code=sorted(lsoa["lsoa_code"].unique()))
+    if imd.empty:
+        return lsoa
+    edition = imd.groupby("edition").size().sort_index().idxmax()
+    deciles = imd[imd["edition"] == edition].set_index("lsoa_code")["decile"]
+    return lsoa.assign(imd_decile=lsoa["lsoa_code"].map(deciles))
 
 
 def _whole_people(frame: pd.DataFrame) -> pd.DataFrame:
@@ -125,7 +144,13 @@ def _whole_people(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _num(value: object) -> str:
-    return f"{value:,.0f}" if isinstance(value, int | float) and not pd.isna(value) else str(value)
+    if isinstance(value, int | float) and not pd.isna(value):
+        return f"{round(value) + 0:,.0f}"  # + 0: no "-0"
+    return str(value)
+
+
+def _decile(value: object) -> str:
+    return "" if value is None or pd.isna(value) else f" [{int(value)}]"
 
 
 def _ci(lower: object, upper: object) -> str:
