@@ -118,6 +118,8 @@ def age_values(store: Store, period: str) -> pd.DataFrame:
     if chosen is None:
         return pd.DataFrame(columns=["practice_code"])
     ages = store.read("registrations_age", period=chosen)
+    codes, practices = pd.factorize(ages["practice_code"])  # group by integers, not strings
+    ages = ages.assign(practice_code=codes, patients=ages["patients"].astype(float))
     has_sexes = ages["sex"].ne("ALL").groupby(ages["practice_code"]).transform("any")
     ages = ages[(ages["sex"] != "ALL") | ~has_sexes]
     top = ages["age_to"].astype("Float64").fillna(np.inf).astype(float)
@@ -150,7 +152,8 @@ def age_values(store: Store, period: str) -> pd.DataFrame:
                                    aggfunc="sum", fill_value=0)
         if {"MALE", "FEMALE"} <= set(by_sex.columns):
             out["female"] = by_sex["FEMALE"] / (by_sex["MALE"] + by_sex["FEMALE"])
-    return out.reset_index()
+    out.index = practices[out.index]
+    return out.rename_axis("practice_code").reset_index()
 
 
 def _band_name(a: int, b: int | None) -> str:
