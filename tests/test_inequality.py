@@ -74,6 +74,7 @@ def test_core20_neighbourhoods_against_the_rest(store):
     assert ratio["clinical_area"] == "chronic respiratory disease"
     assert copd.set_index("measure").loc["missing", "core20_value"] == pytest.approx(9)
     assert ratio["core20_share"] == pytest.approx(600 / 1900)
+    assert (ratio["core20_observed"], ratio["rest_observed"]) == pytest.approx((6, 34))
     share = core[(core.pcn_code == "U00001") & (core.indicator == "core20_share")]
     assert share["all_value"].iloc[0] == pytest.approx(600 / 1900)
     assert set(tables) >= {"prevalence_model", "prevalence_gap", "prevalence_gap_lsoa",

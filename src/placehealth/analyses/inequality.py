@@ -53,7 +53,8 @@ CORE20_AREAS = {"hypertension": ["HYP"], "chronic respiratory disease": ["COPD",
                 "severe mental illness": ["MH"]}
 CORE20_COLUMNS = ["period", "pcn_code", "pcn_name", "clinical_area", "indicator", "measure",
                   "all_value", "core20_value", "core20_lowercl", "core20_uppercl", "rest_value",
-                  "rest_lowercl", "rest_uppercl", "difference", "core20_share"]
+                  "rest_lowercl", "rest_uppercl", "difference", "core20_share",
+                  "core20_observed", "core20_expected", "rest_observed", "rest_expected"]
 
 
 def assign_quantiles(units: pd.DataFrame, k: int) -> pd.DataFrame:
@@ -366,9 +367,12 @@ def core20plus5(store: Store, gap: pd.DataFrame, lsoa: pd.DataFrame,
                 side_rows[f"{side}_value"] = part[measure].to_numpy()
                 side_rows[f"{side}_lowercl"] = part[f"{measure}_lowercl"].to_numpy()
                 side_rows[f"{side}_uppercl"] = part[f"{measure}_uppercl"].to_numpy()
+                side_rows[f"{side}_observed"] = part["observed"].to_numpy()
+                side_rows[f"{side}_expected"] = part["expected"].to_numpy()
                 long = long.merge(side_rows, on=[*keys, "measure"], how="left",
                                   suffixes=("", "_new"))
-                for column in (f"{side}_value", f"{side}_lowercl", f"{side}_uppercl"):
+                for column in (f"{side}_value", f"{side}_lowercl", f"{side}_uppercl",
+                               f"{side}_observed", f"{side}_expected"):
                     if f"{column}_new" in long:
                         long[column] = long[column].fillna(long.pop(f"{column}_new"))
     long = long.merge(share, on=["period", "area_code"], how="left")

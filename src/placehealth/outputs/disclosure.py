@@ -149,7 +149,7 @@ PROFILE_FAMILIES: tuple[tuple[str, tuple[str, ...]], ...] = (
     (r"ruc_\w+_pct", ("pct_rural",)),
 )
 PROFILE_TABLES = ("practice_profile", "pcn_profile", "sub_icb_profile", "icb_profile", "lsoa_profile",
-                  "la_profile", "ward_profile")
+                  "la_profile", "ward_profile", "group_profile")
 
 #: Need tables: ratios, limits and missing patients come from the observed and expected
 #: registers, prevalences from the register and the list.
@@ -193,6 +193,14 @@ TABLE_RULES: dict[str, TableRule] = {
                             fixed=("period", "area_level", "indicator", "age", "source"),
                             derived={c: ("numerator", "denominator")
                                      for c in ("uptake", "lowercl", "uppercl", "gap")}),
+    "core20plus5": TableRule(counts=("core20_observed", "core20_expected", "rest_observed",
+                                     "rest_expected"), dimensions=("pcn_code",),
+                             fixed=("period", "clinical_area", "indicator", "measure"),
+                             derived={**{f"core20_{c}": ("core20_observed", "core20_expected")
+                                         for c in ("value", "lowercl", "uppercl")},
+                                      **{f"rest_{c}": ("rest_observed", "rest_expected")
+                                         for c in ("value", "lowercl", "uppercl")},
+                                      "difference": ()}),
     "comparison": TableRule(counts=("numerator", "denominator"), dimensions=("unit_code",),
                             fixed=("indicator", "level", "period")),
     "funnel": TableRule(counts=("numerator", "denominator"), dimensions=("unit_code",),
@@ -202,7 +210,7 @@ TABLE_RULES: dict[str, TableRule] = {
     "pcns": TableRule(), "practices": TableRule(), "practice_locations": TableRule(),
     "geography_lookup": TableRule(), "lsoa_changes": TableRule(), "qof_indicators": TableRule(),
     "peers": TableRule(), "deciles": TableRule(), "prevalence_model": TableRule(),
-    "peer_feature_fit": TableRule(),
+    "peer_feature_fit": TableRule(), "groups": TableRule(), "practice_groups": TableRule(),
 }
 
 #: Tables showing values of another table's rows: a cell is hidden where the same cell of the

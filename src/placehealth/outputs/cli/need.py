@@ -70,8 +70,9 @@ def pcn_need(store, pcn_code: str, period: str | None = None,
         uptake = marked(up).to_dict("records")
     core20 = []
     if store.has("core20plus5"):
-        core = store.read("core20plus5", pcn_code=pcn_code, period=period)
-        core20 = core.drop(columns=["pcn_code", "pcn_name"]).to_dict("records")
+        core = protect(store.read("core20plus5", period=period), "core20plus5")
+        core = core[core["pcn_code"] == pcn_code]
+        core20 = marked(core.drop(columns=["pcn_code", "pcn_name"])).to_dict("records")
     return {"pcn_code": pcn_code, "period": period,
             "pcn_name": gaps["area_name"].iloc[0], "model": gaps["model"].iloc[0],
             "conditions": conditions, "uptake": uptake, "core20plus5": core20,
@@ -108,7 +109,7 @@ def pcn(
     print_frame(rows, "table", title=f"{result['pcn_code']} {result['pcn_name'] or ''} — "
                 f"QOF {result['period']}: recorded vs expected, most missing patients first")
     share = [r for r in result["core20plus5"] if r.get("indicator") == "core20_share"]
-    if share and not pd.isna(share[0]["all_value"]):
+    if share and isinstance(share[0]["all_value"], float) and not pd.isna(share[0]["all_value"]):
         console.print(f"Core20: {share[0]['all_value']:.0%} of the PCN's patients live in the "
                       "most deprived 20% of neighbourhoods nationally.")
     if result["uptake"]:
