@@ -37,6 +37,7 @@ def client(db) -> TestClient:
 @pytest.mark.parametrize("url", ["/", "/pcn/U00001", "/pcn/U00002?indicator=qof_hyp_prevalence",
                                  "/lsoa/E01000001", "/practice/A00001", "/la/E06000001", "/compare",
                                  "/compare?pcn=U00001&pcn=U00002", "/openapi.json", "/api/tables",
+                                 "/group/East Side", "/api/group/East Side",
                                  "/api/pcn/U00001", "/api/lsoa/E01000004", "/api/disclosure",
                                  "/api/boundaries?codes=E01000001,E01000002"])
 def test_pages_and_api_answer(client, url):

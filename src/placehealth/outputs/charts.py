@@ -122,7 +122,7 @@ def funnel(rows: pd.DataFrame, unit_code: str, indicator: str) -> Spec | None:
     if "target" in frame:
         layers.append(base.mark_line(color=NHS_DARK).encode(x=x, y="target:Q"))
     layers.append(base.mark_point(filled=True, size=80).encode(
-        x=x, y=alt.Y("value:Q", title=indicator),
+        x=x, y=alt.Y("value:Q", title=indicator, scale=alt.Scale(zero=False)),
         color=alt.Color("this:N", scale=alt.Scale(domain=["this PCN", "others"],
                                                   range=[NHS_WARM, NHS_BLUE]), title=None,
                         legend=alt.Legend(orient="top")),

@@ -33,7 +33,8 @@ class BadRequest(ValueError):
 INTERNAL = {"loads"}
 #: Name columns per level, for labels.
 PROFILE_OF = {"practice": "practice_profile", "pcn": "pcn_profile", "sub_icb": "sub_icb_profile",
-              "icb": "icb_profile", "lsoa": "lsoa_profile", "la": "la_profile", "ward": "ward_profile"}
+              "icb": "icb_profile", "lsoa": "lsoa_profile", "la": "la_profile", "ward": "ward_profile",
+              "group": "group_profile"}
 
 
 @dataclass

@@ -150,8 +150,11 @@ def pcn_view(data: Data, code: str, indicator: str | None = None) -> dict[str, A
         rows = _latest(data.rows("inequality", latest=False, area_level="pcn", area_code=code))
         rows = rows[[c for c in ("indicator", "period", "measure", "value", "lowercl", "uppercl", "quantiles",
                                  "units", SUPPRESSED) if c in rows]]
-        inequality.frame = rows.sort_values(["measure", "indicator"]) if {"measure", "indicator"} <= set(rows) \
-            else rows
+        if {"measure", "indicator"} <= set(rows):
+            order = {"sii": 0, "rii": 1, "gap": 2, "gap_ratio": 3}
+            rows = rows.assign(_order=rows["measure"].map(order).fillna(9)) \
+                .sort_values(["_order", "indicator"]).drop(columns="_order")
+        inequality.frame = rows
         sii = rows[rows["measure"] == "sii"] if "measure" in rows else rows.iloc[0:0]
         ratios = sii[sii["indicator"].astype(str).str.startswith("prevalence_ratio:")] \
             if "indicator" in sii else sii
@@ -406,16 +409,33 @@ def unit_view(data: Data, level: str, code: str) -> dict[str, Any]:
 
 
 def group_view(data: Data, name: str) -> dict[str, Any]:
-    """A user-defined group of units (table ``groups``), when built."""
-    if not data.has("groups"):
-        raise NotFound("groups are not built yet: the groups table is not in the store")
-    frame = data.protected("groups")
-    column = next((c for c in ("group_name", "group", "name") if c in frame), None)
-    rows = frame[frame[column].astype(str) == name] if column else frame.iloc[0:0]
-    if rows.empty:
+    """A user-defined group (``placehealth group create``): its profile, members and need."""
+    members = data.rows("groups", latest=False, group_name=name) if data.has("groups") else pd.DataFrame()
+    profile_rows = data.rows("group_profile", unit_code=name) if data.has("group_profile") else pd.DataFrame()
+    if members.empty and profile_rows.empty:
+        if not data.has("groups") and not data.has("group_profile"):
+            raise NotFound("groups are not built yet: define one with `placehealth group create`, "
+                           "then run `placehealth build`")
         raise NotFound(f"no group named {name!r}")
-    return {"level": "group", "code": name, "name": name,
-            "sections": {"members": Section("members", "Members", frame=rows)},
+    profile = _first(profile_rows) or {}
+    icb = _first(data.rows("icb_profile")) if data.has("icb_profile") else None
+    sections = [Section("deprivation", "Where patients live, by deprivation",
+                        chart=charts.deprivation_deciles(profile, icb, name, "ICB") if profile else None,
+                        missing=None if profile else "group_profile")]
+    member_section = Section("members", "Members", missing=None if data.has("groups") else "groups")
+    if not members.empty:
+        member_section.frame = members[[c for c in ("member_type", "member_code", SUPPRESSED) if c in members]]
+        member_section.columns = {"member_type": "Type", "member_code": "Code"}
+    sections.append(member_section)
+    gaps = _section(data, "need", "Need: recorded against expected prevalence", "prevalence_gap",
+                    level="group", area_code=name)
+    if gaps.frame is not None:
+        gaps.chart = charts.need_gaps(gaps.frame)
+    sections.append(gaps)
+    lsoas = list(members.loc[members["member_type"] == "lsoa", "member_code"]) \
+        if {"member_type", "member_code"} <= set(members) else []
+    return {"level": "group", "code": name, "name": name, "profile": profile, "headline": headline(profile),
+            "sections": {s.key: s for s in sections}, "map": lsoa_map(data, lsoas) if lsoas else None,
             "disclosure": explanation(data.policy)}
 
 

@@ -183,8 +183,9 @@ def la(request: Request, code: str) -> HTMLResponse:
 def group(request: Request, name: str) -> HTMLResponse:
     view = views.group_view(_data(request), name)
     sections, chart_json = _sections(view["sections"])
+    geo = script_json(view["map"]) if view.get("map") and view["map"]["features"] else None
     return HTMLResponse(render("unit.html", title=name, kind="Group", view=view, sections=sections,
-                               charts=chart_json, geo=None, disclosure=view["disclosure"]))
+                               charts=chart_json, geo=geo, disclosure=view["disclosure"]))
 
 
 @router.get("/compare", response_class=HTMLResponse)
