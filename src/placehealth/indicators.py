@@ -422,17 +422,24 @@ def unit_counts(store, indicators: Iterable[Indicator], level: str, units: dict 
         t = (t.group_by(["unit_code", "period", *keys])
              .aggregate(numerator=t.x.sum(), denominator=t.n.sum(), practices=t.x.count()))
         frame = t.to_pandas()
-        lookup = pd.DataFrame([{**{k: ind.filters[k] for k in keys}, "indicator": ind.name}
-                               for ind in batch])
-        if keys:
-            frame = frame.merge(lookup, on=list(keys), how="inner").drop(columns=list(keys))
-        else:
-            frame = pd.concat([frame.assign(indicator=n) for n in lookup["indicator"]])
+        frame = _name_rows(frame, batch, keys)
         out.append(frame)
     columns = ["indicator", "unit_code", "period", "numerator", "denominator", "practices"]
     out = [f for f in out if not f.empty]
     frame = pd.concat(out, ignore_index=True)[columns] if out else pd.DataFrame(columns=columns)
     return frame.astype({"numerator": "float64", "denominator": "float64"}), names
+
+
+def _name_rows(frame: pd.DataFrame, batch: list[Indicator], keys: tuple[str, ...]
+               ) -> pd.DataFrame:
+    """Label rows grouped by the filter columns with the indicator whose filters they match
+    (a filter column may itself be called ``indicator``, as in the uptake table)."""
+    if not keys:
+        return pd.concat([frame.assign(indicator=ind.name) for ind in batch], ignore_index=True)
+    lookup = pd.DataFrame([{**{k: ind.filters[k] for k in keys}, "_name": ind.name}
+                           for ind in batch])
+    frame = frame.merge(lookup, on=list(keys), how="inner").drop(columns=list(keys))
+    return frame.rename(columns={"_name": "indicator"})
 
 
 def source_counts_many(store, indicators: Iterable[Indicator]) -> pd.DataFrame:
@@ -460,10 +467,7 @@ def source_counts_many(store, indicators: Iterable[Indicator]) -> pd.DataFrame:
              .aggregate(numerator=t[num].sum(), denominator=t[den].sum()))
         frame = t.to_pandas().rename(columns={unit: "source_code"})
         frame = frame.astype({"numerator": "float64", "denominator": "float64"})
-        lookup = pd.DataFrame([{**{k: ind.filters[k] for k in keys}, "indicator": ind.name}
-                               for ind in batch])
-        frame = frame.merge(lookup, on=list(keys), how="inner").drop(columns=list(keys))
-        out.append(frame)
+        out.append(_name_rows(frame, batch, keys))
     columns = ["indicator", "period", "source_code", "numerator", "denominator"]
     out = [f for f in out if not f.empty]
     return pd.concat(out, ignore_index=True)[columns] if out else pd.DataFrame(columns=columns)

@@ -121,3 +121,45 @@ def test_counts_summed_in_the_backend_or_in_pandas_agree(tiny):
         in_backend = indicator_values(tiny, hyp, level)
         in_pandas = indicator_values(tiny, hyp, level, counts=source_counts(tiny, hyp))
         pd.testing.assert_frame_equal(in_backend, in_pandas, check_dtype=False)
+
+
+UPTAKE = """
+| period  | area_level | area_code | indicator | age       | numerator | denominator |
+| 2020-21 | practice   | A00001    | MMR1      | 24 months | 90        | 100         |
+| 2020-21 | practice   | A00002    | MMR1      | 24 months | 170       | 200         |
+| 2020-21 | practice   | A00003    | MMR1      | 24 months |           | 40          |
+| 2020-21 | pcn        | U00001    | MMR2      | 5 years   | 80        | 100         |
+"""
+
+
+def test_uptake_indicators_from_the_uptake_table(tiny):
+    from comparison_data import frame, load
+
+    import placehealth.sources.uptake  # noqa: F401  (registers the uptake table)
+
+    rows = frame(UPTAKE)
+    for level, part in rows.groupby("area_level"):
+        load(tiny, "uptake", part, f"2020-21 {level}")
+    known = registry(tiny)
+    mmr1 = known["uptake_mmr1_24_months"]
+    assert mmr1.title == "MMR1 uptake at 24 months" and mmr1.polarity == "high_is_good"
+    row = indicator_values(tiny, mmr1, "pcn").set_index("unit_code").loc["U00001"]
+    assert (row["numerator"], row["denominator"]) == (260, 300)
+    # a suppressed (blank) count leaves that practice out rather than counting it as zero
+    assert "U00002" not in set(indicator_values(tiny, mmr1, "pcn")["unit_code"])
+    mmr2 = known["uptake_mmr2_5_years"]
+    assert mmr2.levels == ("pcn",)  # published by PCN only: no practice rows to sum elsewhere
+    assert indicator_values(tiny, mmr2, "pcn").set_index("unit_code").loc["U00001", "value"] == 80
+
+
+def test_a_ratio_of_observed_to_expected_has_the_counts_poisson_limits(tiny):
+    from scipy import stats
+
+    ratio = Indicator("hyp_ratio", "Observed / expected", "qof_prevalence", "register",
+                      "list_size", method="ratio", multiplier=1, filters={"group_code": "DM"})
+    row = indicator_values(tiny, ratio, "pcn", "2020-21").set_index("unit_code").loc["U00003"]
+    # 3 observed: exact limits chi2(0.025; 6)/2 and chi2(0.975; 8)/2, over the "expected" 60
+    assert row["value"] == pytest.approx(3 / 60)
+    assert row["lowercl"] == pytest.approx(stats.chi2.ppf(0.025, 6) / 2 / 60)
+    assert row["uppercl"] == pytest.approx(stats.chi2.ppf(0.975, 8) / 2 / 60)
+    assert row["statistic"] == "ratio x 1"
