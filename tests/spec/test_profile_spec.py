@@ -330,3 +330,16 @@ def test_levels_refuse_the_wrong_kind_of_level(store):
         lv.lsoa_units(store, "pcn")
     with pytest.raises(LookupError, match="no practice -> PCN mapping"):
         lv.practice_units(store, "pcn", "2025-01")
+
+
+def test_profiles_build_from_registrations_alone(store):
+    """No IMD, Census, ages or lookups loaded: counts and shares still come out, nothing else."""
+    registrations(store, "2025-01", REGISTRATIONS)
+    practice_pcn(store, "2025-01", [("A00001", "U00001", "One PCN", "01A", "QAA"),
+                                    ("A00002", "U00001", "One PCN", "01A", "QAA")])
+    tables = period_tables(store, "2025-01")
+    pcn = _row(tables["pcn_profile"], "U00001")
+    assert pcn["patients"] == 300 and pcn["imd_edition"] is None
+    assert "imd_score" not in tables["pcn_profile"] and "la_profile" not in tables
+    assert len(tables["practice_profile"]) == 4  # practices outside the mapping still profiled
+    assert _row(tables["lsoa_profile"], L3)["largest_practice_code"] == "A00003"  # tie: lowest code
