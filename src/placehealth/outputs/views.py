@@ -424,8 +424,13 @@ def group_view(data: Data, name: str) -> dict[str, Any]:
                         missing=None if profile else "group_profile")]
     member_section = Section("members", "Members", missing=None if data.has("groups") else "groups")
     if not members.empty:
-        member_section.frame = members[[c for c in ("member_type", "member_code", SUPPRESSED) if c in members]]
-        member_section.columns = {"member_type": "Type", "member_code": "Code"}
+        frame = members[[c for c in ("member_type", "member_code", SUPPRESSED) if c in members]]
+        kinds = set(frame["member_type"]) if "member_type" in frame else set()
+        if len(kinds) == 1 and kinds <= {"lsoa", "practice"}:  # name the column so pages link it
+            frame = frame.rename(columns={"member_code": f"{kinds.pop()}_code"})
+        member_section.frame = frame
+        member_section.columns = {"member_type": "Type", "member_code": "Code", "lsoa_code": "Neighbourhood",
+                                  "practice_code": "Practice"}
     sections.append(member_section)
     gaps = _section(data, "need", "Need: recorded against expected prevalence", "prevalence_gap",
                     level="group", area_code=name)
