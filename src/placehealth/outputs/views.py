@@ -284,12 +284,21 @@ def neighbourhoods(data: Data, in_lsoa: pd.DataFrame) -> pd.DataFrame:
 
 def neighbourhood_map(data: Data, hoods: pd.DataFrame) -> dict[str, Any]:
     """GeoJSON of the neighbourhoods with the values the map can be coloured by."""
-    geo = data.boundaries(list(hoods["lsoa_code"])) if "lsoa_code" in hoods else data.boundaries([])
+    codes = list(hoods["lsoa_code"]) if "lsoa_code" in hoods else []
+    geo = data.boundaries(codes)
     by_code = {row["lsoa_code"]: row for row in records(hoods)}
+    need: dict[str, dict[str, Any]] = {}
+    if codes and data.has("prevalence_gap_lsoa"):
+        rows = _latest(data.rows("prevalence_gap_lsoa", latest=False, level="all", lsoa_code=codes))
+        for row in rows[[c for c in ("lsoa_code", "group_code", "ratio") if c in rows]].itertuples(index=False):
+            if len(row) == 3:
+                need.setdefault(row[0], {})[f"need_{row[1]}"] = None if _isna(row[2]) else float(row[2])
     for feature in geo["features"]:
         row = by_code.get(feature["id"], {})
         feature["properties"].update({k: row.get(k) for k in ("patients", "pcn_share_pct", "imd_decile",
                                                                "imd_score", "lsoa_share_pct")})
+        feature["properties"].update(need.get(feature["id"], {}))
+    geo["need_groups"] = sorted({k[5:] for values in need.values() for k in values})
     return geo
 
 
