@@ -14,6 +14,9 @@ and the slope and relative index of inequality (:func:`placehealth.measures.sii`
 PHE technical guide 2018; Monte Carlo limits) and the gap between the least and most deprived
 quantile (:func:`placehealth.measures.quantile_gap`) are computed. Quantile 1 is the most
 deprived, so a *negative* SII means the indicator is higher in the more deprived part of the area.
+LSOA values are apportioned from practices (see :func:`placehealth.analyses.need.lsoa_gaps`), so
+an SII across a PCN's LSOAs reflects the mix of practices its neighbourhoods use, attenuated
+compared with patient-level data.
 
 Core20PLUS5 (NHS England 2021): per PCN, the share of registered patients living in Core20
 neighbourhoods (LSOAs in national IMD deciles 1-2), and for the clinical areas the store can
