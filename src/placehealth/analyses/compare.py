@@ -422,7 +422,8 @@ def build(store, levels: Iterable[str] = LEVELS) -> dict[str, int]:
         values = level_values(store, level, known.values(), counts, units)
         if values.empty:
             continue
-        level_peers = peers[peers["level"] == level] if not peers.empty else None
+        level_peers = (peers[(peers["level"] == level) & (peers["within"] == "england")]
+                       if not peers.empty else None)
         table = comparison(values, england, known, icb=icb,
                            unit_icb=unit_icbs(store, level, values["period"].unique()),
                            peers=level_peers)
