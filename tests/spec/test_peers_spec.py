@@ -11,6 +11,8 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from placehealth.analyses.peers import (
     PeerOptions,
@@ -136,3 +138,28 @@ def test_feature_fit_r_squared_matches_statsmodels():
     assert fit["r_squared"].item() == pytest.approx(ols.rsquared)
     assert fit["adjusted_r_squared"].item() == pytest.approx(ols.rsquared_adj)
     assert fit["units"].item() == 40
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 6), st.integers(0, 6)), min_size=2, max_size=30),
+       st.integers(1, 5))
+def test_properties_never_self_symmetric_and_nearest_first(points, n):
+    """For any small set of units: never its own peer, ranks 1..k, distances non-decreasing,
+    d(i, j) = d(j, i), and no excluded unit is strictly nearer than an included one."""
+    frame = pd.DataFrame(points, columns=["a", "b"], dtype=float,
+                         index=[f"U{i:05d}" for i in range(len(points))])
+    opts = PeerOptions(n=n, features={"a": 1.0, "b": 1.0}, log_features=frozenset(), winsor=None)
+    found, _ = nearest_peers(frame, opts)
+    assert (found["unit_code"] != found["peer_code"]).all()
+    z = standardise(frame, opts).to_numpy()
+    full = np.sqrt(((z[:, None, :] - z[None, :, :]) ** 2).sum(axis=2))
+    index = {code: i for i, code in enumerate(frame.index)}
+    for unit, rows in found.groupby("unit_code"):
+        assert rows["rank"].tolist() == list(range(1, len(rows) + 1))
+        assert len(rows) == min(n, len(points) - 1)
+        assert rows["distance"].is_monotonic_increasing
+        i = index[unit]
+        others = np.delete(full[i], i)
+        assert rows["distance"].max() <= np.sort(others)[len(rows) - 1] + 1e-9
+        for peer, d in zip(rows["peer_code"], rows["distance"], strict=True):
+            assert d == pytest.approx(full[index[peer], i], abs=1e-9)
