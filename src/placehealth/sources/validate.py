@@ -105,7 +105,7 @@ def open_source(path: str | Path) -> SourceFile:
             raise InputError(path.name, f"gzip data is truncated or corrupt ({exc})") from None
     if raw[:4] == b"PK\x03\x04":  # a zip container: spreadsheets are read by their own readers
         return SourceFile(path, "", digest)
-    if not raw.strip():
+    if not raw or raw.isspace():  # (no 100 MB copy, unlike raw.strip())
         raise InputError(path.name, "the file is empty", hint="check the download finished")
     try:
         text = raw.decode("utf-8-sig")
@@ -344,8 +344,6 @@ def to_numbers(frame: pd.DataFrame, column: str, *, allow_missing: bool = True) 
 
 def check_unique(frame: pd.DataFrame, keys: list[str], what: str = "row") -> None:
     """No two rows may share ``keys``; name both lines of the first duplicate."""
-    if _unique_arrow(frame, keys):
-        return
     dup = frame.duplicated(subset=keys, keep=False)
     if dup.any():
         lines = list(frame.index[dup])
@@ -358,17 +356,6 @@ def check_unique(frame: pd.DataFrame, keys: list[str], what: str = "row") -> Non
             line=int(twin),
             field=keys[-1],
         )
-
-
-def _unique_arrow(frame: pd.DataFrame, keys: list[str]) -> bool:
-    """True when Arrow's hash grouping finds every key distinct (fast, multi-threaded); False
-    means 'maybe not', and the pandas path decides and names the lines."""
-    try:
-        table = pa.table({f"k{i}": pa.array(frame[k]) for i, k in enumerate(keys)})
-        groups = table.group_by([f"k{i}" for i in range(len(keys))]).aggregate([])
-    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, TypeError):
-        return False
-    return groups.num_rows == len(frame)
 
 
 def single_value(frame: pd.DataFrame, column: str, what: str = "period") -> str:
