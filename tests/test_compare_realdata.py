@@ -80,14 +80,18 @@ def national(tmp_path_factory):
 
 
 def test_peer_groups_for_every_pcn_and_practice(national):
-    table = national.read("peers")
+    table = national.read("peers", within="england")
     pcn = table[table["level"] == "pcn"]
     assert pcn["unit_code"].nunique() > 1200
     assert (pcn.groupby("unit_code").size() == 10).all()
     assert (table["unit_code"] != table["peer_code"]).all()
     practice = table[table["level"] == "practice"]
     assert practice["unit_code"].nunique() > 6400
-    shares = national.read("peer_features", level="pcn")
+    in_icb = national.read("peers", level="pcn", within="icb")
+    icb = peers.unit_groups(national, "pcn", "icb", "2020-21")
+    assert (in_icb["unit_code"].map(icb) == in_icb["peer_code"].map(icb)).all()
+    assert in_icb["unit_code"].nunique() == pcn["unit_code"].nunique()
+    shares = national.read("peer_features", level="pcn", within="england")
     assert set(shares["feature"]) == set(FEATURES)
     total = shares.groupby(["unit_code", "peer_code"])["share"].sum()
     assert np.allclose(total, 1.0)
@@ -97,7 +101,7 @@ def test_peers_are_plausible_similar_deprivation_and_more_often_the_same_icb(nat
     """Quantified: a PCN's peers are far closer in IMD score than random PCNs, and share its ICB
     several times more often than chance."""
     features = peers.unit_features(national, "pcn", "2023-01")
-    table = national.read("peers", level="pcn")
+    table = national.read("peers", level="pcn", within="england")
     imd = features["imd_score"]
     gap = (table["unit_code"].map(imd) - table["peer_code"].map(imd)).abs()
     rng = np.random.default_rng(0)
@@ -203,7 +207,7 @@ def test_every_staffordshire_pcn_is_compared_with_its_peers(staffordshire):
     assert comp["vs_peers"].isin(["higher", "lower", "similar"]).all()
     assert comp["icb_code"].eq("QNC").all()
     # their peers (national) have a similar deprivation profile
-    table = staffordshire.read("peers", level="pcn", unit_code=sorted(ssot))
+    table = staffordshire.read("peers", level="pcn", within="england", unit_code=sorted(ssot))
     features = peers.unit_features(staffordshire, "pcn", table["period"].iloc[0])
     gap = (table["unit_code"].map(features["imd_score"])
            - table["peer_code"].map(features["imd_score"])).abs()

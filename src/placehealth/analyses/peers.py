@@ -377,8 +377,9 @@ def find_peers(store, level: str, *, n: int = DEFAULT_N, within: str | None = No
 
 
 def build(store) -> dict[str, int]:
-    """Build step: ``peers`` and ``peer_features`` for PCNs and practices (national, N = 10,
-    the default features the store holds). compare.build adds ``peer_feature_fit``."""
+    """Build step: ``peers`` and ``peer_features`` for PCNs (nationally and within their ICB) and
+    practices (nationally), N = 10, the default features the store holds. compare.build adds
+    ``peer_feature_fit`` and compares with the national peers."""
     period = features_period(store)
     practice = practice_features(store, period)
     options = default_options(practice)
@@ -389,10 +390,17 @@ def build(store) -> dict[str, int]:
         table = unit_features(store, level, period, practice)
         if len(table) < 2:
             continue
-        peers, contrib = nearest_peers(table.drop(columns="unit_name", errors="ignore"), options)
-        meta = {"level": level, "period": period, "within": "england"}
-        all_peers.append(peers.assign(**meta))
-        all_contrib.append(contrib.assign(**meta))
+        features = table.drop(columns="unit_name", errors="ignore")
+        for within in ("england", "icb") if level == "pcn" else ("england",):
+            try:
+                groups = None if within == "england" else unit_groups(store, level, within,
+                                                                      period)
+            except LookupError:
+                continue
+            peers, contrib = nearest_peers(features, options, groups)
+            meta = {"level": level, "period": period, "within": within}
+            all_peers.append(peers.assign(**meta))
+            all_contrib.append(contrib.assign(**meta))
     written = {}
     for name, parts in (("peers", all_peers), ("peer_features", all_contrib)):
         if parts:
