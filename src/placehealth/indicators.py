@@ -18,6 +18,7 @@ generated from what the store holds:
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 import warnings
@@ -186,8 +187,15 @@ def load_definitions(path: str | Path) -> list[Indicator]:
     return out
 
 
+ENV_DEFINITIONS = "PLACEHEALTH_INDICATORS"
+
+
 def registry(store, extra: Iterable[str | Path] = ()) -> dict[str, Indicator]:
-    """Every indicator the store can compute: QOF, uptake, then definitions from TOML files."""
+    """Every indicator the store can compute: QOF, uptake, then definitions from TOML files
+    (``extra``, and the files listed in ``$PLACEHEALTH_INDICATORS``, separated by the path
+    separator, so ``placehealth build`` picks them up). A later definition of a name wins."""
+    env = os.environ.get(ENV_DEFINITIONS, "")
+    extra = [*extra, *(p for p in env.split(os.pathsep) if p.strip())]
     found: dict[str, Indicator] = {}
     for indicator in [*qof_indicators(store), *uptake_indicators(store),
                       *(d for p in extra for d in load_definitions(p))]:

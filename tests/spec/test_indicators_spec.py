@@ -163,3 +163,12 @@ def test_a_ratio_of_observed_to_expected_has_the_counts_poisson_limits(tiny):
     assert row["lowercl"] == pytest.approx(stats.chi2.ppf(0.025, 6) / 2 / 60)
     assert row["uppercl"] == pytest.approx(stats.chi2.ppf(0.975, 8) / 2 / 60)
     assert row["statistic"] == "ratio x 1"
+
+
+def test_definitions_listed_in_the_environment_reach_the_build(tmp_path, tiny, monkeypatch):
+    path = tmp_path / "local.toml"
+    path.write_text('[[indicator]]\nname = "dm_share"\ntitle = "Diabetes"\n'
+                    'source_table = "qof_prevalence"\nnumerator = "register"\n'
+                    'denominator = "list_size"\nfilters = { group_code = "DM" }\n')
+    monkeypatch.setenv("PLACEHEALTH_INDICATORS", str(path))
+    assert "dm_share" in registry(tiny)

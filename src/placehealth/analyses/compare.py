@@ -450,6 +450,40 @@ def build(store, levels: Iterable[str] = LEVELS) -> dict[str, int]:
     return written
 
 
+#: Columns shown for each benchmark a unit is compared against.
+AGAINST = {
+    "england": ["england_value", "vs_england"],
+    "icb": ["icb_code", "icb_value", "vs_icb"],
+    "peers": ["peer_n", "peer_mean", "peer_lowercl", "peer_uppercl", "vs_peers"],
+}
+
+
+def unit_view(table: pd.DataFrame, unit: str, against: Iterable[str] = tuple(AGAINST),
+              period: str | None = None) -> pd.DataFrame:
+    """One unit's rows of a (protected) comparison table, with the columns for the benchmarks
+    asked for: the latest period of each indicator, a given ``period``, or ``"all"``. The CLI,
+    pages and API all show a unit's comparison through this one function."""
+    against = list(against)
+    unknown = [a for a in against if a not in AGAINST]
+    if unknown:
+        raise ValueError(f"cannot compare against {unknown[0]!r}: use {', '.join(AGAINST)}")
+    rows = table[table["unit_code"] == unit]
+    if period == "all":
+        pass
+    elif period:
+        rows = rows[rows["period"] == period]
+    elif not rows.empty:
+        rows = rows[rows["period"] == rows.groupby("indicator")["period"].transform("max")]
+    columns = ["indicator", "period", "value", "lowercl", "uppercl"]
+    for name in against:
+        columns += AGAINST[name]
+    columns += ["national_rank", "national_units", "national_decile", "trend"]
+    if "suppressed_cells" in rows:
+        columns.append("suppressed_cells")
+    return rows[[c for c in columns if c in rows]].sort_values(["indicator", "period"],
+                                                               ignore_index=True)
+
+
 def _feature_names(store, level: str) -> list[str]:
     if not store.has("peer_features"):
         return []

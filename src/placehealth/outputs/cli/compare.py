@@ -10,11 +10,6 @@ import typer
 from placehealth.outputs.cli.common import DbOption, FormatOption, open_store, print_frame
 from placehealth.sources.validate import InputError
 
-AGAINST = {
-    "england": ["england_value", "vs_england"],
-    "icb": ["icb_code", "icb_value", "vs_icb"],
-    "peers": ["peer_n", "peer_mean", "peer_lowercl", "peer_uppercl", "vs_peers"],
-}
 LEVELS = ("pcn", "practice")
 
 
@@ -44,6 +39,7 @@ def compare(
 
     Example: placehealth compare pcn U12345 --against peers --format json
     """
+    from placehealth.analyses.compare import AGAINST, unit_view
     from placehealth.outputs.disclosure import protect_frame
 
     _level(level)
@@ -63,23 +59,14 @@ def compare(
     if table.empty:
         raise InputError("comparison", f"no {level} rows" + (f" for indicator(s) "
                          f"{', '.join(indicator)}" if indicator else ""))
-    table = protect_frame(table, "comparison")
-    rows = table[table["unit_code"] == unit]
-    if rows.empty:
+    table = protect_frame(table, "comparison")  # the whole table, then the unit's rows
+    names = table.loc[table["unit_code"] == unit, "unit_name"].dropna()
+    out = unit_view(table, unit, chosen, period)
+    if out.empty:
         raise InputError("comparison", f"{level} {unit!r} is not in the comparison table",
                          hint=f"`placehealth show comparison` lists the {level}s compared")
-    if period != "all":
-        if period:
-            rows = rows[rows["period"] == period]
-        else:
-            rows = rows[rows["period"] == rows.groupby("indicator")["period"].transform("max")]
-    columns = ["indicator", "period", "value", "lowercl", "uppercl"]
-    for name in chosen:
-        columns += AGAINST[name]
-    columns += ["national_rank", "national_units", "national_decile", "trend"]
-    out = rows[[c for c in columns if c in rows]].sort_values(["indicator", "period"])
-    name = rows["unit_name"].dropna().iloc[0] if rows["unit_name"].notna().any() else unit
-    print_frame(out.reset_index(drop=True), fmt, title=f"{name} ({unit}) compared")
+    name = names.iloc[0] if len(names) else unit
+    print_frame(out, fmt, title=f"{name} ({unit}) compared")
 
 
 def peers(
