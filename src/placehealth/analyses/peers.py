@@ -139,11 +139,14 @@ def nearest_peers(
         group = within.reindex(features.index).astype(object).to_numpy()
     order_key = np.arange(len(codes))  # codes are sorted, so index order = code order
     unit_idx, peer_idx, ranks, dists = [], [], [], []
-    sq = (zw**2).sum(axis=1)
     for start in range(0, len(codes), block):
         stop = min(start + block, len(codes))
-        d2 = sq[start:stop, None] + sq[None, :] - 2.0 * zw[start:stop] @ zw.T
-        d = np.sqrt(np.clip(d2, 0.0, None)).round(_DECIMALS)
+        # summed squared differences, feature by feature: exact 0 for identical units (the
+        # |a|^2 + |b|^2 - 2ab shortcut leaves float noise that would break ties by accident)
+        d2 = np.zeros((stop - start, len(codes)))
+        for f in range(zw.shape[1]):
+            d2 += (zw[start:stop, f, None] - zw[None, :, f]) ** 2
+        d = np.sqrt(d2).round(_DECIMALS)
         rows = np.arange(stop - start)
         d[rows, start + rows] = np.inf  # never one's own peer
         if group is not None:
