@@ -191,3 +191,13 @@ def test_cli_export_and_report(db, tmp_path):
         result = runner.invoke(app, ["report", "pcn", "U00001", "--out", str(report), "--db", str(db)])
         assert result.exit_code == 0, result.output
         assert report.stat().st_size > 100_000
+
+
+def test_pdf_without_chromium_is_a_clear_error(db, tmp_path, monkeypatch):
+    from placehealth.outputs import reports
+
+    monkeypatch.setattr(reports, "find_chromium", lambda: None)
+    with pytest.raises(RuntimeError, match="need Chromium"):
+        reports.html_to_pdf("<p>x</p>", tmp_path / "r.pdf")
+    with pytest.raises(ValueError, match=r"use \.html or \.pdf"):
+        reports.write_pcn_report(Data(db), "U00001", tmp_path / "r.docx")

@@ -91,3 +91,13 @@ def test_click_home_to_pcn_to_neighbourhood_and_report(server, page, tmp_path):
     page.goto(report.as_uri())
     _check_drawn(page, "click-report")
     assert "Methods and sources" in page.inner_text("body")
+
+
+def test_pdf_report_prints_with_chromium(demo_db, browser, tmp_path):
+    from placehealth.outputs.queries import Data
+    from placehealth.outputs.reports import write_pcn_report
+
+    data = Data(demo_db)
+    code = sorted(data.names("pcn"))[0]
+    out = write_pcn_report(data, code, tmp_path / "report.pdf")
+    assert out.read_bytes()[:5] == b"%PDF-" and out.stat().st_size > 50_000
