@@ -37,12 +37,14 @@ def client(db) -> TestClient:
 @pytest.mark.parametrize("url", ["/", "/pcn/U00001", "/pcn/U00002?indicator=qof_hyp_prevalence",
                                  "/lsoa/E01000001", "/practice/A00001", "/la/E06000001", "/compare",
                                  "/compare?pcn=U00001&pcn=U00002", "/openapi.json", "/api/tables",
-                                 "/group/East Side", "/api/group/East Side",
+                                 "/group/East Side", "/api/group/East Side", "/api-docs",
                                  "/api/pcn/U00001", "/api/lsoa/E01000004", "/api/disclosure",
                                  "/api/boundaries?codes=E01000001,E01000002"])
 def test_pages_and_api_answer(client, url):
     response = client.get(url)
     assert response.status_code == 200, response.text[:300]
+    if response.headers["content-type"].startswith("text/html"):  # nothing from a CDN
+        assert not re.search(r'(src|href)="(https?:)?//', response.text)
 
 
 @pytest.mark.parametrize("url,status", [

@@ -55,6 +55,7 @@ def _axe(page, name: str) -> None:
 @pytest.mark.parametrize("name,path,maps", [
     ("home", "/", 1), ("pcn", "/pcn/{pcn}", 1), ("lsoa", "/lsoa/{lsoa}", 1),
     ("practice", "/practice/{practice}", 0), ("la", "/la/{la}", 1), ("compare", "/compare", 0),
+    ("api-docs", "/api-docs", 0),
 ])
 def test_page_draws_and_is_accessible(server, page, name, path, maps):
     url = server + path.format(**_codes(server))

@@ -50,7 +50,7 @@ def create_app(db: str | os.PathLike[str] | None = None, policy: str | Policy | 
     app = FastAPI(title="placehealth", version="0.1.0",
                   description="Health inequalities in Primary Care Networks: every table and page "
                   "view as JSON, after disclosure control (small counts suppressed, others rounded).",
-                  docs_url="/docs", redoc_url=None, openapi_url="/openapi.json")
+                  docs_url=None, redoc_url=None, openapi_url="/openapi.json")
     app.state.data = Data(db, policy)
     if warm_up:
         threading.Thread(target=warm, args=(app.state.data,), daemon=True).start()

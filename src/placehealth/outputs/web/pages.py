@@ -200,6 +200,20 @@ def compare(request: Request, pcn: list[str] = Query(default_factory=list),
                                charts=chart_json, disclosure=view["disclosure"]))
 
 
+@router.get("/api-docs", response_class=HTMLResponse)
+def api_docs(request: Request) -> HTMLResponse:
+    """The API described for people (from the OpenAPI document; no CDN-hosted viewer)."""
+    endpoints = []
+    for path, methods in request.app.openapi()["paths"].items():
+        operation = methods.get("get")
+        if operation:
+            endpoints.append({"path": path, "summary": operation.get("summary", ""),
+                              "description": operation.get("description", ""),
+                              "params": [p["name"] for p in operation.get("parameters", [])]})
+    return HTMLResponse(render("api_docs.html", title="API", endpoints=endpoints,
+                               disclosure=explanation(_data(request).policy)))
+
+
 def error_page(status: int, heading: str, message: str, disclosure: str = "") -> HTMLResponse:
     return HTMLResponse(render("error.html", title=heading, heading=heading, message=message,
                                disclosure=disclosure), status_code=status)
