@@ -340,12 +340,20 @@ def narrative(view: dict[str, Any]) -> list[str]:
     gaps = view["sections"].get("need")
     if gaps is not None and gaps.frame is not None and not gaps.frame.empty and "missing" in gaps.frame:
         low = gaps.frame.dropna(subset=["missing"])
-        low = low[low["missing"] > 0].head(3)
-        if len(low):
-            parts = [f"{r.group_code} (about {r.missing:,.0f} more patients expected than recorded)"
-                     for r in low.itertuples()]
-            out.append("The largest gaps between expected and recorded prevalence are " +
+        low = low[low["missing"] >= 0.5]
+        if "significantly_low" in low:
+            significant = low[low["significantly_low"].fillna(False).astype(bool)]
+        else:
+            significant = low
+        if len(significant):
+            parts = [f"{r.group_code} (about {r.missing:,.0f} more "
+                     f"{'patient' if round(r.missing) == 1 else 'patients'} expected than recorded)"
+                     for r in significant.head(3).itertuples()]
+            out.append("The largest significant gaps between expected and recorded prevalence are " +
                        "; ".join(parts) + ".")
+        elif len(gaps.frame):
+            out.append("No condition's recorded prevalence is significantly below what the population "
+                       "predicts.")
     compare = view["sections"].get("comparison")
     if compare is not None and compare.frame is not None and "vs_peers" in compare.frame:
         counts = compare.frame["vs_peers"].value_counts()
