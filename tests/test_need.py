@@ -197,3 +197,16 @@ def test_need_target_sets_a_per_indicator_target_for_the_next_build(store):
     assert (row["target"], row["people_behind"]) == (pytest.approx(0.9), 2)  # ceil(90) - 88
     bad = CliRunner().invoke(app, ["need", "target", "MMR2", "190", "--db", path])
     assert bad.exit_code != 0
+
+
+def test_practices_with_impossible_registers_are_left_out_and_counted(store):
+    rows = [*QOF, dict(QOF[0], practice_code="A00005", register=1200),  # register > list
+            dict(QOF[0], practice_code="A00006", register=0, list_size=0)]  # no list
+    load(store, "qof_prevalence", "2024-25", rows)
+    model, gap, practice = need.prevalence_gaps(store)
+    assert (model["n_practices"].iloc[0], model["n_excluded"].iloc[0]) == (4, 2)
+    assert model["observed_total"].iloc[0] == 100  # the four usable practices only
+    left_out = practice[practice.practice_code.isin(["A00005", "A00006"])]
+    assert left_out["expected"].isna().all()
+    assert not gap["area_code"].isin(["A00005", "A00006"]).any()
+    assert practice["expected"].sum() == pytest.approx(100)
