@@ -106,7 +106,10 @@ def test_missing_lookup_is_a_clear_error(store):
     registrations(store, "2025-01", [("B00001", "E01000001", "ALL", 10)])
     imd(store, "IMD2019", 2011, [("E01000001", "imd", 10.0, 5)])
     with pytest.raises(LookupError, match="LSOA11 -> LSOA21 lookup"):
-        period_tables(store, "2025-01")
+        period_tables(store, "2025-01", "IMD2019")  # asked for: an error
+    with pytest.warns(lv.LevelWarning, match="carry no IMD"):  # chosen by default: a warning
+        practices = period_tables(store, "2025-01")["practice_profile"]
+    assert practices.iloc[0]["imd_edition"] is None and "imd_score" not in practices
 
 
 @settings(max_examples=60, deadline=None)

@@ -72,6 +72,13 @@ def period_data(store: Store, period: str, edition: str | None = None) -> Period
     chosen, vintage = choose_edition(store, native, edition)
     notes: list[str] = []
     harmonisation = "none (same vintage)"
+    if native is not None and vintage is not None and native != vintage \
+            and edition is None and not store.has("lsoa_changes"):
+        warnings.warn(f"{period}: registrations are on LSOA {native} codes and the only IMD "
+                      f"loaded ({chosen}) on LSOA {vintage}; without the ONS LSOA11 -> LSOA21 "
+                      "lookup (lsoa_changes) the profiles carry no IMD", lv.LevelWarning,
+                      stacklevel=2)
+        chosen, vintage = None, native
     if native is not None and vintage is not None and native != vintage:
         walk = crosswalk(store, native, vintage)
         matrix = harmonise(matrix, walk, ["patients"])
