@@ -20,10 +20,10 @@ floating-point rounding. Codes not in the lookup (unknown LSOAs, Welsh codes abs
 kept as they are. For complex (X) changes the target's whole population stands in for the
 unknown population of the overlap, an approximation documented here and in docs/DATA.md.
 
-Method: apportioning by population weights, as in the ONS guidance on using the LSOA 2011 to
-2021 best-fit lookups (ONS, *LSOA (2011) to LSOA (2021) to LAD (2022) lookup*, 2022) and the
-PHE Fingertips practice-to-area attribution (Public Health England, *Technical guidance:
-attributing GP practice data to areas*, 2019).
+Method: areal apportioning of counts with population weights (population-weighted
+interpolation between two zone systems), applied to the change types of the ONS *LSOA (2011) to
+LSOA (2021) to Local Authority District (2022) Lookup for England and Wales* (ONS, 2022), whose
+U/S/M/X codes say which LSOAs map one to one, split, merge or change irregularly.
 """
 
 from __future__ import annotations

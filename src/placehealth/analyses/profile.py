@@ -13,9 +13,10 @@ One computation serves every level (see :mod:`placehealth.analyses.levels`). For
    becomes a *registration-weighted mean* over the unit's patients, and every practice
    characteristic (age-sex structure) a weighted mean over the unit's patients at each practice.
 
-Registration-weighted mean (as the OHID National General Practice Profiles attribute IMD to
-practices: OHID, *National General Practice Profiles, technical guidance*, "IMD score" indicator
-93553): ``sum_l p_l x_l / sum_l p_l`` over the LSOAs ``l`` whose value ``x_l`` is known, where
+Registration-weighted mean (the way the OHID National General Practice Profiles give a practice
+an IMD score, "Deprivation score (IMD)": the LSOA scores weighted by the practice's registered
+patients living in each LSOA, from NHS England's patients-registered-by-LSOA file):
+``sum_l p_l x_l / sum_l p_l`` over the LSOAs ``l`` whose value ``x_l`` is known, where
 ``p_l`` is the unit's registered patients living in ``l``. The weights are renormalised after
 every join: patients whose LSOA is unknown (NO2011, EMPTY, ...) or has no value (e.g. a Welsh
 LSOA for the English IMD) are left out of the denominator, so weights sum to 1 over matched
