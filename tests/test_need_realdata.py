@@ -113,3 +113,25 @@ def test_within_icbs_recorded_copd_is_higher_in_the_more_deprived_practices(nati
     ratio = rii[rii.indicator == "prevalence_ratio:COPD"]["value"]
     assert (raw - 1).abs().median() > 2 * (ratio - 1).abs().median()
     assert len(adjusted) == len(recorded)
+
+
+def test_childhood_immunisation_uptake_is_lower_in_more_deprived_west_sussex_practices(store):
+    """UKHSA COVER by practice (West Sussex 2019/20-2021/22), practice IMD 2019, the Oct 2025
+    practice -> ICB map: across local quintiles of the ICB's West Sussex practices, uptake rises
+    towards the least deprived (positive SII) for almost every vaccine and year."""
+    import placehealth.sources.uptake  # noqa: F401  (registers the uptake reader)
+
+    store.ingest([
+        read_file(shared_file("childhood_immunisations/west_sussex_gp_childhood_immunisations.csv")),
+        read_file(shared_file("derived_reference/practice_imd2019_blackwellrd_2023-01.csv"),
+                  "practice-attributes", ReadOptions(period="2023-01")),
+        read_file(shared_file("pcn_practice_mapping/gp-reg-pat-prac-map_2025-10.csv")),
+    ])
+    no_qof = pd.DataFrame(columns=["period", "practice_code", "group_code", "observed",
+                                   "expected", "list_size"])
+    table = inequality.inequality(store, no_qof, pd.DataFrame())
+    sii = table[(table.measure == "sii") & (table.area_level == "icb") & (table.quantiles == 5)]
+    assert set(sii["area_code"]) == {"QNX"} and len(sii) >= 40  # NHS Sussex ICB
+    assert sii["indicator"].str.startswith("uptake:").all()
+    assert (sii["value"] > 0).mean() > 0.9
+    assert (sii["lowercl"] > 0).mean() > 0.6
