@@ -274,9 +274,9 @@ def _names(memberships: list[lv.Membership]) -> pd.DataFrame:
 
 def score_decile(score: pd.Series) -> pd.Series:
     """Decile of each unit's score among the units of its level: 1 = the tenth with the highest
-    (most deprived) scores; decile = ceil(10 x rank / n), rank 1 = highest, ties share the lower
-    rank (as MHCLG deciles rank LSOAs: MHCLG, *English Indices of Deprivation 2019 technical
-    report*, section 3)."""
+    (most deprived) scores; decile = ceil(10 x rank / n), rank 1 = highest, ties sharing the
+    lower rank -- deciles from ranks, as the English Indices of Deprivation assign LSOA deciles
+    (MHCLG, *The English Indices of Deprivation 2019: Technical report*)."""
     n = int(score.notna().sum())
     rank = score.rank(method="min", ascending=False)
     return (np.ceil(10 * rank / n)).astype("Int64") if n else pd.Series(pd.NA, index=score.index,
