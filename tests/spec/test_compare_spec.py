@@ -117,6 +117,11 @@ def test_funnel_limits_are_where_the_wilson_interval_touches_the_target():
     assert got.loc["B", "position"] == "below 95%"
     assert got.loc["C", "position"] == "above 99.8%"
     assert got.loc["B", "target"] == pytest.approx(14.5)
+    # the limit lines drawn behind the points pass through each point's limits
+    curve = compare.funnel_curves(values, known, points=50)
+    assert curve["denominator"].min() <= 100 and curve["denominator"].max() >= 500
+    assert np.interp(400, curve["denominator"], curve["upper95_0limit"]) == pytest.approx(
+        got.loc["B", "upper95_0limit"], rel=1e-3)
 
 
 def registry_stub():
@@ -154,7 +159,8 @@ def test_build_on_a_tiny_store(store):
     assert nearest["U00001"] == "U00002" and nearest["U00002"] == "U00001"
     assert (table["unit_code"] != table["peer_code"]).all()
     written = compare.build(store)
-    assert {"comparison", "funnel", "deciles", "spine", "peer_feature_fit"} <= set(written)
+    assert {"comparison", "funnel", "funnel_limits", "deciles", "spine", "peer_feature_fit",
+            "indicators"} <= set(written)
     comp = store.read("comparison", level="pcn", period="2020-21",
                       indicator="qof_hyp_prevalence").set_index("unit_code")
     assert comp.loc["U00003", "england_value"] == pytest.approx(100 * 52 / 500)

@@ -8,6 +8,7 @@ Tables written by :func:`build`:
   national rank and decile; trend over the periods loaded.
 - ``funnel``: each unit's point with the 95% and 99.8% control limits at its denominator and its
   position (inside / above / below), target = the England value (Spiegelhalter 2005).
+- ``funnel_limits``: the control-limit lines at 100 denominators, for drawing behind the points.
 - ``deciles``: national 10th..90th percentiles of the unit values per indicator, level, period.
 - ``spine``: for each unit, every indicator (latest period) against England's range across units.
 - ``peer_feature_fit``: R-squared of each indicator on the peer features (see peers.py).
@@ -416,8 +417,8 @@ def build(store, levels: Iterable[str] = LEVELS) -> dict[str, int]:
     england = level_values(store, "england", known.values(), counts, units)
     icb = level_values(store, "icb", known.values(), counts, units)
     tables: dict[str, list[pd.DataFrame]] = {k: [] for k in
-                                             ("comparison", "funnel", "deciles", "spine",
-                                              "peer_feature_fit")}
+                                             ("comparison", "funnel", "funnel_limits",
+                                              "deciles", "spine", "peer_feature_fit")}
     for level in levels:
         values = level_values(store, level, known.values(), counts, units)
         if values.empty:
@@ -431,6 +432,7 @@ def build(store, levels: Iterable[str] = LEVELS) -> dict[str, int]:
         tables["spine"].append(spine(table))
         tables["deciles"].append(deciles(values))
         tables["funnel"].append(funnel(values, known))
+        tables["funnel_limits"].append(funnel_curves(values, known))
         if level_peers is not None and not level_peers.empty:
             period = level_peers["period"].iloc[0]
             features = unit_features(store, level, period)
@@ -482,6 +484,35 @@ def unit_view(table: pd.DataFrame, unit: str, against: Iterable[str] = tuple(AGA
         columns.append("suppressed_cells")
     return rows[[c for c in columns if c in rows]].sort_values(["indicator", "period"],
                                                                ignore_index=True)
+
+
+def funnel_curves(values: pd.DataFrame, indicators: Mapping[str, Indicator],
+                  points: int = 100) -> pd.DataFrame:
+    """The funnel's control-limit lines (95% and 99.8%) at ``points`` denominators spanning the
+    units plotted, per indicator, level and period (measures.funnel_limits; target as
+    :func:`funnel`), for drawing smooth limits behind the points."""
+    from placehealth.measures.funnels import funnel_limits
+
+    parts = []
+    for name, frame in values.groupby("indicator", sort=True):
+        indicator = indicators[name]
+        frame = frame[frame["denominator"] > 0]
+        pooled = frame.groupby("period")[["numerator", "denominator"]].transform("sum")
+        if indicator.method == "proportion":
+            frame = frame[(pooled["numerator"] > 0) & (pooled["numerator"] < pooled["denominator"])]
+        elif indicator.method == "rate":
+            frame = frame[pooled["numerator"] > 0]
+        if frame.empty:
+            continue
+        curve = funnel_limits(frame, x="numerator", n="denominator", statistic=indicator.method,
+                              group_by=["level", "period"], confidence=(0.95, 0.998),
+                              multiplier=indicator.multiplier, points=points)
+        parts.append(curve.assign(indicator=name))
+    if not parts:
+        return pd.DataFrame()
+    out = pd.concat(parts, ignore_index=True)
+    first = ["indicator", "level", "period"]
+    return out[first + [c for c in out.columns if c not in first]]
 
 
 def _feature_names(store, level: str) -> list[str]:
