@@ -188,3 +188,14 @@ def test_profile_percentages_that_imply_small_counts_are_hidden_with_a_complemen
     # 0.3% of 50,000 = 150 patients: nothing to hide.
     assert out.iloc[1][SUPPRESSED] == ""
     assert out.iloc[1]["core20_pct"] == 20.3
+
+
+def test_declared_tables_also_hide_derived_columns_named_as_such():
+    frame = pd.DataFrame({"indicator": "x", "level": "pcn", "period": "2024-25",
+                          "unit_code": ["U1", "U2", "U3"], "numerator": [3, 400, 500],
+                          "denominator": [1000, 9000, 9000], "value": [0.3, 4.4, 5.6],
+                          "lowercl": [0.1, 4.0, 5.1], "national_rank": [1, 2, 3]})
+    out = protect(frame, "comparison", "nhs_england")
+    assert out["value"].isna().tolist() == [True, True, False]
+    assert out["lowercl"].isna().tolist() == [True, True, False]
+    assert out["national_rank"].tolist() == [1, 2, 3]

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -262,7 +262,7 @@ def rule_for(table: str | None, frame: pd.DataFrame) -> TableRule:
     band, category and group columns; period/edition columns are fixed.
     """
     if table in TABLE_RULES:
-        return TABLE_RULES[table]
+        return _with_inferred_derived(TABLE_RULES[table], frame)
     if table in PROFILE_TABLES:
         return profile_rule(frame)
     counts: list[str] = []
@@ -285,6 +285,21 @@ def rule_for(table: str | None, frame: pd.DataFrame) -> TableRule:
         elif (column.endswith("_code") and not numeric) or tokens & _DIMENSION_TOKENS:
             dimensions.append(column)
     return TableRule(tuple(counts), derived, tuple(dimensions), tuple(fixed))
+
+
+def _with_inferred_derived(rule: TableRule, frame: pd.DataFrame) -> TableRule:
+    """A declared rule plus any column the declaration does not name whose name says it is derived
+    (rate, share, value, limits...): it is hidden with the row's counts, so a column added to a
+    table later is never published beside a hidden count by default."""
+    if not rule.counts:
+        return rule
+    named = set(rule.counts) | set(rule.derived) | set(rule.shares) | set(rule.dimensions) | set(rule.fixed)
+    extra = {c: () for c in frame.columns
+             if c not in named and c != SUPPRESSED and _is_derived_name(c)
+             and pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])}
+    if not extra:
+        return rule
+    return replace(rule, derived={**rule.derived, **extra})
 
 
 # ----------------------------------------------------------------------------- protection

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from placehealth.analyses.compare import unit_view as compare_unit_view
 from placehealth.outputs import charts
 from placehealth.outputs.disclosure import SUPPRESSED, explanation
 from placehealth.outputs.queries import Data, NotFound
@@ -205,10 +206,7 @@ def pcn_view(data: Data, code: str, indicator: str | None = None) -> dict[str, A
     compare = Section("comparison", "How the PCN compares", missing=None if data.has("comparison")
                       else "comparison")
     if not comparison.empty:
-        latest = _latest(comparison)
-        compare.frame = latest[[c for c in ("indicator", "period", "value", "lowercl", "uppercl",
-                                            "england_value", "vs_england", "peer_mean", "vs_peers",
-                                            "national_decile", "trend", SUPPRESSED) if c in latest]]
+        compare.frame = compare_unit_view(comparison, code)  # the CLI's and API's one function
         compare.columns = {"indicator": "Indicator", "period": "Period", "value": "Value",
                            "england_value": "England", "vs_england": "vs England", "peer_mean": "Peers",
                            "vs_peers": "vs peers", "national_decile": "National decile"}
