@@ -98,3 +98,29 @@ def test_deciles_only_where_the_population_allows():
     out = inequality.inequality_measures(units, repetitions=1000)
     quantiles = out.groupby("area_code")["quantiles"].agg(set)
     assert quantiles["BIG"] == {5, 10} and quantiles["SMALL"] == {5}
+
+
+def test_uptake_by_lsoa_gives_inequality_within_each_local_authority(store):
+    import placehealth.sources.uptake  # noqa: F401  (registers the uptake table)
+
+    codes = [f"E01{i:06d}" for i in range(10)]
+    score = np.repeat([50.0, 40.0, 30.0, 20.0, 10.0], 2)
+    uptake = np.repeat([75, 80, 85, 90, 95], 2)  # of 100 children: lowest where most deprived
+    load(store, "uptake", "2024-25", [
+        {"period": "2024-25", "area_level": "lsoa", "area_code": c, "indicator": "MMR1",
+         "age": "24 months", "numerator": int(u), "denominator": 100}
+        for c, u in zip(codes, uptake, strict=True)])
+    load(store, "imd", "IoD2025", [
+        {"edition": "IoD2025", "lsoa_code": c, "lsoa_vintage": 2021, "domain": "imd",
+         "score": s, "rank": i + 1, "decile": 1 + i // 2} for i, (c, s) in enumerate(zip(codes, score, strict=True))])
+    load(store, "geography_lookup", "lad 2024", [
+        {"lsoa_vintage": 2021, "lsoa_code": c, "level": "lad", "edition": "2024",
+         "area_code": "E06000001", "area_name": "Town"} for c in codes])
+    no_qof = pd.DataFrame(columns=["period", "practice_code", "group_code", "observed",
+                                   "expected", "list_size"])
+    table = inequality.inequality(store, no_qof, pd.DataFrame())
+    la = table[(table.area_level == "la") & (table.quantiles == 5)].set_index("measure")
+    assert la.loc["sii", "indicator"] == "uptake:MMR1 24 months" and la.loc["sii", "units"] == "lsoa"
+    slope, _ = np.polyfit([0.1, 0.3, 0.5, 0.7, 0.9], [0.75, 0.80, 0.85, 0.90, 0.95], 1)
+    assert la.loc["sii", "value"] == pytest.approx(slope, rel=1e-9)  # +0.25
+    assert la.loc["gap", "value"] == pytest.approx(0.95 - 0.75)

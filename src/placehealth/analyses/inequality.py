@@ -215,9 +215,12 @@ def _concat_categorical(parts: list[pd.DataFrame]) -> pd.DataFrame:
 
 
 def _uptake_units(store: Store, uptake: pd.DataFrame) -> list[pd.DataFrame]:
+    """Uptake rows as units: practices within PCNs, Sub-ICBs and ICBs (by practice IMD score);
+    LSOAs (files by LSOA) within local authorities (by LSOA IMD score)."""
     parts = []
-    rows = uptake[(uptake["area_level"] == "practice") & uptake["numerator"].notna()
-                  & uptake["denominator"].notna() & (uptake["denominator"] > 0)]
+    usable = uptake[uptake["numerator"].notna() & uptake["denominator"].notna()
+                    & (uptake["denominator"] > 0)]
+    rows = usable[usable["area_level"] == "practice"]
     for period, by_period in rows.groupby("period"):
         scores = _practice_scores(store, period)
         if scores is None:
@@ -228,18 +231,28 @@ def _uptake_units(store: Store, uptake: pd.DataFrame) -> list[pd.DataFrame]:
                 continue
             units = by_period.merge(members, left_on="area_code", right_on="practice_code")
             units = units.merge(scores, on="practice_code")
-            if units.empty:
-                continue
-            parts.append(pd.DataFrame({
-                "area_level": level, "area_code": units["unit_code"].to_numpy(),
-                "area_name": units["unit_name"].to_numpy(), "unit_code": units["practice_code"].to_numpy(),
-                "units": "practice", "period": period,
-                "population": units["denominator"].to_numpy(dtype=float),
-                "score": units["score"].to_numpy(dtype=float),
-                "indicator": ("uptake:" + units["indicator"] + " " + units["age"]).to_numpy(),
-                "kind": "proportion", "x": units["numerator"].to_numpy(dtype=float),
-                "n": units["denominator"].to_numpy(dtype=float)}))
-    return parts
+            parts.append(_uptake_frame(units, level, "practice_code", "practice"))
+    lsoa_rows = usable[usable["area_level"] == "lsoa"]
+    if len(lsoa_rows):
+        places = _quiet_units(store, "la", "")
+        scores = _lsoa_scores(store, lsoa_rows["area_code"].unique())
+        if places is not None and scores is not None:
+            units = lsoa_rows.merge(places, left_on="area_code", right_on="lsoa_code")
+            units = units.merge(scores[["lsoa_code", "score"]], on="lsoa_code")
+            parts.append(_uptake_frame(units, "la", "lsoa_code", "lsoa"))
+    return [p for p in parts if len(p)]
+
+
+def _uptake_frame(units: pd.DataFrame, level: str, unit_column: str, kind: str) -> pd.DataFrame:
+    return pd.DataFrame({
+        "area_level": level, "area_code": units["unit_code"].to_numpy(),
+        "area_name": units["unit_name"].to_numpy(), "unit_code": units[unit_column].to_numpy(),
+        "units": kind, "period": units["period"].to_numpy(),
+        "population": units["denominator"].to_numpy(dtype=float),
+        "score": units["score"].to_numpy(dtype=float),
+        "indicator": ("uptake:" + units["indicator"] + " " + units["age"]).to_numpy(),
+        "kind": "proportion", "x": units["numerator"].to_numpy(dtype=float),
+        "n": units["denominator"].to_numpy(dtype=float)})
 
 
 def quantile_values(units: pd.DataFrame, k: int) -> pd.DataFrame:
