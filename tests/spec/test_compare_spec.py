@@ -177,3 +177,16 @@ def test_build_on_a_tiny_store(store):
     practice_values = [10.0, 15.0, 10.0, 0.0, 10.0]
     assert dec.sort_values("percentile")["value"].tolist() == pytest.approx(
         np.percentile(practice_values, range(10, 100, 10)))
+
+
+def test_peer_z_is_the_distance_in_peer_standard_deviations():
+    values = pd.DataFrame({"indicator": "i", "period": "p", "unit_code": list("ABCD"),
+                           "value": [10.0, 20.0, 30.0, 50.0], "lowercl": [9.0, 19, 29, 49],
+                           "uppercl": [11.0, 21, 31, 51], "numerator": 1.0, "denominator": 2.0})
+    pairs = pd.DataFrame({"unit_code": ["A"] * 3, "peer_code": ["B", "C", "D"]})
+    england = pd.DataFrame({"indicator": ["i"], "period": ["p"], "value": [25.0]})
+    table = compare.comparison(values, england, {"i": registry_stub()}, peers=pairs)
+    a = table.set_index("unit_code").loc["A"]
+    sd = np.std([20, 30, 50], ddof=1)
+    assert a["peer_z"] == pytest.approx((10 - 100 / 3) / sd)  # -1.53: within the usual spread
+    assert a["vs_england"] == "lower"

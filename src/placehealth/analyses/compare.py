@@ -23,6 +23,10 @@ interval as (upper - lower) / (2 x 1.959964); the difference's 95% interval is r
 with measures.compare_to_benchmark. Comparing a unit's interval with a peer *point* value (or with
 the "best 5" of 10 similar units) ignores the comparators' variability and raises false alarms.
 
+The rating answers "is the unit's true value different from its peers' average?". How unusual
+the difference is *among* peers (whose true values differ too) is ``peer_z`` = (value - m) /
+sd(peer values): |peer_z| above 2 marks a unit outside the usual spread of units like it.
+
 England and ICB are rated as Fingertips does: the unit's interval against the benchmark value
 (measures.compare_to_benchmark). The ICB value includes the unit itself.
 
@@ -291,6 +295,9 @@ def comparison(
         for c in ("peer_n", "peer_mean", "peer_sd", "peer_se", "peer_lowercl", "peer_uppercl"):
             out[c] = np.nan
     out["peer_n"] = out["peer_n"].fillna(0).astype("int64")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["peer_z"] = (out["value"] - out["peer_mean"]) / out["peer_sd"].where(
+            out["peer_sd"] > 0)
     for c in ("peer_difference", "peer_difference_lowercl", "peer_difference_uppercl"):
         out[c] = np.nan
     out["vs_peers"] = "not compared"
@@ -456,7 +463,7 @@ def build(store, levels: Iterable[str] = LEVELS) -> dict[str, int]:
 AGAINST = {
     "england": ["england_value", "vs_england"],
     "icb": ["icb_code", "icb_value", "vs_icb"],
-    "peers": ["peer_n", "peer_mean", "peer_lowercl", "peer_uppercl", "vs_peers"],
+    "peers": ["peer_n", "peer_mean", "peer_lowercl", "peer_uppercl", "vs_peers", "peer_z"],
 }
 
 
