@@ -190,3 +190,14 @@ def test_peer_z_is_the_distance_in_peer_standard_deviations():
     sd = np.std([20, 30, 50], ddof=1)
     assert a["peer_z"] == pytest.approx((10 - 100 / 3) / sd)  # -1.53: within the usual spread
     assert a["vs_england"] == "lower"
+
+
+def test_a_falling_proportion_over_six_periods_uses_the_latest_five():
+    got = compare.trends(_series([10, 80, 75, 62, 60, 50], [500] * 6), {"i": "proportion"})
+    row = got.iloc[0]
+    # the first period (10 of 500) is not among the latest five, so it cannot make this rise
+    assert row["trend_periods"] == 5 and row["trend"] == "decreasing"
+    later = _series([80, 75, 62, 60, 50], [500] * 5)
+    table = np.column_stack([later["numerator"], 500 - later["numerator"]])
+    z = Table(table).test_ordinal_association(row_scores=np.arange(5), col_scores=np.arange(2))
+    assert row["trend_statistic"] == pytest.approx(z.zscore**2 * 2500 / 2499, rel=1e-9)

@@ -208,7 +208,8 @@ def trends(values: pd.DataFrame, methods: Mapping[str, str], confidence: float =
     out["trend_p"] = out["chi_p"].where(use_chi, out["p"])
     alpha = 1 - confidence
     significant = out["trend_p"] < alpha
-    direction = np.where(out["trend_slope"] > 0, "increasing", "decreasing")
+    rising = out["chi_sign"].where(use_chi, np.sign(out["trend_slope"])) > 0
+    direction = np.where(rising, "increasing", "decreasing")
     out["trend_direction"] = np.where(significant, direction, "no significant change")
     out.loc[out["trend_p"].isna(), "trend_direction"] = "cannot be calculated"
     out["trend"] = np.where(out["trend_periods"] >= TREND_PERIODS, out["trend_direction"],
@@ -240,7 +241,7 @@ def _chi_square_trend(v: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     chi2 = (sum r_i x_i - R xbar)^2 / (p (1 - p) (sum n_i x_i^2 - N xbar^2)), 1 d.f.,
     xbar = sum n_i x_i / N, p = R / N; scores x_i = period order."""
     if v.empty:
-        return pd.DataFrame(columns=[*keys, "chi_square", "chi_p"])
+        return pd.DataFrame(columns=[*keys, "chi_square", "chi_p", "chi_sign"])
     v = v.assign(rx=v["numerator"] * v["t"], nx=v["denominator"] * v["t"],
                  nx2=v["denominator"] * v["t"] ** 2)
     g = v.groupby(keys).agg(R=("numerator", "sum"), N=("denominator", "sum"), rx=("rx", "sum"),
@@ -252,7 +253,8 @@ def _chi_square_trend(v: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
         chi = (g["rx"] - g["R"] * xbar) ** 2 / denom
     g["chi_square"] = chi.where(denom > 0)
     g["chi_p"] = stats.chi2.sf(g["chi_square"], 1)
-    return g.reset_index()[[*keys, "chi_square", "chi_p"]]
+    g["chi_sign"] = np.sign(g["rx"] - g["R"] * xbar)
+    return g.reset_index()[[*keys, "chi_square", "chi_p", "chi_sign"]]
 
 
 # ------------------------------------------------------------------------------ the comparison
