@@ -210,3 +210,19 @@ def test_practices_with_impossible_registers_are_left_out_and_counted(store):
     assert left_out["expected"].isna().all()
     assert not gap["area_code"].isin(["A00005", "A00006"]).any()
     assert practice["expected"].sum() == pytest.approx(100)
+
+
+def test_lsoa_uptake_sums_to_local_authorities_leaving_suppressed_rows_out(store):
+    rows = [("E01000001", 90, 100), ("E01000002", None, 50), ("E01000003", 40, 50)]
+    load(store, "uptake", "2024-25", [
+        {"period": "2024-25", "area_level": "lsoa", "area_code": c, "indicator": "Bowel screening",
+         "age": "all", "numerator": n, "denominator": d} for c, n, d in rows])
+    load(store, "geography_lookup", "lad", [
+        {"lsoa_vintage": 2021, "lsoa_code": c, "level": "lad", "edition": "2024",
+         "area_code": "E06000001", "area_name": "Town"} for c, _, _ in rows])
+    out = need.uptake_gaps(store, targets={"Bowel screening": 0.8})
+    la = out[out.area_level == "la"].iloc[0]
+    # E01000002's numerator is suppressed: its 50 eligible people are left out of the sum too
+    assert (la["numerator"], la["denominator"], la["suppressed_rows"]) == (130, 150, 1)
+    assert la["source"] == "summed from lsoas" and la["area_name"] == "Town"
+    assert la["people_behind"] == 0  # ceil(0.8 x 150) = 120 <= 130

@@ -295,33 +295,45 @@ def uptake_targets(store: Store, targets: Mapping[str, float] | None = None) -> 
 
 def uptake_gaps(store: Store, targets: Mapping[str, float] | None = None,
                 default_target: float = DEFAULT_TARGET) -> pd.DataFrame:
-    """Uptake, gap to target and people behind it, for loaded areas and practices summed to PCN,
-    Sub-ICB and ICB (levels not loaded from a file of their own)."""
+    """Uptake, gap to target and people behind it, for loaded areas, practices summed to PCN,
+    Sub-ICB and ICB, and LSOAs summed to local authorities (levels not loaded from a file of
+    their own). A suppressed row is left out of both sums and counted in ``suppressed_rows``."""
     if not store.has("uptake"):
         return empty(UPTAKE_GAP_COLUMNS)
     uptake = store.read("uptake")
-    uptake = uptake.assign(source="loaded", area_name=None,
-                           suppressed_rows=(uptake["numerator"].isna()
-                                            | uptake["denominator"].isna()).astype(int))
+    suppressed = uptake["numerator"].isna() | uptake["denominator"].isna()
+    uptake = uptake.assign(source="loaded", area_name=None, suppressed_rows=suppressed.astype(int))
     frames = [uptake]
-    practice_rows = uptake[uptake["area_level"] == "practice"]
-    for period, rows in practice_rows.groupby("period"):
+    usable = uptake.assign(numerator=uptake["numerator"].where(~suppressed),
+                           denominator=uptake["denominator"].where(~suppressed))
+    for (period, member), rows in usable.groupby(["period", "area_level"]):
         loaded = set(uptake.loc[uptake["period"] == period, "area_level"])
-        for level in ("pcn", "sub_icb", "icb"):
+        targets_levels = {"practice": ("pcn", "sub_icb", "icb"), "lsoa": ("la",)}.get(member, ())
+        for level in targets_levels:
             if level in loaded:
                 continue
-            units = _units(store, level, period)
+            units = (_units(store, level, period) if member == "practice"
+                     else _lsoa_units(store, level))
             if units is None:
                 continue
-            joined = rows.merge(units, left_on="area_code", right_on="practice_code")
+            key = "practice_code" if member == "practice" else "lsoa_code"
+            joined = rows.merge(units, left_on="area_code", right_on=key)
             summed = joined.groupby(["period", "unit_code", "indicator", "age"]).agg(
                 numerator=("numerator", "sum"), denominator=("denominator", "sum"),
                 area_name=("unit_name", "first"),
                 suppressed_rows=("suppressed_rows", "sum")).reset_index()
             frames.append(summed.rename(columns={"unit_code": "area_code"})
-                          .assign(area_level=level, source="summed from practices"))
+                          .assign(area_level=level, source=f"summed from {member}s"))
     rows = pd.concat(frames, ignore_index=True)
     return score_uptake(rows, uptake_targets(store, targets), default_target)
+
+
+def _lsoa_units(store: Store, level: str) -> pd.DataFrame | None:
+    try:
+        units = levels.lsoa_units(store, level)
+    except (LookupError, KeyError, ValueError):
+        return None
+    return units if len(units) else None
 
 
 def score_uptake(rows: pd.DataFrame, targets: Mapping[str, float],
