@@ -380,9 +380,9 @@ def unit_view(data: Data, level: str, code: str) -> dict[str, Any]:
         raise NotFound(f"no {level} with code {code!r} in the store")
     profile = _first(rows) or {}
     name = profile.get("unit_name")
-    if level == "lsoa":
+    if level == "lsoa" and (not name or name == code):
         shape = data.boundaries([code])
-        name = name or next((f["properties"]["name"] for f in shape["features"]), None)
+        name = next((f["properties"]["name"] for f in shape["features"] if f["properties"]["name"]), None)
     sections: list[Section] = []
     icb = _first(data.rows("icb_profile")) if data.has("icb_profile") else None
     sections.append(Section("deprivation", "Where patients live, by deprivation",
@@ -401,8 +401,19 @@ def unit_view(data: Data, level: str, code: str) -> dict[str, Any]:
                                                        SUPPRESSED) if c in sharing.frame]]
             sharing.chart = charts.bar(sharing.frame, "pcn_name", "lsoa_share_pct",
                                        "Share of this neighbourhood's patients by PCN", "% of patients")
+            sharing.columns = {"pcn_code": "PCN", "pcn_name": "Name", "patients": "Patients",
+                               "lsoa_share_pct": "% of the neighbourhood's patients"}
         sections.append(sharing)
-        gaps = _section(data, "need", "Estimated need by condition", "prevalence_gap_lsoa", lsoa_code=code)
+        gaps = _section(data, "need", "Estimated need by condition (all practices' patients here)",
+                        "prevalence_gap_lsoa", level="all", lsoa_code=code)
+        if gaps.frame is not None:
+            gaps.frame = gaps.frame[[c for c in ("group_code", "patients", "observed", "expected", "ratio",
+                                                 "ratio_lowercl", "ratio_uppercl", "missing", SUPPRESSED)
+                                     if c in gaps.frame]]
+            gaps.chart = charts.need_gaps(gaps.frame)
+            gaps.columns = {"group_code": "Condition", "patients": "Patients", "observed": "On registers "
+                            "(apportioned)", "expected": "Expected", "ratio": "Recorded ÷ expected",
+                            "missing": "Missing patients (estimate)"}
         sections.append(gaps)
         geo = lsoa_map(data, [code])
     if level == "la":
@@ -412,6 +423,8 @@ def unit_view(data: Data, level: str, code: str) -> dict[str, Any]:
                                                  "la_share_pct", SUPPRESSED) if c in pcns.frame]]
             pcns.chart = charts.bar(pcns.frame, "pcn_name", "la_share_pct",
                                     "Share of the area's registered residents by PCN", "% of patients")
+            pcns.columns = {"pcn_code": "PCN", "pcn_name": "Name", "patients": "Patients",
+                            "pcn_share_pct": "% of the PCN's patients", "la_share_pct": "% of the area's"}
         sections.append(pcns)
         lsoas = []
         if data.has("geography_lookup"):

@@ -66,7 +66,36 @@ def compare(
         raise InputError("comparison", f"{level} {unit!r} is not in the comparison table",
                          hint=f"`placehealth show comparison` lists the {level}s compared")
     name = names.iloc[0] if len(names) else unit
-    print_frame(out, fmt, title=f"{name} ({unit}) compared")
+    print_frame(_readable(out) if fmt == "table" else out, fmt, title=f"{name} ({unit}) compared")
+
+
+def _interval(value: pd.Series, lower: pd.Series, upper: pd.Series) -> pd.Series:
+    def one(v, lo, hi):
+        if not all(isinstance(x, int | float) and pd.notna(x) for x in (v, lo, hi)):
+            return "" if pd.isna(v) else str(v)
+        return f"{v:.1f} ({lo:.1f}-{hi:.1f})"
+
+    return pd.Series([one(*t) for t in zip(value, lower, upper, strict=True)], index=value.index)
+
+
+def _readable(out: pd.DataFrame) -> pd.DataFrame:
+    """A narrow table for the terminal: values with their 95% intervals in one column each."""
+    view = pd.DataFrame({"indicator": out["indicator"].str.replace("_prevalence", ""),
+                         "period": out["period"],
+                         "value (95% CI)": _interval(out["value"], out["lowercl"], out["uppercl"])})
+    if "vs_england" in out:
+        view["England"] = out["england_value"].map(lambda v: "" if pd.isna(v) else f"{v:.1f}")
+        view["vs England"] = out["vs_england"]
+    if "vs_icb" in out:
+        view["ICB"] = out["icb_value"].map(lambda v: "" if pd.isna(v) else f"{v:.1f}")
+        view["vs ICB"] = out["vs_icb"]
+    if "vs_peers" in out:
+        view["peers (95% CI)"] = _interval(out["peer_mean"], out["peer_lowercl"],
+                                           out["peer_uppercl"])
+        view["vs peers"] = out["vs_peers"]
+    view["decile"] = out["national_decile"]
+    view["trend"] = out["trend"]
+    return view
 
 
 def peers(

@@ -131,9 +131,11 @@ def _pcn_context(data: Data, code: str, indicator: str | None) -> dict[str, Any]
                  "comparison": _download("comparison", level="pcn", unit_code=code),
                  "peers": _download("peers", level="pcn", unit_code=code)}
     sections, chart_json = _sections(view["sections"], downloads, unit_link="/practice/{}")
+    from placehealth.outputs.reports import find_chromium
+
     return {"title": view["name"], "view": view, "sections": sections, "charts": chart_json,
             "geo": script_json(view["map"]), "tiles": os.environ.get(TILES_ENV),
-            "disclosure": view["disclosure"]}
+            "disclosure": view["disclosure"], "pdf": find_chromium() is not None}
 
 
 @router.get("/pcn/{code}", response_class=HTMLResponse)
@@ -156,9 +158,36 @@ def pcn_report(request: Request, code: str, indicator: str | None = Query(None, 
                     headers={"Content-Disposition": f'attachment; filename="placehealth-{code}.html"'})
 
 
+@router.get("/pcn/{code}/report.pdf")
+def pcn_report_pdf(request: Request, code: str, indicator: str | None = Query(None, max_length=200)) -> Response:
+    import tempfile
+
+    from placehealth.outputs.reports import html_to_pdf, pcn_report_html
+
+    html = pcn_report_html(_data(request), code, indicator)
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            payload = html_to_pdf(html, Path(tmp) / "report.pdf").read_bytes()
+        except RuntimeError as exc:
+            return error_page(503, "PDF reports are not available", str(exc))
+    return Response(payload, media_type="application/pdf",
+                    headers={"Content-Disposition": f'attachment; filename="placehealth-{code}.pdf"'})
+
+
+#: Downloads of each section of the practice, neighbourhood and local-authority pages.
+UNIT_DOWNLOADS = {
+    "practice": {"need": ("prevalence_gap", {"level": "practice", "area_code": "{code}"})},
+    "lsoa": {"pcns": ("pcn_lsoa", {"lsoa_code": "{code}"}),
+             "need": ("prevalence_gap_lsoa", {"lsoa_code": "{code}"})},
+    "la": {"pcns": ("pcn_la", {"la_code": "{code}"})},
+}
+
+
 def _unit(request: Request, level: str, code: str, kind: str) -> HTMLResponse:
     view = views.unit_view(_data(request), level, code)
-    sections, chart_json = _sections(view["sections"])
+    downloads = {key: _download(table, **{k: v.format(code=code) for k, v in filters.items()})
+                 for key, (table, filters) in UNIT_DOWNLOADS.get(level, {}).items()}
+    sections, chart_json = _sections(view["sections"], downloads)
     geo = script_json(view["map"]) if view.get("map") and view["map"]["features"] else None
     return HTMLResponse(render("unit.html", title=view["name"], kind=kind, view=view, sections=sections,
                                charts=chart_json, geo=geo, disclosure=view["disclosure"]))
