@@ -21,12 +21,22 @@ Three steps, applied to a whole table before any filtering so every view of it a
    holding a suppressed cell, the next-smallest cells are suppressed too until the group holds
    at least two suppressed cells whose sum is above the threshold, so a total minus the
    published cells reveals only a sum shared by two or more cells, never one of them. This is
-   the classical "complementary suppression" of Cox (1980), *Properties of the sensitivity
-   criterion*, Journal of the American Statistical Association 75, 377-385, done greedily and
-   repeated until no group changes. Primary and secondary cells are marked the same way, so a
-   reader cannot tell which was small.
+   "complementary suppression" (Cox L.H. 1980, *Suppression methodology and statistical
+   disclosure control*, Journal of the American Statistical Association 75(370), 377-385),
+   done greedily (not the optimal, least-loss pattern) and repeated until no group changes.
+   In a two-way table a hidden cell can still be fixed by the totals when it is a *bridge* of
+   the graph of hidden cells (rows and columns as nodes); such cells are put on a cycle by hiding
+   one more cell (bridges found as in Tarjan 1974, *A note on finding the bridges of a graph*,
+   Information Processing Letters 2, 160-161). Primary and secondary cells are marked the same
+   way, so a reader cannot tell which was small.
 3. **Derived values**: rates, shares, gaps and their confidence limits in a row with a
    suppressed count are suppressed too (a rate times its denominator gives the count back).
+   Percentages of a row's population (profiles) are hidden when the count they imply is small,
+   with complements within each family of percentages adding up to 100.
+
+Known limits: a count published in two tables is protected in each, and the two patterns may
+differ; unrounded rates beside a rounded count can reveal the unrounded count (never a
+suppressed one); three-way tables get the greedy step without the bridge check.
 
 Suppressed cells become null and the row's ``suppressed_cells`` column names them; outputs show
 :data:`MARK` in their place, with :func:`explanation` as the note.
