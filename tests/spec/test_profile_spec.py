@@ -255,13 +255,21 @@ def test_pcn_la_main_authority_and_coterminosity(january):
 def test_groups_work_as_practice_sets_and_as_lsoa_sets(place):
     lv.create_group(place, "North", practices=["A00001", "a00003"])
     lv.create_group(place, "Estate", lsoas=[L1, L3])
-    groups = period_tables(place, "2025-01")["group_profile"]
+    tables = period_tables(place, "2025-01")
+    groups = tables["group_profile"]
     north = _row(groups, "North")
     assert north["patients"] == 200
     assert north["imd_score"] == pytest.approx((60 * 40 + 30 * 20 + 100 * 10) / 190)
     estate = _row(groups, "Estate")
     assert estate["patients"] == 310
     assert estate["imd_score"] == pytest.approx((60 * 40 + 250 * 10) / 310)
+    lsoas = tables["group_lsoa"].set_index(["group_name", "lsoa_code"])["patients"]
+    assert lsoas["North"].to_dict() == {L3: 100, L1: 60, L2: 30}
+    assert lsoas["Estate"].to_dict() == {L3: 250, L1: 60}
+    footprint = tables["group_footprint"].set_index("group_name")
+    # Estate: 80.6% then 19.4% -> one LSOA holds 50% and 80%, both are needed for 95%
+    assert footprint.loc["Estate", ["lsoas", "lsoas_50", "lsoas_80", "lsoas_95"]].tolist() == [
+        2, 1, 1, 2]
     assert lv.delete_group(place, "North") == 2
     assert lv.read_groups(place)["group_name"].unique().tolist() == ["Estate"]
 

@@ -19,24 +19,40 @@ def pcn_lsoa(data: PeriodData) -> pd.DataFrame:
     (largest first) that together hold 50/80/95% of the PCN's patients."""
     if data.pcn_members is None:
         return pd.DataFrame()
-    rows = unit_rows(data, [lv.Membership("pcn", "practice", data.pcn_members)])
+    return unit_lsoa(data, [lv.Membership("pcn", "practice", data.pcn_members)], "pcn")
+
+
+def group_lsoa(data: PeriodData, memberships: list[lv.Membership]) -> pd.DataFrame:
+    """The same as :func:`pcn_lsoa` for user groups (columns group_name, group_share_pct...)."""
+    return unit_lsoa(data, memberships, "group")
+
+
+def unit_lsoa(data: PeriodData, memberships: list[lv.Membership], prefix: str) -> pd.DataFrame:
+    """Each unit x LSOA of a level (``prefix`` names its columns: pcn_code/pcn_name or
+    group_name): patients, shares both ways, cumulative share and the 50/80/95% footprints."""
+    rows = unit_rows(data, memberships)
+    if rows is None:
+        return pd.DataFrame()
+    code, name = _columns(prefix)
     rows = rows.filter(rows.lsoa_known)
     frame = rows.group_by(["unit_code", "lsoa_code"]).aggregate(
         patients=rows.patients.sum()).to_pandas()
-    frame = frame[frame["patients"] > 0].rename(columns={"unit_code": "pcn_code"})
+    frame = frame[frame["patients"] > 0].rename(columns={"unit_code": code})
     totals = data.matrix.filter(data.matrix.lsoa_known)
     totals = totals.group_by("lsoa_code").aggregate(registered=totals.patients.sum()).to_pandas()
     frame = frame.merge(totals, on="lsoa_code", how="left")
-    names = data.pcn_members.drop_duplicates("unit_code").set_index("unit_code")["unit_name"]
-    frame.insert(1, "pcn_name", frame["pcn_code"].map(names))
-    frame = frame.sort_values(["pcn_code", "patients", "lsoa_code"],
+    if name:
+        members = pd.concat([m.members for m in memberships])
+        names = members.drop_duplicates("unit_code").set_index("unit_code")["unit_name"]
+        frame.insert(1, name, frame[code].map(names))
+    frame = frame.sort_values([code, "patients", "lsoa_code"],
                               ascending=[True, False, True]).reset_index(drop=True)
-    pcn_total = frame.groupby("pcn_code")["patients"].transform("sum")
-    frame["pcn_share_pct"] = 100 * frame["patients"] / pcn_total
+    unit_total = frame.groupby(code)["patients"].transform("sum")
+    frame[f"{prefix}_share_pct"] = 100 * frame["patients"] / unit_total
     frame["lsoa_share_pct"] = 100 * frame["patients"] / frame.pop("registered")
-    cumulative = frame.groupby("pcn_code")["pcn_share_pct"].cumsum()
+    cumulative = frame.groupby(code)[f"{prefix}_share_pct"].cumsum()
     frame["cumulative_pct"] = cumulative
-    before = cumulative - frame["pcn_share_pct"]
+    before = cumulative - frame[f"{prefix}_share_pct"]
     for share in FOOTPRINT_SHARES:
         frame[f"in_footprint_{share}"] = before < share - 1e-9
     frame.insert(0, "period", data.period)
@@ -44,11 +60,16 @@ def pcn_lsoa(data: PeriodData) -> pd.DataFrame:
     return frame
 
 
-def pcn_footprint(lsoas: pd.DataFrame) -> pd.DataFrame:
-    """Per PCN: LSOAs with any patients, and how few hold 50/80/95% of its patients."""
+def _columns(prefix: str) -> tuple[str, str | None]:
+    return ("group_name", None) if prefix == "group" else (f"{prefix}_code", f"{prefix}_name")
+
+
+def pcn_footprint(lsoas: pd.DataFrame, prefix: str = "pcn") -> pd.DataFrame:
+    """Per PCN (or group): LSOAs with any patients, and how few hold 50/80/95% of its patients."""
     if lsoas.empty:
         return pd.DataFrame()
-    grouped = lsoas.groupby(["period", "pcn_code", "pcn_name"], dropna=False)
+    keys = ["period", *[c for c in _columns(prefix) if c]]
+    grouped = lsoas.groupby(keys, dropna=False)
     out = grouped.agg(lsoas=("lsoa_code", "size"), patients=("patients", "sum")).reset_index()
     for share in FOOTPRINT_SHARES:
         out[f"lsoas_{share}"] = grouped[f"in_footprint_{share}"].sum().values

@@ -36,7 +36,13 @@ import numpy as np
 import pandas as pd
 
 from placehealth.analyses import levels as lv
-from placehealth.analyses.footprint import fragmented_lsoas, pcn_footprint, pcn_la, pcn_lsoa
+from placehealth.analyses.footprint import (
+    fragmented_lsoas,
+    group_lsoa,
+    pcn_footprint,
+    pcn_la,
+    pcn_lsoa,
+)
 from placehealth.analyses.matrix import PeriodData, period_data, unit_rows
 from placehealth.store import Store
 
@@ -344,6 +350,10 @@ def period_tables(store: Store, period: str, imd_edition: str | None = None) -> 
         la_members = None
     out["pcn_la"] = pcn_la(lsoas, la_members, data)
     out["fragmented_lsoas"] = fragmented_lsoas(out.get("lsoa_profile"))
+    groups = lv.membership(store, "group", period)
+    if groups:
+        out["group_lsoa"] = group_lsoa(data, groups)
+        out["group_footprint"] = pcn_footprint(out["group_lsoa"], "group")
     data.matrix.release()
     return out
 
