@@ -131,8 +131,9 @@ def funnel(rows: pd.DataFrame, unit_code: str, indicator: str) -> Spec | None:
     return _spec(alt.layer(*layers).properties(height=260), f"Funnel plot: {indicator}")
 
 
-def peer_bars(rows: pd.DataFrame, unit_code: str, indicator: str) -> Spec | None:
-    """The unit and its peers on one indicator, with confidence intervals."""
+def peer_bars(rows: pd.DataFrame, unit_code: str | None, indicator: str,
+              title: str | None = None) -> Spec | None:
+    """The unit and its peers on one indicator, with confidence intervals (no unit: all alike)."""
     frame = _clean(rows, ["unit_code", "unit_name", "value", "lowercl", "uppercl"])
     frame = frame.dropna(subset=["value"]) if "value" in frame else frame.iloc[0:0]
     if frame.empty:
@@ -148,8 +149,11 @@ def peer_bars(rows: pd.DataFrame, unit_code: str, indicator: str) -> Spec | None
     layers = [bars]
     if {"lowercl", "uppercl"} <= set(frame):
         layers.append(base.mark_rule(color=NHS_DARK).encode(x="lowercl:Q", x2="uppercl:Q"))
+    if not unit_code:
+        layers[0] = base.mark_bar(color=NHS_BLUE).encode(
+            x=alt.X("value:Q", title=indicator), tooltip=["unit_name", alt.Tooltip("value:Q", format=".2f")])
     return _spec(alt.layer(*layers).properties(height=max(120, 24 * len(frame))),
-                 f"Compared with similar PCNs: {indicator}")
+                 title or f"Compared with similar PCNs: {indicator}")
 
 
 def trend(rows: pd.DataFrame, indicator: str) -> Spec | None:

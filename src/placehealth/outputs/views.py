@@ -488,7 +488,7 @@ def compare_view(data: Data, codes: list[str], indicator: str | None) -> dict[st
     rows = rows[[c for c in ("unit_code", "unit_name", "period", "value", "lowercl", "uppercl",
                              "vs_england", "vs_peers", "national_decile", SUPPRESSED) if c in rows]]
     return {"indicators": indicators, "indicator": chosen, "frame": rows,
-            "chart": charts.peer_bars(rows, codes[0] if codes else "", chosen or ""),
+            "chart": charts.peer_bars(rows, None, chosen or "", f"PCNs on {chosen}"),
             "pcns": data.names("pcn"), "codes": codes, "missing": None,
             "disclosure": explanation(data.policy)}
 

@@ -222,7 +222,11 @@ def compare(request: Request, pcn: list[str] = Query(default_factory=list),
             indicator: str | None = Query(None, max_length=200)) -> HTMLResponse:
     view = views.compare_view(_data(request), pcn, indicator)
     section = views.Section("compare", f"PCNs on {view['indicator']}", frame=view["frame"],
-                            chart=view["chart"])
+                            chart=view["chart"],
+                            columns={"unit_code": "PCN", "unit_name": "Name", "period": "Period",
+                                     "value": "Value", "lowercl": "Lower 95%", "uppercl": "Upper 95%",
+                                     "vs_england": "vs England", "vs_peers": "vs peers",
+                                     "national_decile": "National decile"})
     sections, chart_json = _sections({"compare": section}, {"compare": _download(
         "comparison", level="pcn", indicator=view["indicator"] or "")}, unit_link="/pcn/{}")
     return HTMLResponse(render("compare.html", title="Compare PCNs", view=view, sections=sections,
