@@ -212,3 +212,20 @@ def test_every_staffordshire_pcn_is_compared_with_its_peers(staffordshire):
     gap = (table["unit_code"].map(features["imd_score"])
            - table["peer_code"].map(features["imd_score"])).abs()
     assert gap.median() < 3
+
+
+def test_staffordshire_pcns_peers_within_their_icb(staffordshire):
+    """Within the place: each of the 25 PCNs gets its 10 nearest among the other 24, all in QNC;
+    restricting the search can only move the nearest peer further away than nationally."""
+    within = staffordshire.read("peers", level="pcn", within="icb")
+    mapping = staffordshire.read("practice_pcn", period="2025-10")
+    ssot = set(mapping.loc[(mapping["icb_code"] == "QNC") & (mapping["pcn_code"] != "U"),
+                           "pcn_code"])
+    mine = within[within["unit_code"].isin(ssot)]
+    assert set(mine["unit_code"]) == ssot
+    assert mine["peer_code"].isin(ssot).all()
+    assert (mine.groupby("unit_code").size() == 10).all()
+    national = staffordshire.read("peers", level="pcn", within="england")
+    nearest = national[national["rank"] == 1].set_index("unit_code")["distance"]
+    assert (mine[mine["rank"] == 1].set_index("unit_code")["distance"]
+            >= nearest.reindex(sorted(ssot)) - 1e-9).all()
