@@ -255,7 +255,9 @@ def _columns(summed: pd.DataFrame) -> pd.DataFrame:
     if "imd_score" in out:
         out["imd_matched_pct"] = 100 * summed["d__imd_score"] / patients
         out["imd_score_decile"] = score_decile(out["imd_score"])
-    return out
+    first = [c for c in ("patients", "practices", "unknown_lsoa_pct", "imd_score",
+                         "imd_score_decile", "imd_matched_pct", "core20_pct") if c in out]
+    return out[first + [c for c in out.columns if c not in first]]
 
 
 def _parents(store: Store, period: str, out: pd.DataFrame) -> pd.DataFrame:
