@@ -262,6 +262,14 @@ def pcn_view(data: Data, code: str, indicator: str | None = None) -> dict[str, A
     return view
 
 
+def known_indicator(data: Data, indicator: str | None) -> str | None:
+    """The indicator if the comparison table has it, else None (so caches key only real ones)."""
+    if not indicator or not data.has("comparison"):
+        return None
+    known = data.memo("indicators", lambda: set(data.protected("comparison")["indicator"].dropna()))
+    return indicator if indicator in known else None
+
+
 def neighbourhoods(data: Data, in_lsoa: pd.DataFrame) -> pd.DataFrame:
     """A PCN's neighbourhoods: its patients there, with the LSOA's deprivation and sharing."""
     if in_lsoa.empty:

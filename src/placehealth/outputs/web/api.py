@@ -57,6 +57,7 @@ def table(request: Request, name: str, limit: int = Query(100, ge=0, le=100_000)
 @router.get("/pcn/{code}", summary="Everything on a PCN page")
 async def pcn(request: Request, code: str, indicator: str | None = Query(None, max_length=200)) -> dict[str, Any]:
     data = _data(request)
+    indicator = views.known_indicator(data, indicator)
     key = f"json:pcn:{code}:{indicator}"
     body = data.peek(key)
     if body is None:

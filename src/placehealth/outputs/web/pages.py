@@ -141,6 +141,7 @@ def _pcn_context(data: Data, code: str, indicator: str | None) -> dict[str, Any]
 @router.get("/pcn/{code}", response_class=HTMLResponse)
 async def pcn(request: Request, code: str, indicator: str | None = Query(None, max_length=200)) -> HTMLResponse:
     data = _data(request)
+    indicator = views.known_indicator(data, indicator)
     key = f"html:pcn:{code}:{indicator}"
     html = data.peek(key)  # built pages answer on the event loop; building goes to a thread
     if html is None:
