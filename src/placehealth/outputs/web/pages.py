@@ -119,6 +119,7 @@ def home(request: Request) -> HTMLResponse:
 
 def pcn_context(data: Data, code: str, indicator: str | None) -> dict[str, Any]:
     """Template context of the PCN page (shared with the report), kept until the store changes."""
+    indicator = views.known_indicator(data, indicator)
     return data.memo(f"page:pcn:{code}:{indicator}", lambda: _pcn_context(data, code, indicator))
 
 
