@@ -230,3 +230,21 @@ def test_any_filter_on_any_table_is_answered_or_refused_never_500(client):
         assert download.status_code in (200, 404, 422), (table, column, value, download.text[:300])
 
     check()
+
+
+def test_a_store_locked_by_a_writer_gives_503_not_500(tmp_path):
+    import subprocess
+    import sys
+
+    db = tiny.build(tmp_path / "locked.duckdb")
+    writer = subprocess.Popen([sys.executable, "-c", f"import duckdb, time; c = duckdb.connect({str(db)!r}); "
+                               "print('locked', flush=True); time.sleep(30)"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert writer.stdout.readline().strip() == "locked"
+        locked = TestClient(create_app(db))
+        assert locked.get("/api/tables/pcn_lsoa").status_code == 503
+        page = locked.get("/pcn/U00001")
+        assert page.status_code == 503 and "being updated" in page.text
+    finally:
+        writer.kill()
+        writer.wait()

@@ -25,6 +25,10 @@ class NotFound(LookupError):
     """An unknown table, code or name (HTTP 404)."""
 
 
+class StoreBusy(RuntimeError):
+    """The store is locked by a writer (e.g. ``placehealth build`` running): HTTP 503."""
+
+
 class BadRequest(ValueError):
     """A malformed request: unknown column, bad filter value, bad paging (HTTP 422)."""
 
@@ -94,13 +98,22 @@ class Data:
                 self._cache[key] = make()
             return self._cache[key]
 
+    def _open(self) -> Store:
+        try:
+            return Store(self.location, read_only=True)
+        except Exception as exc:  # DuckDB refuses readers while a writer holds the file
+            if "lock" in str(exc).lower():
+                raise StoreBusy("the store is being updated (a load or build is running); "
+                                "try again in a moment") from None
+            raise
+
     def _read_raw(self, name: str) -> pd.DataFrame:
-        with Store(self.location, read_only=True) as store:
+        with self._open() as store:
             return store.table(name).to_pandas()
 
     def tables(self) -> list[str]:
         def make() -> list[str]:
-            with Store(self.location, read_only=True) as store:
+            with self._open() as store:
                 return store.list_tables()
         return self._cached("__tables__", make)
 

@@ -9,7 +9,7 @@ import typer
 
 from placehealth.outputs.cli.common import DbOption, console
 from placehealth.outputs.export import FORMATS, export_table
-from placehealth.outputs.queries import BadRequest, Data, NotFound
+from placehealth.outputs.queries import BadRequest, Data, NotFound, StoreBusy
 from placehealth.sources.validate import InputError
 
 
@@ -40,7 +40,7 @@ def export(
     try:
         data = Data(db, policy)
         payload = export_table(data, table, fmt, out, filters)
-    except (NotFound, BadRequest, ValueError) as exc:
+    except (NotFound, BadRequest, StoreBusy, ValueError) as exc:
         raise InputError(table, str(exc).strip("'\"")) from None
     console.print(f"wrote {out} ({len(payload):,} bytes, {fmt}; disclosure {data.policy.name})")
 

@@ -13,7 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
 from placehealth.outputs.disclosure import Policy
-from placehealth.outputs.queries import BadRequest, Data, NotFound
+from placehealth.outputs.queries import BadRequest, Data, NotFound, StoreBusy
 from placehealth.outputs.web import api, pages
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -62,6 +62,10 @@ def create_app(db: str | os.PathLike[str] | None = None, policy: str | Policy | 
     @app.exception_handler(NotFound)
     async def not_found(request: Request, exc: NotFound) -> Response:
         return _error(request, 404, "Page not found", str(exc).strip("'\""))
+
+    @app.exception_handler(StoreBusy)
+    async def busy(request: Request, exc: StoreBusy) -> Response:
+        return _error(request, 503, "The data is being updated", str(exc))
 
     @app.exception_handler(BadRequest)
     async def bad_request(request: Request, exc: BadRequest) -> Response:
