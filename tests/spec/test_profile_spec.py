@@ -351,3 +351,14 @@ def test_profiles_build_from_registrations_alone(store):
     assert "imd_score" not in tables["pcn_profile"] and "la_profile" not in tables
     assert len(tables["practice_profile"]) == 4  # practices outside the mapping still profiled
     assert _row(tables["lsoa_profile"], L3)["largest_practice_code"] == "A00003"  # tie: lowest code
+
+
+def test_age_sex_pyramid_shares_of_all_patients(january):
+    a1 = _row(january["practice_profile"], "A00001")
+    assert a1["male_age_0_4_pct"] == pytest.approx(10.0)
+    assert a1["female_age_0_4_pct"] == pytest.approx(10.0)
+    assert a1["female_age_65_69_pct"] == pytest.approx(40.0)
+    pyramid = [c for c in a1.index if c.startswith(("male_age_", "female_age_"))]
+    assert len(pyramid) == 38 and a1[pyramid].sum() == pytest.approx(100.0)
+    u1 = _row(january["pcn_profile"], "U00001")  # A00001 (100) and A00002 (200: 100 boys aged 10)
+    assert u1["male_age_10_14_pct"] == pytest.approx(100 * 200 * 0.5 / 300)

@@ -104,8 +104,9 @@ def rural_urban_values(store: Store, vintage: int | None) -> pd.DataFrame:
 
 
 def age_values(store: Store, period: str) -> pd.DataFrame:
-    """Practice shares of patients by 5-year age band (age_0_4 ... age_90_plus), under 18, 65+,
-    85+ and female, from registrations_age of ``period`` (or the nearest period, with a note).
+    """Practice shares of patients by 5-year age band (age_0_4 ... age_90_plus; and by sex,
+    male_age_0_4 ... female_age_90_plus, each a share of all patients), under 18, 65+, 85+ and
+    female, from registrations_age of ``period`` (or the nearest period, with a note).
 
     A 5-year band share is left empty for a practice whose bands straddle it; under 18, 65+ and
     85+ split a closed band across the cut by its years (5-year files give 3/5 of 15-19 to
@@ -132,11 +133,17 @@ def age_values(store: Store, period: str) -> pd.DataFrame:
         broken = straddles.groupby(ages["practice_code"]).any()
         return (counted / total).where(~broken)
 
+    sexed = ages["sex"].isin(["MALE", "FEMALE"]).groupby(ages["practice_code"]).any()
+    by_sex = bool(sexed.any())
     for a, b in AGE_BANDS:
         hi = np.inf if b is None else b
         inside = (low >= a) & (top <= hi)
         straddles = ((low < a) & (top >= a)) | ((low <= hi) & (top > hi))
         out[_band_name(a, b)] = share(inside, straddles)
+        if by_sex:  # the pyramid: each sex's band as a share of all patients
+            for sex in ("MALE", "FEMALE"):
+                out[f"{sex.lower()}_{_band_name(a, b)}"] = share(
+                    inside & (ages["sex"] == sex), straddles).where(sexed)
     for name, cut in (("under_18", 18), ("age_65_plus", 65), ("age_85_plus", 85)):
         # a closed band across the cut (e.g. 15-19 for under 18) is split in proportion to the
         # years on each side (people spread evenly over the band's years: linear interpolation);
