@@ -186,6 +186,13 @@ def test_cli_export_and_report(db, tmp_path):
     assert result.exit_code == 0, result.output
     frame = pd.read_csv(out, dtype=str)
     assert (frame.loc[(frame["pcn_code"] == "U00001") & frame["lsoa_code"].isin(SMALL), "patients"] == "[c]").all()
+    nhs = tmp_path / "pcn_lsoa_nhs.parquet"
+    result = runner.invoke(app, ["export", "pcn_lsoa", "--out", str(nhs), "--disclosure", "nhs_england",
+                                 "--where", "pcn_code=U00001", "--db", str(db)])
+    assert result.exit_code == 0, result.output
+    frame = pd.read_parquet(nhs)
+    assert set(frame["pcn_code"]) == {"U00001"}
+    assert frame.loc[frame["lsoa_code"].isin(SMALL), "patients"].isna().all()
     result = runner.invoke(app, ["export", "nope", "--out", str(out), "--db", str(db)])
     assert result.exit_code != 0
     if installed():

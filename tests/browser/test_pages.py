@@ -78,6 +78,11 @@ def test_click_home_to_pcn_to_neighbourhood_and_report(server, page, tmp_path):
     page.wait_for_url("**/pcn/*")
     _check_drawn(page, "click-pcn")
     pcn_url = page.url
+    # Recolour the map by another measure: the legend changes, the areas stay drawn.
+    legend = page.inner_text(".legend")
+    page.select_option("#map-colour", "pcn_share_pct")
+    assert page.inner_text(".legend") != legend
+    assert page.locator(".leaflet-interactive").count() > 0
     page.locator("#neighbourhoods-table tbody a").first.click()
     page.wait_for_url("**/lsoa/*")
     _check_drawn(page, "click-lsoa")
