@@ -226,3 +226,15 @@ def test_lsoa_uptake_sums_to_local_authorities_leaving_suppressed_rows_out(store
     assert (la["numerator"], la["denominator"], la["suppressed_rows"]) == (130, 150, 1)
     assert la["source"] == "summed from lsoas" and la["area_name"] == "Town"
     assert la["people_behind"] == 0  # ceil(0.8 x 150) = 120 <= 130
+
+
+def test_limits_widen_with_the_models_over_dispersion():
+    frame = pd.DataFrame({"ratio": [0.5, 0.0, 0.9], "ratio_lowercl": [0.4, 0.0, 0.85],
+                          "ratio_uppercl": [0.6, 0.15, 0.95], "dispersion": [4.0, 4.0, 0.5]})
+    out = need.widen_for_dispersion(frame)
+    # phi = 4: log-distances doubled, 0.5 x 0.8^2 and 0.5 x 1.2^2
+    assert out["ratio_lowercl_od"].tolist()[:2] == pytest.approx([0.32, 0.0])
+    assert out["ratio_uppercl_od"].tolist()[:2] == pytest.approx([0.72, 0.6])  # O = 0: upper x phi
+    # phi below 1 never narrows the limits
+    assert out.loc[2, ["ratio_lowercl_od", "ratio_uppercl_od"]].tolist() == pytest.approx([0.85, 0.95])
+    assert out["significantly_low_od"].tolist() == [True, True, True]

@@ -52,6 +52,9 @@ def test_planted_practices_are_found_significantly_low(demo, group):
     assert found["ratio"].mean() < 0.9 < others["ratio"].mean()
     assert found["significantly_low"].mean() >= 0.6
     assert others["significantly_low"].mean() <= 0.15
+    # allowing for over-dispersion flags fewer, and hardly any unplanted practice
+    assert found["significantly_low_od"].mean() > others["significantly_low_od"].mean()
+    assert others["significantly_low_od"].mean() <= 0.05
 
 
 def test_planted_neighbourhoods_have_lower_recorded_over_expected(demo):

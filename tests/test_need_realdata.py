@@ -94,6 +94,12 @@ def test_expected_sums_to_observed_for_every_condition_and_period(national):
     assert sums.loc[("2020-21", "HYP"), "observed"] == england  # no HYP row left out
     practices = gap[gap.level == "practice"]
     assert practices["significantly_low"].any() and not practices["significantly_low"].all()
+    # practice data are over-dispersed (Pearson dispersion well above 1): Poisson limits flag a
+    # large share of practices, limits widened for the dispersion only the outliers
+    hyp = practices[(practices.group_code == "HYP") & (practices.period == "2020-21")]
+    assert model.set_index(["period", "group_code"]).loc[("2020-21", "HYP"), "dispersion"] > 5
+    assert hyp["significantly_low"].mean() > 0.2
+    assert 0 < hyp["significantly_low_od"].mean() < 0.05
 
 
 def test_within_icbs_recorded_copd_is_higher_in_the_more_deprived_practices(national):

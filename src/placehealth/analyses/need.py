@@ -9,7 +9,8 @@ Tables written (see docs/DATA.md, *Derived tables*):
   missing patients E - O with limits E - O_U and E - O_L (the Poisson limits of the observed
   count; E is treated as fixed, as in indirect standardisation, so model uncertainty and
   over-dispersion are not included), and ``significantly_low`` where the ratio's upper limit is
-  below 1;
+  below 1; beside them limits widened for the model's over-dispersion (:func:`widen_for_dispersion`)
+  and ``significantly_low_od``, the flag to rank on;
 - ``prevalence_gap_lsoa``: the same apportioned to the LSOAs where each practice's patients live,
   by registration shares (a practice's O and E split in proportion to its registered patients in
   each LSOA) — for each PCN (``level = 'pcn'``) and over all practices (``level = 'all'``), so a PCN
@@ -55,7 +56,8 @@ TARGETS_TABLE = "uptake_targets"
 GAP_COLUMNS = ["period", "level", "area_code", "area_name", "group_code", "observed", "expected",
                "list_size", "observed_prevalence", "expected_prevalence", "ratio",
                "ratio_lowercl", "ratio_uppercl", "missing", "missing_lowercl",
-               "missing_uppercl", "significantly_low", "model"]
+               "missing_uppercl", "significantly_low", "dispersion", "ratio_lowercl_od",
+               "ratio_uppercl_od", "significantly_low_od", "model"]
 
 
 def practice_expected(store: Store, period: str,
@@ -68,6 +70,8 @@ def practice_expected(store: Store, period: str,
     cov = practice_covariates(store, period, qof, adjust_for)
     model = describe_model(cov, adjust_for)
     expected, stats = fit_expected(qof, cov, model)
+    dispersion = stats.set_index("group_code")["dispersion"]
+    expected["dispersion"] = expected["group_code"].map(dispersion).astype(float)
     return expected.assign(model=model), stats
 
 
@@ -83,12 +87,35 @@ def gap_table(expected: pd.DataFrame, units: pd.DataFrame, level: str) -> pd.Dat
     ratio = ratio_limits(rows, keys)
     extra = rows.groupby(keys, sort=False).agg(list_size=("list_size", "sum"),
                                                area_name=("unit_name", "first"),
-                                               model=("model", "first")).reset_index()
-    out = ratio.merge(extra, on=keys).rename(columns={"unit_code": "area_code"})
+                                               model=("model", "first"),
+                                               dispersion=("dispersion", "first")).reset_index()
+    out = widen_for_dispersion(ratio.merge(extra, on=keys)).rename(
+        columns={"unit_code": "area_code"})
     out["level"] = level
     out["observed_prevalence"] = out["observed"] / out["list_size"]
     out["expected_prevalence"] = out["expected"] / out["list_size"]
     return out[GAP_COLUMNS]
+
+
+def widen_for_dispersion(frame: pd.DataFrame) -> pd.DataFrame:
+    """Limits allowing for over-dispersion: the log-distance of each 95% limit from the ratio
+    multiplied by √φ, φ = the condition's Pearson dispersion from the model (at least 1) — the
+    quasi-Poisson scaling of McCullagh & Nelder (1989, §4.5), as Spiegelhalter (2005, *Stat Med*
+    24:1185) widens funnel limits for over-dispersed indicators. With O = 0 the upper limit is
+    multiplied by φ. ``significantly_low_od``: the widened upper limit is below 1 (practice data
+    are typically over-dispersed, so this is the flag to rank on)."""
+    phi = frame["dispersion"].astype(float).fillna(1.0).clip(lower=1.0).to_numpy()
+    root = np.sqrt(phi)
+    ratio = frame["ratio"].to_numpy(dtype=float)
+    lower = frame["ratio_lowercl"].to_numpy(dtype=float)
+    upper = frame["ratio_uppercl"].to_numpy(dtype=float)
+    positive = ratio > 0
+    safe = np.where(positive, ratio, 1.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        frame["ratio_lowercl_od"] = np.where(positive, safe * (lower / safe) ** root, 0.0)
+        frame["ratio_uppercl_od"] = np.where(positive, safe * (upper / safe) ** root, upper * phi)
+    frame["significantly_low_od"] = frame["ratio_uppercl_od"] < 1
+    return frame
 
 
 def ratio_limits(rows: pd.DataFrame, keys: list[str], *, unique: bool = False) -> pd.DataFrame:
@@ -160,7 +187,8 @@ def prevalence_gaps(store: Store, adjust_for: Iterable[str] = DEFAULT_ADJUST_FOR
 # ------------------------------------------------------------------ neighbourhoods
 LSOA_GAP_COLUMNS = ["period", "level", "area_code", "lsoa_code", "group_code", "patients",
                     "list_size", "observed", "expected", "ratio", "ratio_lowercl", "ratio_uppercl", "missing",
-                    "missing_lowercl", "missing_uppercl", "significantly_low",
+                    "missing_lowercl", "missing_uppercl", "significantly_low", "dispersion",
+                    "ratio_lowercl_od", "ratio_uppercl_od", "significantly_low_od",
                     "registration_period"]
 
 
@@ -210,6 +238,8 @@ def lsoa_gaps(store: Store, practice: pd.DataFrame,
         if codes.empty:
             continue
         groups = pd.Index(sorted(expected["group_code"].unique()))
+        dispersion = (expected.groupby("group_code")["dispersion"].first()
+                      if "dispersion" in expected else pd.Series(dtype=float))
         expected = expected[expected["practice_code"].isin(codes)]
         p_at = codes.get_indexer(expected["practice_code"])
         g_at = groups.get_indexer(expected["group_code"])
@@ -256,6 +286,8 @@ def lsoa_gaps(store: Store, practice: pd.DataFrame,
             out = ratio_limits(long, keys_out, unique=True)
             out["patients"] = long["patients"].to_numpy()
             out["list_size"] = long["list_size"].to_numpy()
+            out["dispersion"] = long["group_code"].map(dispersion).astype(float).to_numpy()
+            out = widen_for_dispersion(out)
             out["level"] = level
             out["registration_period"] = reg_period
             for column in ("area_code", "lsoa_code", "group_code"):
@@ -273,7 +305,7 @@ def empty(columns: list[str]) -> pd.DataFrame:
     """A typed empty table (text columns as strings, flags boolean, the rest numbers), so an
     empty derived table still has columns every engine can filter on."""
     return pd.DataFrame({c: pd.Series(dtype="string" if c in _TEXT else
-                                      "boolean" if c in ("significantly_low", "met_target")
+                                      "boolean" if c in ("significantly_low", "significantly_low_od", "met_target")
                                       else "float64") for c in columns})
 
 

@@ -97,8 +97,8 @@ def pcn(
         return
     rows = pd.DataFrame([{
         "QOF": c["group_code"], "recorded": c["observed"], "expected": c["expected"],
-        "O/E": c["ratio"], "95% CI": _ci(c["ratio_lowercl"], c["ratio_uppercl"]),
-        "missing": _num(c["missing"]), "low": "yes" if c["significantly_low"] is True else "",
+        "O/E": c["ratio"], "95% CI*": _ci(c["ratio_lowercl_od"], c["ratio_uppercl_od"]),
+        "missing": _num(c["missing"]), "low*": "yes" if c["significantly_low_od"] is True else "",
         "where (LSOA [IMD decile]: missing)": ", ".join(
             f"{n['lsoa_code']}{_decile(n['imd_decile'])}: {_num(n['missing'])}"
             for n in c["neighbourhoods"]),
@@ -116,6 +116,8 @@ def pcn(
         up = pd.DataFrame(result["uptake"])[["period", "indicator", "age", "uptake", "target",
                                              "people_behind"]]
         print_frame(up, "table", title="Uptake against target")
+    console.print("* allowing for the model's over-dispersion (Poisson-only limits and flag "
+                  "in --format json)", style="dim", markup=False)
     console.print(f"Model: {result['model']}", style="dim", markup=False)
     console.print(result["disclosure"], style="dim", markup=False)
 
