@@ -128,22 +128,29 @@ def age_values(store: Store, period: str) -> pd.DataFrame:
     total = ages.groupby("practice_code")["patients"].sum().astype(float)
     out = pd.DataFrame(index=total.index)
 
-    def share(inside: pd.Series, straddles: pd.Series) -> pd.Series:
-        counted = ages["patients"].where(inside, 0).groupby(ages["practice_code"]).sum()
-        broken = straddles.groupby(ages["practice_code"]).any()
-        return (counted / total).where(~broken)
+    # 5-year bands (and by sex, the pyramid) in one grouping: each row's band is the one its
+    # first year falls in; a practice with any row wider than its band gets no band shares
+    start = np.minimum((low // 5) * 5, 90)
+    fits = top <= np.where(start >= 90, np.inf, start + 4)
+    broken = (~fits).groupby(ages["practice_code"]).any()
+    labels = [_band_name(a, b) for a, b in AGE_BANDS]
+    names = dict(zip([a for a, _ in AGE_BANDS], labels, strict=True))
 
+    def bands(rows: pd.Series, prefix: str = "") -> pd.DataFrame:
+        counted = ages["patients"].where(rows & fits, 0.0).groupby(
+            [ages["practice_code"], start.map(names)]).sum().unstack(fill_value=0.0)
+        counted = counted.reindex(index=total.index, columns=labels, fill_value=0.0)
+        shares = counted.div(total, axis=0).where(~broken.reindex(total.index), np.nan)
+        return shares.add_prefix(prefix)
+
+    everyone = pd.Series(True, index=ages.index)
+    parts = [bands(everyone)]
     sexed = ages["sex"].isin(["MALE", "FEMALE"]).groupby(ages["practice_code"]).any()
-    by_sex = bool(sexed.any())
-    for a, b in AGE_BANDS:
-        hi = np.inf if b is None else b
-        inside = (low >= a) & (top <= hi)
-        straddles = ((low < a) & (top >= a)) | ((low <= hi) & (top > hi))
-        out[_band_name(a, b)] = share(inside, straddles)
-        if by_sex:  # the pyramid: each sex's band as a share of all patients
-            for sex in ("MALE", "FEMALE"):
-                out[f"{sex.lower()}_{_band_name(a, b)}"] = share(
-                    inside & (ages["sex"] == sex), straddles).where(sexed)
+    if sexed.any():  # the pyramid: each sex's band as a share of all patients
+        for sex in ("MALE", "FEMALE"):
+            parts.append(bands(ages["sex"] == sex, f"{sex.lower()}_").where(
+                sexed.reindex(total.index), np.nan))
+    out = pd.concat([out, *parts], axis=1)
     for name, cut in (("under_18", 18), ("age_65_plus", 65), ("age_85_plus", 85)):
         # a closed band across the cut (e.g. 15-19 for under 18) is split in proportion to the
         # years on each side (people spread evenly over the band's years: linear interpolation);

@@ -54,6 +54,8 @@ LEVEL_CODE = {"practice": "practice_code", "pcn": "pcn_code", "sub_icb": "sub_ic
               "la": "la_code"}
 #: practice_profile columns naming each practice's PCN, Sub-ICB and ICB of the period.
 PARENT_COLUMNS = ["pcn_code", "pcn_name", "sub_icb_code", "sub_icb_name", "icb_code", "icb_name"]
+#: Practice characteristics profiled for practice-based units only (the age-sex pyramid).
+PYRAMID = ("male_age_", "female_age_")
 #: A practice "dominates" a place when it holds more than this share of its registered residents.
 DOMINANT_PCT = 50.0
 
@@ -80,7 +82,11 @@ def base_sums(data: PeriodData) -> BaseSums:
     by_practice["unknown"] = by_practice["unknown"].fillna(0.0)
     by_practice = _own_sums(by_practice, data.practice_values, "practice_code")
     known = m.filter(m.lsoa_known)
-    by_lsoa = _joined_sums(known, data.practice_values, "practice_code", "lsoa_code")
+    # the age-sex pyramid is kept to practice-based units: spreading 38 more practice columns
+    # over every practice x LSOA row would half again the build time for an estimate
+    per_place = data.practice_values[[c for c in data.practice_values.columns
+                                      if not c.startswith(PYRAMID)]]
+    by_lsoa = _joined_sums(known, per_place, "practice_code", "lsoa_code")
     by_lsoa["unknown"] = 0.0
     by_lsoa = _own_sums(by_lsoa, data.lsoa_values, "lsoa_code")
     return BaseSums(by_practice, by_lsoa)
