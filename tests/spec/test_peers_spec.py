@@ -163,3 +163,18 @@ def test_properties_never_self_symmetric_and_nearest_first(points, n):
         assert rows["distance"].max() <= np.sort(others)[len(rows) - 1] + 1e-9
         for peer, d in zip(rows["peer_code"], rows["distance"], strict=True):
             assert d == pytest.approx(full[index[peer], i], abs=1e-9)
+
+
+def test_a_unit_known_only_by_one_feature_is_left_out_not_called_average():
+    from placehealth.analyses.peers import PeerWarning
+
+    frame = pd.DataFrame({"x": [0.0, 2.0, 4.0, 6.0, np.nan], "y": [1.0, 2.0, 3.0, 4.0, np.nan],
+                          "size": [10.0, 20.0, 30.0, 40.0, 25.0]},
+                         index=["A", "B", "C", "D", "E"])
+    with pytest.warns(PeerWarning, match="1 unit"):
+        found, _ = nearest_peers(frame, options(n=4, x=1.0, y=1.0, size=1.0))
+    assert "E" not in set(found["unit_code"]) | set(found["peer_code"])
+    # one missing feature of three is still compared (that feature counted as average)
+    frame.loc["E", "x"] = 3.0
+    found, _ = nearest_peers(frame, options(n=4, x=1.0, y=1.0, size=1.0))
+    assert "E" in set(found["unit_code"])

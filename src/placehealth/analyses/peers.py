@@ -6,7 +6,8 @@ Method (CIPFA nearest neighbours; NHS England Model Health System peers):
    extreme unit cannot stretch the scale for everyone else;
 2. skewed features (list size) are log-transformed before winsorising;
 3. each feature is standardised to z = (x - mean) / sd across the units compared (a missing value
-   gets z = 0, the average, and is counted in ``missing_features``);
+   gets z = 0, the average; a unit missing more than half of the features by weight is left
+   out, with a warning, rather than passed off as average);
 4. the distance between units i and j is the weighted Euclidean distance
    d = sqrt(sum_f w_f (z_if - z_jf)^2), weights configurable (default 1 each);
 5. the N nearest units are the peers: never the unit itself, ties in distance broken by code, so
@@ -25,6 +26,7 @@ indicator's unit values on the standardised features).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -44,8 +46,15 @@ DEFAULT_FEATURES: dict[str, float] = {
 LOG_FEATURES = frozenset({"list_size"})
 WINSOR = (0.01, 0.99)
 DEFAULT_N = 10
+#: A unit missing more than this share of the features (by weight) is left out: a unit known
+#: only by its list size would otherwise look "average" on everything else.
+MAX_MISSING = 0.5
 #: Distances are rounded to this many decimals before ranking, so float noise never breaks a tie.
 _DECIMALS = 9
+
+
+class PeerWarning(UserWarning):
+    """Units left out of peer finding (e.g. too few features known)."""
 
 
 @dataclass(frozen=True)
@@ -129,9 +138,21 @@ def nearest_peers(
         dup = features.index[features.index.duplicated()][0]
         raise ValueError(f"unit {dup!r} appears twice in the features")
     features = features.sort_index()
-    z = standardise(features, options)
     names = list(options.features)
     weights = np.array([options.features[f] for f in names], dtype="float64")
+    missing = [f for f in names if f not in features.columns]
+    if missing:
+        raise ValueError(f"features not available: {', '.join(missing)}; available: "
+                         f"{', '.join(map(str, features.columns)) or 'none'}")
+    known = features[names].apply(pd.to_numeric, errors="coerce").notna().to_numpy()
+    unknown_share = ((~known) * weights).sum(axis=1) / max(weights.sum(), 1e-12)
+    sparse = unknown_share > MAX_MISSING
+    if sparse.any():
+        warnings.warn(f"{int(sparse.sum())} unit(s) lack more than half of the peer features "
+                      f"(by weight) and get no peers (e.g. {features.index[sparse][0]})",
+                      PeerWarning, stacklevel=2)
+        features = features[~sparse]
+    z = standardise(features, options)
     zw = z[names].to_numpy() * np.sqrt(weights)
     codes = features.index.to_numpy().astype(str)
     group = None
