@@ -56,8 +56,9 @@ def deprivation_deciles(profile: dict[str, Any], comparator: dict[str, Any] | No
         x=alt.X("decile:O", title="IMD decile (1 = most deprived 10% in England)"),
         xOffset="area:N",
         y=alt.Y("share:Q", title="% of registered patients"),
-        color=alt.Color("area:N", scale=alt.Scale(range=[NHS_BLUE, NHS_GREY]), title=None,
-                        legend=alt.Legend(orient="top")),
+        color=alt.Color("area:N", scale=alt.Scale(domain=list(dict.fromkeys(frame["area"])),
+                                                  range=[NHS_BLUE, NHS_GREY]), title=None,
+                        legend=alt.Legend(orient="top", labelLimit=400)),
         tooltip=["area", "decile", alt.Tooltip("share:Q", format=".1f", title="% of patients")],
     ).properties(height=220)
     return _spec(chart, "Where patients live, by deprivation decile")

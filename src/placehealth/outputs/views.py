@@ -400,8 +400,27 @@ def unit_view(data: Data, level: str, code: str) -> dict[str, Any]:
         gaps = _section(data, "need", "Need: recorded against expected prevalence", "prevalence_gap",
                         level="practice", area_code=code)
         if gaps.frame is not None:
+            gaps.frame = gaps.frame[[c for c in ("group_code", "period", "observed", "expected", "list_size",
+                                                 "ratio", "ratio_lowercl", "ratio_uppercl", "missing",
+                                                 "significantly_low", SUPPRESSED) if c in gaps.frame]]
             gaps.chart = charts.need_gaps(gaps.frame)
+            gaps.columns = {"group_code": "Condition", "period": "Year", "observed": "On register",
+                            "expected": "Expected", "list_size": "List size", "ratio": "Recorded ÷ expected",
+                            "missing": "Missing patients (estimate)", "significantly_low": "Significantly low"}
         sections.append(gaps)
+        if data.has("registrations_lsoa"):
+            rows = data.rows("registrations_lsoa", practice_code=code)
+            if "sex" in rows and (rows["sex"] == "ALL").any():
+                rows = rows[rows["sex"] == "ALL"]
+            rows = rows[[c for c in ("lsoa_code", "patients", SUPPRESSED) if c in rows]]
+            rows = rows.sort_values("patients", ascending=False, na_position="last")
+            sections.append(Section("catchment", "Where its patients live", frame=rows,
+                                    columns={"lsoa_code": "Neighbourhood", "patients": "Patients"}))
+            geo = lsoa_map(data, list(rows["lsoa_code"]))
+            registered = dict(zip(rows["lsoa_code"], rows["patients"], strict=True))
+            for feature in geo["features"]:
+                value = registered.get(feature["id"])
+                feature["properties"]["patients"] = None if _isna(value) else float(value)
     if level == "lsoa":
         sharing = _section(data, "pcns", "PCNs whose patients live here", "pcn_lsoa", lsoa_code=code)
         if sharing.frame is not None:
@@ -439,8 +458,10 @@ def unit_view(data: Data, level: str, code: str) -> dict[str, Any]:
             lookup = data.rows("geography_lookup", latest=False, level="lad", area_code=code)
             lsoas = sorted(set(lookup["lsoa_code"])) if "lsoa_code" in lookup else []
         geo = lsoa_map(data, lsoas) if lsoas else data.boundaries([code])
+    figures = [h for h in headline(profile) if not (level == "practice" and h[0] == "Practices")]
     return {"level": level, "code": code, "name": name or code, "profile": profile,
-            "headline": headline(profile), "sections": {s.key: s for s in sections}, "map": geo,
+            "headline": figures, "sections": {s.key: s for s in sections}, "map": geo,
+            "map_colour": "patients" if level == "practice" else "imd_decile",
             "disclosure": explanation(data.policy)}
 
 

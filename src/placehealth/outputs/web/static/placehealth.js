@@ -36,11 +36,16 @@
       return { fill: function (v) { var i = codes.indexOf(v); return i < 0 ? "#d8dde0" : CATEGORIES[i % CATEGORIES.length]; },
                legend: codes.slice(0, 12).map(function (c, i) { return [CATEGORIES[i % CATEGORIES.length], c]; }) };
     }
-    var lo = Math.min.apply(null, nums), hi = Math.max.apply(null, nums);
-    var step = (hi - lo) / BLUES.length || 1;
+    // Quantile classes: each colour holds about the same number of areas, so one large value
+    // does not wash the others out.
+    var sorted = nums.slice().sort(function (a, b) { return a - b; });
+    var lo = sorted[0], hi = sorted[sorted.length - 1];
+    var breaks = BLUES.map(function (_, i) { return sorted[Math.floor(i * sorted.length / BLUES.length)]; });
     return { fill: function (v) {
                if (typeof v !== "number") return "#d8dde0";
-               return BLUES[Math.min(BLUES.length - 1, Math.floor((v - lo) / step))]; },
+               var k = 0;
+               for (var i = 0; i < breaks.length; i++) { if (v >= breaks[i]) k = i; }
+               return BLUES[k]; },
              legend: nums.length ? [[BLUES[0], lo.toFixed(1)], [BLUES[7], hi.toFixed(1)], ["#d8dde0", "suppressed / none"]] : [] };
   }
 
