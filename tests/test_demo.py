@@ -39,6 +39,7 @@ EXPECTED_KINDS = {
     "File_7_IoD2025_All_Ranks_Scores_Deciles_Population_Denominators.csv": "imd",
     "qof/PREVALENCE_2425.csv": "qof-prevalence",
     "qof/MAPPING_INDICATORS_2425.csv": "qof-indicators",
+    "qof/MAPPING_NHS_GEOGRAPHIES_2425.csv": "qof-geographies",
     "census2021-ts021-lsoa.csv": "census",
     "lookups/LSOA21_WD24_LAD24_EW_LU.csv": "geography-lookup",
     "lookups/LSOA21_SICBL24_ICB24_LAD24_EN_LU.csv": "geography-lookup",
@@ -111,6 +112,7 @@ def test_everything_ingests_into_one_store(loaded, place):
         assert name in tables, name
     assert loaded.periods("registrations_lsoa") == ["2025-04", "2025-10"]
     assert loaded.periods("qof_prevalence") == ["2023-24", "2024-25"]
+    assert loaded.periods("practice_pcn") == ["2023-24", "2024-25", "2025-04", "2025-10"]
     assert len(loaded.loads()) == len(place.files)  # no two files collapse into one load
 
 

@@ -126,6 +126,9 @@ def generate(out: str | Path, config: DemoConfig | None = None,
             tag = year[2:4] + year[5:7]
             files.append(write.qof_mapping(out / "qof" / f"MAPPING_INDICATORS_{tag}.csv",
                                              year))
+            files.append(write.qof_geographies(
+                out / "qof" / f"MAPPING_NHS_GEOGRAPHIES_{tag}.csv", prac, orgs,
+                latest=year == config.qof_years[-1]))
             files.append(write.qof_prevalence(out / "qof" / f"PREVALENCE_{tag}.csv", year,
                                               health, prac))
         files.append(write.immunisations(out / "cover_practice_uptake.csv", health, prac))

@@ -196,6 +196,29 @@ def qof_mapping(path: Path, year: str) -> Path:
     return _csv(pd.DataFrame(rows), path)
 
 
+def qof_geographies(path: Path, prac: Practices, orgs: Organisations, *, latest: bool) -> Path:
+    """QOF MAPPING_NHS_GEOGRAPHIES (Sub-ICB era layout): practice -> PCN -> Sub-ICB -> ICB ->
+    region for the QOF year, names in title case as QOF writes them. Before the latest year the
+    PCNs went by their longer names ('... Primary Care Network'), so each year's file differs."""
+    icb = orgs.sub_icb_icb[prac.sub_icb]
+    pcn_name = np.array([n.title() if latest else n.title().replace(" Pcn", " Primary Care Network")
+                         for n in prac.pcn_name], dtype=object)
+    frame = pd.DataFrame({
+        "NAT_ONS_CODE": "E92000001", "NAT_CODE": "ENG", "COUNTRY": "England",
+        "REGION_ODS_CODE": orgs.region_code, "REGION_ONS_CODE": orgs.region_ons,
+        "REGION_NAME": orgs.region_name,
+        "ICB_ODS_CODE": orgs.icb_code[icb], "ICB_ONS_CODE": orgs.icb_ons[icb],
+        "ICB_NAME": orgs.icb_name[icb],
+        "SUB_ICB_LOC_ODS_CODE": orgs.sub_icb_code[prac.sub_icb],
+        "SUB_ICB_LOC_ONS_CODE": orgs.sub_icb_ons[prac.sub_icb],
+        "SUB_ICB_LOC_NAME": orgs.sub_icb_name[prac.sub_icb],
+        "PCN_ODS_CODE": prac.pcn_code[prac.pcn],
+        "PCN_NAME": [n.replace(" Pcn", " PCN") for n in pcn_name[prac.pcn]],
+        "PRACTICE_CODE": prac.code, "PRACTICE_NAME": [n.title() for n in prac.name],
+    })
+    return _csv(frame, path)
+
+
 def census_ts021(path: Path, geo: Geography, pop: Population) -> Path:
     """Census 2021 TS021 ethnic group, Nomis bulk layout (total, 5 groups, 19 detailed groups)."""
     columns: dict[str, object] = {"date": 2021, "geography": geo.lsoa_name,
@@ -305,5 +328,5 @@ def immunisations(path: Path, health: Health, prac: Practices) -> Path:
 
 __all__ = ["IOD_DOMAINS", "IOD_FILE", "boundaries", "census_ts021", "extract_date", "geojson",
            "immunisations", "iod", "lookups", "population_sya", "practice_locations",
-           "qof_mapping", "qof_prevalence", "quinary_bands", "registrations_age",
+           "qof_geographies", "qof_mapping", "qof_prevalence", "quinary_bands", "registrations_age",
            "registrations_lsoa", "registrations_map"]
