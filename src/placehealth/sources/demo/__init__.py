@@ -51,7 +51,6 @@ class DemoConfig:
     month_step: int = 6             # months between extracts
     qof_years: tuple[str, ...] = ("2023-24", "2024-25")
     neighbours: int | None = None   # practices each LSOA registers with (default 25, 40 at scale)
-    write_extras: bool = True       # everything besides registrations (off in benchmarks)
 
 
 @dataclass
@@ -113,25 +112,24 @@ def generate(out: str | Path, config: DemoConfig | None = None,
     imm_years = [f"{y[:4]}/{y[5:]}" for y in config.qof_years]
     health = build_health(r_health, geo, pop, prac, latest, list(config.qof_years), imm_years,
                           dep.imd_decile)
-    if config.write_extras:
-        step("writing reference files")
-        files += write.lookups(out / "lookups", geo, orgs)
-        files += write.boundaries(out / "boundaries", geo)
-        files.append(write.iod(out / write.IOD_FILE, geo, pop, dep.scores, dep.ranks, dep.deciles))
-        files.append(write.census_ts021(out / "census2021-ts021-lsoa.csv", geo, pop))
-        files.append(write.population_sya(out / "sapelsoasyoa2022.csv", geo, pop))
-        files.append(write.practice_locations(
-            out / f"practice_locations_{config.latest_month}.csv", geo, prac, orgs))
-        for year in config.qof_years:
-            tag = year[2:4] + year[5:7]
-            files.append(write.qof_mapping(out / "qof" / f"MAPPING_INDICATORS_{tag}.csv",
-                                             year))
-            files.append(write.qof_geographies(
-                out / "qof" / f"MAPPING_NHS_GEOGRAPHIES_{tag}.csv", prac, orgs,
-                latest=year == config.qof_years[-1]))
-            files.append(write.qof_prevalence(out / "qof" / f"PREVALENCE_{tag}.csv", year,
-                                              health, prac))
-        files.append(write.immunisations(out / "cover_practice_uptake.csv", health, prac))
+
+    step("writing reference files")
+    files += write.lookups(out / "lookups", geo, orgs)
+    files += write.boundaries(out / "boundaries", geo)
+    files.append(write.iod(out / write.IOD_FILE, geo, pop, dep.scores, dep.ranks, dep.deciles))
+    files.append(write.census_ts021(out / "census2021-ts021-lsoa.csv", geo, pop))
+    files.append(write.population_sya(out / "sapelsoasyoa2022.csv", geo, pop))
+    files.append(write.practice_locations(
+        out / f"practice_locations_{config.latest_month}.csv", geo, prac, orgs))
+    for year in config.qof_years:
+        tag = year[2:4] + year[5:7]
+        files.append(write.qof_mapping(out / "qof" / f"MAPPING_INDICATORS_{tag}.csv", year))
+        files.append(write.qof_geographies(
+            out / "qof" / f"MAPPING_NHS_GEOGRAPHIES_{tag}.csv", prac, orgs,
+            latest=year == config.qof_years[-1]))
+        files.append(write.qof_prevalence(out / "qof" / f"PREVALENCE_{tag}.csv", year,
+                                          health, prac))
+    files.append(write.immunisations(out / "cover_practice_uptake.csv", health, prac))
 
     step("writing truth")
     truth = out / TRUTH_FILE
