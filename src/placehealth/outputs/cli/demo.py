@@ -30,8 +30,9 @@ def demo(
     pcns: Annotated[int, typer.Option("--pcns", help="Primary Care Networks.")] = 30,
     lsoas: Annotated[int, typer.Option("--lsoas", help="Neighbourhoods (LSOAs).")] = 800,
     las: Annotated[int, typer.Option("--las", help="Local authorities.")] = 4,
-    patients: Annotated[int, typer.Option("--patients", help="Registered patients.")]
-    = 1_200_000,
+    patients: Annotated[int | None, typer.Option(
+        "--patients", help="Registered patients [default: 1,500 per LSOA, 1.2M for 800].")]
+    = None,
     db: DbOption = None,
     no_build: Annotated[bool, typer.Option("--no-build", help="Load only; skip `build`.")]
     = False,
@@ -42,10 +43,10 @@ def demo(
     as real data, build the analyses and print a summary (the truth of the planted
     under-diagnosis is written to OUT/demo-truth.json).
 
-    Example: placehealth demo --out demo-data --seed 7 --practices 40 --lsoas 200 --las 3
+    Example: placehealth demo --out demo-data --seed 7 --practices 40 --pcns 8 --lsoas 200 --las 3
     """
     config = DemoConfig(seed=seed, practices=practices, pcns=pcns, lsoas=lsoas, las=las,
-                        patients=patients)
+                        patients=patients if patients is not None else lsoas * 1_500)
     location = resolve_db(db)
     if fresh and "://" not in location:
         for stale in (Path(location), Path(location + ".wal")):
