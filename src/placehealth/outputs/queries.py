@@ -192,7 +192,7 @@ class Data:
 
         def make() -> dict[str, tuple[str, str, Any]]:
             frame = self.protected("boundaries")
-            return {row.area_code: (row.level, row.area_name, json.loads(row.geometry))
+            return {row.area_code: (row.level, row.area_name, _rounded(json.loads(row.geometry)))
                     for row in frame.itertuples() if row.geometry}
         shapes = self._cached("boundaries", make)
         wanted = shapes.keys() if codes is None else [c for c in codes if c in shapes]
@@ -201,6 +201,15 @@ class Data:
                      "geometry": shapes[code][2]}
                     for code in wanted if level is None or shapes[code][0] == level]
         return {"type": "FeatureCollection", "features": features}
+
+
+def _rounded(geometry: Any, digits: int = 5) -> Any:
+    """GeoJSON coordinates to 5 decimal places (about 1 metre): maps need no more, pages are smaller."""
+    if isinstance(geometry, dict):
+        return {k: (_rounded(v, digits) if k == "coordinates" else v) for k, v in geometry.items()}
+    if isinstance(geometry, list):
+        return [_rounded(v, digits) for v in geometry]
+    return round(geometry, digits) if isinstance(geometry, float) else geometry
 
 
 def _matches(values: pd.Series, text: str, column: str) -> pd.Series:

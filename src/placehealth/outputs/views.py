@@ -298,11 +298,11 @@ def neighbourhood_map(data: Data, hoods: pd.DataFrame) -> dict[str, Any]:
         rows = _latest(data.rows("prevalence_gap_lsoa", latest=False, level="all", lsoa_code=codes))
         for row in rows[[c for c in ("lsoa_code", "group_code", "ratio") if c in rows]].itertuples(index=False):
             if len(row) == 3:
-                need.setdefault(row[0], {})[f"need_{row[1]}"] = None if _isna(row[2]) else float(row[2])
+                need.setdefault(row[0], {})[f"need_{row[1]}"] = None if _isna(row[2]) else round(float(row[2]), 3)
     for feature in geo["features"]:
         row = by_code.get(feature["id"], {})
-        feature["properties"].update({k: row.get(k) for k in ("patients", "pcn_share_pct", "imd_decile",
-                                                               "imd_score", "lsoa_share_pct")})
+        feature["properties"].update({k: _round(row.get(k)) for k in ("patients", "pcn_share_pct", "imd_decile",
+                                                                       "imd_score", "lsoa_share_pct")})
         feature["properties"].update(need.get(feature["id"], {}))
     geo["need_groups"] = sorted({k[5:] for values in need.values() for k in values})
     return geo
@@ -319,6 +319,11 @@ def lsoa_map(data: Data, lsoas: list[str]) -> dict[str, Any]:
             feature["properties"].update({"imd_decile": row.get("imd_score_decile"),
                                           "patients": row.get("patients")})
     return geo
+
+
+def _round(value: Any, digits: int = 2) -> Any:
+    """Map values to two decimals: enough for colours and tooltips, and a smaller page."""
+    return round(value, digits) if isinstance(value, float) else value
 
 
 def headline(profile: dict[str, Any]) -> list[tuple[str, Any, str]]:

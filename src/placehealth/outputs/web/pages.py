@@ -107,14 +107,18 @@ def _download(table: str, **filters: str) -> str:
 @router.get("/", response_class=HTMLResponse)
 def home(request: Request) -> HTMLResponse:
     data = _data(request)
+    return HTMLResponse(data.memo("html:home", lambda: _home(data)))
+
+
+def _home(data: Data) -> str:
     view = views.home_view(data)
     pcns = table_model(view["pcns"], {"unit_code": "Code", "unit_name": "PCN", "patients": "Patients",
                                       "practices": "Practices", "imd_score": "IMD score",
                                       "core20_pct": "% in Core20"}, unit_link="/pcn/{}")
-    return HTMLResponse(render("home.html", title="PCNs", icbs=view["icbs"], pcns=pcns,
-                               geo=script_json(view["map"]), missing=view["missing"],
-                               tables=view["tables"], tiles=os.environ.get(TILES_ENV),
-                               disclosure=explanation(data.policy)))
+    return render("home.html", title="PCNs", icbs=view["icbs"], pcns=pcns,
+                  geo=script_json(view["map"]), missing=view["missing"],
+                  tables=view["tables"], tiles=os.environ.get(TILES_ENV),
+                  disclosure=explanation(data.policy))
 
 
 def pcn_context(data: Data, code: str, indicator: str | None) -> dict[str, Any]:
