@@ -201,3 +201,28 @@ def interval(frame: pd.DataFrame, label: str, x_title: str, title: str) -> Spec 
         tooltip=[label, alt.Tooltip("value:Q", format=".3f")]))
     layers.append(alt.Chart(pd.DataFrame({"x": [0.0]})).mark_rule(color=NHS_RED, strokeDash=[4, 4]).encode(x="x:Q"))
     return _spec(alt.layer(*layers).properties(height=max(120, 20 * len(data))), title)
+
+
+def uptake(frame: pd.DataFrame) -> Spec | None:
+    """Uptake of each vaccination with its 95% interval, against its target."""
+    data = _clean(frame, ["indicator", "age", "uptake", "lowercl", "uppercl", "target"])
+    data = data.dropna(subset=["uptake"]) if "uptake" in data else data.iloc[0:0]
+    if data.empty:
+        return None
+    data["item"] = data["indicator"].astype(str) + (" (" + data["age"].astype(str) + ")" if "age" in data else "")
+    for column in ("uptake", "lowercl", "uppercl", "target"):
+        if column in data:
+            data[column] = data[column] * 100
+    order = data.sort_values("uptake")["item"].tolist()
+    base = alt.Chart(data).encode(y=alt.Y("item:N", title=None, sort=order))
+    x_title = "% vaccinated (95% interval); red ticks = target"
+    x = alt.X("uptake:Q", title=x_title, scale=alt.Scale(zero=False))
+    layers = []
+    if {"lowercl", "uppercl"} <= set(data):
+        layers.append(base.mark_rule(color=NHS_GREY, strokeWidth=2).encode(
+            x=alt.X("lowercl:Q", title=x_title, scale=alt.Scale(zero=False)), x2="uppercl:Q"))
+    layers.append(base.mark_point(filled=True, size=70, color=NHS_BLUE).encode(
+        x=x, tooltip=["item", alt.Tooltip("uptake:Q", format=".1f"), alt.Tooltip("target:Q", format=".0f")]))
+    if "target" in data:
+        layers.append(base.mark_tick(color=NHS_RED, thickness=2, size=16).encode(x="target:Q"))
+    return _spec(alt.layer(*layers).properties(height=max(120, 22 * len(data))), "Uptake against target")

@@ -184,9 +184,13 @@ def pcn_view(data: Data, code: str, indicator: str | None = None) -> dict[str, A
     uptake = _section(data, "uptake", "Vaccination uptake against target", "uptake_gap",
                       area_level="pcn", area_code=code)
     if uptake.frame is not None:
+        uptake.chart = charts.uptake(uptake.frame)
         uptake.frame = uptake.frame[[c for c in ("indicator", "age", "numerator", "denominator", "uptake",
                                                  "target", "people_behind", "met_target", SUPPRESSED)
                                      if c in uptake.frame]]
+        uptake.columns = {"indicator": "Vaccination", "age": "Age", "numerator": "Vaccinated",
+                          "denominator": "Eligible", "uptake": "Uptake", "target": "Target",
+                          "people_behind": "People to reach target", "met_target": "Target met"}
     sections.append(uptake)
     if data.has("core20plus5"):
         rows = _latest(data.rows("core20plus5", latest=False, pcn_code=code))
