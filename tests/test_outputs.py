@@ -255,3 +255,8 @@ def test_a_store_locked_by_a_writer_gives_503_not_500(tmp_path):
     finally:
         writer.kill()
         writer.wait()
+
+
+def test_indicators_are_offered_by_their_titles(client):
+    html = client.get("/pcn/U00001").text
+    assert '<option value="qof_hyp_prevalence" selected>Hypertension recorded prevalence (QOF HYP)</option>' in html

@@ -259,11 +259,24 @@ def pcn_view(data: Data, code: str, indicator: str | None = None) -> dict[str, A
 
     view = {"level": "pcn", "code": code, "name": name, "period": profile.get("period"),
             "profile": profile, "icb": icb, "sections": {s.key: s for s in sections},
-            "indicators": indicators, "indicator": chosen,
+            "indicators": indicators, "indicator": chosen, "titles": indicator_titles(data),
             "map": neighbourhood_map(data, hoods), "disclosure": explanation(data.policy)}
     view["headline"] = headline(profile)
     view["narrative"] = narrative(view)
     return view
+
+
+def indicator_titles(data: Data) -> dict[str, str]:
+    """Indicator name -> its title, from the ``indicators`` table when built (else the names)."""
+    if not data.has("indicators"):
+        return {}
+
+    def make() -> dict[str, str]:
+        frame = data.protected("indicators")
+        if not {"name", "title"} <= set(frame.columns):
+            return {}
+        return {str(n): str(t) for n, t in zip(frame["name"], frame["title"], strict=True) if t}
+    return data.memo("indicator_titles", make)
 
 
 def known_indicator(data: Data, indicator: str | None) -> str | None:
@@ -525,7 +538,7 @@ def compare_view(data: Data, codes: list[str], indicator: str | None) -> dict[st
         rows = rows[rows["unit_code"].isin(codes)]
     rows = rows[[c for c in ("unit_code", "unit_name", "period", "value", "lowercl", "uppercl",
                              "vs_england", "vs_peers", "national_decile", SUPPRESSED) if c in rows]]
-    return {"indicators": indicators, "indicator": chosen, "frame": rows,
+    return {"indicators": indicators, "indicator": chosen, "frame": rows, "titles": indicator_titles(data),
             "chart": charts.peer_bars(rows, None, chosen or "", f"PCNs on {chosen}"),
             "pcns": data.names("pcn"), "codes": codes, "missing": None,
             "disclosure": explanation(data.policy)}
