@@ -105,8 +105,10 @@ def need_gaps(gaps: pd.DataFrame) -> Spec | None:
                  "Recorded against expected prevalence")
 
 
-def funnel(rows: pd.DataFrame, unit_code: str, indicator: str) -> Spec | None:
-    """A funnel plot: every unit's value against its denominator, with 95% and 99.8% limits."""
+def funnel(rows: pd.DataFrame, unit_code: str, indicator: str,
+           limits: pd.DataFrame | None = None) -> Spec | None:
+    """A funnel plot: every unit's value against its denominator, with 95% and 99.8% limits
+    (smooth lines from ``limits`` when given, else through the units' own limits)."""
     frame = _clean(rows, ["unit_code", "unit_name", "denominator", "value", "target",
                           "lower95_0limit", "upper95_0limit", "lower99_8limit", "upper99_8limit"])
     frame = frame.dropna(subset=["value", "denominator"]) if {"value", "denominator"} <= set(frame) \
@@ -116,12 +118,18 @@ def funnel(rows: pd.DataFrame, unit_code: str, indicator: str) -> Spec | None:
     frame = frame.sort_values("denominator")
     frame["this"] = (frame["unit_code"] == unit_code).map({True: "this PCN", False: "others"})
     base = alt.Chart(frame)
+    lines = frame
+    if limits is not None and not limits.empty and "denominator" in limits:
+        lines = _clean(limits, ["denominator", "target", "lower95_0limit", "upper95_0limit",
+                                "lower99_8limit", "upper99_8limit"]).sort_values("denominator")
+    line_base = alt.Chart(lines)
     x = alt.X("denominator:Q", title="Denominator (patients)")
-    layers = [base.mark_line(color=NHS_GREY, strokeDash=[4, 3]).encode(x=x, y=alt.Y(c, type="quantitative"))
+    layers = [line_base.mark_line(color=NHS_GREY, strokeDash=[4, 3] if "95" in c else [1, 2]).encode(
+              x=x, y=alt.Y(c, type="quantitative"))
               for c in ("lower95_0limit", "upper95_0limit", "lower99_8limit", "upper99_8limit")
-              if c in frame]
-    if "target" in frame:
-        layers.append(base.mark_line(color=NHS_DARK).encode(x=x, y="target:Q"))
+              if c in lines]
+    if "target" in lines:
+        layers.append(line_base.mark_line(color=NHS_DARK).encode(x=x, y="target:Q"))
     layers.append(base.mark_point(filled=True, size=80).encode(
         x=x, y=alt.Y("value:Q", title=indicator, scale=alt.Scale(zero=False)),
         color=alt.Color("this:N", scale=alt.Scale(domain=["this PCN", "others"],

@@ -232,7 +232,12 @@ def pcn_view(data: Data, code: str, indicator: str | None = None) -> dict[str, A
     funnel_section = Section("funnel", "Funnel plot", missing=None if data.has("funnel") else "funnel")
     if chosen and data.has("funnel"):
         rows = _latest(data.rows("funnel", latest=False, level="pcn", indicator=chosen))
-        funnel_section.chart = charts.funnel(rows, code, chosen)
+        limits = data.rows("funnel_limits", latest=False, level="pcn", indicator=chosen) \
+            if data.has("funnel_limits") else pd.DataFrame()
+        if not limits.empty and len(rows) and "period" in limits:
+            limits = limits[limits["period"] == rows["period"].iloc[0]]
+        funnel_section.chart = charts.funnel(rows, code, chosen, limits)
+        funnel_section.note = "Dashed lines: 95% limits; dotted: 99.8% limits; solid: the average."
     sections.append(funnel_section)
     trend_section = Section("trend", "Trend", missing=None if data.has("comparison") else "comparison")
     if chosen and not comparison.empty:
