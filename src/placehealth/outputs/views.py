@@ -207,6 +207,7 @@ def pcn_view(data: Data, code: str, indicator: str | None = None) -> dict[str, A
         if data.has("comparison") else pd.DataFrame()
     indicators = sorted(comparison["indicator"].dropna().unique()) if not comparison.empty else []
     chosen = indicator if indicator in indicators else (indicators[0] if indicators else None)
+    label = indicator_titles(data).get(chosen, chosen) if chosen else ""
     compare = Section("comparison", "How the PCN compares", missing=None if data.has("comparison")
                       else "comparison")
     if not comparison.empty:
@@ -227,7 +228,7 @@ def pcn_view(data: Data, code: str, indicator: str | None = None) -> dict[str, A
     if chosen and data.has("comparison"):
         on = data.rows("comparison", latest=False, level="pcn", indicator=chosen)
         on = _latest(on)
-        peer_section.chart = charts.peer_bars(on[on["unit_code"].isin([code, *peer_codes])], code, chosen)
+        peer_section.chart = charts.peer_bars(on[on["unit_code"].isin([code, *peer_codes])], code, label)
     sections.append(peer_section)
     funnel_section = Section("funnel", "Funnel plot", missing=None if data.has("funnel") else "funnel")
     if chosen and data.has("funnel"):
@@ -236,13 +237,13 @@ def pcn_view(data: Data, code: str, indicator: str | None = None) -> dict[str, A
             if data.has("funnel_limits") else pd.DataFrame()
         if not limits.empty and len(rows) and "period" in limits:
             limits = limits[limits["period"] == rows["period"].iloc[0]]
-        funnel_section.chart = charts.funnel(rows, code, chosen, limits)
+        funnel_section.chart = charts.funnel(rows, code, label, limits)
         funnel_section.note = "Dashed lines: 95% limits; dotted: 99.8% limits; solid: the average."
     sections.append(funnel_section)
     trend_section = Section("trend", "Trend", missing=None if data.has("comparison") else "comparison")
     if chosen and not comparison.empty:
         trend_section.chart = charts.trend(comparison[comparison["indicator"] == chosen]
-                                           .sort_values("period"), chosen)
+                                           .sort_values("period"), label)
         if trend_section.chart is None:
             trend_section.note = "Only one period is loaded for this indicator."
     sections.append(trend_section)
