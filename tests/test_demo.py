@@ -328,3 +328,12 @@ def test_cli_demo_generates_loads_builds_and_summarises(tmp_path):
     assert (tmp_path / "demo-data" / "demo-truth.json").exists()
     with Store(tmp_path / "demo.duckdb", read_only=True) as store:
         assert store.periods("registrations_lsoa") == ["2025-04", "2025-10"]
+        gaps = store.read("prevalence_gap", level="practice", period="2024-25")
+    # The need analysis finds the practices where under-diagnosis was planted (truth file).
+    truth = json.loads((tmp_path / "demo-data" / "demo-truth.json").read_text())
+    planted = set(truth["planted"]["practice_factor"])
+    assert planted
+    flagged = gaps[gaps["significantly_low"].astype(bool)].groupby("area_code").size()
+    often = set(flagged[flagged >= 3].index)
+    assert planted <= set(flagged.index)
+    assert len(often & planted) >= len(often) / 2
