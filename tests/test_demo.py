@@ -11,6 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import stats
 from typer.testing import CliRunner
 
@@ -293,6 +295,17 @@ def test_largest_remainder_rounds_to_exact_totals():
     # By hand: row 1 floors to [0,0,1], one short, ties go to the first; row 2 floors to [1,1,0],
     # one short, largest remainder is the 0.6.
     assert rounded.tolist() == [[1, 0, 1], [1, 1, 1], [0, 0, 0]]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.lists(st.floats(0, 1e4), min_size=1, max_size=8).map(
+    lambda row: row + [0.0] * (8 - len(row))), min_size=1, max_size=6))
+def test_largest_remainder_keeps_totals_and_stays_within_one(rows):
+    expected = np.array(rows)
+    totals = np.round(expected.sum(1)).astype(np.int64)
+    rounded = largest_remainder(expected, totals)
+    assert (rounded.sum(1) == totals).all()
+    assert (np.abs(rounded - expected) < 1 + 1e-9).all()
 
 
 def test_bad_sizes_are_refused_clearly():
