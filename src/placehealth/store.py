@@ -54,6 +54,9 @@ class Store:
         else:
             Path(self.location).parent.mkdir(parents=True, exist_ok=True)
             self.con = ibis.duckdb.connect(self.location, read_only=read_only)
+            # DuckDB draws its own progress bar on stdout for queries over 2 s (England-sized
+            # inserts); the CLI has its own progress bars, so keep stdout clean.
+            self.con.con.execute("SET enable_progress_bar = false")
         self.read_only = read_only
 
     # ---------------------------------------------------------------- reading
