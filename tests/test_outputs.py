@@ -260,3 +260,10 @@ def test_a_store_locked_by_a_writer_gives_503_not_500(tmp_path):
 def test_indicators_are_offered_by_their_titles(client):
     html = client.get("/pcn/U00001").text
     assert '<option value="qof_hyp_prevalence" selected>Hypertension recorded prevalence (QOF HYP)</option>' in html
+
+
+def test_a_configured_tile_url_reaches_the_maps(db, monkeypatch):
+    monkeypatch.setenv("PLACEHEALTH_TILES", "http://tiles.local/{z}/{x}/{y}.png")
+    tiled = TestClient(create_app(db))
+    for url in ("/", "/pcn/U00002", "/lsoa/E01000001"):
+        assert 'data-tiles="http://tiles.local/{z}/{x}/{y}.png"' in tiled.get(url).text, url

@@ -196,7 +196,8 @@ def _unit(request: Request, level: str, code: str, kind: str) -> HTMLResponse:
     sections, chart_json = _sections(view["sections"], downloads)
     geo = script_json(view["map"]) if view.get("map") and view["map"]["features"] else None
     return HTMLResponse(render("unit.html", title=view["name"], kind=kind, view=view, sections=sections,
-                               charts=chart_json, geo=geo, disclosure=view["disclosure"]))
+                               charts=chart_json, geo=geo, disclosure=view["disclosure"],
+                               tiles=os.environ.get(TILES_ENV)))
 
 
 @router.get("/practice/{code}", response_class=HTMLResponse)
