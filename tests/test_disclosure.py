@@ -199,3 +199,25 @@ def test_declared_tables_also_hide_derived_columns_named_as_such():
     assert out["value"].isna().tolist() == [True, True, False]
     assert out["lowercl"].isna().tolist() == [True, True, False]
     assert out["national_rank"].tolist() == [1, 2, 3]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(0, 400), min_size=10, max_size=10), st.sampled_from(["opensafely", "nhs_england"]))
+def test_decile_shares_never_leave_one_hidden_share_to_the_hundred(counts, policy_name):
+    total = sum(counts)
+    if total == 0:
+        return
+    row = {"period": "2025-10", "level": "pcn", "unit_code": "U1", "patients": total,
+           **{f"imd_decile_{d + 1}_pct": 100 * c / total for d, c in enumerate(counts)},
+           "core20_pct": 100 * (counts[0] + counts[1]) / total}
+    out = protect(pd.DataFrame([row]), "pcn_profile", policy_name).iloc[0]
+    if pd.isna(out["patients"]):
+        return  # the whole row is hidden with its population
+    hidden = [d for d in range(10) if pd.isna(out[f"imd_decile_{d + 1}_pct"])]
+    for d in range(10):  # every small implied count (zeros aside) is hidden
+        if 1 <= counts[d] <= 7:
+            assert d in hidden
+    if hidden:
+        # 100 minus the shown shares gives only the sum of two or more hidden ones, above 7
+        assert (len(hidden) >= 2 and sum(counts[d] for d in hidden) > 7) or len(hidden) == 10 - counts.count(0)
+        assert pd.isna(out["core20_pct"])
