@@ -103,7 +103,10 @@ def home_view(data: Data) -> dict[str, Any]:
     for feature in geo["features"]:
         pcn = main_pcn.get(feature["id"])
         feature["properties"].update({"pcn_code": pcn, "pcn_name": names.get(pcn or "", "")})
-    return {"icbs": records(icbs[[c for c in ("unit_code", "unit_name", "patients", "practices", "pcns")
+    core20 = charts.bar(pcns, "unit_name", "core20_pct", "Share of each PCN's patients living in the most "
+                        "deprived fifth of England (Core20)", "% of registered patients") \
+        if {"unit_name", "core20_pct"} <= set(pcns.columns) else None
+    return {"core20_chart": core20, "icbs": records(icbs[[c for c in ("unit_code", "unit_name", "patients", "practices", "pcns")
                                   if c in icbs]]) if not icbs.empty else [],
             "pcns": pcns, "map": geo, "missing": [t for t in ("pcn_profile", "icb_profile", "pcn_lsoa")
                                                   if not data.has(t)],

@@ -115,7 +115,8 @@ def _home(data: Data) -> str:
     pcns = table_model(view["pcns"], {"unit_code": "Code", "unit_name": "PCN", "patients": "Patients",
                                       "practices": "Practices", "imd_score": "IMD score",
                                       "core20_pct": "% in Core20"}, unit_link="/pcn/{}")
-    return render("home.html", title="PCNs", icbs=view["icbs"], pcns=pcns,
+    chart = script_json(view["core20_chart"]) if view.get("core20_chart") else None
+    return render("home.html", title="PCNs", icbs=view["icbs"], pcns=pcns, core20_chart=chart,
                   geo=script_json(view["map"]), missing=view["missing"],
                   tables=view["tables"], tiles=os.environ.get(TILES_ENV),
                   disclosure=explanation(data.policy))

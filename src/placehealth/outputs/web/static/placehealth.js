@@ -23,7 +23,8 @@
   var BLUES = ["#eff3ff", "#c6dbef", "#9ecae1", "#6baed6", "#4292c6", "#2171b5", "#08519c", "#08306b"];
   var DECILES = ["#7f0000", "#b30000", "#d7301f", "#ef6548", "#fc8d59", "#fdbb84", "#fdd49e", "#fee8c8", "#fff7ec", "#ffffff"];
   var CATEGORIES = ["#005eb8", "#ed8b00", "#007f3b", "#7c2855", "#330072", "#00a9ce", "#ae2573", "#78be20",
-                    "#425563", "#ffb81c", "#d5281b", "#41b6e6"];
+                    "#425563", "#ffb81c", "#d5281b", "#41b6e6", "#8c564b", "#bcbd22", "#17becf", "#9467bd",
+                    "#e377c2", "#2ca02c", "#ff9896", "#c5b0d5", "#c49c94", "#dbdb8d", "#9edae5", "#f7b6d2"];
 
   function colourFor(values, mode) {
     var nums = values.filter(function (v) { return typeof v === "number"; });
@@ -34,7 +35,8 @@
     if (mode === "pcn_code") {
       var codes = Array.from(new Set(values.filter(function (v) { return v; }))).sort();
       return { fill: function (v) { var i = codes.indexOf(v); return i < 0 ? "#d8dde0" : CATEGORIES[i % CATEGORIES.length]; },
-               legend: codes.slice(0, 12).map(function (c, i) { return [CATEGORIES[i % CATEGORIES.length], c]; }) };
+               legend: codes.length > 12 ? [["#ffffff", codes.length + " PCNs: hover for names"]]
+                       : codes.map(function (c, i) { return [CATEGORIES[i % CATEGORIES.length], c]; }) };
     }
     // Quantile classes: each colour holds about the same number of areas, so one large value
     // does not wash the others out.
