@@ -221,3 +221,16 @@ def test_decile_shares_never_leave_one_hidden_share_to_the_hundred(counts, polic
         # 100 minus the shown shares gives only the sum of two or more hidden ones, above 7
         assert (len(hidden) >= 2 and sum(counts[d] for d in hidden) > 7) or len(hidden) == 10 - counts.count(0)
         assert pd.isna(out["core20_pct"])
+
+
+def test_a_single_valued_dimension_does_not_stop_bridge_closing():
+    # Found by the two-way property test: without the bridge check the cell (U0, E1) = 5 is fixed
+    # by the totals. Here the table has a third dimension (sex) with one value, as the NHS
+    # England practice x LSOA file does.
+    cells = [[11, 5, 13, 19, 7], [11, 11, 16, 1, 15], [20, 1, 22, 15, 18], [8, 12, 18, 21, 14]]
+    frame = pd.DataFrame([{"period": "2025-10", "practice_code": f"U{i}", "lsoa_code": f"E{j}", "sex": "ALL",
+                           "patients": v} for i, row in enumerate(cells) for j, v in enumerate(row)])
+    out = protect(frame, "registrations_lsoa", EXACT)
+    as_pcn = frame.rename(columns={"practice_code": "pcn_code"})
+    for where, low, high in attack_two_way(as_pcn, out, lower=0):
+        assert high - low >= 1, (where, low, high)

@@ -318,7 +318,9 @@ def suppression_mask(frame: pd.DataFrame, rule: TableRule, policy: Policy) -> pd
     """Boolean frame (count columns x rows): True where a count must be hidden (primary+secondary)."""
     mask = pd.DataFrame(False, index=frame.index, columns=list(rule.counts))
     fixed = [c for c in rule.fixed if c in frame]
-    dimensions = [c for c in rule.dimensions if c in frame]
+    # A dimension with one value adds nothing up (e.g. sex = ALL only): leaving it out lets a
+    # practice x LSOA x sex table be treated, and checked for bridges, as the two-way table it is.
+    dimensions = [c for c in rule.dimensions if c in frame and frame[c].nunique(dropna=False) > 1]
     groupings = [fixed + [d for d in dimensions if d != along] for along in dimensions]
     for column in rule.counts:
         if column not in frame:
