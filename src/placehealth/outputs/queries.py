@@ -35,7 +35,7 @@ class BadRequest(ValueError):
 
 #: Tables that describe loading rather than people; listed but never needing protection.
 INTERNAL = {"loads"}
-#: Name columns per level, for labels.
+#: The profile table of each level (where unit names come from).
 PROFILE_OF = {"practice": "practice_profile", "pcn": "pcn_profile", "sub_icb": "sub_icb_profile",
               "icb": "icb_profile", "lsoa": "lsoa_profile", "la": "la_profile", "ward": "ward_profile",
               "group": "group_profile"}
