@@ -74,6 +74,13 @@ def test_unknown_code_is_a_clear_404_page(server, page):
 
 def test_click_home_to_pcn_to_neighbourhood_and_report(server, page, tmp_path):
     page.goto(server + "/")
+    # The PCN search narrows the list as one types.
+    rows = page.locator("#pcn-table tbody tr")
+    first_name = rows.first.locator("td").nth(1).inner_text()
+    page.fill("#pcn-search", first_name)
+    visible = [r for r in rows.all() if r.is_visible()]
+    assert 1 <= len(visible) < rows.count() and first_name in visible[0].inner_text()
+    page.fill("#pcn-search", "")
     page.locator("#pcn-table tbody a").first.click()
     page.wait_for_url("**/pcn/*")
     _check_drawn(page, "click-pcn")
@@ -97,6 +104,7 @@ def test_click_home_to_pcn_to_neighbourhood_and_report(server, page, tmp_path):
     page.goto(report.as_uri())
     _check_drawn(page, "click-report")
     assert "Methods and sources" in page.inner_text("body")
+    _axe(page, "report")
 
 
 def test_pdf_report_prints_with_chromium(demo_db, browser, tmp_path):
