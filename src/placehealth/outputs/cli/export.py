@@ -24,7 +24,7 @@ def export(
                                                "opensafely (default) or nhs_england.")] = None,
     db: DbOption = None,
 ) -> None:
-    """Export a table (small counts suppressed, others rounded; [c] marks suppressed cells).
+    """Export a table after disclosure control (small counts suppressed and marked, others rounded).
 
     Example: placehealth export pcn_profile --format xlsx --out pcn_profile.xlsx
     """
