@@ -6,6 +6,7 @@ skipped (with the reason) when Chromium or the front-end assets are missing.
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -65,12 +66,19 @@ def server(demo_db) -> str:
         process.wait(timeout=10)
 
 
+def _unavailable(reason: str) -> None:
+    """Skip on a developer machine without a browser; fail in CI, where .ci/run installs it."""
+    if os.environ.get("PLACEHEALTH_REQUIRE_BROWSER") == "1":
+        pytest.fail(f"browser tests are required here but {reason}")
+    pytest.skip(reason)
+
+
 @pytest.fixture(scope="session")
 def browser():
     if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
-        pytest.skip("Debian chromium is not installed (apt-get install chromium)")
+        _unavailable("Debian chromium is not installed (apt-get install chromium)")
     if not installed():
-        pytest.skip("front-end assets not installed (python -m placehealth.outputs.web.assets)")
+        _unavailable("front-end assets are not installed (python -m placehealth.outputs.web.assets)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
