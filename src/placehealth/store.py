@@ -267,7 +267,7 @@ _STRING = pd.StringDtype("pyarrow", na_value=float("nan"))
 
 
 def _conform(spec: TableSpec, frame: pd.DataFrame) -> pd.DataFrame:
-    """Columns in spec order and type; required columns may not be missing."""
+    """Columns in spec order and type (readers have already checked required values)."""
     out = pd.DataFrame(index=frame.index)
     for column, kind in spec.columns.items():
         values = frame[column] if column in frame else pd.Series(None, index=frame.index)

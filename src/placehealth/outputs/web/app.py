@@ -34,10 +34,14 @@ def _error(request: Request, status: int, heading: str, message: str) -> Respons
     return pages.error_page(status, heading, message, policy_note)
 
 
+#: PCN pages built ahead of the first visitor; beyond an ICB's worth they are built on demand.
+WARM_PAGES = 100
+
+
 def warm(data: Data) -> None:
     """Protect the tables and build the PCN pages before the first visitor asks (run in a thread)."""
     try:
-        for code in data.names("pcn"):
+        for code in list(data.names("pcn"))[:WARM_PAGES]:
             data.memo(f"html:pcn:{code}:None",
                       lambda code=code: pages.render("pcn.html", **pages.pcn_context(data, code, None)))
     except Exception:  # warming is best effort; requests report their own errors
