@@ -75,7 +75,14 @@ def _format(value: Any) -> str:
     if isinstance(value, int) or (isinstance(value, float) and value.is_integer() and abs(value) >= 100):
         return f"{int(value):,}"
     if isinstance(value, float):
-        return f"{value:,.2f}" if abs(value) < 1000 else f"{value:,.0f}"
+        # Three significant figures below 10 (so a slope of 0.0043 is not shown as 0.00), one
+        # decimal to 1,000 (percentages, estimated patients), whole numbers above.
+        if value == 0:
+            return "0"
+        if abs(value) < 10:
+            text = f"{value:.3g}"
+            return text if "e" not in text else f"{value:.2e}"
+        return f"{value:,.1f}" if abs(value) < 1000 else f"{value:,.0f}"
     return str(value)
 
 
