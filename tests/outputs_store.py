@@ -101,7 +101,8 @@ def build(path: Path) -> Path:
              "upper99_8limit": 0.15, "position": "within"}
             for (p, n), num in zip(PCNS.items(), [300.0, 520.0], strict=True)]),
         "peers": pd.DataFrame([{"unit_code": "U00001", "peer_code": "U00002", "rank": 1, "distance": 0.5,
-                                "level": "pcn", "period": PERIOD, "within": "england"}]),
+                                "level": "pcn", "period": PERIOD, "within": within}
+                               for within in ("england", "icb")]),
         "indicators": pd.DataFrame({"name": ["qof_hyp_prevalence"],
                                     "title": ["Hypertension recorded prevalence (QOF HYP)"]}),
         "groups": pd.DataFrame({"group_name": "East Side", "member_type": "lsoa",

@@ -267,3 +267,10 @@ def test_a_configured_tile_url_reaches_the_maps(db, monkeypatch):
     tiled = TestClient(create_app(db))
     for url in ("/", "/pcn/U00002", "/lsoa/E01000001"):
         assert 'data-tiles="http://tiles.local/{z}/{x}/{y}.png"' in tiled.get(url).text, url
+
+
+def test_a_pcn_page_lists_its_national_peers_once(client):
+    """Peers are stored nationally and within the ICB; the page shows the national group only."""
+    view = client.get("/api/pcn/U00001").json()
+    peers = view["sections"]["peers"]
+    assert [row["peer_code"] for row in peers["rows"]] == ["U00002"]

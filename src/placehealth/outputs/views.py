@@ -220,6 +220,8 @@ def pcn_view(data: Data, code: str, indicator: str | None = None) -> dict[str, A
                            "vs_peers": "vs peers", "national_decile": "National decile"}
     sections.append(compare)
     peers = data.rows("peers", latest=True, level="pcn", unit_code=code) if data.has("peers") else pd.DataFrame()
+    if "within" in peers and (peers["within"] == "england").any():
+        peers = peers[peers["within"] == "england"]  # the national peer group the comparison uses
     peer_codes = list(peers["peer_code"]) if "peer_code" in peers else []
     names = data.names("pcn")
     peer_section = Section("peers", "Similar PCNs (peers)", missing=None if data.has("peers") else "peers")
