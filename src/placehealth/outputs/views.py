@@ -214,8 +214,11 @@ def pcn_view(data: Data, code: str, indicator: str | None = None) -> dict[str, A
     compare = Section("comparison", "How the PCN compares", missing=None if data.has("comparison")
                       else "comparison")
     if not comparison.empty:
-        compare.frame = compare_unit_view(comparison, code)  # the CLI's and API's one function
-        compare.columns = {"indicator": "Indicator", "period": "Period", "value": "Value",
+        unit = compare_unit_view(comparison, code)  # the CLI's and API's one function
+        titles = indicator_titles(data)
+        compare.frame = pd.concat([unit["indicator"].map(lambda i: titles.get(i, i))
+                                   .rename("indicator_title"), unit], axis=1)
+        compare.columns = {"indicator_title": "Indicator", "period": "Period", "value": "Value",
                            "england_value": "England", "vs_england": "vs England", "peer_mean": "Peers",
                            "vs_peers": "vs peers", "national_decile": "National decile"}
     sections.append(compare)
