@@ -248,18 +248,8 @@ def units_for(store, level: str, period: str, codes: Iterable[str] | None = None
         codes = sorted(set(codes))
         return pd.DataFrame({"practice_code": codes, "unit_code": ENGLAND_CODE,
                              "unit_name": ENGLAND_NAME})
-    from placehealth.analyses.levels import mapping_period_quiet, practice_units
+    from placehealth.analyses.levels import practice_units
 
-    if level == "region":  # not (yet) a level of levels.py: read practice_pcn's region columns
-        chosen = mapping_period_quiet(store, period)
-        if chosen is None:
-            raise LookupError("no practice -> region mapping (practice_pcn) is loaded")
-        mapping = store.read("practice_pcn", period=chosen)
-        code = mapping["region_code"].where(mapping["region_code"].notna(),
-                                            mapping["region_ons_code"])
-        out = pd.DataFrame({"practice_code": mapping["practice_code"], "unit_code": code,
-                            "unit_name": mapping["region_name"]})
-        return out[out["unit_code"].notna()].reset_index(drop=True)
     return practice_units(store, level, period)[["practice_code", "unit_code", "unit_name"]]
 
 

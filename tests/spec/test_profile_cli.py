@@ -80,5 +80,5 @@ def test_profile_as_csv_and_unknown_level(built):
     assert result.exit_code == 0, result.output
     header, row = result.output.strip().splitlines()
     assert "imd_score" in header.split(",") and "A00004" in row
-    bad = run(built, "profile", "region", "X")
-    assert bad.exit_code != 0 and "unknown level 'region'" in str(bad.exception)
+    bad = run(built, "profile", "county", "X")
+    assert bad.exit_code != 0 and "unknown level 'county'" in str(bad.exception)

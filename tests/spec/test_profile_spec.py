@@ -330,8 +330,8 @@ def test_nearest_period_understands_months_and_qof_years(periods, period, expect
 
 
 def test_levels_refuse_the_wrong_kind_of_level(store):
-    with pytest.raises(ValueError, match="unknown level 'region'"):
-        lv.check_level("region")
+    with pytest.raises(ValueError, match="unknown level 'county'"):
+        lv.check_level("county")
     with pytest.raises(ValueError, match="place-based level"):
         lv.practice_units(store, "la", "2025-01")
     with pytest.raises(ValueError, match="practice-based level"):

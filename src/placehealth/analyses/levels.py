@@ -3,8 +3,9 @@
 A *level* is a way of grouping patients into units, and every analysis takes it as a parameter
 (never a copy of the computation per level):
 
-- practice-based levels (``practice``, ``pcn``, ``sub_icb``, ``icb``): a unit is a set of
-  practices, and a unit's patients are all patients registered with its practices. Membership
+- practice-based levels (``practice``, ``pcn``, ``sub_icb``, ``icb``, ``region`` = NHS
+  commissioning region): a unit is a set of practices, and a unit's patients are all patients
+  registered with its practices. Membership
   comes from ``practice_pcn`` of the same period (a practice that moved PCN counts in the PCN it
   belonged to that month); when that period has no mapping, the nearest earlier mapping is used,
   else the nearest later one, with a warning.
@@ -29,7 +30,7 @@ import pandas as pd
 from placehealth.sources.validate import LSOA, PRACTICE, InputError
 from placehealth.store import Store
 
-PRACTICE_LEVELS = ("practice", "pcn", "sub_icb", "icb")
+PRACTICE_LEVELS = ("practice", "pcn", "sub_icb", "icb", "region")
 PLACE_LEVELS = ("lsoa", "ward", "la")
 GROUP = "group"
 LEVELS = (*PRACTICE_LEVELS, GROUP, *PLACE_LEVELS)
@@ -43,6 +44,7 @@ _PRACTICE_COLUMNS = {
     "pcn": (["pcn_code"], "pcn_name"),
     "sub_icb": (["sub_icb_code", "sub_icb_ons_code", "sub_icb_name"], "sub_icb_name"),
     "icb": (["icb_code", "icb_ons_code", "icb_name"], "icb_name"),
+    "region": (["region_code", "region_ons_code", "region_name"], "region_name"),
 }
 
 #: pcn_code of practices not in any PCN (they are left out of the pcn level).

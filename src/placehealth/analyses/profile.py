@@ -50,8 +50,8 @@ from placehealth.store import Store
 PROFILE_TABLES = {level: f"{level}_profile" for level in lv.LEVELS}
 #: Each profile also carries its unit code under the level's own name (e.g. pcn_profile.pcn_code).
 LEVEL_CODE = {"practice": "practice_code", "pcn": "pcn_code", "sub_icb": "sub_icb_code",
-              "icb": "icb_code", "group": "group_name", "lsoa": "lsoa_code", "ward": "ward_code",
-              "la": "la_code"}
+              "icb": "icb_code", "region": "region_code", "group": "group_name",
+              "lsoa": "lsoa_code", "ward": "ward_code", "la": "la_code"}
 #: practice_profile columns naming each practice's PCN, Sub-ICB and ICB of the period.
 PARENT_COLUMNS = ["pcn_code", "pcn_name", "sub_icb_code", "sub_icb_name", "icb_code", "icb_name"]
 #: Practice characteristics profiled for practice-based units only (the age-sex pyramid).

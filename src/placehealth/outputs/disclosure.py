@@ -159,7 +159,7 @@ PROFILE_FAMILIES: tuple[tuple[str, tuple[str, ...]], ...] = (
     (r"ruc_\w+_pct", ("pct_rural",)),
 )
 PROFILE_TABLES = ("practice_profile", "pcn_profile", "sub_icb_profile", "icb_profile", "lsoa_profile",
-                  "la_profile", "ward_profile", "group_profile")
+                  "la_profile", "ward_profile", "group_profile", "region_profile")
 
 #: Need tables: ratios, limits and missing patients come from the observed and expected
 #: registers, prevalences from the register and the list.
