@@ -274,3 +274,19 @@ def test_a_pcn_page_lists_its_national_peers_once(client):
     view = client.get("/api/pcn/U00001").json()
     peers = view["sections"]["peers"]
     assert [row["peer_code"] for row in peers["rows"]] == ["U00002"]
+
+
+def test_small_numbers_keep_three_significant_figures():
+    from placehealth.outputs.web.pages import _format
+
+    assert _format(0.004321) == "0.00432"  # a slope, not "0.00"
+    assert _format(-0.0123) == "-0.0123"
+    assert _format(21.44) == "21.4"
+    assert _format(4560.0) == "4,560"
+    assert _format(0.0) == "0"
+
+
+def test_comparison_rows_are_named_by_indicator_title(client):
+    rows = client.get("/api/pcn/U00001").json()["sections"]["comparison"]["rows"]
+    assert rows and all(r["indicator_title"] == "Hypertension recorded prevalence (QOF HYP)"
+                        for r in rows)
