@@ -33,6 +33,7 @@ COMMAND_MODULES = [
     "placehealth.outputs.cli.measure",
     "placehealth.outputs.cli.compare",
     "placehealth.outputs.cli.need",
+    "placehealth.outputs.cli.target",
 ]
 
 

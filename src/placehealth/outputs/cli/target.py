@@ -1,0 +1,19 @@
+"""``placehealth target``: act on need with partners — where to site outreach, and more.
+
+The group gathers the targeting commands; each lives in its own module and is attached here
+(``site``: :mod:`placehealth.outputs.cli.siting`).
+"""
+
+from __future__ import annotations
+
+import typer
+
+from placehealth.outputs.cli import siting
+
+target_app = typer.Typer(help="Target resources with partners: outreach siting and more.",
+                         no_args_is_help=True)
+target_app.add_typer(siting.site_app, name="site")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(target_app, name="target")
