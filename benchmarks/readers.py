@@ -20,7 +20,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from placehealth.sources import ReadOptions, read_file  # noqa: E402
 from placehealth.store import Store  # noqa: E402
-from test_real_files import FORCED  # noqa: E402  (the same --as/--period choices as the tests)
+
+from support import FORCED  # noqa: E402  (the same --as/--period choices as the tests)
 
 
 def main() -> None:

@@ -8,8 +8,6 @@ import pytest
 
 from placehealth.store import Store
 
-from support import ROOT, SHARED_DATA, shared_file  # noqa: F401  (re-exported for old imports)
-
 
 @pytest.fixture
 def store(tmp_path: Path):

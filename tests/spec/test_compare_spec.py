@@ -8,13 +8,15 @@ import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.api as sm
-from comparison_data import frame, load, tiny_store
 from scipy import optimize, stats
 from statsmodels.stats.contingency_tables import Table
 from statsmodels.stats.proportion import proportion_confint
 
 from placehealth.analyses import compare, peers
 from placehealth.indicators import registry
+
+from support import frame, ingest
+from support.tiny_practices import ATTRIBUTES, tiny_store
 
 Z = stats.norm.ppf(0.975)
 
@@ -132,24 +134,11 @@ def registry_stub():
 
 # ----------------------------------------------------------------------- end to end, tiny store
 
-ATTRIBUTES = """
-| period  | practice_code | attribute   | value |
-| 2020-21 | A00001        | imd_score   | 10    |
-| 2020-21 | A00002        | imd_score   | 40    |
-| 2020-21 | A00003        | imd_score   | 30    |
-| 2020-21 | A00004        | imd_score   | 12    |
-| 2020-21 | A00005        | imd_score   | 20    |
-| 2020-21 | A00001        | pct_65_plus | 20    |
-| 2020-21 | A00002        | pct_65_plus | 10    |
-| 2020-21 | A00003        | pct_65_plus | 15    |
-| 2020-21 | A00004        | pct_65_plus | 30    |
-| 2020-21 | A00005        | pct_65_plus | 18    |
-"""
 
 
 def test_build_on_a_tiny_store(store):
     tiny_store(store)
-    load(store, "practice_attributes", frame(ATTRIBUTES), "2020-21")
+    ingest(store, "practice_attributes", frame(ATTRIBUTES), "2020-21")
     written = peers.build(store)
     assert written["peers"] > 0
     table = store.read("peers", level="pcn")

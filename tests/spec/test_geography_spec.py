@@ -21,11 +21,12 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from profile_stores import imd, load, practice_pcn, registrations
 
 from placehealth.analyses import levels as lv
 from placehealth.analyses.geography import Crosswalk, apportion, crosswalk, harmonise_frame
 from placehealth.analyses.profile import period_tables
+
+from support.tiny_place import imd, load, practice_pcn, registrations
 
 CHANGES = [
     ("E01000001", "E01000001", "U"),

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from comparison_data import tiny_store
 from statsmodels.stats.proportion import proportion_confint
 
 from placehealth.indicators import (
@@ -19,6 +18,9 @@ from placehealth.indicators import (
     registry,
     registry_frame,
 )
+
+from support import frame, ingest
+from support.tiny_practices import tiny_store
 
 
 @pytest.fixture
@@ -133,13 +135,11 @@ UPTAKE = """
 
 
 def test_uptake_indicators_from_the_uptake_table(tiny):
-    from comparison_data import frame, load
-
     import placehealth.sources.uptake  # noqa: F401  (registers the uptake table)
 
     rows = frame(UPTAKE)
     for level, part in rows.groupby("area_level"):
-        load(tiny, "uptake", part, f"2020-21 {level}")
+        ingest(tiny, "uptake", part, f"2020-21 {level}")
     known = registry(tiny)
     mmr1 = known["uptake_mmr1_24_months"]
     assert mmr1.title == "MMR1 uptake at 24 months" and mmr1.polarity == "high_is_good"

@@ -14,11 +14,12 @@ narrowest covering mapping is the latest month, May: region Y02 hypertension pre
 from __future__ import annotations
 
 import pytest
-from comparison_data import frame, load
 from statsmodels.stats.proportion import proportion_confint
 
 from placehealth.analyses import levels as lv
 from placehealth.indicators import indicator_values
+
+from support import frame, ingest
 
 MAPPING = """
 | period  | practice_code | pcn_code | pcn_name | icb_code | icb_name | region_code | region_ons_code | region_name |
@@ -50,9 +51,9 @@ GROUPS = """
 def regions(store):
     mapping = frame(MAPPING)
     for period, rows in mapping.groupby("period"):
-        load(store, "practice_pcn", rows, period)
-    load(store, "qof_prevalence", frame(QOF), "2024-25")
-    load(store, "qof_indicators", frame(GROUPS), "2024-25")
+        ingest(store, "practice_pcn", rows, period)
+    ingest(store, "qof_prevalence", frame(QOF), "2024-25")
+    ingest(store, "qof_indicators", frame(GROUPS), "2024-25")
     return store
 
 

@@ -1,29 +1,11 @@
-"""Tiny stores for the indicator and comparison specs, written as readable tables."""
+"""A tiny store of five practices for the indicator, comparison and compare-CLI tests, written as
+readable tables."""
 
 from __future__ import annotations
 
-import hashlib
-from io import StringIO
-
-import pandas as pd
-
-from placehealth.sources.base import ReadResult
 from placehealth.store import Store
 
-
-def frame(text: str) -> pd.DataFrame:
-    """A table written as pipe-separated text (header first)."""
-    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    body = "\n".join(",".join(c.strip() for c in line.strip("|").split("|")) for line in lines)
-    return pd.read_csv(StringIO(body), dtype=str, keep_default_na=False).replace({"": None})
-
-
-def load(store: Store, table: str, rows: pd.DataFrame, period: str = "-") -> None:
-    """Ingest canonical rows as if a reader had produced them."""
-    digest = hashlib.sha256(f"{table}{period}{rows.to_csv()}".encode()).hexdigest()
-    store.ingest([ReadResult("test", "test rows", period, {table: rows},
-                             file_name=f"{table}.csv", sha256=digest)])
-
+from support import frame, ingest
 
 MAPPING = """
 | period  | practice_code | practice_name | pcn_code | pcn_name | icb_code | icb_name | region_code | region_name |
@@ -59,12 +41,26 @@ GROUPS = """
 | 2020-21 | DM001          | DM         | Diabetes mellitus |
 """
 
+ATTRIBUTES = """
+| period  | practice_code | attribute   | value |
+| 2020-21 | A00001        | imd_score   | 10    |
+| 2020-21 | A00002        | imd_score   | 40    |
+| 2020-21 | A00003        | imd_score   | 30    |
+| 2020-21 | A00004        | imd_score   | 12    |
+| 2020-21 | A00005        | imd_score   | 20    |
+| 2020-21 | A00001        | pct_65_plus | 20    |
+| 2020-21 | A00002        | pct_65_plus | 10    |
+| 2020-21 | A00003        | pct_65_plus | 15    |
+| 2020-21 | A00004        | pct_65_plus | 30    |
+| 2020-21 | A00005        | pct_65_plus | 18    |
+"""
+
 
 def tiny_store(store: Store) -> Store:
     """Five practices in three PCNs (and one outside any PCN), two ICBs, QOF HYP and DM."""
-    load(store, "practice_pcn", frame(MAPPING), "2020-21")
+    ingest(store, "practice_pcn", frame(MAPPING), "2020-21")
     qof = frame(QOF)
     for period, rows in qof.groupby("period"):
-        load(store, "qof_prevalence", rows, period)
-    load(store, "qof_indicators", frame(GROUPS), "2020-21")
+        ingest(store, "qof_prevalence", rows, period)
+    ingest(store, "qof_indicators", frame(GROUPS), "2020-21")
     return store

@@ -1,4 +1,4 @@
-"""The profile and group commands on the tiny hand-made place (test_profile_spec.py)."""
+"""The profile and group commands on the tiny hand-made place (support/tiny_place.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import warnings
 
 import pytest
 import typer
-from test_profile_spec import _build_place
 from typer.testing import CliRunner
 
 from placehealth.analyses import levels as lv
@@ -15,13 +14,15 @@ from placehealth.analyses.profile import build_profiles
 from placehealth.outputs.cli import profile
 from placehealth.store import Store
 
+from support.tiny_place import build_place
+
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     db_path = tmp_path_factory.mktemp("cli") / "place.duckdb"
     with Store(db_path) as store, warnings.catch_warnings():
         warnings.simplefilter("ignore", lv.LevelWarning)
-        _build_place(store)
+        build_place(store)
         lv.create_group(store, "Estate", lsoas=["E01000001", "E01000003"])
         build_profiles(store)
     return db_path

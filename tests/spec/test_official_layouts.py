@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from layouts import file7_header, square, write_csv, write_file7, write_geojson
 from placehealth.sources import ReadOptions, read_file
 
 from support import SHARED_DATA
+from support.layouts import file7_header, square, write_csv, write_file7, write_geojson
 
 
 def test_iod2025_file7_with_bom_and_thousands_separators(tmp_path: Path):

@@ -5,7 +5,6 @@ Small hand-made stores; every expected number below is worked out by hand in the
 
 from __future__ import annotations
 
-import hashlib
 import math
 
 import numpy as np
@@ -14,16 +13,11 @@ import pytest
 
 import placehealth.sources.uptake  # noqa: F401  (registers the uptake table)
 from placehealth.analyses import need
-from placehealth.sources.base import ReadResult
+
+from support import ingest
+from support.tiny_need import PCN, QOF
 
 Z = 1.959963984540054
-
-
-def load(store, table: str, period: str, rows: list[dict]) -> None:
-    frame = pd.DataFrame(rows)
-    digest = hashlib.sha256(f"{table}{period}{rows}".encode()).hexdigest()
-    store.ingest([ReadResult("test", "test", period, {table: frame}, file_name=table,
-                             sha256=digest)])
 
 
 def byar(o: float) -> tuple[float, float]:
@@ -33,23 +27,10 @@ def byar(o: float) -> tuple[float, float]:
     return lower, upper
 
 
-QOF = [  # one condition, 4 practices of 1,000: registers 10, 30, 20, 40 -> 100 of 4,000 = 2.5%
-    {"period": "2024-25", "practice_code": code, "group_code": "COPD", "register": reg,
-     "list_type": "TOTAL", "list_size": 1000}
-    for code, reg in [("A00001", 10), ("A00002", 30), ("A00003", 20), ("A00004", 40)]
-]
-PCN = [
-    {"period": "2025-03", "practice_code": p, "practice_name": f"Practice {p[-1]}",
-     "pcn_code": pcn, "pcn_name": f"PCN {pcn[-1]}", "sub_icb_code": "9A1", "icb_code": "QZ1"}
-    for p, pcn in [("A00001", "U00001"), ("A00002", "U00001"), ("A00003", "U00002"),
-                   ("A00004", "U00002")]
-]
-
-
 @pytest.fixture
 def gap_store(store):
-    load(store, "qof_prevalence", "2024-25", QOF)
-    load(store, "practice_pcn", "2025-03", PCN)
+    ingest(store, "qof_prevalence", QOF, "2024-25")
+    ingest(store, "practice_pcn", PCN, "2025-03")
     return store
 
 
@@ -82,7 +63,7 @@ def test_without_covariates_expected_is_the_overall_rate_and_the_ratio_has_byar_
 
 def test_exact_limits_below_ten(store):
     rows = [dict(QOF[0], register=3), dict(QOF[1], register=47)]  # 50 of 2,000 -> E = 25 each
-    load(store, "qof_prevalence", "2024-25", rows)
+    ingest(store, "qof_prevalence", rows, "2024-25")
     _, gap, _ = need.prevalence_gaps(store)
     a = gap[gap.area_code == "A00001"].iloc[0]
     from scipy.stats import chi2
@@ -97,12 +78,12 @@ def test_deprivation_adjustment_is_a_documented_choice_and_expected_sums_to_obse
     size = rng.integers(2000, 15000, len(codes))
     p = 1 / (1 + np.exp(-(-4 + 0.03 * imd)))  # prevalence rises with deprivation
     reg = rng.binomial(size, p)
-    load(store, "qof_prevalence", "2024-25", [
+    ingest(store, "qof_prevalence", [
         {"period": "2024-25", "practice_code": c, "group_code": "DM", "register": int(r),
-         "list_type": "17OV", "list_size": int(s)} for c, r, s in zip(codes, reg, size, strict=True)])
-    load(store, "practice_attributes", "2023-01", [
+         "list_type": "17OV", "list_size": int(s)} for c, r, s in zip(codes, reg, size, strict=True)], "2024-25")
+    ingest(store, "practice_attributes", [
         {"period": "2023-01", "practice_code": c, "attribute": "imd_score", "value": float(v)}
-        for c, v in list(zip(codes, imd, strict=True))[:-10]])  # 10 practices have no score
+        for c, v in list(zip(codes, imd, strict=True))[:-10]], "2023-01")  # 10 practices have no score
     with_dep, gap, practice = need.prevalence_gaps(store)
     assert "deprivation: practice imd_score" in with_dep["model"].iloc[0]
     assert practice["expected"].sum() == pytest.approx(reg.sum(), rel=1e-9)
@@ -131,9 +112,9 @@ def test_deprivation_adjustment_is_a_documented_choice_and_expected_sums_to_obse
 def test_registers_are_apportioned_to_neighbourhoods_by_registration_shares(gap_store):
     reg = [("A00001", "E01000001", 600), ("A00001", "E01000002", 400),
            ("A00002", "E01000002", 900), ("A00002", "NO2021", 100)]
-    load(gap_store, "registrations_lsoa", "2025-03", [
+    ingest(gap_store, "registrations_lsoa", [
         {"period": "2025-03", "practice_code": p, "lsoa_code": lsoa, "lsoa_vintage": 2021,
-         "lsoa_known": lsoa != "NO2021", "sex": "ALL", "patients": n} for p, lsoa, n in reg])
+         "lsoa_known": lsoa != "NO2021", "sex": "ALL", "patients": n} for p, lsoa, n in reg], "2025-03")
     _, _, practice = need.prevalence_gaps(gap_store)
     lsoa = need.lsoa_gaps(gap_store, practice)
     pcn = lsoa[(lsoa.level == "pcn") & (lsoa.area_code == "U00001")].set_index("lsoa_code")
@@ -148,10 +129,10 @@ def test_registers_are_apportioned_to_neighbourhoods_by_registration_shares(gap_
 
 def test_uptake_gap_and_people_behind_it(store):
     rows = [("A00001", 90, 100), ("A00002", 90, 101), ("A00003", None, None), ("A00004", 97, 100)]
-    load(store, "uptake", "2024-25", [
+    ingest(store, "uptake", [
         {"period": "2024-25", "area_level": "practice", "area_code": c, "indicator": "MMR1",
-         "age": "24 months", "numerator": n, "denominator": d} for c, n, d in rows])
-    load(store, "practice_pcn", "2025-03", PCN)
+         "age": "24 months", "numerator": n, "denominator": d} for c, n, d in rows], "2024-25")
+    ingest(store, "practice_pcn", PCN, "2025-03")
     out = need.uptake_gaps(store)
     by = out.set_index(["area_level", "area_code"])
     a = by.loc[("practice", "A00001")]
@@ -186,9 +167,9 @@ def test_need_target_sets_a_per_indicator_target_for_the_next_build(store):
 
     from placehealth.outputs.cli import _register, app
     _register()
-    load(store, "uptake", "2024-25", [
+    ingest(store, "uptake", [
         {"period": "2024-25", "area_level": "practice", "area_code": "A00001", "indicator": "MMR2",
-         "age": "5 years", "numerator": 88, "denominator": 100}])
+         "age": "5 years", "numerator": 88, "denominator": 100}], "2024-25")
     path = store.location
     result = CliRunner().invoke(app, ["need", "target", "MMR2", "90", "--db", path])
     assert result.exit_code == 0, result.output
@@ -202,7 +183,7 @@ def test_need_target_sets_a_per_indicator_target_for_the_next_build(store):
 def test_practices_with_impossible_registers_are_left_out_and_counted(store):
     rows = [*QOF, dict(QOF[0], practice_code="A00005", register=1200),  # register > list
             dict(QOF[0], practice_code="A00006", register=0, list_size=0)]  # no list
-    load(store, "qof_prevalence", "2024-25", rows)
+    ingest(store, "qof_prevalence", rows, "2024-25")
     model, gap, practice = need.prevalence_gaps(store)
     assert (model["n_practices"].iloc[0], model["n_excluded"].iloc[0]) == (4, 2)
     assert model["observed_total"].iloc[0] == 100  # the four usable practices only
@@ -214,12 +195,12 @@ def test_practices_with_impossible_registers_are_left_out_and_counted(store):
 
 def test_lsoa_uptake_sums_to_local_authorities_leaving_suppressed_rows_out(store):
     rows = [("E01000001", 90, 100), ("E01000002", None, 50), ("E01000003", 40, 50)]
-    load(store, "uptake", "2024-25", [
+    ingest(store, "uptake", [
         {"period": "2024-25", "area_level": "lsoa", "area_code": c, "indicator": "Bowel screening",
-         "age": "all", "numerator": n, "denominator": d} for c, n, d in rows])
-    load(store, "geography_lookup", "lad", [
+         "age": "all", "numerator": n, "denominator": d} for c, n, d in rows], "2024-25")
+    ingest(store, "geography_lookup", [
         {"lsoa_vintage": 2021, "lsoa_code": c, "level": "lad", "edition": "2024",
-         "area_code": "E06000001", "area_name": "Town"} for c, _, _ in rows])
+         "area_code": "E06000001", "area_name": "Town"} for c, _, _ in rows], "lad")
     out = need.uptake_gaps(store, targets={"Bowel screening": 0.8})
     la = out[out.area_level == "la"].iloc[0]
     # E01000002's numerator is suppressed: its 50 eligible people are left out of the sum too

@@ -7,7 +7,9 @@ import pandas as pd
 import pytest
 
 from placehealth.analyses import inequality, need
-from test_need import PCN, QOF, load
+
+from support import ingest
+from support.tiny_need import PCN, QOF
 
 
 def test_local_quintiles_are_population_weighted_most_deprived_first():
@@ -51,17 +53,17 @@ def test_sii_of_a_planted_gradient_matches_a_weighted_least_squares_fit():
 
 
 def test_core20_neighbourhoods_against_the_rest(store):
-    load(store, "qof_prevalence", "2024-25", QOF)
-    load(store, "practice_pcn", "2025-03", PCN)
+    ingest(store, "qof_prevalence", QOF, "2024-25")
+    ingest(store, "practice_pcn", PCN, "2025-03")
     reg = [("A00001", "E01000001", 600), ("A00001", "E01000002", 400),
            ("A00002", "E01000002", 900)]
-    load(store, "registrations_lsoa", "2025-03", [
+    ingest(store, "registrations_lsoa", [
         {"period": "2025-03", "practice_code": p, "lsoa_code": lsoa, "lsoa_vintage": 2021,
-         "lsoa_known": True, "sex": "ALL", "patients": n} for p, lsoa, n in reg])
-    load(store, "imd", "IoD2025", [
+         "lsoa_known": True, "sex": "ALL", "patients": n} for p, lsoa, n in reg], "2025-03")
+    ingest(store, "imd", [
         {"edition": "IoD2025", "lsoa_code": code, "lsoa_vintage": 2021, "domain": "imd",
          "score": score, "rank": rank, "decile": decile}
-        for code, score, rank, decile in [("E01000001", 55.0, 100, 1), ("E01000002", 12.0, 20000, 6)]])
+        for code, score, rank, decile in [("E01000001", 55.0, 100, 1), ("E01000002", 12.0, 20000, 6)]], "IoD2025")
     tables = need.compute(store)
     core = tables["core20plus5"]
     copd = core[(core.pcn_code == "U00001") & (core.indicator == "prevalence_gap:COPD")]
@@ -106,16 +108,16 @@ def test_uptake_by_lsoa_gives_inequality_within_each_local_authority(store):
     codes = [f"E01{i:06d}" for i in range(10)]
     score = np.repeat([50.0, 40.0, 30.0, 20.0, 10.0], 2)
     uptake = np.repeat([75, 80, 85, 90, 95], 2)  # of 100 children: lowest where most deprived
-    load(store, "uptake", "2024-25", [
+    ingest(store, "uptake", [
         {"period": "2024-25", "area_level": "lsoa", "area_code": c, "indicator": "MMR1",
          "age": "24 months", "numerator": int(u), "denominator": 100}
-        for c, u in zip(codes, uptake, strict=True)])
-    load(store, "imd", "IoD2025", [
+        for c, u in zip(codes, uptake, strict=True)], "2024-25")
+    ingest(store, "imd", [
         {"edition": "IoD2025", "lsoa_code": c, "lsoa_vintage": 2021, "domain": "imd",
-         "score": s, "rank": i + 1, "decile": 1 + i // 2} for i, (c, s) in enumerate(zip(codes, score, strict=True))])
-    load(store, "geography_lookup", "lad 2024", [
+         "score": s, "rank": i + 1, "decile": 1 + i // 2} for i, (c, s) in enumerate(zip(codes, score, strict=True))], "IoD2025")
+    ingest(store, "geography_lookup", [
         {"lsoa_vintage": 2021, "lsoa_code": c, "level": "lad", "edition": "2024",
-         "area_code": "E06000001", "area_name": "Town"} for c in codes])
+         "area_code": "E06000001", "area_name": "Town"} for c in codes], "lad 2024")
     no_qof = pd.DataFrame(columns=["period", "practice_code", "group_code", "observed",
                                    "expected", "list_size"])
     table = inequality.inequality(store, no_qof, pd.DataFrame())

@@ -6,14 +6,15 @@ import json
 
 import pytest
 import typer
-from comparison_data import frame, load, tiny_store
-from test_compare_spec import ATTRIBUTES
 from typer.testing import CliRunner
 
 from placehealth.analyses import compare as compare_analysis
 from placehealth.analyses import peers as peer_analysis
 from placehealth.outputs.cli import compare
 from placehealth.sources.validate import InputError
+
+from support import frame, ingest
+from support.tiny_practices import ATTRIBUTES, tiny_store
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +24,7 @@ def built(tmp_path_factory):
     db_path = tmp_path_factory.mktemp("cli") / "tiny.duckdb"
     with Store(db_path) as store:
         tiny_store(store)
-        load(store, "practice_attributes", frame(ATTRIBUTES), "2020-21")
+        ingest(store, "practice_attributes", frame(ATTRIBUTES), "2020-21")
         peer_analysis.build(store)
         compare_analysis.build(store)
     return db_path

@@ -13,12 +13,13 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-import outputs_store as tiny
 from placehealth.outputs.cli import _register, app
 from placehealth.outputs.queries import Data
 from placehealth.outputs.reports import pcn_report_html
 from placehealth.outputs.web.app import create_app
 from placehealth.outputs.web.assets import installed
+
+from support import tiny_outputs as tiny
 
 #: The small cells of the tiny store (PCN U00001): E01000004 has 3 patients, E01000005 has 5.
 SMALL = {"E01000004": 3, "E01000005": 5}

@@ -15,7 +15,10 @@ import openpyxl
 import pytest
 from typer.testing import CliRunner
 
-from layouts import (
+from placehealth.outputs.cli import _register, app
+from placehealth.store import Store
+
+from support.layouts import (
     QOF_HEADER,
     QOF_ROWS,
     file7_row,
@@ -24,8 +27,6 @@ from layouts import (
     write_file7,
     write_geojson,
 )
-from placehealth.outputs.cli import _register, app
-from placehealth.store import Store
 
 if not app.registered_commands:
     _register()

@@ -15,22 +15,9 @@ import pytest
 from placehealth.sources import ReadOptions, read_file
 from placehealth.store import Store
 
-from support import SHARED_DATA
+from support import FORCED, SHARED_DATA
 
 pytestmark = [pytest.mark.realdata, pytest.mark.slow]
-
-#: Files that need a kind or period the file itself does not carry.
-FORCED = {
-    "derived_reference/practice_ethnicity_census2021_blackwellrd_2023-01.csv":
-        ("practice-attributes", "2023-01"),
-    "derived_reference/practice_imd2019_blackwellrd_2023-01.csv": ("practice-attributes", "2023-01"),
-    "gp_registrations/qof_2019-20_practice_list_by_age_group.csv": ("practice-attributes", "2019-20"),
-    "regional_subsets/pennine_lancashire_2020/gp-reg-pat-prac-sing-age_pennine_2020.csv":
-        (None, "2020-04"),
-    "regional_subsets/staffordshire_stoke_2025/gp_patients_by_practice_lsoa21_ssot_2025-10.csv":
-        (None, "2025-10"),
-}
-
 
 @pytest.fixture(scope="module")
 def loaded(tmp_path_factory):
