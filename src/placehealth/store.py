@@ -225,7 +225,9 @@ class Store:
                     f"loaded from {earlier.iloc[0] if len(earlier) else 'an earlier file'} "
                     f"({label})",
                     field=column,
-                    hint="each period is loaded once; remove the earlier load first",
+                    hint="each period is loaded once, so two files may not disagree about it; to "
+                    "replace a release with a corrected one, load everything into a new store "
+                    "(--db NEW.duckdb); `placehealth tables` lists what is loaded",
                 )
             merged[column] = new.where(new.notna(), old)
         merged["load_id"] = both["load_id"].where(both["_merge"] != "left_only", both["load_id_old"])

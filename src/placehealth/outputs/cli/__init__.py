@@ -7,10 +7,12 @@ exposes ``register(app)`` which adds its commands to the one Typer app.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 import typer
 
+from placehealth.outputs.cli.common import DbOption
 from placehealth.sources.validate import InputError
 
 app = typer.Typer(
@@ -35,6 +37,13 @@ COMMAND_MODULES = [
     "placehealth.outputs.cli.need",
     "placehealth.outputs.cli.target",
 ]
+
+
+@app.callback()
+def _options(db: DbOption = None) -> None:
+    """Options given before the command (``placehealth --db X need ...``) apply to it."""
+    if db:  # a command's own --db, given after it, still wins
+        os.environ["PLACEHEALTH_DB"] = db
 
 
 def _register() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterable
 from typing import Annotated
 
 import pandas as pd
@@ -12,6 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from placehealth.sources.validate import InputError
 from placehealth.store import Store
 
 console = Console()
@@ -29,6 +31,57 @@ FormatOption = Annotated[
 
 def open_store(db: str | None, *, read_only: bool = False) -> Store:
     return Store(db, read_only=read_only)
+
+
+def edit_distance(a: str, b: str) -> int:
+    """Optimal string alignment distance: insertions, deletions, substitutions and swaps of two
+    neighbouring characters each cost 1 (Damerau 1964, Levenshtein 1966), so ``U05743`` is one
+    edit from ``U05734``."""
+    previous2, previous = None, list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        row = [i] + [0] * len(b)
+        for j, cb in enumerate(b, 1):
+            row[j] = min(previous[j] + 1, row[j - 1] + 1, previous[j - 1] + (ca != cb))
+            if previous2 is not None and i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                row[j] = min(row[j], previous2[j - 2] + 1)
+        previous2, previous = previous, row
+    return previous[-1]
+
+
+def nearest(wanted: str, known: Iterable[str], n: int = 3) -> list[str]:
+    """The ``n`` known names fewest edits from a mistyped one (case-insensitive; ties in name
+    order), at most a third of its length away (at least 2)."""
+    target = wanted.strip().upper()
+    limit = max(2, len(target) // 3)
+    scored = sorted((edit_distance(target, str(k).upper()), str(k)) for k in set(known))
+    return [name for distance, name in scored if distance <= limit][:n]
+
+
+def unit_code(wanted: str, codes: Iterable[str], level: str, table: str) -> str:
+    """A unit code as ``table`` spells it (codes are matched case-insensitively); an unknown
+    code is an error suggesting the nearest codes."""
+    by_upper = {str(c).upper(): str(c) for c in codes}
+    hit = by_upper.get(wanted.strip().upper())
+    if hit is not None:
+        return hit
+    near = nearest(wanted, by_upper.values())
+    raise InputError(table, f"{level} {wanted!r} is not in the {table} table",
+                     hint=(f"did you mean {', '.join(near)}? " if near else "")
+                     + f"`placehealth show {table}` lists them all")
+
+
+def indicator_name(wanted: str, known: Iterable[str]) -> str:
+    """An indicator as given, or as displayed (``qof_dep`` for ``qof_dep_prevalence``); an
+    unknown name is an error suggesting the nearest ones."""
+    known = list(known)
+    for name in (wanted, f"{wanted}_prevalence"):
+        if name in known:
+            return name
+    shown = {k.removesuffix("_prevalence"): k for k in known}
+    near = nearest(wanted, shown)
+    raise InputError("--indicator", f"no indicator {wanted!r}",
+                     hint=(f"did you mean {', '.join(near)}? " if near else "")
+                     + f"known: {', '.join(sorted(shown))}")
 
 
 def print_frame(frame: pd.DataFrame, fmt: str = "table", title: str | None = None) -> None:

@@ -7,7 +7,14 @@ from typing import Annotated
 import pandas as pd
 import typer
 
-from placehealth.outputs.cli.common import DbOption, FormatOption, open_store, print_frame
+from placehealth.outputs.cli.common import (
+    DbOption,
+    FormatOption,
+    indicator_name,
+    open_store,
+    print_frame,
+    unit_code,
+)
 from placehealth.sources.validate import InputError
 
 LEVELS = ("pcn", "practice")
@@ -54,6 +61,8 @@ def compare(
         t = store.table("comparison")
         t = t.filter(t.level == level)
         if indicator:
+            known = t.select("indicator").distinct().to_pandas()["indicator"].tolist()
+            indicator = [indicator_name(name, known) for name in indicator]
             t = t.filter(t.indicator.isin(indicator))
         table = t.to_pandas()
     if table.empty:
@@ -61,10 +70,8 @@ def compare(
                          f"{', '.join(indicator)}" if indicator else ""))
     table = protect_frame(table, "comparison")  # the whole table, then the unit's rows
     names = table.loc[table["unit_code"] == unit, "unit_name"].dropna()
+    unit = unit_code(unit, table["unit_code"], level, "comparison")
     out = unit_view(table, unit, chosen, period)
-    if out.empty:
-        raise InputError("comparison", f"{level} {unit!r} is not in the comparison table",
-                         hint=f"`placehealth show comparison` lists the {level}s compared")
     name = names.iloc[0] if len(names) else unit
     print_frame(_readable(out) if fmt == "table" else out, fmt, title=f"{name} ({unit}) compared")
 
@@ -137,8 +144,7 @@ def peers(
                                  hint="load registrations (for profiles) or practice attributes")
             weights = dict(options.features)
         table = peer_groups.unit_features(store, level, period, practice)
-        if unit not in table.index:
-            raise InputError("peers", f"{level} {unit!r} has no features in the store")
+        unit = unit_code(unit, table.index.to_series(), level, "peer_features")
         groups = (None if within == "england"
                   else peer_groups.unit_groups(store, level, within, period))
     try:

@@ -33,7 +33,7 @@ def _parse_map(pairs: list[str]) -> dict[str, str]:
 
 def ingest(
     paths: Annotated[list[Path], typer.Argument(help="Files to load (CSV, CSV.gz, XLSX, GeoJSON).")],
-    kind: Annotated[str | None, typer.Option("--as", help="Force a reader kind (see --list-kinds).")] = None,
+    kind: Annotated[str | None, typer.Option("--as", help="Force a reader kind (see `placehealth kinds`).")] = None,
     map_: Annotated[list[str] | None, typer.Option("--map", help="canonical=source_column (repeatable).")] = None,
     period: Annotated[str | None, typer.Option("--period", help="Period when the file has none.")] = None,
     db: DbOption = None,

@@ -11,6 +11,7 @@ from placehealth.outputs.cli.common import (
     DbOption,
     FormatOption,
     console,
+    nearest,
     open_store,
     print_frame,
     print_json,
@@ -38,11 +39,13 @@ def pcn_need(store, pcn_code: str, period: str | None = None,
                                  "`placehealth build` first")
     period = period or _latest(store, "prevalence_gap")
     gaps = protect(store.read("prevalence_gap", level="pcn", period=period), "prevalence_gap")
-    gaps = gaps[gaps["area_code"] == pcn_code]
+    gaps = gaps[gaps["area_code"].str.upper() == pcn_code.strip().upper()]
     if gaps.empty:
         known = store.read("prevalence_gap", level="pcn", period=period)["area_code"]
-        hint = f" (e.g. {', '.join(sorted(known.unique())[:3])})" if len(known) else ""
+        near = nearest(pcn_code, known)
+        hint = f" (did you mean {', '.join(near)}?)" if near else ""
         raise typer.BadParameter(f"no PCN {pcn_code!r} in the prevalence gaps of {period}{hint}")
+    pcn_code = str(gaps["area_code"].iloc[0])
     gaps = gaps.sort_values(["missing", "ratio"], ascending=[False, True], na_position="last")
     lsoa = pd.DataFrame()
     if store.has("prevalence_gap_lsoa"):

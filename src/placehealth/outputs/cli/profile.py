@@ -14,7 +14,14 @@ from rich.table import Table
 
 from placehealth.analyses import levels as lv
 from placehealth.analyses.profile import PROFILE_TABLES
-from placehealth.outputs.cli.common import DbOption, FormatOption, console, open_store, print_json
+from placehealth.outputs.cli.common import (
+    DbOption,
+    FormatOption,
+    console,
+    nearest,
+    open_store,
+    print_json,
+)
 from placehealth.sources.validate import InputError
 
 group_app = typer.Typer(help="User-defined groups of practices or LSOAs (neighbourhood teams, "
@@ -57,9 +64,10 @@ def _find_profile(store, level: str, code: str, period: str | None) -> tuple[pd.
     hit = frame[(frame["unit_code"].astype(str).str.upper() == wanted.upper())
                 | (frame["unit_name"].astype(str).str.upper() == wanted.upper())]
     if hit.empty:
-        some = ", ".join(frame["unit_code"].astype(str).head(5))
+        near = nearest(wanted, frame["unit_code"].astype(str))
         raise InputError(table, f"no {level} {wanted!r} in {chosen}", field="CODE",
-                         hint=f"codes look like: {some}; `placehealth show {table}` lists all")
+                         hint=(f"did you mean {', '.join(near)}? " if near else "")
+                         + f"`placehealth show {table}` lists all")
     return frame, hit.iloc[0]
 
 
