@@ -272,6 +272,64 @@ CANONICAL: dict[str, TableSpec] = {
             "(pcn, ccg, ...), group_name its value. Feeds user-defined groups, not practice_pcn.",
             nullable=("practice_name",),
         ),
+        _spec(
+            "postcodes",
+            {"edition": STRING, "postcode": STRING, "easting": FLOAT, "northing": FLOAT,
+             "latitude": FLOAT, "longitude": FLOAT, "lsoa21_code": STRING,
+             "lsoa11_code": STRING, "lad_code": STRING, "positional_quality": STRING,
+             "terminated": STRING},
+            key=("edition", "postcode"),
+            partition=("edition",),
+            description="Postcode lookup: each postcode's National Grid point (metres), WGS84 "
+            "point and the LSOAs and local authority it lies in (ONS Postcode Directory, NSPL, "
+            "ONS postcode to LSOA lookups, OS Code-Point Open). Postcodes are stored in the "
+            "pcds form ('ST4 1AA'); edition names the product and release (onspd-2025-02, "
+            "codepoint-2025-10). Partner postcodes resolve through it.",
+            nullable=("easting", "northing", "latitude", "longitude", "lsoa21_code",
+                      "lsoa11_code", "lad_code", "positional_quality", "terminated"),
+        ),
+        _spec(
+            "partners",
+            {"register": STRING, "period": STRING, "partner_id": STRING, "name": STRING,
+             "kind": STRING, "services": STRING, "postcode": STRING, "easting": FLOAT,
+             "northing": FLOAT, "lsoa_code": STRING, "located_by": STRING,
+             "serves_lsoas": STRING, "radius_m": FLOAT, "capacity": FLOAT, "contact": STRING,
+             "valid_from": STRING, "valid_to": STRING},
+            key=("register", "period", "partner_id"),
+            partition=("register", "period"),
+            description="Partner and community-asset register: councils' services, voluntary, "
+            "community and faith groups, venues, pharmacies, GP sites. One row per partner per "
+            "snapshot (period) of a register (a user's list, edispensary, gp_sites); kind from a "
+            "fixed list, services as ';'-separated tags, location as a National Grid point "
+            "(from coordinates or the postcode lookup; located_by says which; null when "
+            "unlocated), the LSOAs it serves or its radius, capacity (sessions a week), "
+            "valid_from/valid_to. Snapshots are added beside older ones, never over them. "
+            "contact never leaves through an output.",
+            nullable=("services", "postcode", "easting", "northing", "lsoa_code",
+                      "serves_lsoas", "radius_m", "capacity", "contact", "valid_from",
+                      "valid_to"),
+        ),
+        _spec(
+            "travel_times",
+            {"matrix": STRING, "mode": STRING, "origin": STRING, "destination": STRING,
+             "minutes": FLOAT},
+            key=("matrix", "mode", "origin", "destination"),
+            partition=("matrix",),
+            description="Travel times in minutes from an origin (an LSOA) to a destination (a "
+            "partner_id, an LSOA or 'nearest:KIND' for the DfT journey-time statistics' time "
+            "to the nearest service of a kind), by mode (walk, pt, cycle, car or the file's "
+            "own). matrix names the file's source (--as travel-times).",
+            nullable=("minutes",),
+        ),
+        _spec(
+            "allocations",
+            {"period": STRING, "resource": STRING, "level": STRING, "unit_code": STRING,
+             "amount": FLOAT},
+            key=("period", "resource", "level", "unit_code"),
+            partition=("period", "resource"),
+            description="Actual allocations of a resource (budget, staff hours, sessions) to "
+            "PCNs, practices or LSOAs, compared with their fair shares (--as allocations).",
+        ),
     ]
 }
 

@@ -222,7 +222,15 @@ TABLE_RULES: dict[str, TableRule] = {
     "geography_lookup": TableRule(), "lsoa_changes": TableRule(), "qof_indicators": TableRule(),
     "peers": TableRule(), "deciles": TableRule(), "prevalence_model": TableRule(),
     "peer_feature_fit": TableRule(), "groups": TableRule(), "practice_groups": TableRule(),
+    # Targeting: registers, lookups and travel times hold no counts of people (a partner's
+    # contact is withheld whole, see WITHHELD); fair shares and reach are set out below.
+    "partners": TableRule(), "postcodes": TableRule(), "travel_times": TableRule(),
+    "allocations": TableRule(),
 }
+
+#: Columns that never leave through any output, whatever the policy: a partner's contact
+#: (names, phone numbers and e-mail addresses of people) is for the register's keepers only.
+WITHHELD: dict[str, tuple[str, ...]] = {"partners": ("contact",)}
 
 #: Tables showing values of another table's rows: a cell is hidden where the same cell of the
 #: other table is hidden. table -> (other table, join columns, {column: other column}).
@@ -479,7 +487,8 @@ def protect(frame: pd.DataFrame, table: str | None = None,
     """
     policy = get_policy(policy)
     rule = rule_for(table, frame)
-    out = frame.drop(columns=[SUPPRESSED]) if SUPPRESSED in frame else frame.copy()
+    dropped = [SUPPRESSED, *WITHHELD.get(table or "", ())]
+    out = frame.drop(columns=[c for c in dropped if c in frame])
     counts = [c for c in rule.counts if c in out]
     if not counts:
         out[SUPPRESSED] = ""

@@ -14,6 +14,9 @@ from placehealth.sources.validate import InputError, SourceFile, open_source
 #: Reader modules, imported for their registrations. Order matters for detection: the first
 #: reader whose detector accepts the header wins, so more specific layouts come first.
 MODULES = [
+    # first: the dispensing-contractor list shares epraccur's headerless ODS layout (told apart
+    # by its F-codes); importing partners registers the postcode lookups too
+    "partners",
     "practices",  # before registrations: practice-location files also carry PCN_CODE/EXTRACT_DATE
     "registrations",
     "imd",
@@ -23,6 +26,8 @@ MODULES = [
     "boundaries",
     "generic",
     "uptake",
+    "travel",  # DfT journey-time tables by their column names
+    "allocations",
 ]
 
 

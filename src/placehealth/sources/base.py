@@ -8,7 +8,7 @@ writes atomically.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -18,10 +18,14 @@ from placehealth.sources.validate import SourceFile
 
 @dataclass
 class ReadOptions:
-    """User choices for a read: ``--map canonical=source`` pairs and ``--period``."""
+    """User choices for a read: ``--map canonical=source`` pairs and ``--period``; for partner
+    registers, ``postcodes`` (where postcodes are, from the loaded lookups) and
+    ``allow_unlocated`` (keep and list rows whose location is unknown instead of failing)."""
 
     mapping: Mapping[str, str] = field(default_factory=dict)
     period: str | None = None
+    postcodes: Callable[[Sequence[str]], pd.DataFrame] | None = None
+    allow_unlocated: bool = False
 
 
 @dataclass

@@ -18,7 +18,9 @@ from placehealth.outputs.cli.common import (
     print_frame,
 )
 from placehealth.sources import ReadOptions, read_file, readers
+from placehealth.sources.postcodes import locate
 from placehealth.sources.validate import InputError
+from placehealth.store import resolve_db
 
 
 def _parse_map(pairs: list[str]) -> dict[str, str]:
@@ -36,14 +38,22 @@ def ingest(
     kind: Annotated[str | None, typer.Option("--as", help="Force a reader kind (see `placehealth kinds`).")] = None,
     map_: Annotated[list[str] | None, typer.Option("--map", help="canonical=source_column (repeatable).")] = None,
     period: Annotated[str | None, typer.Option("--period", help="Period when the file has none.")] = None,
+    allow_unlocated: Annotated[bool, typer.Option(
+        "--allow-unlocated", help="Partner registers: keep (and list) rows whose postcode is "
+        "unknown instead of stopping.")] = False,
     db: DbOption = None,
 ) -> None:
     """Load official files into the store; every file is validated before anything is written.
 
+    Partner registers resolve postcodes through the postcode lookups already loaded or named
+    earlier in the same command.
+
     Example: placehealth ingest gp-reg-pat-prac-lsoa-all.csv gp-reg-pat-prac-map.csv
     """
-    options = ReadOptions(mapping=_parse_map(map_ or []), period=period)
-    results = []
+    results: list = []
+    options = ReadOptions(mapping=_parse_map(map_ or []), period=period,
+                          postcodes=_postcode_lookup(db, results),
+                          allow_unlocated=allow_unlocated)
     with Progress(console=err, transient=True) as progress:
         task = progress.add_task("reading", total=len(paths))
         for path in paths:
@@ -59,6 +69,21 @@ def ingest(
         state = "loaded" if s["new"] else "already loaded (unchanged)"
         console.print(f"{s['file']}: {state} as {s['kind']} {s['period']}, {s['rows']:,} rows "
                       f"(load {s['load_id']})")
+
+
+def _postcode_lookup(db: str | None, earlier: list):
+    """Where postcodes are: lookups read earlier in this command, then those in the store."""
+    def lookup(postcodes):
+        frames = [r.tables["postcodes"] for r in earlier if "postcodes" in r.tables]
+        frames = [f for f in frames if len(f)]
+        store_path = resolve_db(db)
+        if "://" in store_path or Path(store_path).exists():
+            with open_store(db, read_only=True) as store:
+                if store.has("postcodes") and store.table("postcodes").count().execute():
+                    t = store.table("postcodes")
+                    frames.append(t.filter(t.postcode.isin(list(postcodes))).to_pandas())
+        return locate(postcodes, frames)
+    return lookup
 
 
 def kinds() -> None:
