@@ -21,22 +21,23 @@ sys.path.insert(0, str(ROOT / "tests"))
 from placehealth.sources import ReadOptions, read_file  # noqa: E402
 from placehealth.store import Store  # noqa: E402
 
-from support import FORCED  # noqa: E402  (the same --as/--period choices as the tests)
+from support import FORCED, real_files  # noqa: E402  (the same --as/--period choices as the tests)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--top", type=int, default=12, help="slowest files to list")
     args = parser.parse_args()
-    files = sorted(p for p in SHARED.rglob("*") if p.is_file() and p.suffix != ".md")
+    files = real_files()
     timings = []
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp) / "bench.duckdb") as store:
         for path in files:
             relative = str(path.relative_to(SHARED))
-            kind, period = FORCED.get(relative, (None, None))
+            kind, period, *mapping = FORCED.get(relative, (None, None))
             t0 = time.perf_counter()
-            result = read_file(path, kind, ReadOptions(period=period))
+            result = read_file(path, kind, ReadOptions(period=period,
+                                                       mapping=mapping[0] if mapping else {}))
             t1 = time.perf_counter()
             store.ingest([result])
             t2 = time.perf_counter()

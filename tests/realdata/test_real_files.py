@@ -15,7 +15,7 @@ import pytest
 from placehealth.sources import ReadOptions, read_file
 from placehealth.store import Store
 
-from support import FORCED, SHARED_DATA
+from support import FORCED, SHARED_DATA, real_files
 
 pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 
@@ -24,13 +24,14 @@ def loaded(tmp_path_factory):
     """All real files read and ingested into one store: (store, {relative path: result info})."""
     if not SHARED_DATA.exists():
         pytest.skip(f"real data not present: {SHARED_DATA}")
-    files = sorted(p for p in SHARED_DATA.rglob("*") if p.is_file() and p.suffix != ".md")
+    files = real_files()
     store = Store(tmp_path_factory.mktemp("real") / "real.duckdb")
     info = {}
     for path in files:
         relative = str(path.relative_to(SHARED_DATA))
-        kind, period = FORCED.get(relative, (None, None))
-        result = read_file(path, kind, ReadOptions(period=period))
+        kind, period, *mapping = FORCED.get(relative, (None, None))
+        result = read_file(path, kind, ReadOptions(period=period,
+                                                   mapping=mapping[0] if mapping else {}))
         store.ingest([result])
         info[relative] = {"kind": result.kind, "period": result.period,
                           "warnings": list(result.warnings),
@@ -45,9 +46,8 @@ def _one(store: Store, sql: str):
 
 def test_every_file_was_read_and_is_in_the_ledger(loaded):
     store, info = loaded
-    expected = {str(p.relative_to(SHARED_DATA)) for p in SHARED_DATA.rglob("*")
-                if p.is_file() and p.suffix != ".md"}
-    assert set(info) == expected and len(expected) >= 58
+    expected = {str(p.relative_to(SHARED_DATA)) for p in real_files()}
+    assert set(info) == expected and len(expected) >= 60
     assert len(store.loads()) == len(expected)  # every file its own load; none skipped
 
 
@@ -107,7 +107,11 @@ def test_iod_population_indicators_and_area_summaries(loaded):
 def test_qof_prevalence_two_years_side_by_side(loaded):
     store, info = loaded
     assert info["qof_prevalence/qof_2020-21_PREVALENCE_2021_v2.csv"]["period"] == "2020-21"
-    assert store.periods("qof_prevalence") == ["2020-21", "2021-22"]
+    assert store.periods("qof_prevalence") == ["2019-20", "2020-21", "2021-22"]
+    y19 = _one(store, "select count(*), count(distinct practice_code), "
+                      "count(distinct group_code) from qof_prevalence where period='2019-20'")
+    # PROVENANCE: 141,120 rows, 6,720 practices; 21 groups (CVDPP on list type 30_74, no NDH)
+    assert y19 == [(141_120, 6_720, 21)]
     q = store.table("qof_prevalence")
     y20 = q.filter(q.period == "2020-21")
     assert y20.count().execute() == 137_991
@@ -213,6 +217,16 @@ def test_boundaries_every_level(loaded):
     counts = dict(_one(store, "select level, count(*) from boundaries group by level"))
     assert counts == {"lsoa21": 35_672, "lsoa11": 34_753, "msoa21": 7_264, "msoa11": 7_201,
                       "lad": 361, "icb": 42}
+
+
+def test_national_registrations_2022_with_mapped_columns(loaded):
+    store, info = loaded
+    national = info["gp_registrations/gp_patients_by_practice_lsoa11_2022_national.csv.gz"]
+    assert national["rows"] == {"registrations_lsoa": 865_965}
+    rows = _one(store, "select count(distinct practice_code), sum(patients) "
+                "from registrations_lsoa where period='2022-01'")
+    practices, patients = rows[0]
+    assert practices == 6_484 and round(patients / 1e6, 1) == 61.8  # PROVENANCE.md
 
 
 def test_generic_routes(loaded):

@@ -1,7 +1,7 @@
 """NHS England, *Quality and Outcomes Framework* raw data files (annual).
 
 - ``PREVALENCE_YYZZ.csv``: PRACTICE_CODE, GROUP_CODE, REGISTER, PATIENT_LIST_TYPE,
-  PRACTICE_LIST_SIZE -> ``qof_prevalence``;
+  PRACTICE_LIST_SIZE (PATIENT_LIST_SIZE up to 2019-20) -> ``qof_prevalence``;
 - ``MAPPING_INDICATORS_YYZZ.csv``: indicator -> disease group -> domain -> ``qof_indicators``.
 
 The QOF year comes from the file name (PREVALENCE_2021 -> 2020-21, _2122 -> 2021-22) or
@@ -54,7 +54,7 @@ _PREVALENCE = {
     "group_code": ["GROUP_CODE", "INDICATOR_GROUP_CODE"],
     "register": ["REGISTER"],
     "list_type": ["PATIENT_LIST_TYPE"],
-    "list_size": ["PRACTICE_LIST_SIZE"],
+    "list_size": ["PRACTICE_LIST_SIZE", "PATIENT_LIST_SIZE"],  # 2019-20 and earlier: PATIENT_
 }
 
 
@@ -98,11 +98,12 @@ def _whole(frame: pd.DataFrame, column: str) -> pd.Series:
 
 
 def _check_list_types(frame: pd.DataFrame, source: SourceFile) -> None:
-    bad = ~frame["list_type"].isin(LIST_TYPES) & ~frame["list_type"].str.match(r"^\d\dOV$")
+    # NNOV (aged NN and over) and N_NN (aged N to NN, e.g. CVDPP's 30_74 in 2019-20)
+    bad = ~frame["list_type"].isin(LIST_TYPES) & ~frame["list_type"].str.match(r"^(\d\dOV|\d{1,2}_\d\d)$")
     if bad.any():
         line = int(bad[bad].index[0])
         raise InputError(source.name, f"patient list type {frame.loc[line, 'list_type']!r} is "
-                         f"not one of {', '.join(sorted(LIST_TYPES))}", line=line,
+                         f"not one of {', '.join(sorted(LIST_TYPES))} (or NNOV, N_NN)", line=line,
                          field="PATIENT_LIST_TYPE")
 
 
