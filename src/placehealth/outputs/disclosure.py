@@ -358,37 +358,47 @@ def _complementary(values: np.ndarray, hidden: np.ndarray, frame: pd.DataFrame,
     # a hidden sum, so zeros are picked last (but picked: a lone hidden cell beside zeros would
     # otherwise be its group's total).
     usable = ~np.isnan(values)
-    members_of = []
-    for ids in group_ids:
-        order = np.argsort(ids, kind="stable")
-        starts = np.searchsorted(ids[order], np.arange(ids.max() + 2 if len(ids) else 1))
-        members_of.append((order, starts))
     order_key = np.where(values == 0, np.inf, values)
     for _ in range(50):
         changed = False
-        for ids, (order, starts) in zip(group_ids, members_of, strict=True):
-            touched = np.unique(ids[hidden])
-            for g in touched:
-                members = order[starts[g]:starts[g + 1]]
-                if len(members) < 2:
-                    continue
-                in_group_hidden = members[hidden[members]]
-                total = np.nansum(values[in_group_hidden])
-                candidates = members[~hidden[members] & usable[members]]
-                candidates = candidates[np.argsort(order_key[candidates], kind="stable")]
-                picked = 0
-                while (len(in_group_hidden) + picked < 2 or total <= policy.suppress_max) \
-                        and picked < len(candidates):
-                    cell = candidates[picked]
-                    hidden[cell] = True
-                    total += values[cell]
-                    picked += 1
-                    changed = True
+        for ids in group_ids:
+            changed |= _greedy_pass(values, hidden, usable, order_key, ids, policy.suppress_max)
         if not changed and len(group_ids) == 2:
             changed = _close_bridges(values, hidden, usable, order_key, group_ids[1], group_ids[0])
         if not changed:
             break
     return hidden
+
+
+def _greedy_pass(values: np.ndarray, hidden: np.ndarray, usable: np.ndarray, order_key: np.ndarray,
+                 ids: np.ndarray, most: float) -> bool:
+    """One greedy step along one grouping, all groups at once: in every group of two or more cells
+    holding a hidden cell, hide its smallest shown cells (zeros last, ties by row order) until it
+    holds two or more hidden cells summing to more than ``most``. Groups are disjoint, so this is
+    the cell-by-cell greedy step done for every group together. Updates ``hidden``; returns
+    whether it changed."""
+    if not hidden.any():
+        return False
+    n_groups = int(ids.max()) + 1
+    size = np.bincount(ids, minlength=n_groups)
+    n_hidden = np.bincount(ids, weights=hidden.astype("float64"), minlength=n_groups)
+    hidden_sum = np.bincount(ids, weights=np.where(hidden, np.nan_to_num(values), 0.0), minlength=n_groups)
+    needs = (n_hidden >= 1) & (size >= 2) & ((n_hidden < 2) | (hidden_sum <= most))
+    candidates = np.flatnonzero(~hidden & usable & needs[ids])
+    if len(candidates) == 0:
+        return False
+    candidates = candidates[np.lexsort((candidates, order_key[candidates], ids[candidates]))]
+    groups = ids[candidates]
+    first = np.r_[True, groups[1:] != groups[:-1]]
+    starts = np.flatnonzero(first)
+    rank = np.arange(len(candidates)) - np.repeat(starts, np.diff(np.r_[starts, len(candidates)]))
+    chosen = values[candidates]
+    before = pd.Series(chosen).groupby(groups).cumsum().to_numpy() - chosen
+    picked = (n_hidden[groups] + rank < 2) | (hidden_sum[groups] + before <= most)
+    if not picked.any():
+        return False
+    hidden[candidates[picked]] = True
+    return True
 
 
 def _close_bridges(values: np.ndarray, hidden: np.ndarray, usable: np.ndarray,
@@ -401,8 +411,13 @@ def _close_bridges(values: np.ndarray, hidden: np.ndarray, usable: np.ndarray,
     n_rows = int(rows.max()) + 1 if len(rows) else 0
     n_nodes = n_rows + (int(cols.max()) + 1 if len(cols) else 0)
     cells = np.flatnonzero(hidden)
-    edges = [(int(rows[c]), n_rows + int(cols[c]), int(c)) for c in cells]
-    bridges = _bridges(edges)
+    # A cell alone in its row (or column) is that row's total: it is a bridge nothing can join,
+    # so it is left out of the search (which changes no other bridge: it lies on no cycle).
+    alone = (np.bincount(rows, minlength=n_rows)[rows[cells]] == 1) \
+        | (np.bincount(cols)[cols[cells]] == 1)
+    nodes = np.column_stack([rows[cells], n_rows + cols[cells]]).ravel()
+    edges = [(int(rows[c]), n_rows + int(cols[c]), int(c)) for c in cells[~alone]]
+    bridges = _bridges(edges, dict.fromkeys(nodes.tolist()))
     if not bridges:
         return False
     bridge_cells = {cell for _, _, cell in bridges}
@@ -420,16 +435,25 @@ def _close_bridges(values: np.ndarray, hidden: np.ndarray, usable: np.ndarray,
     label = np.array([find(node) for node in range(n_nodes)])
     row_label, col_label = label[rows], label[n_rows + cols]
     candidate = ~hidden & usable
+    # Shown cells by the pair of components they join, cheapest first (ties by row order).
+    joining: dict[tuple[int, int], list[int]] = {}
+    for cell in np.flatnonzero(candidate)[np.lexsort((np.flatnonzero(candidate),
+                                                      order_key[candidate]))].tolist():
+        joining.setdefault((int(row_label[cell]), int(col_label[cell])), []).append(cell)
     changed = False
     for u, v, _cell in bridges:
         lu, lv = find(u), find(v)
         if lu == lv:
             continue  # an earlier fix in this pass already put it on a cycle
-        joins = np.flatnonzero(candidate & (((row_label == label[u]) & (col_label == label[v]))
-                                            | ((row_label == label[v]) & (col_label == label[u]))))
-        if len(joins) == 0:
+        pick = None
+        for key in ((int(label[u]), int(label[v])), (int(label[v]), int(label[u]))):
+            queue = joining.get(key, [])
+            while queue and not candidate[queue[0]]:
+                queue.pop(0)
+            if queue and (pick is None or (order_key[queue[0]], queue[0]) < (order_key[pick], pick)):
+                pick = queue[0]
+        if pick is None:
             continue
-        pick = joins[np.argmin(order_key[joins])]
         hidden[pick] = True
         candidate[pick] = False
         parent[lu] = lv
@@ -437,9 +461,11 @@ def _close_bridges(values: np.ndarray, hidden: np.ndarray, usable: np.ndarray,
     return changed
 
 
-def _bridges(edges: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
-    """Bridges of an undirected graph (Tarjan 1974, iterative low-link search)."""
-    adjacency: dict[int, list[tuple[int, int]]] = {}
+def _bridges(edges: list[tuple[int, int, int]],
+             nodes: dict[int, None] | None = None) -> list[tuple[int, int, int]]:
+    """Bridges of an undirected graph (Tarjan 1974, iterative low-link search); ``nodes`` gives
+    the order roots are searched from (default: as the edges first name them)."""
+    adjacency: dict[int, list[tuple[int, int]]] = {node: [] for node in nodes or {}}
     for u, v, cell in edges:
         adjacency.setdefault(u, []).append((v, cell))
         adjacency.setdefault(v, []).append((u, cell))
