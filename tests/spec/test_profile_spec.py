@@ -131,7 +131,7 @@ def test_moved_practice_counts_in_its_pcn_of_that_month(place, january):
 
 
 def test_missing_mapping_month_falls_back_to_nearest_earlier_with_a_warning(place):
-    with pytest.warns(lv.LevelWarning, match="2025-02 mapping"):
+    with pytest.warns(lv.LevelWarning, match="2025-02 practice -> PCN mapping"):
         march = period_tables(place, "2025-03")
     assert _row(march["pcn_profile"], "U00002")["patients"] == 300
 

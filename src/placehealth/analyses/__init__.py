@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import importlib
+import warnings
 from collections.abc import Callable
 
 BUILD_STEPS: list[tuple[str, str]] = [
@@ -20,13 +21,28 @@ BUILD_STEPS: list[tuple[str, str]] = [
 ]
 
 
-def build_all(store, progress: Callable[[str], None] | None = None) -> dict[str, int]:
-    """Run every build step in order; returns rows written per derived table."""
+def build_all(store, progress: Callable[[str], None] | None = None,
+              notes: list[str] | None = None) -> dict[str, int]:
+    """Run every build step in order; returns rows written per derived table.
+
+    Given a ``notes`` list, what the steps had to say (a level skipped, a mapping from another
+    period used, units left out) is appended to it as plain sentences, once each, instead of
+    being raised as Python warnings.
+    """
     written: dict[str, int] = {}
     for name, target in BUILD_STEPS:
         module, function = target.split(":")
         if progress:
             progress(name)
         step = getattr(importlib.import_module(module), function)
-        written.update(step(store))
+        if notes is None:
+            written.update(step(store))
+            continue
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            written.update(step(store))
+        for warning in caught:
+            text = str(warning.message)
+            if issubclass(warning.category, UserWarning) and text not in notes:
+                notes.append(text)
     return written

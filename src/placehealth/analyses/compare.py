@@ -43,6 +43,7 @@ other methods a weighted least squares regression of the value on the period ind
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Mapping
 
 import numpy as np
@@ -126,8 +127,6 @@ class _quiet:
     """Silence numpy's "mean of empty slice" warnings (an all-missing peer set is a valid NaN)."""
 
     def __enter__(self):
-        import warnings
-
         self._ctx = warnings.catch_warnings()
         self._ctx.__enter__()
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -401,6 +400,22 @@ def level_values(store, level: str, indicators: Iterable[Indicator],
     return values_many(store, indicators, level, counts=counts, units=units)
 
 
+class CompareWarning(UserWarning):
+    """A level left out of the comparison (e.g. no practice -> PCN mapping loaded)."""
+
+
+def _values_or_none(store, level: str, indicators: Iterable[Indicator], counts, units
+                    ) -> pd.DataFrame:
+    """:func:`level_values`, or an empty frame (with a note) when the level cannot be built,
+    e.g. PCNs and ICBs without a practice -> PCN mapping: the other levels are still compared."""
+    try:
+        return level_values(store, level, indicators, counts, units)
+    except LookupError as exc:
+        warnings.warn(f"no comparison at the {level} level: {str(exc).strip(chr(39))}",
+                      CompareWarning, stacklevel=2)
+        return pd.DataFrame()
+
+
 def unit_icbs(store, level: str, periods: Iterable[str]) -> pd.Series:
     """unit -> ICB for the latest of ``periods`` (the ICB holding most of the unit's patients)."""
     from placehealth.analyses.peers import unit_groups
@@ -424,12 +439,12 @@ def build(store, levels: Iterable[str] = LEVELS) -> dict[str, int]:
     counts = None  # summed to each level inside the backend (indicators.unit_counts)
     units: dict = {}
     england = level_values(store, "england", known.values(), counts, units)
-    icb = level_values(store, "icb", known.values(), counts, units)
+    icb = _values_or_none(store, "icb", known.values(), counts, units)
     tables: dict[str, list[pd.DataFrame]] = {k: [] for k in
                                              ("comparison", "funnel", "funnel_limits",
                                               "deciles", "spine", "peer_feature_fit")}
     for level in levels:
-        values = level_values(store, level, known.values(), counts, units)
+        values = _values_or_none(store, level, known.values(), counts, units)
         if values.empty:
             continue
         level_peers = (peers[(peers["level"] == level) & (peers["within"] == "england")]

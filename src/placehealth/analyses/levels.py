@@ -7,8 +7,8 @@ A *level* is a way of grouping patients into units, and every analysis takes it 
   commissioning region): a unit is a set of practices, and a unit's patients are all patients
   registered with its practices. Membership
   comes from ``practice_pcn`` of the same period (a practice that moved PCN counts in the PCN it
-  belonged to that month); when that period has no mapping, the nearest earlier mapping is used,
-  else the nearest later one, with a warning.
+  belonged to that month); when that period has no mapping, the mapping nearest in time is
+  used (a QOF year dated by its 31 March), and the build says so.
 - place-based levels (``lsoa``, ``ward``, ``la``): a unit is a set of LSOAs, and a unit's patients
   are the registered patients living there, whichever practice they are registered with.
   Membership comes from ``geography_lookup`` (level ``ward`` or ``lad``).
@@ -92,8 +92,9 @@ def period_span(period: str) -> tuple[int, int] | None:
 
 def nearest_period(periods: list[str], period: str) -> tuple[str | None, str]:
     """The period of ``periods`` to use for ``period`` and how it relates: 'same' (equal, or one
-    covers the other, e.g. month 2020-04 in QOF year 2020-21), else the nearest 'earlier', else
-    the nearest 'later'. Periods that are not months or years compare as text."""
+    covers the other, e.g. month 2020-04 in QOF year 2020-21), else the nearest in time, dating
+    each period by its last month ('earlier' or 'later'; a tie goes to the earlier). Periods
+    that are not months or years compare as text."""
     if not periods:
         return None, "none"
     if period in periods:
@@ -111,20 +112,21 @@ def nearest_period(periods: list[str], period: str) -> tuple[str | None, str]:
     covering = [p for p, span in spans.items() if overlaps(span)]
     if covering:  # the narrowest, then the latest
         return min(covering, key=lambda p: (spans[p][1] - spans[p][0], -spans[p][1])), "same"
-    earlier = [p for p, (a, b) in spans.items() if b < target[0]]
-    if earlier:
-        return max(earlier, key=lambda p: spans[p][1]), "earlier"
-    return min(periods, key=lambda p: spans[p][0]), "later"
+    # else the nearest in time, each period dated by its last month (a QOF year by 31 March,
+    # when its registers are counted); a tie goes to the earlier period
+    chosen = min(periods, key=lambda p: (abs(spans[p][1] - target[1]), spans[p][1]))
+    return chosen, "earlier" if spans[chosen][1] < target[1] else "later"
 
 
 def mapping_period(store: Store, period: str) -> str | None:
     """The practice_pcn period to use for registrations of ``period``: the same month (or a QOF
-    year containing it), else the nearest earlier mapping, else the nearest later one, with a
-    warning when it is not the same."""
+    year containing it), else the nearest in time (:func:`nearest_period`), with a warning when
+    it is not the same."""
     chosen, relation = nearest_period(store.periods("practice_pcn"), period)
     if chosen is not None and relation != "same":
-        warnings.warn(f"no practice -> PCN mapping for {period}; using the {chosen} mapping "
-                      f"({relation} period)", LevelWarning, stacklevel=2)
+        warnings.warn(f"{period}: practices are placed in PCNs, Sub-ICBs and ICBs by the "
+                      f"{chosen} practice -> PCN mapping, the nearest loaded ({relation}; none "
+                      f"is loaded for {period})", LevelWarning, stacklevel=2)
     return chosen
 
 
@@ -146,8 +148,9 @@ def practice_units(store: Store, level: str, period: str) -> pd.DataFrame:
         raise ValueError(f"{level!r} is a place-based level: use lsoa_units")
     chosen = mapping_period(store, period)
     if chosen is None:
-        if level == "practice":
-            return _practices_from_registrations(store, period)
+        if level == "practice":  # every registered practice is a unit of its own
+            nearest, _ = nearest_period(store.periods("registrations_lsoa"), period)
+            return _practices_from_registrations(store, nearest or period)
         raise LookupError(f"no practice -> PCN mapping (practice_pcn) is loaded, so the "
                           f"{level} level cannot be built; load gp-reg-pat-prac-map or ePCN")
     mapping = store.read("practice_pcn", period=chosen)

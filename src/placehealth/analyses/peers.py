@@ -411,7 +411,11 @@ def build(store) -> dict[str, int]:
         return {}
     all_peers, all_contrib = [], []
     for level in LEVELS:
-        table = unit_features(store, level, period, practice)
+        try:
+            table = unit_features(store, level, period, practice)
+        except LookupError as exc:  # e.g. no practice -> PCN mapping: build what can be built
+            warnings.warn(f"no peers for the {level} level: {exc}", PeerWarning, stacklevel=2)
+            continue
         if len(table) < 2:
             continue
         features = table.drop(columns="unit_name", errors="ignore")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from functools import cache
 from importlib import resources
@@ -94,7 +95,9 @@ def dsr(
     ``ageband``. Bands are matched to the standard population by label ("0-4", "00-04", "0 to 4"
     and "90+"/"90 and over" all match), never by position; a label not in the standard is an error.
     Rows repeating a band within a group are summed; a band absent from a group counts as no
-    events and no population. DSR = Σ wᵢxᵢ/nᵢ / Σ wᵢ × multiplier, var = Σ wᵢ²xᵢ/nᵢ² / (Σ wᵢ)²,
+    events and no population. A missing count (blank, NaN) counts as 0 events, as
+    PHEindicatormethods does (``na.zero(x)`` and ``sum(x, na.rm = TRUE)`` in ``phe_dsr``), with a
+    warning saying how many; a missing population is an error. DSR = Σ wᵢxᵢ/nᵢ / Σ wᵢ × multiplier, var = Σ wᵢ²xᵢ/nᵢ² / (Σ wᵢ)²,
     limits DSR + √(var/O)(O_L − O) and DSR + √(var/O)(O_U − O) where O = Σ xᵢ and O_L, O_U are its
     exact (below 10) or Byar limits. Zero population in a band with events is an error; without
     events the band contributes nothing. When the group's total count is below ``suppress_below``
@@ -112,7 +115,11 @@ def dsr(
     frame = to_pandas(data, "dsr", [*group, x, n, ageband] + ([stdpop] if isinstance(stdpop, str) else []))
     require_columns(frame, [*group, x, n, ageband], "dsr")
     standard = standard_population(stdpop, frame, ageband, "dsr")
-    count = numeric_column(frame, x, "dsr", group=group)
+    count = numeric_column(frame, x, "dsr", group=group, allow_missing=True)
+    if np.isnan(count).any():
+        warnings.warn(f"dsr: {int(np.isnan(count).sum())} missing count(s) in {x!r} counted as 0 "
+                      "events (as PHEindicatormethods)", UserWarning, stacklevel=2)
+        count = np.nan_to_num(count, nan=0.0)
     population = numeric_column(frame, n, "dsr", group=group)
     band = match_bands(frame[ageband], list(standard.index), "dsr", ageband)
     codes, keys = group_codes(frame, group)

@@ -9,7 +9,7 @@ import importlib
 from pathlib import Path
 
 from placehealth.sources.base import READERS, Reader, ReadOptions, ReadResult
-from placehealth.sources.validate import InputError, SourceFile, open_source
+from placehealth.sources.validate import UNNAMED, InputError, SourceFile, open_source
 
 #: Reader modules, imported for their registrations. Order matters for detection: the first
 #: reader whose detector accepts the header wins, so more specific layouts come first.
@@ -70,7 +70,14 @@ def read_file(path: str | Path, kind: str | None = None, options: ReadOptions | 
         if kind not in known:
             raise InputError(source.name, f"unknown kind {kind!r}; known: {', '.join(known)}")
         reader = known[kind]
-    result = reader.read(source, options)
+    try:
+        result = reader.read(source, options)
+    except InputError as exc:
+        if exc.file != UNNAMED:
+            raise
+        # a check on a frame a reader built itself does not know the file: name it here
+        raise InputError(source.name, exc.message, line=exc.line, field=exc.field,
+                         hint=exc.hint) from None
     result.warnings[:0] = source.warnings
     result.sha256, result.file_name = source.sha256, source.name
     return result

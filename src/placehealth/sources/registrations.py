@@ -229,7 +229,12 @@ def read_age(source: SourceFile, options: ReadOptions) -> ReadResult:
     }, index=rows.index)
     out = out[out["sex"] != "ALL"] if (out["sex"] != "ALL").any() else out
     check_unique(out, ["practice_code", "sex", "age_from"], "practice x sex x age row")
-    return ReadResult("gp-reg-age", PUBLICATION, period, {"registrations_age": out.reset_index(drop=True)})
+    tables = {"registrations_age": out.reset_index(drop=True)}
+    everyone = (frame["sex"] == "ALL").to_numpy() & ages.str.upper().eq("ALL").to_numpy()
+    if everyone.any():  # files of the CODE layout also carry each practice's SEX = AGE = ALL total
+        tables |= _totals(frame[everyone].assign(patients=patients[everyone]), period,
+                          source).tables
+    return ReadResult("gp-reg-age", PUBLICATION, period, tables)
 
 
 def _totals(frame: pd.DataFrame, period: str, source: SourceFile) -> ReadResult:
@@ -252,11 +257,14 @@ def _totals(frame: pd.DataFrame, period: str, source: SourceFile) -> ReadResult:
     example="placehealth ingest gp-reg-pat-prac-all.csv",
 )
 def read_all(source: SourceFile, options: ReadOptions) -> ReadResult:
-    """Practice list sizes (SEX = AGE = ALL rows of gp-reg-pat-prac-all)."""
+    """Practice list sizes (SEX = AGE = ALL rows of gp-reg-pat-prac-all); a file of the same
+    CODE layout with single years or bands of age (gp-reg-pat-prac-sing-age-*) is read by age."""
     raw = read_table(source)
     frame = resolve_columns(
         raw, _AGE_COLUMNS | {"postcode": ["POSTCODE"]}, mapping=options.mapping,
         optional=["extract_date", "org_type", "postcode"], layout="gp-reg-pat-prac-all")
+    if not frame["age"].astype(str).str.strip().str.upper().eq("ALL").all():
+        return read_age(source, options)
     if "org_type" in frame:
         frame = frame[frame["org_type"].astype(str).str.upper().isin(["GP", "PRACTICE"])]
     period = _period(frame, options, source)

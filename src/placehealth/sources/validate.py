@@ -36,6 +36,10 @@ ONS_CODE = re.compile(r"^[EWSNLM]\d{8}$")
 UNKNOWN_LSOA = re.compile(r"^(NO20\d\d|EMPTY|CLOSED|UNKNOWN|[LM]99999999|S01\d{6}|N\d{8}|95[A-Z0-9]+)$")
 
 
+#: The file name a check uses for a frame that does not carry its source; read_file replaces it.
+UNNAMED = "input"
+
+
 class InputError(ValueError):
     """A problem with an input file, with the file, line and field it was found at."""
 
@@ -49,6 +53,7 @@ class InputError(ValueError):
         hint: str | None = None,
     ) -> None:
         self.file, self.line, self.field, self.hint = file, line, field, hint
+        self.message = message
         where = file
         if line is not None:
             where += f", line {line}"
@@ -231,7 +236,7 @@ def resolve_columns(
     overrides them. A missing required column is an error that lists the columns found and the
     nearest match.
     """
-    source = frame.attrs.get("source", "input")
+    source = frame.attrs.get("source", UNNAMED)
     mapping = dict(mapping or {})
     optional = set(optional)
     by_key = {_key(c): c for c in frame.columns}
@@ -277,7 +282,7 @@ def check_codes(
         line = int(bad[0])
         more = f" ({len(bad) - 1} more rows like it)" if len(bad) > 1 else ""
         raise InputError(
-            frame.attrs.get("source", "input"),
+            frame.attrs.get("source", UNNAMED),
             f"{what} code {values[line]!r} does not match {pattern.pattern}{more}",
             line=line,
             field=column,
@@ -301,7 +306,7 @@ def to_counts(frame: pd.DataFrame, column: str, *, allow_missing: bool = False) 
         value = frame.loc[line, column]
         reason = "missing" if missing[line] else "not a non-negative whole number"
         raise InputError(
-            frame.attrs.get("source", "input"),
+            frame.attrs.get("source", UNNAMED),
             f"count {value!r} is {reason}",
             line=line,
             field=column,
@@ -334,7 +339,7 @@ def to_numbers(frame: pd.DataFrame, column: str, *, allow_missing: bool = True) 
     if bad.any():
         line = int(bad[bad].index[0])
         raise InputError(
-            frame.attrs.get("source", "input"),
+            frame.attrs.get("source", UNNAMED),
             f"value {frame.loc[line, column]!r} is not a number",
             line=line,
             field=column,
@@ -351,7 +356,7 @@ def check_unique(frame: pd.DataFrame, keys: list[str], what: str = "row") -> Non
         twin = next(x for x in lines[1:] if (frame.loc[x, keys] == first).all())
         label = ", ".join(f"{k}={frame.loc[lines[0], k]}" for k in keys)
         raise InputError(
-            frame.attrs.get("source", "input"),
+            frame.attrs.get("source", UNNAMED),
             f"duplicate {what} ({label}) also at line {lines[0]}",
             line=int(twin),
             field=keys[-1],
@@ -366,7 +371,7 @@ def single_value(frame: pd.DataFrame, column: str, what: str = "period") -> str:
     if other.any():
         line = int(other[other].index[0])
         raise InputError(
-            frame.attrs.get("source", "input"),
+            frame.attrs.get("source", UNNAMED),
             f"mixed {what}s in one file: {values[line]!r} here, {first!r} on line "
             f"{int(values.index[0])}",
             line=line,

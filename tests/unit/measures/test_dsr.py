@@ -147,3 +147,25 @@ def test_arrow_and_ibis_tables_give_the_same_result():
     expected = dsr(frame, "x", "n", group_by="area")
     for data in (pa.Table.from_pandas(frame), ibis.memtable(frame)):
         pd.testing.assert_frame_equal(dsr(data, "x", "n", group_by="area"), expected)
+
+
+def test_a_missing_count_is_no_events_as_in_phe_dsr():
+    """PHEindicatormethods' phe_dsr sums na.zero(x): a band whose count is missing adds no events
+    but keeps its population; the rate is the one with a 0 there, derived by hand."""
+    rng = np.random.default_rng(11)
+    x = rng.integers(5, 40, 19).astype(float)
+    n = rng.integers(500, 5000, 19).astype(float)
+    with_gap = x.copy()
+    with_gap[[3, 17]] = np.nan
+    frame = pd.DataFrame({"ageband": esp2013().index, "x": with_gap, "n": n})
+    with pytest.warns(UserWarning, match="2 missing count"):
+        out = dsr(frame, "x", "n")
+    zeros = np.nan_to_num(with_gap)
+    value, lower, upper = _dobson_by_hand(zeros, n, ESP_2013, 0.95, 100_000)
+    assert out["value"].iloc[0] == pytest.approx(value, rel=1e-12)
+    assert (out["lowercl"].iloc[0], out["uppercl"].iloc[0]) == pytest.approx((lower, upper),
+                                                                          rel=1e-12)
+    assert out["total_count"].iloc[0] == zeros.sum() and out["total_pop"].iloc[0] == n.sum()
+    frame.loc[5, "n"] = np.nan  # a missing population is still an error
+    with pytest.raises(ValueError, match="missing"), pytest.warns(UserWarning):
+        dsr(frame, "x", "n")

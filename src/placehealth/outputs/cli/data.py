@@ -7,6 +7,7 @@ from typing import Annotated
 
 import pandas as pd
 import typer
+from rich.markup import escape
 from rich.progress import Progress
 
 from placehealth.outputs.cli.common import (
@@ -156,9 +157,12 @@ def build(db: DbOption = None) -> None:
             progress.update(task, description=f"building {name}")
             progress.advance(task)
 
-        written = build_all(store, step)
+        notes: list[str] = []
+        written = build_all(store, step, notes)
     for name, rows in written.items():
         console.print(f"{name}: {rows:,} rows")
+    for note in notes:
+        console.print(f"[yellow]note:[/] {escape(note)}")
 
 
 def register(app: typer.Typer) -> None:
