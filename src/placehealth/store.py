@@ -95,10 +95,11 @@ class Store:
             return pd.DataFrame(columns=list(LOADS_COLUMNS))
         return self.table(LOADS).order_by("load_id").to_pandas()
 
-    def loaded(self, sha256: str) -> pd.Series | None:
-        """The ledger row of a file already loaded (by content), if any."""
+    def loaded(self, sha256: str, kind: str | None = None) -> pd.Series | None:
+        """The ledger row of a file already loaded (by content, and as ``kind`` when given: one
+        file may be read as two kinds, e.g. practice locations and GP sites), if any."""
         loads = self.loads()
-        hit = loads[loads["sha256"] == sha256]
+        hit = loads[(loads["sha256"] == sha256) & ((loads["kind"] == kind) if kind else True)]
         return None if hit.empty else hit.iloc[0]
 
     # ---------------------------------------------------------------- writing
@@ -164,7 +165,7 @@ class Store:
         with self.transaction():
             self._ensure(LOADS, LOADS_COLUMNS)
             for result in results:
-                previous = self.loaded(result.sha256)
+                previous = self.loaded(result.sha256, result.kind)
                 if previous is not None:
                     summaries.append({"file": result.file_name, "load_id": int(previous["load_id"]),
                                       "rows": int(previous["rows"]), "new": False,

@@ -17,7 +17,7 @@ from scipy import stats
 from typer.testing import CliRunner
 
 from placehealth.sources import read_file
-from placehealth.sources.demo import DemoConfig, generate
+from placehealth.sources.demo import DemoConfig, generate, read_options
 from placehealth.sources.demo.geography import build_geography, national_ranks
 from placehealth.sources.demo.population import build_population
 from placehealth.sources.demo.registrations import (
@@ -51,6 +51,8 @@ EXPECTED_KINDS = {
     "sapelsoasyoa2022.csv": "population-sya",
     "practice_locations_2025-10.csv": "practice-locations",
     "cover_practice_uptake.csv": "uptake",
+    "partners/ONSPD_OCT_2025_DEMO.csv": "postcodes",
+    "partners/jts0505_demo_2019.csv": "travel-times",
 }
 
 
@@ -63,7 +65,10 @@ def place(tmp_path_factory):
 def loaded(place, tmp_path_factory):
     """The small demo read by auto-detection and ingested into a fresh store."""
     with Store(tmp_path_factory.mktemp("store") / "demo.duckdb") as store:
-        store.ingest([read_file(path) for path in place.files])
+        results: list = []
+        for path in place.files:  # in order: partner postcodes resolve through the lookup
+            results.append(read_file(path, options=read_options(results)))
+        store.ingest(results)
         yield store
 
 
@@ -350,3 +355,16 @@ def test_cli_demo_generates_loads_builds_and_summarises(tmp_path):
     often = set(flagged[flagged >= 3].index)
     assert planted <= set(flagged.index)
     assert len(often & planted) >= len(often) / 2
+
+
+def test_demo_partners_resolve_through_the_demo_postcode_lookup(place, loaded):
+    """The register names postcodes only; every current partner is placed by the lookup, and
+    the lookup's points lie in (or beside) the LSOA it names."""
+    partners = loaded.read("partners")
+    assert set(partners["kind"]) >= {"pharmacy", "library", "faith_venue", "food_bank",
+                                     "voluntary_group", "community_centre"}
+    assert (partners["located_by"] == "postcode").all()
+    assert partners["contact"].str.endswith("@example.org").all()
+    assert partners["valid_to"].notna().any()  # a few closed since: history kept
+    postcodes = loaded.read("postcodes")
+    assert postcodes["lsoa21_code"].notna().all() and postcodes["terminated"].notna().any()

@@ -226,6 +226,14 @@ TABLE_RULES: dict[str, TableRule] = {
     # contact is withheld whole, see WITHHELD); fair shares and reach are set out below.
     "partners": TableRule(), "postcodes": TableRule(), "travel_times": TableRule(),
     "allocations": TableRule(),
+    # Reach: patients are counts; need (estimated missing cases summed over registers) is
+    # treated as a count too (rounded, small values hidden), so a sum over registers cannot be
+    # differenced against the published per-register gaps to recover a hidden small register.
+    "reach_lsoa": TableRule(counts=("patients", "missing", "need"), dimensions=("lsoa_code",),
+                            fixed=("kind",), derived={"need_per_1000": ("patients", "need")}),
+    "reach_area": TableRule(counts=("patients", "need", "need_reached"),
+                            dimensions=("area_code",), fixed=("level", "kind"),
+                            derived={"need_reached_pct": ("need", "need_reached")}),
 }
 
 #: Columns that never leave through any output, whatever the policy: a partner's contact

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from placehealth.outputs.cli.common import DbOption, console, err, open_store
 from placehealth.sources import read_file
-from placehealth.sources.demo import DemoConfig, generate
+from placehealth.sources.demo import DemoConfig, generate, read_options
 from placehealth.sources.validate import InputError
 from placehealth.store import resolve_db
 
@@ -72,7 +72,7 @@ def demo(
         for path in place.files:
             progress.update(task, description=f"reading {path.relative_to(place.out)}")
             try:
-                results.append(read_file(path))
+                results.append(read_file(path, options=read_options(results)))
             except InputError as exc:
                 skipped.append((path, exc))
             progress.advance(task)

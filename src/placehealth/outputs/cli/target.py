@@ -1,18 +1,19 @@
 """``placehealth target``: act on need with partners — where to site outreach, and more.
 
 The group gathers the targeting commands; each lives in its own module and is attached here
-(``site``: :mod:`placehealth.outputs.cli.siting`).
+(``site``: :mod:`placehealth.outputs.cli.siting`; ``reach``: :mod:`placehealth.outputs.cli.reach`).
 """
 
 from __future__ import annotations
 
 import typer
 
-from placehealth.outputs.cli import siting
+from placehealth.outputs.cli import reach, siting
 
 target_app = typer.Typer(help="Target resources with partners: outreach siting and more.",
                          no_args_is_help=True)
 target_app.add_typer(siting.site_app, name="site")
+target_app.add_typer(reach.reach_app, name="reach")
 
 
 def register(app: typer.Typer) -> None:

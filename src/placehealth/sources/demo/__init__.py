@@ -7,7 +7,8 @@ under-diagnosis and detection rates, for tests of the need analysis). Same seed,
 Modules: ``geography`` (LSOAs, wards, local authorities, boundaries, smooth fields),
 ``population`` (ages, ethnicity), ``deprivation`` (IoD scores, ranks, deciles),
 ``registrations`` (practices, PCNs, the gravity model, monthly extracts), ``health`` (QOF
-registers with planted under-diagnosis, immunisation uptake), ``write`` (official layouts).
+registers with planted under-diagnosis, immunisation uptake), ``partners`` (postcode lookup,
+partner register, journey times), ``write`` (official layouts).
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from placehealth.sources.demo import write
+from placehealth.sources.base import ReadOptions
+from placehealth.sources.demo import partners, write
 from placehealth.sources.demo.deprivation import build_deprivation
 from placehealth.sources.demo.geography import build_geography
 from placehealth.sources.demo.health import CONDITIONS, IMMUNISATIONS, build_health
@@ -32,6 +34,7 @@ from placehealth.sources.demo.registrations import (
     month_label,
     register,
 )
+from placehealth.sources.postcodes import locate
 
 TRUTH_FILE = "demo-truth.json"
 
@@ -80,7 +83,8 @@ def generate(out: str | Path, config: DemoConfig | None = None,
     step = progress or (lambda _label: None)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    r_geo, r_pop, r_dep, r_prac, r_reg, r_month, r_health = _rngs(config.seed, 7)
+    # (spawned children depend only on their index: adding one leaves the others' draws as they were)
+    r_geo, r_pop, r_dep, r_prac, r_reg, r_month, r_health, r_partners = _rngs(config.seed, 8)
 
     step("geography")
     geo = build_geography(r_geo, config.lsoas, config.las)
@@ -130,6 +134,8 @@ def generate(out: str | Path, config: DemoConfig | None = None,
         files.append(write.qof_prevalence(out / "qof" / f"PREVALENCE_{tag}.csv", year,
                                           health, prac))
     files.append(write.immunisations(out / "cover_practice_uptake.csv", health, prac))
+    step("writing partners")
+    files += partners.write_all(out, r_partners, geo, prac)
 
     step("writing truth")
     truth = out / TRUTH_FILE
@@ -139,6 +145,14 @@ def generate(out: str | Path, config: DemoConfig | None = None,
                      pcns=len(prac.pcn_code), lsoas=geo.n, las=len(geo.lad_code),
                      patients=int(latest.practice_totals.sum()), periods=sorted(periods),
                      rows_per_month=rows)
+
+
+def read_options(earlier: list) -> ReadOptions:
+    """Options for reading the demo's files in order: partner postcodes resolve through the
+    postcode lookup read before them (``earlier``: the ReadResults so far)."""
+    def lookup(codes):
+        return locate(codes, [r.tables["postcodes"] for r in earlier if "postcodes" in r.tables])
+    return ReadOptions(postcodes=lookup)
 
 
 def _r(values: np.ndarray, digits: int = 4) -> list[float]:
@@ -187,4 +201,4 @@ def _truth(config: DemoConfig, geo, dep, prac, health, latest) -> dict:
     }
 
 
-__all__ = ["TRUTH_FILE", "DemoConfig", "DemoPlace", "generate"]
+__all__ = ["TRUTH_FILE", "DemoConfig", "DemoPlace", "generate", "read_options"]
