@@ -10,6 +10,7 @@ from pathlib import Path
 
 from placehealth.sources.base import READERS, Reader, ReadOptions, ReadResult
 from placehealth.sources.validate import UNNAMED, InputError, SourceFile, open_source
+from placehealth.sources.workbooks import as_table_text, is_workbook
 
 #: Reader modules, imported for their registrations. Order matters for detection: the first
 #: reader whose detector accepts the header wins, so more specific layouts come first.
@@ -60,16 +61,23 @@ def detect(source: SourceFile) -> Reader:
 
 def read_file(path: str | Path, kind: str | None = None, options: ReadOptions | None = None
               ) -> ReadResult:
-    """Read and validate one file with the reader of ``kind`` (or the detected one)."""
+    """Read and validate one file with the reader of ``kind`` (or the detected one).
+
+    A workbook goes to a reader of workbooks (ePCN) when one recognises it; otherwise its sheet
+    (``options.sheet``) is read as CSV text by the ordinary readers, as is a file whose title rows
+    ``options.skip_rows`` drops.
+    """
     options = options or ReadOptions()
     source = open_source(path)
-    if kind is None:
-        reader = detect(source)
-    else:
-        known = readers()
-        if kind not in known:
-            raise InputError(source.name, f"unknown kind {kind!r}; known: {', '.join(known)}")
-        reader = known[kind]
+    known = readers()
+    if kind is not None and kind not in known:
+        raise InputError(source.name, f"unknown kind {kind!r}; known: {', '.join(known)}",
+                         hint="`placehealth kinds` lists them")
+    native = is_workbook(source) and options.sheet is None and not options.skip_rows and (
+        known[kind].detect(source) if kind else any(r.detect(source) for r in known.values()))
+    if not native:
+        source = as_table_text(source, options.sheet, options.skip_rows)
+    reader = known[kind] if kind is not None else detect(source)
     try:
         result = reader.read(source, options)
     except InputError as exc:

@@ -20,12 +20,15 @@ from placehealth.sources.validate import SourceFile
 class ReadOptions:
     """User choices for a read: ``--map canonical=source`` pairs and ``--period``; for partner
     registers, ``postcodes`` (where postcodes are, from the loaded lookups) and
-    ``allow_unlocated`` (keep and list rows whose location is unknown instead of failing)."""
+    ``allow_unlocated`` (keep and list rows whose location is unknown instead of failing); for
+    workbooks and files with title rows, ``sheet`` and ``skip_rows`` (rows above the header)."""
 
     mapping: Mapping[str, str] = field(default_factory=dict)
     period: str | None = None
     postcodes: Callable[[Sequence[str]], pd.DataFrame] | None = None
     allow_unlocated: bool = False
+    sheet: str | None = None
+    skip_rows: int = 0
 
 
 @dataclass

@@ -73,6 +73,8 @@ class SourceFile:
     text: str
     sha256: str
     warnings: list[str] = field(default_factory=list)
+    #: Rows of the original file above ``text`` (title rows skipped), so line numbers stay true.
+    line_offset: int = 0
 
     @property
     def name(self) -> str:
@@ -149,11 +151,11 @@ def read_table(
             raise InputError(source.name, "the file is empty")
         names = [normalise_name(c) for c in rows[0]]
         body = rows[1:]
-        first_line = 2
+        first_line = 2 + source.line_offset
     else:
         names = columns or [str(i) for i in range(len(rows[0]) if rows else 0)]
         body = rows
-        first_line = 1
+        first_line = 1 + source.line_offset
     # Drop fully blank trailing lines (common in exports), then insist on rectangular rows.
     while body and not any(cell.strip() for cell in body[-1]):
         body.pop()
@@ -202,10 +204,10 @@ def _read_table_arrow(
     if header:
         names = [normalise_name(c) for c in first]
         table = table.slice(1)
-        first_line = 2
+        first_line = 2 + source.line_offset
     else:
         names = columns or [str(i) for i in range(width)]
-        first_line = 1
+        first_line = 1 + source.line_offset
     if len(names) != width:
         return None
     # Rows of only blanks or commas (trailing exports, blank lines) need the careful path.

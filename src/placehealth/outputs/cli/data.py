@@ -39,6 +39,12 @@ def ingest(
     kind: Annotated[str | None, typer.Option("--as", help="Force a reader kind (see `placehealth kinds`).")] = None,
     map_: Annotated[list[str] | None, typer.Option("--map", help="canonical=source_column (repeatable).")] = None,
     period: Annotated[str | None, typer.Option("--period", help="Period when the file has none.")] = None,
+    sheet: Annotated[str | None, typer.Option(
+        "--sheet", help="Excel workbooks: the sheet to read (default: the first with data).")
+    ] = None,
+    skip_rows: Annotated[int, typer.Option(
+        "--skip-rows", min=0, help="Title rows above the header to skip (published workbooks "
+        "and CSVs with a title block).")] = 0,
     allow_unlocated: Annotated[bool, typer.Option(
         "--allow-unlocated", help="Partner registers: keep (and list) rows whose postcode is "
         "unknown instead of stopping.")] = False,
@@ -50,11 +56,12 @@ def ingest(
     earlier in the same command.
 
     Example: placehealth ingest gp-reg-pat-prac-lsoa-all.csv gp-reg-pat-prac-map.csv
+    Example: placehealth ingest prevalence.xlsx --sheet "Table 1" --skip-rows 3
     """
     results: list = []
     options = ReadOptions(mapping=_parse_map(map_ or []), period=period,
                           postcodes=_postcode_lookup(db, results),
-                          allow_unlocated=allow_unlocated)
+                          allow_unlocated=allow_unlocated, sheet=sheet, skip_rows=skip_rows)
     with Progress(console=err, transient=True) as progress:
         task = progress.add_task("reading", total=len(paths))
         for path in paths:
