@@ -157,8 +157,9 @@ def test_html_page_does_not_reveal_small_counts(client):
     html = client.get("/pcn/U00001").text
     cells = _table_cells(html, "neighbourhoods-table")
     by_code = {row[0]: row for row in cells}
-    for lsoa in SMALL:
-        assert "[c]" in by_code[lsoa]
+    # The page lists the footprint (largest first, 95% of patients); a small cell is never in it.
+    assert set(by_code) == {"E01000001", "E01000002", "E01000003"}
+    assert not any(str(count) in cell for lsoa, count in SMALL.items() for cell in by_code.get(lsoa, []))
     # The map's data carries no hidden value either.
     geo = json.loads(re.search(r'id="geo-pcn">(.*?)</script>', html, flags=re.S).group(1).replace("<\\/", "</"))
     for feature in geo["features"]:
@@ -174,8 +175,9 @@ def test_report_is_self_contained_and_does_not_reveal_small_counts(db):
     assert "http://" not in html.split("<script>", 1)[0]  # no remote resources in the document head
     assert "Methods and sources" in html and "Patients Registered at a GP Practice" in html
     cells = {row[0]: row for row in _table_cells(html, "neighbourhoods-table")}
-    for lsoa in SMALL:
-        assert "[c]" in cells[lsoa]
+    assert set(cells) == {"E01000001", "E01000002", "E01000003"}  # the footprint
+    geo = json.loads(re.search(r'id="geo-pcn">(.*?)</script>', html, flags=re.S).group(1).replace("<\\/", "</"))
+    assert all(f["properties"]["patients"] is None for f in geo["features"] if f["id"] in SMALL)
     assert "most deprived fifth" in html
 
 
@@ -204,9 +206,9 @@ def test_cli_export_and_report(db, tmp_path):
 
 
 def test_pdf_without_chromium_is_a_clear_error(db, tmp_path, monkeypatch):
-    from placehealth.outputs import reports
+    from placehealth.outputs import pdf, reports
 
-    monkeypatch.setattr(reports, "find_chromium", lambda: None)
+    monkeypatch.setattr(pdf, "find_chromium", lambda: None)
     with pytest.raises(RuntimeError, match="need Chromium"):
         reports.html_to_pdf("<p>x</p>", tmp_path / "r.pdf")
     with pytest.raises(ValueError, match=r"use \.html or \.pdf"):
@@ -278,7 +280,7 @@ def test_a_pcn_page_lists_its_national_peers_once(client):
 
 
 def test_small_numbers_keep_three_significant_figures():
-    from placehealth.outputs.web.pages import _format
+    from placehealth.outputs.html import format_value as _format
 
     assert _format(0.004321) == "0.00432"  # a slope, not "0.00"
     assert _format(-0.0123) == "-0.0123"

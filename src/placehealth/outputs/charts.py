@@ -84,11 +84,12 @@ def quintiles(profile: dict[str, Any]) -> Spec | None:
 
 def need_gaps(gaps: pd.DataFrame) -> Spec | None:
     """Recorded / expected prevalence by condition, with 95% confidence interval."""
-    frame = _clean(gaps, ["group_code", "ratio", "ratio_lowercl", "ratio_uppercl", "missing"])
+    label = "condition" if "condition" in gaps else "group_code"  # the title, when the view added it
+    frame = _clean(gaps, [label, "ratio", "ratio_lowercl", "ratio_uppercl", "missing"])
     frame = frame.dropna(subset=["ratio"]) if "ratio" in frame else frame.iloc[0:0]
     if frame.empty:
         return None
-    base = alt.Chart(frame).encode(y=alt.Y("group_code:N", title="Condition (QOF register)",
+    base = alt.Chart(frame).encode(y=alt.Y(f"{label}:N", title="Condition (QOF register)",
                                            sort=alt.EncodingSortField("ratio", order="ascending")))
     bars = base.mark_rule(color=NHS_GREY, strokeWidth=2).encode(
         x=alt.X("ratio_lowercl:Q", title="Recorded ÷ expected prevalence (1 = as expected)",
@@ -96,10 +97,10 @@ def need_gaps(gaps: pd.DataFrame) -> Spec | None:
         x2="ratio_uppercl:Q")
     points = base.mark_point(filled=True, size=70, color=NHS_BLUE).encode(
         x="ratio:Q",
-        tooltip=["group_code", alt.Tooltip("ratio:Q", format=".2f"),
+        tooltip=[alt.Tooltip(f"{label}:N", title="condition"), alt.Tooltip("ratio:Q", format=".2f"),
                  alt.Tooltip("ratio_lowercl:Q", format=".2f", title="lower 95%"),
                  alt.Tooltip("ratio_uppercl:Q", format=".2f", title="upper 95%"),
-                 alt.Tooltip("missing:Q", format=",.0f", title="missing patients")])
+                 alt.Tooltip("missing:Q", format=",.2r", title="missing patients (negative: more recorded)")])
     one = alt.Chart(pd.DataFrame({"x": [1.0]})).mark_rule(color=NHS_RED, strokeDash=[4, 4]).encode(x="x:Q")
     return _spec(alt.layer(bars, points, one).properties(height=max(120, 22 * len(frame))),
                  "Recorded against expected prevalence")

@@ -1,23 +1,20 @@
 """Reports: a PCN's page as one self-contained HTML file (inline CSS, JavaScript and data) that
-opens offline, with a methods and sources appendix; PDF by printing it with headless Chromium."""
+opens offline, with a methods and sources appendix; PDF by printing it on A4 (:mod:`pdf`)."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import tempfile
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+from placehealth.outputs import html
+from placehealth.outputs.pdf import find_chromium, html_to_pdf
 from placehealth.outputs.queries import Data
-from placehealth.outputs.web import pages
 from placehealth.outputs.web.assets import VENDOR, installed
 
-STATIC = Path(pages.__file__).resolve().parent / "static"
 SCRIPTS = ["vega.min.js", "vega-lite.min.js", "vega-embed.min.js", "leaflet.js"]
-CHROMIUM = ("/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome")
+__all__ = ["appendix", "find_chromium", "html_to_pdf", "inline_assets", "pcn_report_html", "write_pcn_report"]
 
 METHODS = [
     "Registered patients and where they live: NHS England, Patients Registered at a GP Practice "
@@ -60,43 +57,15 @@ def inline_assets() -> dict[str, Any]:
     if not installed():
         raise RuntimeError("the chart and map libraries are not installed; run "
                            "`python -m placehealth.outputs.web.assets` first")
-    css = (STATIC / "placehealth.css").read_text() + "\n" + (VENDOR / "leaflet.css").read_text()
+    css = (html.STATIC / "placehealth.css").read_text() + "\n" + (VENDOR / "leaflet.css").read_text()
     scripts = [(VENDOR / name).read_text() for name in SCRIPTS]
-    scripts.append((STATIC / "placehealth.js").read_text())
+    scripts.append((html.STATIC / "placehealth.js").read_text())
     return {"css": css, "js": [s.replace("</script", "<\\/script") for s in scripts]}
 
 
 def pcn_report_html(data: Data, code: str, indicator: str | None = None) -> str:
     """The PCN page as a self-contained offline document."""
-    context = pages.pcn_context(data, code, indicator)
-    return pages.render("pcn.html", **context, inline=inline_assets(), appendix=appendix(data))
-
-
-def find_chromium() -> str | None:
-    for name in CHROMIUM:
-        path = shutil.which(name) if "/" not in name else (name if Path(name).exists() else None)
-        if path:
-            return path
-    return None
-
-
-def html_to_pdf(html: str, out: Path, timeout: float = 120) -> Path:
-    """Print HTML to PDF with headless Chromium; a clear error when Chromium is absent."""
-    browser = find_chromium()
-    if browser is None:
-        raise RuntimeError("PDF reports need Chromium (Debian: apt-get install chromium); "
-                           "write an .html report instead")
-    with tempfile.TemporaryDirectory() as tmp:
-        page = Path(tmp) / "report.html"
-        page.write_text(html, encoding="utf-8")
-        subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                        "--disable-component-update", "--disable-sync", f"--user-data-dir={tmp}/profile",
-                        "--no-pdf-header-footer", "--virtual-time-budget=8000",
-                        f"--print-to-pdf={out.resolve()}", page.as_uri()],
-                       check=True, capture_output=True, timeout=timeout)
-    if not out.exists() or out.stat().st_size == 0:
-        raise RuntimeError(f"Chromium wrote no PDF at {out}")
-    return out
+    return html.pcn_page(data, code, indicator, inline=inline_assets(), appendix=appendix(data))
 
 
 def write_pcn_report(data: Data, code: str, out: Path, indicator: str | None = None) -> Path:
@@ -104,8 +73,8 @@ def write_pcn_report(data: Data, code: str, out: Path, indicator: str | None = N
     suffix = out.suffix.lower()
     if suffix not in {".html", ".htm", ".pdf"}:
         raise ValueError(f"report file {out.name}: use .html or .pdf")
-    html = pcn_report_html(data, code, indicator)
+    document = pcn_report_html(data, code, indicator)
     if suffix == ".pdf":
-        return html_to_pdf(html, out)
-    out.write_text(html, encoding="utf-8")
+        return html_to_pdf(document, out)
+    out.write_text(document, encoding="utf-8")
     return out

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
+from placehealth.outputs import html
 from placehealth.outputs.disclosure import Policy
 from placehealth.outputs.queries import BadRequest, Data, NotFound, StoreBusy
 from placehealth.outputs.web import api, pages
@@ -42,8 +43,7 @@ def warm(data: Data) -> None:
     """Protect the tables and build the PCN pages before the first visitor asks (run in a thread)."""
     try:
         for code in list(data.names("pcn"))[:WARM_PAGES]:
-            data.memo(f"html:pcn:{code}:None",
-                      lambda code=code: pages.render("pcn.html", **pages.pcn_context(data, code, None)))
+            data.memo(f"html:pcn:{code}:None", lambda code=code: html.pcn_page(data, code, None))
     except Exception:  # warming is best effort; requests report their own errors
         return
 

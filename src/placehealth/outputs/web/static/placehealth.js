@@ -30,12 +30,14 @@
     var nums = values.filter(function (v) { return typeof v === "number"; });
     if (mode === "imd_decile") {
       return { fill: function (v) { return typeof v === "number" ? DECILES[Math.max(0, Math.min(9, v - 1))] : "#d8dde0"; },
-               legend: [[DECILES[0], "1 (most deprived)"], [DECILES[4], "5"], [DECILES[9], "10 (least deprived)"], ["#d8dde0", "no data / suppressed"]] };
+               legend: DECILES.map(function (c, i) {
+                 return [c, (i + 1) + (i === 0 ? " (most deprived)" : i === 9 ? " (least deprived)" : "")];
+               }).concat([["#d8dde0", "no data / suppressed"]]) };
     }
     if (mode === "pcn_code") {
       var codes = Array.from(new Set(values.filter(function (v) { return v; }))).sort();
       return { fill: function (v) { var i = codes.indexOf(v); return i < 0 ? "#d8dde0" : CATEGORIES[i % CATEGORIES.length]; },
-               legend: codes.length > 12 ? [["#ffffff", codes.length + " PCNs: hover for names"]]
+               legend: codes.length > 12 ? [[null, codes.length + " PCNs, one colour each: hover for names"]]
                        : codes.map(function (c, i) { return [CATEGORIES[i % CATEGORIES.length], c]; }) };
     }
     // Quantile classes: each colour holds about the same number of areas, so one large value
@@ -60,14 +62,22 @@
       var tiles = el.getAttribute("data-tiles");
       if (tiles) L.tileLayer(tiles, { maxZoom: 18 }).addTo(map);
       var select = document.getElementById(el.getAttribute("data-select") || "");
+      // Features marked footprint: false (a few patients far away) are drawn only on request.
+      var showAll = document.getElementById(el.getAttribute("data-all") || "");
+      var hasFootprint = geo.features.some(function (f) { return f.properties.footprint === false; });
       var mode = select ? select.value : (el.getAttribute("data-colour") || "pcn_code");
       var legend = L.control({ position: "bottomright" });
       var layer;
+      function shown() {
+        if (!hasFootprint || (showAll && showAll.checked)) return geo;
+        return { type: "FeatureCollection", features: geo.features.filter(function (f) { return f.properties.footprint !== false; }) };
+      }
       function paint() {
-        var values = geo.features.map(function (f) { return f.properties[mode]; });
+        var drawn = shown();
+        var values = drawn.features.map(function (f) { return f.properties[mode]; });
         var scheme = colourFor(values, mode);
         if (layer) map.removeLayer(layer);
-        layer = L.geoJSON(geo, {
+        layer = L.geoJSON(drawn, {
           style: function (f) { return { color: "#425563", weight: 0.6, fillOpacity: 0.85, fillColor: scheme.fill(f.properties[mode]) }; },
           onEachFeature: function (f, l) {
             var p = f.properties, v = p[mode];
@@ -81,7 +91,9 @@
         }).addTo(map);
         legend.onAdd = function () {
           var div = L.DomUtil.create("div", "legend");
-          div.innerHTML = scheme.legend.map(function (e) { return "<i style='background:" + e[0] + "'></i>" + e[1]; }).join("<br>");
+          div.innerHTML = scheme.legend.map(function (e) {
+            return (e[0] ? "<i style='background:" + e[0] + "'></i>" : "") + e[1]; }).join("<br>");
+          div.setAttribute("data-entries", String(scheme.legend.length));
           return div;
         };
         legend.remove(); legend.addTo(map);
@@ -91,6 +103,9 @@
       var first = paint();
       map.fitBounds(first.getBounds(), { padding: [10, 10] });
       if (select) select.addEventListener("change", function () { mode = select.value; paint(); });
+      if (showAll) showAll.addEventListener("change", function () {
+        map.fitBounds(paint().getBounds(), { padding: [10, 10] });
+      });
     });
   }
 
