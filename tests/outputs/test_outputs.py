@@ -279,14 +279,17 @@ def test_a_pcn_page_lists_its_national_peers_once(client):
     assert [row["peer_code"] for row in peers["rows"]] == ["U00002"]
 
 
-def test_small_numbers_keep_three_significant_figures():
-    from placehealth.outputs.html import format_value as _format
+def test_page_cells_use_the_one_formatter_and_word_missing_patients():
+    from placehealth.outputs.html import cell_text
 
-    assert _format(0.004321) == "0.00432"  # a slope, not "0.00"
-    assert _format(-0.0123) == "-0.0123"
-    assert _format(21.44) == "21.4"
-    assert _format(4560.0) == "4,560"
-    assert _format(0.0) == "0"
+    assert cell_text(0.004321, "value") == "0.00432"  # a slope, not "0.00"
+    assert cell_text(-0.0123, "value") == "-0.0123"
+    assert cell_text(4560.0, "value") == "4,560"
+    assert cell_text(452.7, "expected") == "450"  # an estimate: two significant figures
+    assert cell_text(0.938, "uptake") == "93.8%"  # a 0-1 share as a percentage
+    assert cell_text(452.7, "missing", "missing") == "450"
+    assert cell_text(-217.0, "missing", "missing") == "220 more recorded than expected"
+    assert cell_text(-0.442, "missing", "missing") == "none"
 
 
 def test_comparison_rows_are_named_by_indicator_title(client):

@@ -8,25 +8,25 @@ a page with its CSS and JavaScript inlined.
 from __future__ import annotations
 
 import json
-import math
 import os
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from placehealth.outputs import format as fmt
 from placehealth.outputs import views
 from placehealth.outputs.disclosure import SUPPRESSED
 from placehealth.outputs.pdf import find_chromium
 from placehealth.outputs.queries import Data
-from placehealth.outputs.sections import Section, estimate_text, isna, missing_text
+from placehealth.outputs.sections import Section, missing_text
 
 WEB = Path(__file__).resolve().parent / "web"
 TEMPLATES = WEB / "templates"
 STATIC = WEB / "static"
 ENV = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
+ENV.globals["cell"] = fmt.cell  # headline figures, formatted as every table cell is
 #: An optional map tile URL template (e.g. a local tile server); no tiles by default.
 TILES_ENV = "PLACEHEALTH_TILES"
 #: Rows shown in a page table before "first N of M" (downloads hold them all).
@@ -46,40 +46,19 @@ def render(name: str, **context: Any) -> str:
     return ENV.get_template(name).render(**context)
 
 
-def format_value(value: Any) -> str:
-    """A cell's text: thousands separated, three significant figures below 10 (a slope of
-    0.0043 is not 0.00), one decimal to 1,000, whole numbers above; yes/no for flags."""
-    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
-        return ""
-    if isinstance(value, bool | np.bool_):
-        return "yes" if value else "no"
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, int) or (isinstance(value, float) and value.is_integer() and abs(value) >= 100):
-        return f"{int(value):,}"
-    if isinstance(value, float):
-        if value == 0:
-            return "0"
-        if abs(value) < 10:
-            text = f"{value:.3g}"
-            return text if "e" not in text else f"{value:.2e}"
-        return f"{value:,.1f}" if abs(value) < 1000 else f"{value:,.0f}"
-    return str(value)
+def _missing_patients(value: Any) -> str:
+    return missing_text(value)
 
 
-def _share(value: Any) -> str:
-    """A 0-1 share as a percentage."""
-    if value is None or isna(value):
-        return ""
-    return f"{100 * float(value):.1f}%"
+#: Column formats a section may declare beyond :mod:`format`'s kinds (``Spec.formats``).
+WORDED = {"missing": _missing_patients}
 
 
-def _ratio(value: Any) -> str:
-    return "" if value is None or isna(value) else f"{float(value):.2f}"
-
-
-#: Column formats a section may declare (``Spec.formats``); others use :func:`format_value`.
-FORMATS = {"share": _share, "estimate": estimate_text, "missing": missing_text, "ratio": _ratio}
+def cell_text(value: Any, column: str, kind: str | None = None) -> str:
+    """A cell as text: the section's wording for the column, else the one number formatter."""
+    if kind in WORDED:
+        return WORDED[kind](value)
+    return fmt.cell(value, column, kind=kind)
 
 
 def table_model(frame: pd.DataFrame | None, columns: dict[str, str] | None = None,
@@ -99,7 +78,7 @@ def table_model(frame: pd.DataFrame | None, columns: dict[str, str] | None = Non
         cells = []
         for column, value in zip(shown, values, strict=True):
             cell: dict[str, Any] = {"num": numeric[column], "suppressed": column in hidden_set}
-            cell["text"] = FORMATS.get(formats.get(column, ""), format_value)(value)
+            cell["text"] = cell_text(value, column, formats.get(column))
             link = LINKS.get(column) or (unit_link if column == "unit_code" else None)
             if link and not cell["suppressed"] and isinstance(value, str):
                 cell["href"] = link.format(value)

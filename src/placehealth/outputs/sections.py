@@ -21,6 +21,7 @@ import pandas as pd
 
 from placehealth.analyses.compare import unit_view as compare_unit_view
 from placehealth.outputs import charts
+from placehealth.outputs import format as fmt
 from placehealth.outputs.disclosure import SUPPRESSED
 from placehealth.outputs.queries import Data
 
@@ -86,7 +87,7 @@ class Spec:
     table: str | None = None
     filters: Mapping[str, str] = field(default_factory=dict)   # "{code}"/"{level}" filled in
     columns: Mapping[str, str] = field(default_factory=dict)   # shown columns and their labels
-    formats: Mapping[str, str] = field(default_factory=dict)   # column -> html.FORMATS kind
+    formats: Mapping[str, str] = field(default_factory=dict)   # column -> format kind, or "missing"
     sort: tuple[str, bool] | None = None                       # column, ascending
     latest: bool = True
     rows: Callable[[Unit], pd.DataFrame] | None = None         # rows not read by filters
@@ -475,7 +476,7 @@ def members_rows(unit: Unit) -> pd.DataFrame:
 NEED_COLUMNS = {"condition": "Condition", "observed": "On register", "expected": "Expected",
                 "list_size": "List size", "ratio": "Recorded ÷ expected", "missing": "Missing patients (estimate)",
                 "significantly_low": "Significantly low"}
-NEED_FORMATS = {"expected": "estimate", "missing": "missing", "ratio": "ratio"}
+NEED_FORMATS = {"missing": "missing"}
 PROFILE_LEVELS = ("pcn", "practice", "lsoa", "la", "group")
 
 SECTIONS: list[Spec] = [
@@ -515,7 +516,7 @@ SECTIONS: list[Spec] = [
          columns={"indicator": "Vaccination", "age": "Age", "numerator": "Vaccinated", "denominator": "Eligible",
                   "uptake": "Uptake", "target": "Target", "people_behind": "People to reach target",
                   "met_target": "Target met"},
-         formats={"uptake": "share", "target": "share"}, chart=_uptake_chart, source="uptake",
+         chart=_uptake_chart, source="uptake",
          nothing_loaded="No vaccination uptake data was loaded, so uptake is not shown "
                         "(load a childhood immunisation file with `placehealth ingest`)."),
     Spec("core20plus5", "Core20PLUS5: patients in the most deprived fifth against the rest", ("pcn",),
@@ -574,30 +575,12 @@ SECTIONS: list[Spec] = [
 
 
 # ------------------------------------------------------------------------------ estimates in words
-def round_significant(value: float, figures: int) -> float:
-    """``value`` to ``figures`` significant figures (452.7 -> 450 at two)."""
-    if value == 0 or not np.isfinite(value):
-        return value
-    digits = figures - 1 - int(np.floor(np.log10(abs(value))))
-    return round(value, digits)
-
-
 def missing_text(value: Any) -> str:
-    """Missing patients as a reader needs them: two significant figures, whole patients, and
-    "more recorded than expected" where the register exceeds the expectation (a model estimate
-    bears no more: its 95% interval is usually wider than a tenth of it)."""
+    """Missing patients as a reader needs them: an estimate (two significant figures, whole
+    patients), and "more recorded than expected" where the register exceeds the expectation."""
     if value is None or isna(value):
         return ""
-    rounded = round_significant(abs(float(value)), 2)
-    whole = round(rounded)
-    if whole == 0:
+    text = fmt.estimate(abs(float(value)))
+    if text == "0":
         return "none"
-    count = f"{whole:,}"
-    return count if value > 0 else f"{count} more recorded than expected"
-
-
-def estimate_text(value: Any) -> str:
-    """An expected count: whole patients, at most three significant figures."""
-    if value is None or isna(value):
-        return ""
-    return f"{round(round_significant(float(value), 3)):,}"
+    return text if value > 0 else f"{text} more recorded than expected"

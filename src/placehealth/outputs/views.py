@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from placehealth.outputs import charts, sections
+from placehealth.outputs import format as fmt
 from placehealth.outputs.disclosure import SUPPRESSED, explanation
 from placehealth.outputs.queries import Data, NotFound
 from placehealth.outputs.sections import (
@@ -168,10 +169,10 @@ def _round(value: Any, digits: int = 2) -> Any:
 
 def headline(profile: dict[str, Any]) -> list[tuple[str, Any, str]]:
     """The key figures at the top of a profile page."""
-    items = [("patients", "Registered patients", ",.0f"), ("practices", "Practices", ",.0f"),
-             ("core20_pct", "% living in the most deprived fifth (Core20)", ".1f"),
-             ("imd_score", "Average IMD score", ".1f"), ("pct_65_plus", "% aged 65 and over", ".1f"),
-             ("pct_non_white", "% from ethnic minority groups", ".1f")]
+    items = [("patients", "Registered patients", "count"), ("practices", "Practices", "count"),
+             ("core20_pct", "Living in the most deprived fifth (Core20)", "percent"),
+             ("imd_score", "Average IMD score", "score"), ("pct_65_plus", "Aged 65 and over", "percent"),
+             ("pct_non_white", "From ethnic minority groups", "percent")]
     return [(label, profile.get(key), fmt) for key, label, fmt in items if key in profile]
 
 
@@ -190,9 +191,9 @@ def _core20_sentence(view: dict[str, Any]) -> str | None:
     core20, icb = profile.get("core20_pct"), (view.get("icb") or {}).get("core20_pct")
     if core20 is None:
         return "The share of patients in the most deprived fifth is suppressed (small numbers)." if profile else None
-    sentence = f"{core20:.1f}% of {name}'s registered patients live in the most deprived fifth of " \
+    sentence = f"{fmt.percent(core20)} of {name}'s registered patients live in the most deprived fifth of " \
                "neighbourhoods in England (Core20)"
-    return sentence + (f", against {icb:.1f}% across the ICB." if icb is not None else ".")
+    return sentence + (f", against {fmt.percent(icb)} across the ICB." if icb is not None else ".")
 
 
 def _need_sentence(gaps: Section | None, name: str) -> str | None:

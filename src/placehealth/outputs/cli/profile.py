@@ -36,7 +36,7 @@ _SECTIONS = {
               "largest_practice_code", "largest_practice_pct", "dominant_practice", "pct_rural"],
 }
 _LABELS = {
-    "imd_score": "IMD score (registration-weighted)", "imd_score_decile": "decile among peers (1 = most deprived)",
+    "imd_score": "IMD score (registration-weighted)", "imd_score_decile": "IMD decile among those loaded here (1 = most deprived; not national)",
     "core20_pct": "% in Core20 (national deciles 1-2)", "imd_matched_pct": "% with a matched IMD score",
     "patients": "registered patients", "practices": "practices", "pcns": "PCNs",
     "female_pct": "% female", "pct_under_18": "% under 18", "pct_65_plus": "% 65 and over",
