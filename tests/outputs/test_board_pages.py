@@ -265,8 +265,14 @@ def test_the_pdf_report_is_a4_with_whole_tables(demo_store, demo_pcn, tmp_path):
     assert missing == [], "every comparison row is printed, not the first few of a scroll box"
 
 
-def test_the_profile_decile_is_not_called_a_peer_or_national_decile():
-    from placehealth.outputs.cli.profile import _LABELS
+def test_the_profile_decile_is_not_called_a_peer_or_national_decile(demo_store, demo_pcn):
+    from typer.testing import CliRunner
 
-    label = _LABELS["imd_score_decile"]
-    assert "peers" not in label and "among those loaded here" in label and "not national" in label
+    from placehealth.outputs.cli import _register, app
+
+    _register()
+    result = CliRunner().invoke(app, ["profile", "pcn", demo_pcn, "--db", str(demo_store)],
+                                env={"COLUMNS": "240"})
+    assert result.exit_code == 0, result.output
+    assert "among peers" not in result.output
+    assert "IMD decile among those loaded here (1 = most deprived; not national)" in result.output
