@@ -36,6 +36,7 @@ COMMAND_MODULES = [
     "placehealth.outputs.cli.compare",
     "placehealth.outputs.cli.need",
     "placehealth.outputs.cli.target",
+    "placehealth.outputs.cli.evaluate",
 ]
 
 

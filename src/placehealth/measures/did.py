@@ -1,0 +1,415 @@
+"""Difference-in-differences with staggered starts: Callaway & Sant'Anna group-time effects.
+
+Method: Callaway & Sant'Anna, *Difference-in-Differences with multiple time periods*, J Econometrics
+2021;225:200-230. Units are grouped by the period they were first treated (g); never-treated units
+are the comparators. Each group-time effect is ATT(g, t) = E[Y_t - Y_b | G = g] - E[Y_t - Y_b | never
+treated], with base period b = g - 1 for t >= g and b = t - 1 before (the "varying" base, so the
+leads are period-on-period placebo effects). Aggregations (their section 3): ``simple`` (every
+post-treatment cell weighted by group size), ``group`` (each group's mean over its post periods,
+and their size-weighted mean) and ``dynamic`` (event time e = t - g, leads e < 0 and lags e >= 0,
+each weighted by group size; the overall is the mean of the lags). Plain two-way fixed effects is
+never used: with staggered starts and changing effects it compares treated units with already
+treated ones (Goodman-Bacon, J Econometrics 2021;225:254-277).
+
+Inference: each estimate's influence function per unit (including the estimated aggregation
+weights) and a multiplier (wild) bootstrap clustered by unit, as in Callaway & Sant'Anna's
+Algorithm 1, with Rademacher weights (Cameron, Gelbach & Miller, *Bootstrap-based improvements for
+inference with clustered errors*, Rev Econ Stat 2008;90:414-427); standard errors from the
+bootstrap interquartile range, normal limits. The pre-trend test is their Wald test that every
+pre-period ATT(g, t) is zero. With a handful of treated units, ``inference="permutation"`` gives
+randomisation inference instead: group labels reassigned at random among units, the p-value the
+share of reassignments at least as extreme, and limits by inverting the test under a constant
+effect (Fisher 1935; MacKinnon & Webb, *Randomization inference for difference-in-differences with
+few treated clusters*, J Econometrics 2020;218:435-450).
+
+Comparators can be chosen by ``match_comparators``: nearest never-treated units on the pre-period
+level and trend, computed without looking at any post-period outcome.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from placehealth.measures._limits import (
+    group_columns,
+    parse_confidence,
+    require_columns,
+    to_pandas,
+)
+from placehealth.measures._panel import to_panel
+
+INFERENCE = ("bootstrap", "permutation")
+#: Normal quantile span of the interquartile range, to turn a bootstrap IQR into a standard error.
+IQR_SPAN = float(stats.norm.ppf(0.75) - stats.norm.ppf(0.25))
+
+
+@dataclass(frozen=True)
+class DidResult:
+    """Group-time effects, their aggregations and the pre-trend test.
+
+    ``group_time``: group, time, base, post, estimate, se, lower, upper, p_value;
+    ``simple``: the overall effect (one row); ``group`` and ``dynamic``: the aggregations, each
+    with an ``overall`` row; ``pretrend``: the joint pre-trend tests (sup-t p-value, Wald statistic, df, p-value); ``comparators``: the
+    never-treated units used.
+    """
+
+    group_time: pd.DataFrame
+    simple: pd.DataFrame
+    group: pd.DataFrame
+    dynamic: pd.DataFrame
+    pretrend: dict[str, float]
+    comparators: list[Any]
+    treated: list[Any]
+    inference: str
+    dropped: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Cells:
+    group: np.ndarray  # group position (period index of first treatment) per cell
+    time: np.ndarray
+    base: np.ndarray
+    group_index: np.ndarray  # index into the list of groups
+
+
+def _cells(groups: np.ndarray, periods: int) -> _Cells:
+    g_all, t_all, b_all, k_all = [], [], [], []
+    for k, g in enumerate(groups):
+        for t in range(1, periods):
+            g_all.append(g)
+            t_all.append(t)
+            b_all.append(g - 1 if t >= g else t - 1)
+            k_all.append(k)
+    return _Cells(*(np.asarray(a, dtype=np.int64) for a in (g_all, t_all, b_all, k_all)))
+
+
+def _att_and_influence(y: np.ndarray, membership: np.ndarray, control: np.ndarray,
+                       cells: _Cells) -> tuple[np.ndarray, np.ndarray]:
+    """ATT(g, t) per cell and its influence function per unit (n x cells), unconditional
+    never-treated comparison (Callaway & Sant'Anna 2021, eq. 2.6 with no covariates)."""
+    n = y.shape[0]
+    change = y[:, cells.time] - y[:, cells.base]  # n x cells
+    in_group = membership[:, cells.group_index]  # n x cells (bool)
+    n_group = in_group.sum(axis=0)
+    n_control = control.sum()
+    mean_group = (change * in_group).sum(axis=0) / n_group
+    mean_control = change[control].mean(axis=0)
+    att = mean_group - mean_control
+    influence = (in_group * (change - mean_group) * (n / n_group)
+                 - control[:, None] * (change - mean_control) * (n / n_control))
+    return att, influence
+
+
+def _aggregate(att: np.ndarray, influence: np.ndarray, keep: np.ndarray, cell_group: np.ndarray,
+               membership: np.ndarray) -> tuple[float, np.ndarray]:
+    """Size-weighted mean of the kept cells and its influence function, including the
+    estimated weights' own influence (Callaway & Sant'Anna 2021, appendix on aggregation)."""
+    cells = np.flatnonzero(keep)
+    share = membership.mean(axis=0)  # P(G = g) over all units
+    p = share[cell_group[cells]]
+    total = p.sum()
+    weights = p / total
+    estimate = float(weights @ att[cells])
+    share_influence = membership[:, cell_group[cells]] - p  # n x kept
+    weight_influence = share_influence / total - np.outer(share_influence.sum(axis=1), p) / total**2
+    return estimate, influence[:, cells] @ weights + weight_influence @ att[cells]
+
+
+def _bootstrap(influence: np.ndarray, draws: int, rng: np.random.Generator,
+               chunk: int = 250) -> tuple[np.ndarray, np.ndarray]:
+    """Multiplier-bootstrap draws (clustered by unit, Rademacher weights) of estimates with the
+    given influence functions (n x m), (1/n) sum_i xi_i psi_i, and the standard errors from
+    their interquartile range."""
+    n, m = influence.shape
+    results = np.empty((draws, m))
+    for start in range(0, draws, chunk):
+        size = min(chunk, draws - start)
+        xi = rng.integers(0, 2, size=(size, n), dtype=np.int8).astype(np.float64) * 2 - 1
+        results[start:start + size] = xi @ influence / n
+    q75, q25 = np.quantile(results, [0.75, 0.25], axis=0)
+    se = (q75 - q25) / IQR_SPAN
+    tiny = np.sqrt(np.finfo(float).eps) * np.abs(results).max(initial=0)
+    return results, np.where(se > tiny, se, np.nan)
+
+
+def _simple_effect(y: np.ndarray, membership: np.ndarray, control: np.ndarray, cells: _Cells,
+                   post: np.ndarray) -> np.ndarray:
+    """The simple aggregation for many assignments at once (membership: draws x n x groups)."""
+    change = y[:, cells.time] - y[:, cells.base]  # n x cells
+    n_group = membership.sum(axis=1)  # draws x groups
+    sums = np.einsum("dng,nc->dgc", membership, change[:, post])
+    group_means = sums[:, cells.group_index[post], np.arange(post.sum())] / n_group[:, cells.group_index[post]]
+    control_means = np.einsum("dn,nc->dc", control, change[:, post]) / control.sum(axis=1, keepdims=True)
+    share = n_group[:, cells.group_index[post]]
+    weights = share / share.sum(axis=1, keepdims=True)
+    return ((group_means - control_means) * weights).sum(axis=1)
+
+
+def _permutation(y: np.ndarray, membership: np.ndarray, control: np.ndarray, cells: _Cells,
+                 post: np.ndarray, estimate: float, draws: int, rng: np.random.Generator,
+                 level: float) -> tuple[float, float, float]:
+    """Randomisation inference for the simple effect: p-value and limits by test inversion under
+    a constant additive effect c (the statistic is linear in the outcome, so each reassignment's
+    estimate under c is its estimate at 0 minus c times its estimate on the treatment indicator)."""
+    _n, groups = membership.shape
+    labels = np.where(membership.any(axis=1), membership.argmax(axis=1), -1)
+    sample = labels[(labels >= 0) | control]
+    perms = np.stack([rng.permutation(sample) for _ in range(draws)])
+    member = np.stack([perms == k for k in range(groups)], axis=2).astype(np.float64)
+    ctrl = (perms < 0).astype(np.float64)
+    rows = np.flatnonzero((labels >= 0) | control)
+    y_sample = y[rows]
+    effects = _simple_effect(y_sample, member, ctrl, cells, post)
+    groups_at = np.array([cells.group[cells.group_index == k][0] for k in range(groups)])
+    first = np.where(labels[rows] >= 0, groups_at[np.maximum(labels[rows], 0)], y.shape[1])
+    treated_now = (np.arange(y.shape[1])[None, :] >= first[:, None]).astype(np.float64)
+    slopes = _simple_effect(treated_now, member, ctrl, cells, post)
+    p_value = (1 + np.sum(np.abs(effects) >= abs(estimate) - 1e-12)) / (draws + 1)
+    spread = max(np.std(effects) * 8, abs(estimate) * 2, 1e-9)
+    grid = np.linspace(estimate - spread, estimate + spread, 801)
+    extreme = np.abs(effects[:, None] - grid[None, :] * slopes[:, None]) >= np.abs(estimate - grid)[None, :] - 1e-12
+    p_grid = (1 + extreme.sum(axis=0)) / (draws + 1)
+    accepted = grid[p_grid > 1 - level]
+    lower, upper = (accepted.min(), accepted.max()) if len(accepted) else (np.nan, np.nan)
+    return float(p_value), float(lower), float(upper)
+
+
+def _pretrend(att: np.ndarray, influence: np.ndarray, pre: np.ndarray, estimates: list,
+              cell_count: int, boot: np.ndarray, se: np.ndarray, n: int) -> dict[str, float]:
+    """Joint tests that the effects before the start are zero: the sup-t test over the event-study
+    leads against the bootstrap maximum (well behaved however many leads there are; Callaway &
+    Sant'Anna 2021 section 4.1 on uniform bands), and their Wald test on every pre-period
+    ATT(g, t) with the influence-function covariance (reliable only with many more units than
+    pre-period cells)."""
+    result = {"p_value": np.nan, "sup_t": np.nan, "leads": 0, "wald_statistic": np.nan,
+              "wald_df": 0, "wald_p_value": np.nan}
+    if not pre.any():
+        return result
+    leads = [cell_count + k for k, e in enumerate(estimates)
+             if e[0] == "dynamic" and e[1] != "overall" and e[1] < 0]
+    values = np.array([estimates[k - cell_count][2] for k in leads])
+    scale = se[leads]
+    usable = ~np.isnan(scale)
+    if usable.any():
+        observed = float(np.max(np.abs(values[usable] / scale[usable])))
+        maximum = np.max(np.abs(boot[:, leads][:, usable] / scale[usable]), axis=1)
+        result.update({"p_value": float(np.mean(maximum >= observed)), "sup_t": observed,
+                       "leads": int(usable.sum())})
+    covariance = influence[:, pre].T @ influence[:, pre] / n**2
+    statistic = float(att[pre] @ np.linalg.pinv(covariance) @ att[pre])
+    df = int(np.linalg.matrix_rank(covariance))
+    result.update({"wald_statistic": statistic, "wald_df": df,
+                   "wald_p_value": float(stats.chi2.sf(statistic, df)) if df else np.nan})
+    return result
+
+
+def callaway_santanna(
+    data: Any,
+    outcome: str,
+    unit: str | Sequence[str],
+    time: str,
+    first_treated: str,
+    *,
+    comparators: Sequence[Any] | None = None,
+    inference: str = "bootstrap",
+    draws: int = 999,
+    confidence: float = 0.95,
+    seed: int = 1,
+) -> DidResult:
+    """Group-time average treatment effects and their aggregations.
+
+    ``first_treated``: a column with each unit's first treated period (a value of ``time``; empty
+    for never treated); ``comparators``: restrict the never-treated units to these (e.g. from
+    :func:`match_comparators`); ``inference``: ``"bootstrap"`` (multiplier bootstrap, ``draws``
+    draws) or ``"permutation"`` (randomisation inference, ``draws`` reassignments).
+    Method: Callaway & Sant'Anna 2021; Cameron, Gelbach & Miller 2008; MacKinnon & Webb 2020.
+    """
+    function = "callaway_santanna"
+    units = group_columns(unit)
+    if inference not in INFERENCE:
+        raise ValueError(f"{function}: inference must be bootstrap or permutation, not {inference!r}")
+    if draws < 99:
+        raise ValueError(f"{function}: draws must be at least 99, not {draws}")
+    level = parse_confidence(confidence)[0]
+    frame = to_pandas(data, function)
+    require_columns(frame, [first_treated], function)
+    if not len(frame):
+        raise ValueError(f"{function}: the data has no rows")
+    panel = to_panel(frame, outcome, time, units, function)
+    periods, y = panel.periods, panel.values
+    unit_keys = [tuple(r) if len(units) > 1 else r[0] for r in panel.units.itertuples(index=False)]
+
+    starts = pd.Series(frame[first_treated].to_numpy()).groupby(panel.unit_of_row).agg(
+        lambda s: s.dropna().iloc[0] if s.notna().any() else None)
+    start_of_unit = starts.reindex(range(len(unit_keys))).to_numpy()
+    position = np.full(len(unit_keys), -1, dtype=np.int64)
+    treated = np.array([s is not None and not pd.isna(s) for s in start_of_unit])
+    if treated.any():
+        given = list(start_of_unit[treated])
+        found = np.searchsorted(periods, np.asarray(given, dtype=periods.dtype))
+        exact = (found < len(periods)) & np.array(
+            [periods[min(f, len(periods) - 1)] == g for f, g in zip(found, given, strict=True)])
+        if not exact.all():
+            bad = [unit_keys[i] for i in np.flatnonzero(treated)[~exact][:3]]
+            raise ValueError(f"{function}: {first_treated!r} of unit(s) {bad} is not one of the "
+                             f"periods in {time!r}")
+        position[treated] = found
+    dropped: list[str] = []
+    keep = np.ones(len(unit_keys), dtype=bool)
+    incomplete = np.isnan(y).any(axis=1)
+    if incomplete.any():
+        dropped.append(f"{int(incomplete.sum())} unit(s) without a value in every period "
+                       f"(e.g. {unit_keys[int(np.flatnonzero(incomplete)[0])]})")
+        keep &= ~incomplete
+    at_start = treated & (position == 0)
+    if at_start.any():
+        dropped.append(f"{int(at_start.sum())} unit(s) treated from the first period (no "
+                       "period before to compare with)")
+        keep &= ~at_start
+    control = ~treated
+    if comparators is not None:
+        wanted_controls = set(comparators)
+        control &= np.array([k in wanted_controls for k in unit_keys])
+        keep &= treated | control
+    for message in dropped:
+        warnings.warn(f"{function}: left out {message}", stacklevel=2)
+    y, treated, control, position = y[keep], treated[keep], control[keep], position[keep]
+    kept_keys = [k for k, ok in zip(unit_keys, keep, strict=True) if ok]
+    if not treated.any():
+        raise ValueError(f"{function}: no treated unit with a period before its start")
+    if control.sum() < 2:
+        raise ValueError(f"{function}: fewer than 2 never-treated comparator units")
+    if len(periods) < 2:
+        raise ValueError(f"{function}: at least 2 periods are needed")
+
+    groups = np.unique(position[treated])
+    membership = position[:, None] == groups[None, :]
+    membership &= treated[:, None]
+    cells = _cells(groups, len(periods))
+    att, influence = _att_and_influence(y, membership, control, cells)
+    post = cells.time >= cells.group
+    n = y.shape[0]
+
+    estimates: list[tuple[str, Any, float, np.ndarray]] = []
+    simple, simple_if = _aggregate(att, influence, post, cells.group_index, membership)
+    estimates.append(("simple", "overall", simple, simple_if))
+    group_values = []
+    for k, g in enumerate(groups):
+        mask = post & (cells.group_index == k)
+        value = float(att[mask].mean())
+        estimates.append(("group", periods[g], value, influence[:, mask].mean(axis=1)))
+        group_values.append((value, influence[:, mask].mean(axis=1)))
+    group_att = np.array([v for v, _ in group_values])
+    group_if = np.column_stack([i for _, i in group_values])
+    share = membership.mean(axis=0)
+    overall_group = float(share @ group_att / share.sum())
+    share_if = membership - share
+    weight_if = share_if / share.sum() - np.outer(share_if.sum(axis=1), share) / share.sum() ** 2
+    estimates.append(("group", "overall", overall_group,
+                      group_if @ (share / share.sum()) + weight_if @ group_att))
+    event = cells.time - cells.group
+    lags = []
+    for e in np.unique(event):
+        value, value_if = _aggregate(att, influence, event == e, cells.group_index, membership)
+        estimates.append(("dynamic", int(e), value, value_if))
+        if e >= 0:
+            lags.append((value, value_if))
+    estimates.append(("dynamic", "overall", float(np.mean([v for v, _ in lags])),
+                      np.column_stack([i for _, i in lags]).mean(axis=1)))
+
+    rng = np.random.default_rng(seed)
+    all_if = np.column_stack([influence, *[e[3] for e in estimates]])
+    boot, se = _bootstrap(all_if, draws if inference == "bootstrap" else 999, rng)
+    z = stats.norm.ppf(0.5 + level / 2)
+    values = np.concatenate([att, [e[2] for e in estimates]])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p_values = 2 * stats.norm.sf(np.abs(values / se))
+    lower, upper = values - z * se, values + z * se
+
+    cell_count = len(att)
+    group_time = pd.DataFrame({
+        "group": periods[cells.group], "time": periods[cells.time], "base": periods[cells.base],
+        "post": post, "estimate": att, "se": se[:cell_count], "lower": lower[:cell_count],
+        "upper": upper[:cell_count], "p_value": p_values[:cell_count],
+    })
+    aggregated = pd.DataFrame({
+        "type": [e[0] for e in estimates], "key": [e[1] for e in estimates],
+        "estimate": values[cell_count:], "se": se[cell_count:], "lower": lower[cell_count:],
+        "upper": upper[cell_count:], "p_value": p_values[cell_count:],
+    })
+    if inference == "permutation":
+        p, lo, hi = _permutation(y, membership, control, cells, post, simple, draws, rng, level)
+        first = aggregated.index[aggregated["type"] == "simple"][0]
+        aggregated.loc[first, ["p_value", "lower", "upper"]] = [p, lo, hi]
+
+    pretrend = _pretrend(att, influence, ~post, estimates, cell_count, boot, se, n)
+    rename = {"group": "group", "dynamic": "event_time"}
+    parts = {}
+    for kind in ("simple", "group", "dynamic"):
+        part = aggregated[aggregated["type"] == kind].drop(columns="type").reset_index(drop=True)
+        parts[kind] = part.rename(columns={"key": rename.get(kind, "key")})
+    parts["simple"] = parts["simple"].drop(columns="key")
+    return DidResult(
+        group_time=group_time, simple=parts["simple"], group=parts["group"],
+        dynamic=parts["dynamic"], pretrend=pretrend,
+        comparators=[k for k, c in zip(kept_keys, control, strict=True) if c],
+        treated=[k for k, t in zip(kept_keys, treated, strict=True) if t],
+        inference=inference, dropped=dropped,
+    )
+
+
+def match_comparators(
+    data: Any,
+    outcome: str,
+    unit: str,
+    time: str,
+    first_treated: str,
+    *,
+    per_treated: int = 5,
+    window: int | None = None,
+) -> list[Any]:
+    """Never-treated units nearest each treated unit on its pre-period level and trend.
+
+    For each treated unit, level (mean) and trend (least-squares slope) over the ``window``
+    periods before its start (default: all of them) are computed for it and for every
+    never-treated unit over the same periods; both are standardised across the never-treated
+    units and the ``per_treated`` nearest (Euclidean) are kept. Only periods before each start
+    are read, so the choice cannot depend on post-period outcomes (Rubin 2001, design before
+    outcomes; Abadie 2021 on matching on pre-period outcomes).
+    """
+    function = "match_comparators"
+    frame = to_pandas(data, function)
+    require_columns(frame, [first_treated], function)
+    panel = to_panel(frame, outcome, time, [unit], function)
+    periods, y = panel.periods, panel.values
+    keys = panel.units[unit].tolist()
+    starts = pd.Series(frame[first_treated].to_numpy()).groupby(panel.unit_of_row).first()
+    start_of_unit = starts.reindex(range(len(keys))).to_numpy()
+    treated = np.array([s is not None and not pd.isna(s) for s in start_of_unit])
+    controls = np.flatnonzero(~treated)
+    chosen: dict[Any, None] = {}
+    for i in np.flatnonzero(treated):
+        begin = int(np.searchsorted(periods, np.asarray([start_of_unit[i]], dtype=periods.dtype))[0])
+        first = 0 if window is None else max(0, begin - window)
+        if begin - first < 2:
+            raise ValueError(f"{function}: unit {keys[i]!r} has fewer than 2 periods before its start")
+        span = np.arange(first, begin, dtype=float)
+        span -= span.mean()
+        block = y[:, first:begin]
+        level = np.nanmean(block, axis=1)
+        trend = np.nansum((block - level[:, None]) * span, axis=1) / (span**2).sum()
+        features = np.column_stack([level, trend])
+        scale = np.nanstd(features[controls], axis=0)
+        scale[scale == 0] = 1
+        distance = np.sqrt((((features[controls] - features[i]) / scale) ** 2).sum(axis=1))
+        distance = np.where(np.isnan(distance), np.inf, distance)
+        for j in controls[np.argsort(distance, kind="stable")[:per_treated]]:
+            chosen[keys[j]] = None
+    return list(chosen)
