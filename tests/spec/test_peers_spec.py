@@ -103,11 +103,46 @@ def test_winsorising_and_log_transform():
     assert z.max() < 2  # the 1,000,000 outlier is pulled in
 
 
-def test_missing_value_is_the_average_and_constant_feature_counts_nothing():
+def test_missing_value_stays_missing_and_constant_feature_counts_nothing():
     frame = pd.DataFrame({"x": [0.0, np.nan, 4.0], "k": [7.0, 7.0, 7.0]}, index=["A", "B", "C"])
     z = standardise(frame, options(x=1.0, k=1.0))
-    assert z.loc["B", "x"] == 0.0
+    assert np.isnan(z.loc["B", "x"])  # not the average
+    assert z.loc["A", "x"] == -1.0 and z.loc["C", "x"] == 1.0  # mean 2, sd 2 of the known
     assert (z["k"] == 0).all()
+
+
+def test_a_missing_value_neither_adds_to_nor_shrinks_the_distance():
+    """Gower (1971): a pair's squared distance sums the features both know, scaled up by all the
+    weight over the weight known. x = 0, 2, 4, 6 (z = ±1.342, ±0.447); y = 0, 0, 10, 10 but
+    unknown for B: z(y) of A, C, D = -sqrt(2), sqrt(1/2), sqrt(1/2)."""
+    frame = pd.DataFrame({"x": [0.0, 2.0, 4.0, 6.0], "y": [0.0, np.nan, 10.0, 10.0]},
+                         index=["A", "B", "C", "D"])
+    found, shares = nearest_peers(frame, options(n=3, x=1.0, y=1.0))
+    d = found.set_index(["unit_code", "peer_code"])["distance"]
+    step = 2 / math.sqrt(5)
+    # A-B share only x: (one step)^2 scaled by 2/1
+    assert d["A", "B"] == pytest.approx(math.sqrt(2 * step**2))
+    # A-C know both: 2 steps on x, sqrt(2) + sqrt(1/2) on y
+    assert d["A", "C"] == pytest.approx(math.sqrt((2 * step) ** 2 + (1.5 * math.sqrt(2)) ** 2))
+    pair = shares[(shares["unit_code"] == "A") & (shares["peer_code"] == "B")].set_index("feature")
+    assert pair.loc["x", "share"] == 1.0 and np.isnan(pair.loc["y", "share"])  # not "differs"
+
+
+def test_a_feature_known_for_few_units_is_not_used_and_said_so():
+    from placehealth.analyses.peers import PeerWarning, feature_coverage
+
+    frame = pd.DataFrame({"x": [0.0, 2.0, 4.0, 6.0, 8.0], "y": [1.0, 5.0, 2.0, 7.0, 3.0],
+                          "rural": [50.0, np.nan, np.nan, np.nan, 10.0]},
+                         index=["A", "B", "C", "D", "E"])
+    opts = options(n=2, x=1.0, y=1.0, rural=1.0)
+    coverage = feature_coverage(frame, opts).set_index("feature")
+    assert coverage.loc["rural", "known_units"] == 2 and coverage.loc["rural", "units"] == 5
+    assert not coverage.loc["rural", "used"] and coverage.loc["x", "used"]
+    with pytest.warns(PeerWarning, match="rural: known for 2 of 5 units"):
+        found, shares = nearest_peers(frame, opts)
+    expected, _ = nearest_peers(frame[["x", "y"]], options(n=2, x=1.0, y=1.0))
+    pd.testing.assert_frame_equal(found, expected)
+    assert "rural" not in set(shares["feature"])
 
 
 def test_bad_options_and_features_are_clear_errors():
@@ -174,7 +209,7 @@ def test_a_unit_known_only_by_one_feature_is_left_out_not_called_average():
     with pytest.warns(PeerWarning, match="1 unit"):
         found, _ = nearest_peers(frame, options(n=4, x=1.0, y=1.0, size=1.0))
     assert "E" not in set(found["unit_code"]) | set(found["peer_code"])
-    # one missing feature of three is still compared (that feature counted as average)
+    # one missing feature of three is still compared (on the two it has)
     frame.loc["E", "x"] = 3.0
     found, _ = nearest_peers(frame, options(n=4, x=1.0, y=1.0, size=1.0))
     assert "E" in set(found["unit_code"])

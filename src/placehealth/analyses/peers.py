@@ -5,11 +5,14 @@ Method (CIPFA nearest neighbours; NHS England Model Health System peers):
 1. each feature is winsorised at its 1st and 99th percentiles across the units compared, so one
    extreme unit cannot stretch the scale for everyone else;
 2. skewed features (list size) are log-transformed before winsorising;
-3. each feature is standardised to z = (x - mean) / sd across the units compared (a missing value
-   gets z = 0, the average; a unit missing more than half of the features by weight is left
-   out, with a warning, rather than passed off as average);
+3. each feature is standardised to z = (x - mean) / sd across the units compared; a missing
+   value stays missing, never the average: a unit missing more than half of the features by
+   weight is left out, and then a feature known for fewer than half of the units left is not
+   used (both said in a warning and in ``peer_coverage``);
 4. the distance between units i and j is the weighted Euclidean distance
-   d = sqrt(sum_f w_f (z_if - z_jf)^2), weights configurable (default 1 each);
+   d = sqrt(sum_f w_f (z_if - z_jf)^2), weights configurable (default 1 each), summed over the
+   features both units know and scaled by (sum of all weights) / (sum of those known), as
+   Gower (1971) treats a missing value: it neither adds to nor shrinks the distance;
 5. the N nearest units are the peers: never the unit itself, ties in distance broken by code, so
    the same inputs always give the same peers. ``within`` restricts candidates to units sharing
    the unit's ICB or region.
@@ -19,7 +22,9 @@ Health System "peer finder" methodology; Weir & Wilson-Davies style similar-10 g
 used as a benchmark here: compare.py takes the peer mean with its uncertainty.
 
 ``peer_features`` says, for each pair, each feature's share of the squared distance (small shares
-= the features on which they are alike). ``peer_feature_fit`` documents how well the features
+= the features on which they are alike; no share where either value is unknown, so a pair never
+"differs" on a missing value). Gower JC, A general coefficient of similarity and some of its
+properties, *Biometrics* 1971;27:857-71. ``peer_feature_fit`` documents how well the features
 predict each indicator compared (R-squared of an ordinary least squares regression of the
 indicator's unit values on the standardised features).
 """
@@ -49,6 +54,9 @@ DEFAULT_N = 10
 #: A unit missing more than this share of the features (by weight) is left out: a unit known
 #: only by its list size would otherwise look "average" on everything else.
 MAX_MISSING = 0.5
+#: A feature known for fewer than this share of the units compared is not used: filling the rest
+#: would compare mostly guesses.
+MIN_COVERAGE = 0.5
 #: Distances are rounded to this many decimals before ranking, so float noise never breaks a tie.
 _DECIMALS = 9
 
@@ -96,7 +104,7 @@ def standardise(features: pd.DataFrame, options: PeerOptions) -> pd.DataFrame:
     """Log-transform, winsorise and z-standardise each feature column (index = unit code).
 
     A feature with no spread (sd 0) or no values at all gets z = 0 everywhere: it cannot tell
-    units apart. Missing values get z = 0 (the average).
+    units apart. Missing values stay missing (NaN).
     """
     missing = [f for f in options.features if f not in features.columns]
     if missing:
@@ -114,8 +122,34 @@ def standardise(features: pd.DataFrame, options: PeerOptions) -> pd.DataFrame:
             x = x.clip(lo, hi)
         sd = x.std(ddof=0)
         z = (x - x.mean()) / sd if sd and np.isfinite(sd) and sd > 0 else x * 0.0
-        out[name] = z.fillna(0.0)
+        out[name] = z
     return out
+
+
+def feature_coverage(features: pd.DataFrame, options: PeerOptions) -> pd.DataFrame:
+    """How far each feature is known among the units compared, and whether it is used.
+
+    Units missing more than ``MAX_MISSING`` of the features (by weight) are left out first; a
+    feature then known for fewer than ``MIN_COVERAGE`` of the remaining units is not used.
+    Returns feature, weight, units, known_units, coverage_pct, used, reason.
+    """
+    names = list(options.features)
+    weights = np.array([options.features[f] for f in names], dtype="float64")
+    known = features[names].apply(pd.to_numeric, errors="coerce").notna().to_numpy()
+    unknown_share = ((~known) * weights).sum(axis=1) / max(weights.sum(), 1e-12)
+    kept = known[unknown_share <= MAX_MISSING]
+    rows = []
+    for i, name in enumerate(names):
+        units, have = len(kept), int(kept[:, i].sum()) if len(kept) else 0
+        coverage = have / units if units else 0.0
+        used = units > 0 and coverage >= MIN_COVERAGE and weights[i] > 0
+        reason = ("" if used else "weight 0" if weights[i] == 0 else
+                  f"known for {have} of {units} units (under {MIN_COVERAGE:.0%}): not used "
+                  "rather than filled with the average")
+        rows.append({"feature": name, "weight": float(weights[i]), "units": units,
+                     "known_units": have, "coverage_pct": 100.0 * coverage, "used": used,
+                     "reason": reason})
+    return pd.DataFrame(rows)
 
 
 def nearest_peers(
@@ -152,8 +186,19 @@ def nearest_peers(
                       f"(by weight) and get no peers (e.g. {features.index[sparse][0]})",
                       PeerWarning, stacklevel=2)
         features = features[~sparse]
+    coverage = feature_coverage(features, options)
+    dropped = coverage[~coverage["used"] & (coverage["weight"] > 0)]
+    for row in dropped.itertuples(index=False):
+        warnings.warn(f"peer feature {row.feature}: {row.reason}", PeerWarning, stacklevel=2)
+    if len(dropped):
+        weights = np.where(np.isin(names, dropped["feature"]), 0.0, weights)
+        if not weights.any():
+            raise ValueError("no peer feature is known for enough units: "
+                             + "; ".join(f"{r.feature} {r.reason}" for r in dropped.itertuples()))
     z = standardise(features, options)
     zw = z[names].to_numpy() * np.sqrt(weights)
+    known = np.isfinite(zw)
+    zw = np.where(known, zw, 0.0)
     codes = features.index.to_numpy().astype(str)
     group = None
     if within is not None:
@@ -163,10 +208,16 @@ def nearest_peers(
     for start in range(0, len(codes), block):
         stop = min(start + block, len(codes))
         # summed squared differences, feature by feature: exact 0 for identical units (the
-        # |a|^2 + |b|^2 - 2ab shortcut leaves float noise that would break ties by accident)
+        # |a|^2 + |b|^2 - 2ab shortcut leaves float noise that would break ties by accident),
+        # over the features both units know, scaled up to all the weight (Gower 1971)
         d2 = np.zeros((stop - start, len(codes)))
+        shared = np.zeros((stop - start, len(codes)))
         for f in range(zw.shape[1]):
-            d2 += (zw[start:stop, f, None] - zw[None, :, f]) ** 2
+            both = known[start:stop, f, None] & known[None, :, f]
+            d2 += np.where(both, (zw[start:stop, f, None] - zw[None, :, f]) ** 2, 0.0)
+            shared += both * weights[f]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            d2 = np.where(shared > 0, d2 * (weights.sum() / shared), np.inf)
         d = np.sqrt(d2).round(_DECIMALS)
         rows = np.arange(stop - start)
         d[rows, start + rows] = np.inf  # never one's own peer
@@ -198,18 +249,24 @@ def nearest_peers(
         "rank": np.asarray(ranks, dtype="int64"),
         "distance": np.asarray(dists, dtype="float64"),
     })
-    contributions = _contributions(features, z, names, weights, unit_idx_a, peer_idx_a, codes)
+    used = [f for f, w in zip(names, weights, strict=True) if w > 0]
+    contributions = _contributions(features, z, used, weights[weights > 0], unit_idx_a,
+                                   peer_idx_a, codes)
     return peers, contributions
 
 
 def _contributions(features, z, names, weights, unit_idx, peer_idx, codes) -> pd.DataFrame:
+    """Each used feature's share of a pair's squared distance; NaN where either value is
+    unknown (the feature did not enter that distance)."""
     zv = z[names].to_numpy()
     raw = features[names].apply(pd.to_numeric, errors="coerce").to_numpy(dtype="float64")
     diff = zv[peer_idx] - zv[unit_idx]
     part = weights * diff**2
-    total = part.sum(axis=1, keepdims=True)
+    total = np.nansum(part, axis=1, keepdims=True)
+    counted = np.isfinite(part).sum(axis=1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
-        share = np.where(total > 0, part / total, 1.0 / len(names))
+        share = np.where(total > 0, part / total, 1.0 / np.maximum(counted, 1))
+    share = np.where(np.isfinite(part), share, np.nan)
     n, f = diff.shape
     return pd.DataFrame({
         "unit_code": np.repeat(codes[unit_idx], f),
@@ -227,7 +284,8 @@ def feature_fit(features: pd.DataFrame, values: pd.DataFrame,
     """How well the peer features predict each indicator: OLS R-squared per indicator and period.
 
     ``values``: long frame (indicator, period, unit_code, value). Each indicator's unit values are
-    regressed (ordinary least squares with an intercept) on the standardised features; reports
+    regressed (ordinary least squares with an intercept) on the standardised features of the
+    units knowing every feature; reports
     n, R-squared and adjusted R-squared (Theil). A high R-squared means peers chosen on these
     features share much of what drives the indicator, so comparing with them is fair.
     """
@@ -236,7 +294,7 @@ def feature_fit(features: pd.DataFrame, values: pd.DataFrame,
     names = list(options.features)
     rows = []
     joined = values[["indicator", "period", "unit_code", "value"]].dropna(subset=["value"])
-    joined = joined.merge(z[names], left_on="unit_code", right_index=True, how="inner")
+    joined = joined.merge(z[names].dropna(), left_on="unit_code", right_index=True, how="inner")
     for (indicator, period), frame in joined.groupby(["indicator", "period"], sort=True):
         n, p = len(frame), len(names)
         r2 = adj = np.nan
@@ -282,30 +340,64 @@ def features_period(store) -> str | None:
 
 
 def practice_features(store, period: str | None = None) -> pd.DataFrame:
-    """Practice-level features (index practice_code): the practice profile, overlaid with any
-    ``practice_attributes`` of the same names (latest period loaded), and list size from the
-    profile, else registrations_total, else the QOF TOTAL list size."""
-    frames: list[pd.DataFrame] = []
+    """Practice-level features (index practice_code): the practice profile, then any
+    ``practice_attributes`` (latest period loaded) for features the profile does not hold, and
+    list size from the profile, else registrations_total, else the QOF TOTAL list size.
+
+    Each feature comes from one source for every practice, so editions are never mixed: a
+    profile feature (e.g. ``imd_score`` from the IMD edition the profiles use, the newest loaded)
+    is never replaced by an attribute of the same name (e.g. a file of IMD 2019 practice scores).
+    A ``pct_*`` attribute whose values all lie between 0 and 1 is a fraction and is read as a
+    percentage. ``frame.attrs["sources"]`` says where each feature came from and
+    ``frame.attrs["notes"]`` what was chosen over what.
+    """
+    sources: dict[str, str] = {}
+    notes: list[str] = []
+    out = pd.DataFrame()
     if store.has("practice_profile"):
-        profile = store.read("practice_profile", period=period or _latest(store, "practice_profile"))
+        chosen = period or _latest(store, "practice_profile")
+        profile = store.read("practice_profile", period=chosen)
         cols = {}
         for feature, candidates in PROFILE_COLUMNS.items():
             for column in candidates:
-                if column in profile.columns:
+                if column in profile.columns and profile[column].notna().any():
                     cols[feature] = profile[column]
                     break
         extra = [c for c in profile.columns if c.startswith("pct_") and c not in cols]
-        frame = pd.DataFrame(cols | {c: profile[c] for c in extra})
+        out = pd.DataFrame(cols | {c: profile[c] for c in extra})
         code = profile["practice_code" if "practice_code" in profile else "unit_code"]
-        frames.append(frame.set_index(code.to_numpy()))
+        out = out.set_index(code.to_numpy())
+        editions = (profile["imd_edition"].dropna().unique() if "imd_edition" in profile
+                    else [])
+        for feature in out.columns:
+            label = f"practice profile {chosen}"
+            if feature == "imd_score" and len(editions):
+                label += f" ({', '.join(map(str, editions))})"
+            sources[feature] = label
     if store.has("practice_attributes"):
         attrs = store.read("practice_attributes")
         attrs = attrs.sort_values("period").drop_duplicates(["practice_code", "attribute"],
                                                             keep="last")
-        frames.append(attrs.pivot(index="practice_code", columns="attribute", values="value"))
-    out = pd.DataFrame()
-    for frame in frames:
-        out = frame if out.empty else frame.combine_first(out)
+        when = attrs.groupby("attribute")["period"].max()
+        wide = attrs.pivot(index="practice_code", columns="attribute", values="value")
+        for feature in wide.columns:
+            values = pd.to_numeric(wide[feature], errors="coerce")
+            label = f"practice_attributes {when[feature]}"
+            if feature in out.columns and out[feature].notna().any():
+                if feature in DEFAULT_FEATURES:
+                    notes.append(f"peer feature {feature}: from the {sources[feature]}, not "
+                                 f"the {label} loaded beside it (one source per feature, "
+                                 "the profile's edition)")
+                continue
+            present = values.dropna()
+            if feature.startswith("pct_") and len(present) and present.between(0, 1).all() \
+                    and present.max() > 0:
+                values = values * 100.0
+                notes.append(f"peer feature {feature}: the {label} values are fractions "
+                             "(all between 0 and 1), read as percentages")
+            out = values.rename(feature).to_frame() if out.empty else out.join(
+                values.rename(feature), how="outer")
+            sources[feature] = label
     if "list_size" not in out.columns or out["list_size"].isna().any():
         sizes = _list_sizes(store)
         if sizes is not None:
@@ -315,20 +407,29 @@ def practice_features(store, period: str | None = None) -> pd.DataFrame:
                 out = out.join(sizes.rename("_size"), how="outer")
                 out["list_size"] = (out["list_size"].combine_first(out.pop("_size"))
                                     if "list_size" in out else out.pop("_size"))
+            sources.setdefault("list_size", sizes.attrs.get("source", "list sizes"))
     out.index.name = "practice_code"
+    out.attrs["sources"], out.attrs["notes"] = sources, notes
+    for note in notes:
+        warnings.warn(note, PeerWarning, stacklevel=2)
     return out
 
 
 def _list_sizes(store) -> pd.Series | None:
     if store.has("registrations_total"):
-        frame = store.read("registrations_total", period=_latest(store, "registrations_total"))
-        return frame.set_index("practice_code")["patients"].astype("float64").rename("list_size")
+        latest = _latest(store, "registrations_total")
+        frame = store.read("registrations_total", period=latest)
+        sizes = frame.set_index("practice_code")["patients"].astype("float64").rename("list_size")
+        sizes.attrs["source"] = f"registrations_total {latest}"
+        return sizes
     if store.has("qof_prevalence"):
         t = store.table("qof_prevalence")
         latest = _latest(store, "qof_prevalence")
         t = t.filter((t.period == latest) & (t.list_type == "TOTAL"))
         frame = t.group_by("practice_code").aggregate(list_size=t.list_size.max()).to_pandas()
-        return frame.set_index("practice_code")["list_size"].astype("float64")
+        sizes = frame.set_index("practice_code")["list_size"].astype("float64")
+        sizes.attrs["source"] = f"QOF {latest} TOTAL list size"
+        return sizes
     return None
 
 
@@ -401,15 +502,17 @@ def find_peers(store, level: str, *, n: int = DEFAULT_N, within: str | None = No
 
 
 def build(store) -> dict[str, int]:
-    """Build step: ``peers`` and ``peer_features`` for PCNs (nationally and within their ICB) and
-    practices (nationally), N = 10, the default features the store holds. compare.build adds
+    """Build step: ``peers``, ``peer_features`` and ``peer_coverage`` (each feature's source and
+    how far it is known) for PCNs (nationally and within their ICB) and practices (nationally),
+    N = 10, the default features the store holds. compare.build adds
     ``peer_feature_fit`` and compares with the national peers."""
     period = features_period(store)
     practice = practice_features(store, period)
     options = default_options(practice)
     if options is None:
         return {}
-    all_peers, all_contrib = [], []
+    all_peers, all_contrib, all_coverage = [], [], []
+    sources = practice.attrs.get("sources", {})
     for level in LEVELS:
         try:
             table = unit_features(store, level, period, practice)
@@ -419,6 +522,9 @@ def build(store) -> dict[str, int]:
         if len(table) < 2:
             continue
         features = table.drop(columns="unit_name", errors="ignore")
+        coverage = feature_coverage(features, options)
+        coverage["source"] = coverage["feature"].map(sources)
+        all_coverage.append(coverage.assign(level=level, period=period))
         for within in ("england", "icb") if level == "pcn" else ("england",):
             try:
                 groups = None if within == "england" else unit_groups(store, level, within,
@@ -430,7 +536,8 @@ def build(store) -> dict[str, int]:
             all_peers.append(peers.assign(**meta))
             all_contrib.append(contrib.assign(**meta))
     written = {}
-    for name, parts in (("peers", all_peers), ("peer_features", all_contrib)):
+    for name, parts in (("peers", all_peers), ("peer_features", all_contrib),
+                        ("peer_coverage", all_coverage)):
         if parts:
             frame = pd.concat(parts, ignore_index=True)
             store.replace_table(name, frame)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Annotated
 
 import pandas as pd
 import typer
+from rich.markup import escape
 
 from placehealth.outputs.cli.common import (
     DbOption,
     FormatOption,
+    err,
     indicator_name,
     open_store,
     print_frame,
@@ -134,7 +137,8 @@ def peers(
         weights = peer_groups.parse_features(features)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
-    with open_store(db, read_only=True) as store:
+    with open_store(db, read_only=True) as store, warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
         period = peer_groups.features_period(store)
         practice = peer_groups.practice_features(store, period)
         if features is None:
@@ -147,21 +151,24 @@ def peers(
         unit = unit_code(unit, table.index.to_series(), level, "peer_features")
         groups = (None if within == "england"
                   else peer_groups.unit_groups(store, level, within, period))
-    try:
-        found, shares = peer_groups.nearest_peers(
-            table.drop(columns="unit_name", errors="ignore"),
-            peer_groups.PeerOptions(n=n, features=weights), groups)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from None
+        try:
+            found, shares = peer_groups.nearest_peers(
+                table.drop(columns="unit_name", errors="ignore"),
+                peer_groups.PeerOptions(n=n, features=weights), groups)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from None
+    for note in dict.fromkeys(str(w.message) for w in said  # said once each, in words
+                              if issubclass(w.category, UserWarning)):
+        err.print(f"[yellow]note:[/] {escape(note)}")
     mine = found[found["unit_code"] == unit].copy()
     mine_shares = shares[shares["unit_code"] == unit]
     names = table["unit_name"] if "unit_name" in table else pd.Series(dtype=object)
     mine["peer_name"] = mine["peer_code"].map(names)
     alike, differs = {}, {}
     for peer, part in mine_shares.groupby("peer_code"):
-        part = part.sort_values(["share", "feature"])
-        alike[peer] = ", ".join(part.loc[part["share"] < 1 / len(part), "feature"])
-        differs[peer] = part["feature"].iloc[-1]
+        part = part.dropna(subset=["share"]).sort_values(["share", "feature"])  # known on both
+        alike[peer] = ", ".join(part.loc[part["share"] < 1 / max(len(part), 1), "feature"])
+        differs[peer] = part["feature"].iloc[-1] if len(part) else ""
     mine["alike_on"] = mine["peer_code"].map(alike)
     mine["differs_on"] = mine["peer_code"].map(differs)
     for feature in weights:
