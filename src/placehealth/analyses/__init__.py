@@ -20,6 +20,7 @@ BUILD_STEPS: list[tuple[str, str]] = [
     ("compare", "placehealth.analyses.compare:build"),
     # reach reads lsoa_profile, pcn_lsoa and prevalence_gap_lsoa: after profiles and need
     ("reach", "placehealth.analyses.reach:build"),
+    ("shares", "placehealth.analyses.shares:build"),
 ]
 
 

@@ -234,6 +234,11 @@ TABLE_RULES: dict[str, TableRule] = {
     "reach_area": TableRule(counts=("patients", "need", "need_reached"),
                             dimensions=("area_code",), fixed=("level", "kind"),
                             derived={"need_reached_pct": ("need", "need_reached")}),
+    # Fair shares: a weight of patients (or missing cases) is a count; its share and the fair
+    # share and gap computed from it are hidden with it. Actual amounts are not about people.
+    "fair_shares": TableRule(counts=("weight",), dimensions=("unit_code",),
+                             fixed=("scope", "level", "resource", "weight_by"),
+                             derived={c: ("weight",) for c in ("weight_pct", "fair_share", "gap")}),
 }
 
 #: Columns that never leave through any output, whatever the policy: a partner's contact
