@@ -5,6 +5,7 @@ Small hand-made stores; every expected number below is worked out by hand in the
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -42,14 +43,29 @@ def test_without_covariates_expected_is_the_overall_rate_and_the_ratio_has_byar_
     a = gap[(gap.level == "practice") & (gap.area_code == "A00001")].iloc[0]
     assert a["expected"] == pytest.approx(25.0, rel=1e-6)
     assert a["ratio"] == pytest.approx(10 / 25, rel=1e-6)
-    lower, upper = byar(10)  # O = 10: Byar (exact only below 10)
-    assert a["ratio_lowercl"] == pytest.approx(lower / 25, rel=1e-6)
-    assert a["ratio_uppercl"] == pytest.approx(upper / 25, rel=1e-6)
+    # between-practice variance (Spiegelhalter 2005): z = 5·log(O/25) for O = 10, 30, 20, 40,
+    # Winsorised at the 10th/90th percentiles, φ = Σz²/4 > 1 + 2√(2/4), w = 25 each:
+    # τ² = (4φ − 3) / (100 − 25)
+    z = 5 * np.log(np.array([10, 30, 20, 40]) / 25)
+    z = np.clip(z, *np.percentile(z, [10, 90]))
+    phi = np.sum(z**2) / 4
+    assert phi > 1 + 2 * math.sqrt(2 / 4)
+    tau2 = (4 * phi - 3) / 75
+    assert a["tau2"] == pytest.approx(tau2, rel=1e-9)
+    lower, upper = byar(10)  # O = 10: Byar (exact only below 10), widened by τ in quadrature
+    ratio = 0.4
+    widened_upper = ratio * math.exp(math.sqrt(math.log(upper / 25 / ratio) ** 2 + Z**2 * tau2))
+    widened_lower = ratio * math.exp(-math.sqrt(math.log(ratio / (lower / 25)) ** 2 + Z**2 * tau2))
+    assert a["ratio_lowercl"] == pytest.approx(widened_lower, rel=1e-6)
+    assert a["ratio_uppercl"] == pytest.approx(widened_upper, rel=1e-6)
     assert a["missing"] == pytest.approx(15.0, rel=1e-6)
-    assert a["missing_lowercl"] == pytest.approx(25 - upper, rel=1e-6)
-    assert a["missing_uppercl"] == pytest.approx(25 - lower, rel=1e-6)
-    assert bool(a["significantly_low"])  # upper 18.4 / 25 < 1
+    assert a["missing_lowercl"] == pytest.approx(25 - 25 * widened_upper, rel=1e-6)
+    assert a["missing_uppercl"] == pytest.approx(25 - 25 * widened_lower, rel=1e-6)
+    assert bool(a["significantly_low"]) == (widened_upper < 1)
     assert a["area_name"] == "Practice 1"
+    # fewer than 20 PCNs: they borrow the practices' τ²
+    others = gap.loc[gap.level != "practice", "tau2"]
+    assert len(others) >= 3 and others.tolist() == pytest.approx([tau2] * len(others))
     # PCN U00001 = A00001 + A00002: O = 40, E = 50
     u = gap[(gap.level == "pcn") & (gap.area_code == "U00001")].iloc[0]
     assert (u["observed"], u["expected"]) == pytest.approx((40, 50), rel=1e-6)
@@ -59,6 +75,7 @@ def test_without_covariates_expected_is_the_overall_rate_and_the_ratio_has_byar_
     icb = gap[gap.level == "icb"].iloc[0]
     assert (icb["area_code"], icb["observed"], icb["expected"]) == ("QZ1", 100, pytest.approx(100))
     assert not bool(icb["significantly_low"])
+    assert np.isnan(icb["detectable_shortfall"]) or icb["detectable_shortfall"] > 0
 
 
 def test_exact_limits_below_ten(store):
@@ -67,8 +84,11 @@ def test_exact_limits_below_ten(store):
     _, gap, _ = need.prevalence_gaps(store)
     a = gap[gap.area_code == "A00001"].iloc[0]
     from scipy.stats import chi2
-    assert a["ratio_lowercl"] == pytest.approx(chi2.ppf(0.025, 6) / 2 / 25, rel=1e-6)
-    assert a["ratio_uppercl"] == pytest.approx(chi2.ppf(0.975, 8) / 2 / 25, rel=1e-6)
+    ratio, widen = 3 / 25, Z**2 * a["tau2"]  # the exact limits, widened by τ (two practices)
+    assert math.log(ratio / a["ratio_lowercl"]) ** 2 - widen == pytest.approx(
+        math.log(ratio / (chi2.ppf(0.025, 6) / 2 / 25)) ** 2, rel=1e-6)
+    assert math.log(a["ratio_uppercl"] / ratio) ** 2 - widen == pytest.approx(
+        math.log(chi2.ppf(0.975, 8) / 2 / 25 / ratio) ** 2, rel=1e-6)
 
 
 def test_deprivation_adjustment_is_a_documented_choice_and_expected_sums_to_observed(store):
@@ -209,13 +229,99 @@ def test_lsoa_uptake_sums_to_local_authorities_leaving_suppressed_rows_out(store
     assert la["people_behind"] == 0  # ceil(0.8 x 150) = 120 <= 130
 
 
-def test_limits_widen_with_the_models_over_dispersion():
-    frame = pd.DataFrame({"ratio": [0.5, 0.0, 0.9], "ratio_lowercl": [0.4, 0.0, 0.85],
-                          "ratio_uppercl": [0.6, 0.15, 0.95], "dispersion": [4.0, 4.0, 0.5]})
-    out = need.widen_for_dispersion(frame)
-    # phi = 4: log-distances doubled, 0.5 x 0.8^2 and 0.5 x 1.2^2
-    assert out["ratio_lowercl_od"].tolist()[:2] == pytest.approx([0.32, 0.0])
-    assert out["ratio_uppercl_od"].tolist()[:2] == pytest.approx([0.72, 0.6])  # O = 0: upper x phi
-    # phi below 1 never narrows the limits
-    assert out.loc[2, ["ratio_lowercl_od", "ratio_uppercl_od"]].tolist() == pytest.approx([0.85, 0.95])
-    assert out["significantly_low_od"].tolist() == [True, True, True]
+def test_each_level_estimates_its_own_between_unit_variance_given_enough_units(store):
+    from placehealth.measures.observed_expected import random_effects_tau2
+    rng = np.random.default_rng(9)
+    codes = [f"C{i:05d}" for i in range(60)]
+    size = rng.integers(3000, 12000, 60)
+    register = rng.poisson(size * 0.05 * np.exp(rng.normal(0, 0.15, 60)))
+    ingest(store, "qof_prevalence", [
+        {"period": "2024-25", "practice_code": c, "group_code": "HYP", "register": int(r),
+         "list_type": "TOTAL", "list_size": int(n)} for c, r, n in zip(codes, register, size, strict=True)], "2024-25")
+    ingest(store, "practice_pcn", [  # 30 PCNs of two practices
+        {"period": "2025-03", "practice_code": c, "practice_name": c, "pcn_code": f"U{i // 2:05d}",
+         "pcn_name": f"PCN {i // 2}", "sub_icb_code": "9A1", "icb_code": "QZ1"}
+        for i, c in enumerate(codes)], "2025-03")
+    _, gap, _ = need.prevalence_gaps(store)
+    practices, pcns = gap[gap.level == "practice"], gap[gap.level == "pcn"]
+    assert len(pcns) == 30
+    assert practices["tau2"].iloc[0] == pytest.approx(
+        random_effects_tau2(practices["observed"], practices["expected"])[0])
+    assert pcns["tau2"].iloc[0] == pytest.approx(
+        random_effects_tau2(pcns["observed"], pcns["expected"])[0])
+    assert 0.005 < practices["tau2"].iloc[0] < 0.05  # about the 0.15² simulated
+    # one ICB: too few units, the practices' τ² is borrowed
+    assert gap.loc[gap.level == "icb", "tau2"].iloc[0] == pytest.approx(practices["tau2"].iloc[0])
+    # the flag is the widened upper limit below 1, and the detectable shortfall shrinks with E
+    assert (practices["significantly_low"] == (practices["ratio_uppercl"] < 1)).all()
+    ordered = practices.sort_values("expected")
+    assert ordered["detectable_shortfall"].is_monotonic_decreasing
+
+
+def _dm_store(store, n: int, known: int, seed: int = 4):
+    """n practices with a DM register rising with deprivation; ``known`` of them have a score."""
+    rng = np.random.default_rng(seed)
+    codes = [f"D{i:05d}" for i in range(n)]
+    imd = rng.uniform(5, 60, n)
+    size = rng.integers(2000, 15000, n)
+    reg = rng.binomial(size, 1 / (1 + np.exp(-(-3.5 + 0.02 * imd))))
+    ingest(store, "qof_prevalence", [
+        {"period": "2024-25", "practice_code": c, "group_code": "DM", "register": int(r),
+         "list_type": "17OV", "list_size": int(s)} for c, r, s in zip(codes, reg, size, strict=True)], "2024-25")
+    ingest(store, "practice_attributes", [
+        {"period": "2023-01", "practice_code": c, "attribute": "imd_score", "value": float(v)}
+        for c, v in list(zip(codes, imd, strict=True))[:known]], "2023-01")
+    return codes, imd, size, reg
+
+
+def test_a_driver_known_for_under_half_the_practices_is_not_used_and_the_model_says_so(store):
+    _dm_store(store, 100, 30)
+    model, _, _ = need.prevalence_gaps(store)
+    row = model.iloc[0]
+    assert "not used: deprivation (practice imd_score known for only 30% of practices" in row["model"]
+    assert not any(k.startswith("deprivation") for k in json.loads(row["coefficients"]))
+    assert json.loads(row["covariate_coverage"])["deprivation"] == pytest.approx(0.3)
+
+
+def test_a_driver_known_for_most_practices_is_used_and_its_coverage_stated(store):
+    _dm_store(store, 100, 80)
+    model, _, _ = need.prevalence_gaps(store)
+    row = model.iloc[0]
+    assert "deprivation: practice imd_score (known for 80% of practices; the rest filled with " \
+           "the average and flagged)" in row["model"]
+    coefficients = json.loads(row["coefficients"])
+    assert "deprivation_imd_score" in coefficients and "deprivation_imd_score_missing" in coefficients
+    assert "deprivation_imd_score_sq" not in coefficients  # 100 practices: a straight line
+    assert json.loads(row["covariate_coverage"])["deprivation"] == pytest.approx(0.8)
+
+
+def test_practices_missing_much_of_a_register_do_not_bend_the_model(store):
+    """The 15 most deprived of 200 practices record 60% of their diabetes register. A plain GLM
+    bends its deprivation slope towards them and hides part of their gap; the robust fit gives
+    them little weight, keeps the slope near the one that generated the data, and flags all 15."""
+    import statsmodels.api as sm
+    rng = np.random.default_rng(8)
+    n = 200
+    codes = np.array([f"E{i:05d}" for i in range(n)])
+    imd = rng.uniform(5, 60, n)
+    size = rng.integers(4000, 15000, n)
+    p = 1 / (1 + np.exp(-(-3.5 + 0.02 * imd)))
+    reg = rng.binomial(size, p)
+    low = imd >= np.sort(imd)[-15]
+    reg[low] = rng.binomial(reg[low], 0.6)
+    ingest(store, "qof_prevalence", [
+        {"period": "2024-25", "practice_code": c, "group_code": "DM", "register": int(r),
+         "list_type": "17OV", "list_size": int(s)} for c, r, s in zip(codes, reg, size, strict=True)], "2024-25")
+    ingest(store, "practice_attributes", [
+        {"period": "2023-01", "practice_code": c, "attribute": "imd_score", "value": float(v)}
+        for c, v in zip(codes, imd, strict=True)], "2023-01")
+    model, gap, _ = need.prevalence_gaps(store)
+    assert model["n_downweighted"].iloc[0] >= 15
+    # coefficients are per standard deviation of the score
+    slope = json.loads(model["coefficients"].iloc[0])["deprivation_imd_score"] / imd.std()
+    plain = sm.GLM(np.column_stack([reg, size - reg]), sm.add_constant(imd),
+                   family=sm.families.Binomial()).fit()
+    assert abs(slope - 0.02) < 0.003 < abs(plain.params[1] - 0.02)
+    practices = gap[gap.level == "practice"].set_index("area_code")
+    assert practices.loc[codes[low], "significantly_low"].all()
+    assert practices.loc[codes[~low], "significantly_low"].mean() <= 0.05

@@ -7,7 +7,8 @@ practice counts with the weight of its list size:
     logit P(on register) = b0 + age terms + sex + deprivation (+ deprivation^2) + ethnicity + rurality
 
 (McCullagh & Nelder 1989, *Generalized Linear Models*, 2nd ed., ch. 4; fitted by IRLS in
-statsmodels). A practice's expected register is its fitted probability times its list size, then
+statsmodels, with Huber weights so that outlying practices do not bend the fit towards their own
+recording, :func:`robust_fit`). A practice's expected register is its fitted probability times its list size, then
 calibrated so that, over all practices of the period, expected sums to the observed total for the
 condition (with a canonical-link GLM and an intercept the fit already satisfies this; the factor,
 reported, is 1 up to rounding unless practices had to be left out of the fit).
@@ -26,7 +27,11 @@ loaded. Otherwise (as for the national QOF years) the model falls back to the QO
 denominators — the share of the list aged 50+ (50OV/TOTAL) and under 18 (1 - 18OV/TOTAL) — plus a
 practice attribute giving the share aged 65+ where one is loaded, and says so.
 
-Fit statistics (``prevalence_model``): deviance, null deviance, pseudo-R² = 1 - D/D0 (the
+Each driver's coverage (the share of the period's practices whose value is known) is reported; a
+driver known for fewer than half of them is not used and the ``model`` text says why, the others'
+unknown values are filled with the average and flagged by a ``*_missing`` term.
+
+Fit statistics (``prevalence_model``, of the calibrated expected on every practice): deviance, null deviance, pseudo-R² = 1 - D/D0 (the
 deviance-based R² of Cameron & Windmeijer 1997, *J Econometrics* 77:329), McFadden's R²
 (1 - llf/llnull), the Pearson dispersion (χ²/df; > 1 means over-dispersion, usual for practice
 data, which the Poisson limits of the gap tables do not widen for) and n.
@@ -38,10 +43,12 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
+from scipy.special import gammaln
 from threadpoolctl import threadpool_limits
 
 from placehealth.store import Store
@@ -71,6 +78,28 @@ class Covariates:
     frame: pd.DataFrame  # practice_code + numeric columns
     sources: dict[str, str] = field(default_factory=dict)  # driver -> description
     terms: dict[str, list[str]] = field(default_factory=dict)  # driver -> columns
+    coverage: dict[str, float] = field(default_factory=dict)  # driver -> share of practices known
+    refused: dict[str, str] = field(default_factory=dict)  # driver -> why it was not used
+
+
+#: A driver known for fewer than this share of the period's practices is not used: a fit on mostly
+#: average-filled values would say more about the filling than about the driver.
+MIN_COVERAGE = 0.5
+
+
+#: Deprivation gets a quadratic term only when the fit has at least this many practices. A curve
+#: needs practices all along it: in one place, a handful at an end of the deprivation range would
+#: set the curve there alone, and a PCN of them missing a share of its registers would be fitted
+#: as "their kind of population has less disease" (calibration by simulation, docs/need.md).
+QUADRATIC_FROM = 500
+
+
+def _known_share(frame: pd.DataFrame, columns: list[str]) -> float:
+    """Share of practices (rows) with every one of ``columns`` known."""
+    if not len(frame):
+        return 0.0
+    known = frame[columns].apply(pd.to_numeric, errors="coerce").notna().all(axis=1)
+    return float(known.mean())
 
 
 def _period_end(period: str) -> str:
@@ -149,30 +178,45 @@ def practice_covariates(store: Store, period: str, qof: pd.DataFrame,
     cov = Covariates(practices.copy())
     attributes = _practice_attributes(store, period)
 
-    def add(frame: pd.DataFrame, driver: str, columns: list[str], source: str) -> None:
+    def add(frame: pd.DataFrame, driver: str, columns: list[str], source: str) -> bool:
+        """Add a driver's columns if they are known for at least MIN_COVERAGE of the practices;
+        record its coverage either way."""
+        merged = practices.merge(frame[["practice_code", *columns]], on="practice_code", how="left")
+        share = _known_share(merged, columns)
+        cov.coverage[driver] = share
+        if share < MIN_COVERAGE:
+            cov.refused[driver] = (f"{source} known for only {share:.0%} of practices "
+                                   f"(at least {MIN_COVERAGE:.0%} needed)")
+            return False
+        cov.refused.pop(driver, None)
         cov.frame = cov.frame.merge(frame[["practice_code", *columns]], on="practice_code",
                                     how="left")
         cov.terms.setdefault(driver, []).extend(columns)
         cov.sources[driver] = source
+        return True
 
     ages = _age_shares(store, period) if ({"age", "sex"} & adjust_for) else None
     if "age" in adjust_for:
-        if ages is not None:
-            add(ages[0], "age", [b[2] for b in AGE_BANDS],
-                f"registrations_age {ages[1]} (shares aged 0-14, 45-64, 65-74, 75+)")
-        else:
+        used = ages is not None and add(
+            ages[0], "age", [b[2] for b in AGE_BANDS],
+            f"registrations_age {ages[1]} (shares aged 0-14, 45-64, 65-74, 75+)")
+        if not used:  # no (or too few) practice ages: the QOF list types
             shares = list_type_shares(qof)
             columns = [c for c in ("share_50ov", "share_under18") if shares[c].notna().any()]
-            source = "QOF list-type denominators (" + ", ".join(columns) + "; no registrations_age)"
+            why = ("no registrations_age" if ages is None else
+                   f"registrations_age covers only {cov.coverage['age']:.0%} of practices")
+            source = "QOF list-type denominators (" + ", ".join(columns) + f"; {why})"
             age65 = _find(attributes.columns, ATTRIBUTE_PATTERNS["age65"])
             if age65 is not None:
                 a = attributes[["practice_code", age65]].rename(columns={age65: "share_65ov"})
                 a["share_65ov"] = pd.to_numeric(a["share_65ov"], errors="coerce")
                 if a["share_65ov"].max() > 1.5:
                     a["share_65ov"] /= 100
-                shares = shares.merge(a, on="practice_code", how="left")
-                columns.append("share_65ov")
-                source += f" + practice attribute {age65}"
+                if _known_share(practices.merge(a, on="practice_code", how="left"),
+                                ["share_65ov"]) >= MIN_COVERAGE:
+                    shares = shares.merge(a, on="practice_code", how="left")
+                    columns.append("share_65ov")
+                    source += f" + practice attribute {age65}"
             if columns:
                 add(shares, "age", columns, source)
     if "sex" in adjust_for and ages is not None:
@@ -188,11 +232,11 @@ def practice_covariates(store: Store, period: str, qof: pd.DataFrame,
         name = f"{driver}_{column}"
         a = a.rename(columns={column: name})
         columns = [name]
-        if driver == "deprivation":
+        curved = driver == "deprivation" and len(practices) >= QUADRATIC_FROM
+        if curved:
             a[name + "_sq"] = a[name] ** 2
             columns.append(name + "_sq")
-        add(a, driver, columns, f"practice {column}" + (" (linear + quadratic)"
-                                                       if driver == "deprivation" else ""))
+        add(a, driver, columns, f"practice {column}" + (" (linear + quadratic)" if curved else ""))
     return cov
 
 
@@ -236,10 +280,21 @@ def _age_shares(store: Store, period: str) -> tuple[pd.DataFrame, str] | None:
 
 
 def describe_model(cov: Covariates, adjust_for: Iterable[str]) -> str:
-    """A one-line statement of what the expected registers adjust for and from which data."""
-    parts = [f"{d}: {cov.sources[d]}" for d in DRIVERS if d in cov.sources]
-    absent = [d for d in adjust_for if d not in cov.sources]
+    """A one-line statement of what the expected registers adjust for, from which data, how many
+    practices each was known for, and what was not used and why."""
+    parts = []
+    for driver in DRIVERS:
+        if driver not in cov.sources:
+            continue
+        share = cov.coverage.get(driver, 1.0)
+        known = "" if share >= 0.995 else \
+            f" (known for {share:.0%} of practices; the rest filled with the average and flagged)"
+        parts.append(f"{driver}: {cov.sources[driver]}{known}")
+    absent = [d for d in adjust_for if d not in cov.sources and d not in cov.refused]
     text = "binomial GLM (logit link, list-size weighted) on " + ("; ".join(parts) or "nothing")
+    if cov.refused:
+        text += "; not used: " + "; ".join(f"{d} ({why})" for d, why in cov.refused.items()
+                                           if d not in cov.sources)
     if absent:
         text += f"; not available: {', '.join(absent)}"
     if "deprivation" not in adjust_for:
@@ -268,6 +323,65 @@ def _design(frame: pd.DataFrame, columns: list[str]) -> tuple[np.ndarray, list[s
             blocks.append(missing.astype(float))
             names.append(f"{column}_missing")
     return np.column_stack(blocks), names
+
+
+#: Huber's tuning constant: practices whose Pearson residual is within this many robust standard
+#: deviations keep their full weight.
+HUBER_C = 2.0
+
+
+def robust_fit(y: np.ndarray, X: np.ndarray, iterations: int = 10) -> tuple[Any, np.ndarray]:
+    """A binomial GLM fitted so that outlying practices do not bend it towards themselves.
+
+    The expected registers are fitted to the same practices whose gaps they will reveal; a place
+    where a group of practices misses a large share of a register would otherwise pull the
+    coefficients of the characteristics those practices share (their deprivation, their ages)
+    towards its own recording, and hide itself. Huber weights on the Pearson residuals (Huber
+    1964, *Ann Math Stat* 35:73; for GLMs Cantoni & Ronchetti 2001, *JASA* 96:1022, here without
+    their consistency correction): w = min(1, c·s/|r|), s the residuals' median absolute deviation
+    × 1.4826 (robust to the over-dispersion of practice data and to the outliers themselves),
+    c = :data:`HUBER_C`; refitted with these variance weights until they settle. Returns the fit
+    and the weights (all 1 when no practice stands out)."""
+    family = sm.families.Binomial()
+    result = sm.GLM(y, X, family=family).fit()
+    weights = np.ones(len(y))
+    for _ in range(iterations):
+        r = result.resid_pearson / np.sqrt(weights)  # unweighted Pearson residuals
+        scale = 1.4826 * np.median(np.abs(r - np.median(r)))
+        if not scale > 0:
+            break
+        new = np.minimum(1.0, HUBER_C * scale / np.maximum(np.abs(r), 1e-12))
+        if np.allclose(new, weights, atol=1e-3):
+            break
+        weights = new
+        result = sm.GLM(y, X, family=family, var_weights=weights).fit()
+    return result, weights
+
+
+def fit_statistics(register: np.ndarray, size: np.ndarray, p: np.ndarray,
+                   parameters: int) -> dict[str, float]:
+    """Fit statistics of fitted probabilities ``p`` on every practice, unweighted (so they say how
+    well the model used describes all practices, whatever weights fitted it): binomial deviance
+    D = 2Σ[O log(O/np) + (n−O) log((n−O)/(n−np))], the null deviance D0 of the overall rate,
+    pseudo-R² 1 − D/D0, McFadden's R² 1 − llf/llnull, Pearson χ²/(k − parameters) and AIC."""
+    o, n = register, size
+    rate = o.sum() / n.sum()
+
+    def loglik(q: np.ndarray) -> float:
+        q = np.clip(q, 1e-15, 1 - 1e-15)
+        return float(np.sum(gammaln(n + 1) - gammaln(o + 1) - gammaln(n - o + 1)
+                            + o * np.log(q) + (n - o) * np.log1p(-q)))
+
+    saturated = loglik(o / n)
+    llf, llnull = loglik(p), loglik(np.full_like(p, rate))
+    deviance, null = 2 * (saturated - llf), 2 * (saturated - llnull)
+    df = len(o) - parameters
+    pearson = float(np.sum((o - n * p) ** 2 / (n * p * (1 - p))))
+    return {"deviance": deviance, "null_deviance": null,
+            "pseudo_r2": 1 - deviance / null if null > 0 else np.nan,
+            "mcfadden_r2": 1 - llf / llnull if llnull < 0 else np.nan,
+            "dispersion": pearson / df if df > 0 else np.nan,
+            "aic": -2 * llf + 2 * parameters}
 
 
 def fit_expected(qof: pd.DataFrame, cov: Covariates, model: str = "") -> tuple[pd.DataFrame,
@@ -299,30 +413,26 @@ def _fit_expected(qof: pd.DataFrame, cov: Covariates, model: str) -> tuple[pd.Da
                 "n_practices": int(usable.sum()), "n_excluded": int((~usable).sum()),
                 "observed_total": float(reg[usable].sum()), "list_total": float(size[usable].sum())}
         if usable.sum() > len(names) and reg[usable].sum() > 0:
-            result = sm.GLM(y, X, family=sm.families.Binomial()).fit()
+            result, weights = robust_fit(y, X)
             fitted[usable] = result.fittedvalues * size[usable]
+            stat["n_downweighted"] = int((weights < 1).sum())
             stat.update({
-                "deviance": float(result.deviance), "null_deviance": float(result.null_deviance),
-                "pseudo_r2": float(1 - result.deviance / result.null_deviance)
-                if result.null_deviance > 0 else np.nan,
-                # llnull = llf - (D0 - D)/2: both deviances share the saturated log-likelihood
-                "mcfadden_r2": float((result.null_deviance - result.deviance) / 2
-                                     / -(result.llf - (result.null_deviance - result.deviance) / 2)),
-                "dispersion": float(result.pearson_chi2 / result.df_resid)
-                if result.df_resid > 0 else np.nan,
-                "aic": float(result.aic),
                 "coefficients": json.dumps({n: round(float(b), 6) for n, b in
                                             zip(names, result.params, strict=True)}),
             })
         else:  # too few practices to fit covariates: expected from the overall rate
             rate = reg[usable].sum() / size[usable].sum() if size[usable].sum() > 0 else np.nan
             fitted[usable] = rate * size[usable]
-            stat.update({"deviance": np.nan, "null_deviance": np.nan, "pseudo_r2": np.nan,
+            stat.update({"n_downweighted": 0, "deviance": np.nan, "null_deviance": np.nan,
+                         "pseudo_r2": np.nan,
                          "mcfadden_r2": np.nan, "dispersion": np.nan, "aic": np.nan,
                          "coefficients": json.dumps({"intercept_rate": float(rate)})})
         total = np.nansum(fitted)
         factor = reg[usable].sum() / total if total > 0 else np.nan
         stat["calibration_factor"] = float(factor)
+        if "n_downweighted" in stat and stat.get("deviance") is None:  # of the expected as used
+            stat.update(fit_statistics(reg[usable], size[usable],
+                                       fitted[usable] * factor / size[usable], len(names)))
         stats.append(stat)
         expected_parts.append(pd.DataFrame({
             "period": period, "practice_code": rows["practice_code"], "group_code": group,
@@ -334,5 +444,5 @@ def _fit_expected(qof: pd.DataFrame, cov: Covariates, model: str) -> tuple[pd.Da
     return expected, pd.DataFrame(stats)
 
 
-__all__ = ["DEFAULT_ADJUST_FOR", "DRIVERS", "Covariates", "describe_model", "fit_expected",
+__all__ = ["DEFAULT_ADJUST_FOR", "DRIVERS", "MIN_COVERAGE", "Covariates", "describe_model", "fit_expected",
            "list_type_shares", "nearest_period", "practice_covariates"]

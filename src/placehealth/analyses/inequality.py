@@ -35,8 +35,9 @@ import pandas as pd
 
 from placehealth.analyses import levels
 from placehealth.analyses.expected import ATTRIBUTE_PATTERNS, _find, _practice_attributes
-from placehealth.analyses.need import empty, ratio_limits
+from placehealth.analyses.need import empty
 from placehealth.measures import proportion, quantile_gap, sii
+from placehealth.measures.observed_expected import ratio_limits
 from placehealth.store import Store
 
 #: Deciles are reported beside quintiles where the area has at least this many units and this
@@ -373,7 +374,12 @@ def core20plus5(store: Store, gap: pd.DataFrame, lsoa: pd.DataFrame,
         share = (totals["c"] / totals["patients"]).rename("core20_share").reset_index()
         summed = scoped.groupby([*keys, "core20"])[["observed", "expected"]].sum().reset_index()
         summed = summed[summed["expected"] > 0]
-        split = ratio_limits(summed, [*keys, "core20"]) if len(summed) else pd.DataFrame()
+        # limits allow for the between-practice variation, as every need flag does
+        practices = gap[gap["level"] == "practice"]
+        tau2 = practices.groupby(["period", "group_code"], as_index=False)["tau2"].first()
+        summed = summed.merge(tau2, on=["period", "group_code"], how="left")
+        split = (ratio_limits(summed, [*keys, "core20"], tau2="tau2") if len(summed)
+                 else pd.DataFrame())
         for side, flag in (("core20", True), ("rest", False)):
             if split.empty:
                 break

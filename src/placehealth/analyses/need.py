@@ -4,13 +4,14 @@ Tables written (see docs/DATA.md, *Derived tables*):
 
 - ``prevalence_model``: one row per QOF condition and period, the model's fit statistics;
 - ``prevalence_gap``: observed and expected registers at practice, PCN, Sub-ICB, ICB and group
-  level, the observed/expected ratio as an indirectly standardised ratio with exact (O < 10) or
-  Byar limits (Breslow & Day 1987, vol. II; :func:`placehealth.measures.smr`), the estimated
-  missing patients E - O with limits E - O_U and E - O_L (the Poisson limits of the observed
-  count; E is treated as fixed, as in indirect standardisation, so model uncertainty and
-  over-dispersion are not included), and ``significantly_low`` where the ratio's upper limit is
-  below 1; beside them limits widened for the model's over-dispersion (:func:`widen_for_dispersion`)
-  and ``significantly_low_od``, the flag to rank on;
+  level, the observed/expected ratio with 95% limits allowing for over-dispersion (Spiegelhalter's
+  additive random effects, :mod:`placehealth.measures.observed_expected`: the Poisson limits of O
+  widened by the between-unit variance τ² of the log ratio), the estimated missing patients E - O
+  with limits, ``significantly_low`` where the upper limit is below 1 (the one flag every output
+  shows), and ``detectable_shortfall``, the smallest share of the expected register whose absence
+  would be flagged at this list size. τ² is estimated per condition, period and level from that
+  level's units (DerSimonian-Laird from Winsorised z-scores); a level with fewer than
+  :data:`MIN_UNITS_FOR_TAU2` units borrows the practice τ² (an upper bound for sums of practices);
 - ``prevalence_gap_lsoa``: the same apportioned to the LSOAs where each practice's patients live,
   by registration shares (a practice's O and E split in proportion to its registered patients in
   each LSOA) — for each PCN (``level = 'pcn'``) and over all practices (``level = 'all'``), so a PCN
@@ -24,6 +25,7 @@ Inequality and Core20PLUS5 views are in :mod:`placehealth.analyses.inequality`.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import warnings
@@ -42,7 +44,11 @@ from placehealth.analyses.expected import (
     nearest_period,
     practice_covariates,
 )
-from placehealth.measures.isr import smr
+from placehealth.measures.observed_expected import (
+    detectable_shortfall,
+    random_effects_tau2,
+    ratio_limits,
+)
 from placehealth.measures.proportions import proportion
 from placehealth.store import Store
 
@@ -56,8 +62,10 @@ TARGETS_TABLE = "uptake_targets"
 GAP_COLUMNS = ["period", "level", "area_code", "area_name", "group_code", "observed", "expected",
                "list_size", "observed_prevalence", "expected_prevalence", "ratio",
                "ratio_lowercl", "ratio_uppercl", "missing", "missing_lowercl",
-               "missing_uppercl", "significantly_low", "dispersion", "ratio_lowercl_od",
-               "ratio_uppercl_od", "significantly_low_od", "model"]
+               "missing_uppercl", "significantly_low", "tau2", "detectable_shortfall", "model"]
+
+#: Levels with fewer units than this borrow the practice-level τ² (too few to estimate their own).
+MIN_UNITS_FOR_TAU2 = 20
 
 
 def practice_expected(store: Store, period: str,
@@ -70,77 +78,51 @@ def practice_expected(store: Store, period: str,
     cov = practice_covariates(store, period, qof, adjust_for)
     model = describe_model(cov, adjust_for)
     expected, stats = fit_expected(qof, cov, model)
-    dispersion = stats.set_index("group_code")["dispersion"]
-    expected["dispersion"] = expected["group_code"].map(dispersion).astype(float)
+    stats["covariate_coverage"] = json.dumps({d: round(v, 4) for d, v in cov.coverage.items()})
+    tau2 = tau2_by_group(expected)
+    stats["tau2"] = stats["group_code"].map(tau2).astype(float)
+    expected["tau2"] = expected["group_code"].map(tau2).astype(float)
     return expected.assign(model=model), stats
+
+
+def tau2_by_group(units: pd.DataFrame) -> pd.Series:
+    """Between-unit variance τ² of log(O/E) per condition (Spiegelhalter 2005; see
+    :func:`placehealth.measures.observed_expected.random_effects_tau2`)."""
+    usable = units[units["expected"].notna() & (units["expected"] > 0)]
+    return pd.Series({group: random_effects_tau2(rows["observed"].to_numpy(dtype=float),
+                                                 rows["expected"].to_numpy(dtype=float))[0]
+                      for group, rows in usable.groupby("group_code", sort=True)}, dtype=float)
 
 
 def gap_table(expected: pd.DataFrame, units: pd.DataFrame, level: str) -> pd.DataFrame:
     """Gap rows for one level: ``expected`` (period, practice_code, group_code, observed,
-    expected, list_size, model) summed within each unit of ``units`` (practice_code, unit_code,
-    unit_name)."""
+    expected, list_size, tau2, model) summed within each unit of ``units`` (practice_code,
+    unit_code, unit_name); τ² from this level's units where it has at least
+    :data:`MIN_UNITS_FOR_TAU2`, else the practices'."""
     rows = expected.merge(units, on="practice_code", how="inner")
     rows = rows[rows["expected"].notna() & (rows["expected"] > 0)]
     if rows.empty:
         return empty(GAP_COLUMNS)
     keys = ["period", "unit_code", "group_code"]
-    ratio = ratio_limits(rows, keys)
-    extra = rows.groupby(keys, sort=False).agg(list_size=("list_size", "sum"),
-                                               area_name=("unit_name", "first"),
-                                               model=("model", "first"),
-                                               dispersion=("dispersion", "first")).reset_index()
-    out = widen_for_dispersion(ratio.merge(extra, on=keys)).rename(
-        columns={"unit_code": "area_code"})
+    summed = rows.groupby(keys, sort=True).agg(
+        observed=("observed", "sum"), expected=("expected", "sum"),
+        list_size=("list_size", "sum"), area_name=("unit_name", "first"),
+        model=("model", "first"), tau2=("tau2", "first")).reset_index()
+    if level != "practice":
+        for (_, group), part in summed.groupby(["period", "group_code"]):
+            if len(part) >= MIN_UNITS_FOR_TAU2:
+                summed.loc[part.index, "tau2"] = tau2_by_group(part).get(group, np.nan)
+    out = ratio_limits(summed, keys, unique=True, tau2="tau2")
+    for column in ("list_size", "area_name", "model", "tau2"):
+        out[column] = summed[column].to_numpy()
+    # to the whole percent: a finer share would give back the expected register it comes from
+    out["detectable_shortfall"] = np.round(detectable_shortfall(
+        out["expected"].to_numpy(), out["tau2"].to_numpy(dtype=float)), 2)
+    out = out.rename(columns={"unit_code": "area_code"})
     out["level"] = level
     out["observed_prevalence"] = out["observed"] / out["list_size"]
     out["expected_prevalence"] = out["expected"] / out["list_size"]
     return out[GAP_COLUMNS]
-
-
-def widen_for_dispersion(frame: pd.DataFrame) -> pd.DataFrame:
-    """Limits allowing for over-dispersion: the log-distance of each 95% limit from the ratio
-    multiplied by √φ, φ = the condition's Pearson dispersion from the model (at least 1) — the
-    quasi-Poisson scaling of McCullagh & Nelder (1989, §4.5), as Spiegelhalter (2005, *Stat Med*
-    24:1185) widens funnel limits for over-dispersed indicators. With O = 0 the upper limit is
-    multiplied by φ. ``significantly_low_od``: the widened upper limit is below 1 (practice data
-    are typically over-dispersed, so this is the flag to rank on)."""
-    phi = frame["dispersion"].astype(float).fillna(1.0).clip(lower=1.0).to_numpy()
-    root = np.sqrt(phi)
-    ratio = frame["ratio"].to_numpy(dtype=float)
-    lower = frame["ratio_lowercl"].to_numpy(dtype=float)
-    upper = frame["ratio_uppercl"].to_numpy(dtype=float)
-    positive = ratio > 0
-    safe = np.where(positive, ratio, 1.0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        frame["ratio_lowercl_od"] = np.where(positive, safe * (lower / safe) ** root, 0.0)
-        frame["ratio_uppercl_od"] = np.where(positive, safe * (upper / safe) ** root, upper * phi)
-    frame["significantly_low_od"] = frame["ratio_uppercl_od"] < 1
-    return frame
-
-
-def ratio_limits(rows: pd.DataFrame, keys: list[str], *, unique: bool = False) -> pd.DataFrame:
-    """O/E with limits, missing = E - O with limits, and the low flag, per group of ``keys``
-    (``unique=True``: the rows are already one per group, kept in their order)."""
-    if unique:
-        one = pd.DataFrame({"_row": np.arange(len(rows)), "_rate": 1.0,
-                            "observed": rows["observed"].to_numpy(dtype=float),
-                            "expected": rows["expected"].to_numpy(dtype=float)})
-        result = smr(one, x="observed", n="expected", ref_rate="_rate", group_by="_row")
-        out = rows[keys].reset_index(drop=True)
-    else:
-        result = smr(rows.assign(_rate=1.0), x="observed", n="expected", ref_rate="_rate",
-                     group_by=keys)
-        out = result[keys].copy()
-    out["observed"] = result["observed"].to_numpy()
-    out["expected"] = result["expected"].to_numpy()
-    out["ratio"] = result["value"].to_numpy()
-    out["ratio_lowercl"] = result["lowercl"].to_numpy()
-    out["ratio_uppercl"] = result["uppercl"].to_numpy()
-    out["missing"] = out["expected"] - out["observed"]
-    out["missing_lowercl"] = out["expected"] - out["ratio_uppercl"] * out["expected"]
-    out["missing_uppercl"] = out["expected"] - out["ratio_lowercl"] * out["expected"]
-    out["significantly_low"] = out["ratio_uppercl"] < 1
-    return out
 
 
 def _units(store: Store, level: str, period: str) -> pd.DataFrame | None:
@@ -186,10 +168,9 @@ def prevalence_gaps(store: Store, adjust_for: Iterable[str] = DEFAULT_ADJUST_FOR
 
 # ------------------------------------------------------------------ neighbourhoods
 LSOA_GAP_COLUMNS = ["period", "level", "area_code", "lsoa_code", "group_code", "patients",
-                    "list_size", "observed", "expected", "ratio", "ratio_lowercl", "ratio_uppercl", "missing",
-                    "missing_lowercl", "missing_uppercl", "significantly_low", "dispersion",
-                    "ratio_lowercl_od", "ratio_uppercl_od", "significantly_low_od",
-                    "registration_period"]
+                    "lsoa_name", "list_size", "observed", "expected", "ratio", "ratio_lowercl",
+                    "ratio_uppercl", "missing", "missing_lowercl", "missing_uppercl",
+                    "significantly_low", "tau2", "registration_period"]
 
 
 def registration_shares(store: Store, period: str) -> tuple[pd.DataFrame, str] | None:
@@ -232,14 +213,15 @@ def lsoa_gaps(store: Store, practice: pd.DataFrame,
         if found is None:
             continue
         shares, reg_period = found
+        names = lsoa_names(store)
         expected = expected[expected["expected"].notna() & (expected["expected"] > 0)]
         codes = pd.Index(np.intersect1d(expected["practice_code"].unique().astype(object),
                                         shares["practice_code"].unique().astype(object)))
         if codes.empty:
             continue
         groups = pd.Index(sorted(expected["group_code"].unique()))
-        dispersion = (expected.groupby("group_code")["dispersion"].first()
-                      if "dispersion" in expected else pd.Series(dtype=float))
+        tau2 = (expected.groupby("group_code")["tau2"].first()
+                if "tau2" in expected else pd.Series(dtype=float))
         expected = expected[expected["practice_code"].isin(codes)]
         p_at = codes.get_indexer(expected["practice_code"])
         g_at = groups.get_indexer(expected["group_code"])
@@ -283,11 +265,12 @@ def lsoa_gaps(store: Store, practice: pd.DataFrame,
             if long.empty:
                 continue
             keys_out = ["period", "area_code", "lsoa_code", "group_code"]
-            out = ratio_limits(long, keys_out, unique=True)
+            long["tau2"] = long["group_code"].map(tau2).astype(float)
+            out = ratio_limits(long, keys_out, unique=True, tau2="tau2")
             out["patients"] = long["patients"].to_numpy()
             out["list_size"] = long["list_size"].to_numpy()
-            out["dispersion"] = long["group_code"].map(dispersion).astype(float).to_numpy()
-            out = widen_for_dispersion(out)
+            out["tau2"] = long["tau2"].to_numpy()
+            out["lsoa_name"] = out["lsoa_code"].map(names).astype(object).to_numpy()
             out["level"] = level
             out["registration_period"] = reg_period
             for column in ("area_code", "lsoa_code", "group_code"):
@@ -296,7 +279,20 @@ def lsoa_gaps(store: Store, practice: pd.DataFrame,
     return pd.concat(parts, ignore_index=True) if parts else empty(LSOA_GAP_COLUMNS)
 
 
-_TEXT = {"period", "level", "area_code", "area_name", "lsoa_code", "group_code", "model",
+def lsoa_names(store: Store) -> dict[str, str]:
+    """LSOA names by code: from ``lsoa_profile`` (built before need), else the boundaries."""
+    if store.has("lsoa_profile"):
+        t = store.table("lsoa_profile").select("unit_code", "unit_name")
+        names = t.to_pandas().dropna().drop_duplicates("unit_code")
+        names = names[names["unit_name"] != names["unit_code"]]  # a code standing in for a name
+        return dict(zip(names["unit_code"], names["unit_name"], strict=True))
+    found: dict[str, str] = {}
+    for vintage in (2011, 2021):
+        found |= levels.lsoa_names(store, vintage).to_dict()
+    return found
+
+
+_TEXT = {"period", "level", "area_code", "area_name", "lsoa_code", "lsoa_name", "group_code", "model",
          "registration_period", "area_level", "indicator", "age", "source", "measure", "units",
          "method"}
 
@@ -305,7 +301,7 @@ def empty(columns: list[str]) -> pd.DataFrame:
     """A typed empty table (text columns as strings, flags boolean, the rest numbers), so an
     empty derived table still has columns every engine can filter on."""
     return pd.DataFrame({c: pd.Series(dtype="string" if c in _TEXT else
-                                      "boolean" if c in ("significantly_low", "significantly_low_od", "met_target")
+                                      "boolean" if c in ("significantly_low", "met_target")
                                       else "float64") for c in columns})
 
 
@@ -449,6 +445,19 @@ def build(store: Store, adjust_for: Iterable[str] | None = None,
     return {name: len(frame) for name, frame in tables.items()}
 
 
-__all__ = ["DEFAULT_TARGET", "ENV_ADJUST_FOR", "adjust_for_setting", "build", "compute", "gap_table", "lsoa_gaps", "practice_expected",
-           "prevalence_gaps", "ratio_limits", "registration_shares", "score_uptake",
-           "uptake_gaps", "uptake_targets"]
+__all__ = [
+    "DEFAULT_TARGET",
+    "ENV_ADJUST_FOR",
+    "adjust_for_setting",
+    "build",
+    "compute",
+    "gap_table",
+    "lsoa_gaps",
+    "practice_expected",
+    "prevalence_gaps",
+    "registration_shares",
+    "score_uptake",
+    "tau2_by_group",
+    "uptake_gaps",
+    "uptake_targets",
+]

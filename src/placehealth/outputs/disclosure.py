@@ -165,8 +165,8 @@ PROFILE_TABLES = ("practice_profile", "pcn_profile", "sub_icb_profile", "icb_pro
 #: registers, prevalences from the register and the list.
 _NEED_DERIVED: dict[str, tuple[str, ...]] = {
     **{c: ("observed", "expected") for c in ("ratio", "ratio_lowercl", "ratio_uppercl", "missing",
-                                              "missing_lowercl", "missing_uppercl",
-                                              "ratio_lowercl_od", "ratio_uppercl_od")},
+                                              "missing_lowercl", "missing_uppercl")},
+    "detectable_shortfall": ("expected",),
     "observed_prevalence": ("observed", "list_size"),
     "expected_prevalence": ("expected", "list_size"),
 }

@@ -24,7 +24,14 @@ METHODS = [
     "10% of neighbourhoods in England). Core20 = the most deprived fifth (deciles 1 and 2).",
     "Need: recorded QOF disease prevalence compared with the prevalence expected from the age, sex "
     "and deprivation of the registered population (indirect standardisation); 'missing patients' "
-    "= expected minus recorded register size, with 95% confidence limits.",
+    "= expected minus recorded register size. 'Significantly low' means the 95% interval of "
+    "recorded ÷ expected lies wholly below 1 after allowing for the usual variation between "
+    "practices (or PCNs) that no model explains: the Poisson limits are widened by the "
+    "between-unit variance, estimated for each condition with outliers damped so that they do not "
+    "set their own threshold (Spiegelhalter's random-effects funnel method, 2005). A flagged gap is "
+    "therefore larger than chance and ordinary local variation; 'flagged from' says how large a "
+    "gap must be before it can be seen at that list size, so an unflagged condition may still be "
+    "under-recorded by less than that.",
     "Comparison: values with 95% confidence intervals (Wilson for proportions); peers are the most "
     "similar PCNs on population characteristics; funnel plots show 95% and 99.8% control limits.",
     "Disclosure control: small counts are suppressed ([c]) and other counts rounded, with "

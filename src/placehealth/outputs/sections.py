@@ -93,6 +93,7 @@ class Spec:
     rows: Callable[[Unit], pd.DataFrame] | None = None         # rows not read by filters
     chart: Callable[[pd.DataFrame | None, Unit], dict[str, Any] | None] | None = None
     note: str | None = None
+    notes: Callable[[pd.DataFrame], str | None] | None = None  # a sentence read from the rows
     source: str | None = None    # the loaded table without which there is nothing to show
     nothing_loaded: str | None = None
     half: bool = False
@@ -270,6 +271,9 @@ def build(spec: Spec, unit: Unit) -> Section:
         if spec.sort and spec.sort[0] in frame:
             frame = frame.sort_values(spec.sort[0], ascending=spec.sort[1], na_position="last", kind="stable")
     section.chart = spec.chart(frame, unit) if spec.chart else None
+    said = spec.notes(frame) if spec.notes and frame is not None else None
+    if said:
+        section.note = f"{said} {section.note}" if section.note else said
     if frame is not None and "in_footprint" in frame:  # pages show the footprint, the largest first
         frame = frame.sort_values(["in_footprint", "patients"], ascending=False, na_position="last", kind="stable")
         section.shown = max(int(frame["in_footprint"].sum()), 1)
@@ -473,10 +477,12 @@ def members_rows(unit: Unit) -> pd.DataFrame:
 
 
 # ------------------------------------------------------------------------------ the sections
+#: "Significantly low" is the one need flag (limits allowing for the usual variation between units,
+#: Spiegelhalter 2005); "Flagged from" the smallest under-recording it could reveal there.
 NEED_COLUMNS = {"condition": "Condition", "observed": "On register", "expected": "Expected",
                 "list_size": "List size", "ratio": "Recorded ÷ expected", "missing": "Missing patients (estimate)",
-                "significantly_low": "Significantly low"}
-NEED_FORMATS = {"missing": "missing"}
+                "significantly_low": "Significantly low", "detectable_shortfall": "Flagged from"}
+NEED_FORMATS = {"missing": "missing", "detectable_shortfall": "fraction"}
 PROFILE_LEVELS = ("pcn", "practice", "lsoa", "la", "group")
 
 SECTIONS: list[Spec] = [
@@ -487,8 +493,11 @@ SECTIONS: list[Spec] = [
     Spec("need", "Need: recorded against expected prevalence", ("pcn", "practice", "group"),
          table="prevalence_gap", filters={"level": "{level}", "area_code": "{code}"},
          columns=NEED_COLUMNS, formats=NEED_FORMATS, sort=("missing", False), chart=_need_chart,
+         notes=lambda frame: detectable_sentence(frame.to_dict("records")),
          note="Missing patients = expected minus recorded register, rounded to what the model can bear; "
-              "negative means more recorded than expected."),
+              "negative means more recorded than expected. Significantly low: fewer recorded than "
+              "expected beyond the usual variation between practices (or PCNs); flagged from: the "
+              "smallest under-recording that could be flagged at this list size."),
     Spec("need_lsoa", "Neighbourhoods with the most missing patients", ("pcn",),
          table="prevalence_gap_lsoa", rows=need_lsoa_rows, filters={"level": "{level}", "area_code": "{code}"},
          columns={"lsoa_code": "Neighbourhood", "lsoa_name": "Name", "condition": "Condition",
@@ -575,6 +584,27 @@ SECTIONS: list[Spec] = [
 
 
 # ------------------------------------------------------------------------------ estimates in words
+def detectable_sentence(conditions: list[dict[str, Any]]) -> str | None:
+    """"With this list size, under-recording of about N% or more would be flagged", from the
+    ``detectable_shortfall`` of each condition's row (the range when they differ; the latest
+    year's rows when several)."""
+    periods = {c.get("period") for c in conditions if c.get("period")}
+    newest = max(periods) if periods else None
+    shares = [(float(c["detectable_shortfall"]), str(c.get("condition") or c.get("group_code")))
+              for c in conditions if (newest is None or c.get("period") == newest)
+              and isinstance(c.get("detectable_shortfall"), int | float)
+              and not isna(c["detectable_shortfall"])]
+    if not shares:
+        return None
+    low, high = min(shares), max(shares)
+    if fmt.fraction(low[0], 0) == fmt.fraction(high[0], 0):
+        amount = f"about {fmt.fraction(low[0], 0)}"
+    else:
+        amount = f"about {fmt.fraction(low[0], 0)} ({low[1]}) to {fmt.fraction(high[0], 0)} ({high[1]})"
+    return (f"With this list size, under-recording of {amount} or more would be flagged; smaller "
+            "gaps cannot be told apart from the usual variation.")
+
+
 def missing_text(value: Any) -> str:
     """Missing patients as a reader needs them: an estimate (two significant figures, whole
     patients), and "more recorded than expected" where the register exceeds the expectation."""

@@ -7,6 +7,7 @@ from typing import Annotated
 import pandas as pd
 import typer
 
+from placehealth.outputs import format as fmt_
 from placehealth.outputs.cli.common import (
     DbOption,
     FormatOption,
@@ -17,6 +18,7 @@ from placehealth.outputs.cli.common import (
     print_json,
 )
 from placehealth.outputs.disclosure import explanation, marked, protect
+from placehealth.outputs.sections import detectable_sentence, missing_text
 
 need_app = typer.Typer(help="Unmet need: recorded against expected prevalence, uptake gaps.",
                        no_args_is_help=True)
@@ -59,8 +61,8 @@ def pcn_need(store, pcn_code: str, period: str | None = None,
         places = lsoa[lsoa["group_code"] == row["group_code"]] if len(lsoa) else lsoa
         places = places.sort_values("missing", ascending=False, na_position="last").head(top)
         row["neighbourhoods"] = [
-            {k: r[k] for k in ("lsoa_code", "imd_decile", "patients", "observed", "expected",
-                               "missing", "ratio", "significantly_low")}
+            {k: r.get(k) for k in ("lsoa_code", "lsoa_name", "imd_decile", "patients", "observed",
+                                   "expected", "missing", "ratio", "significantly_low")}
             for r in marked(places).to_dict("records")] if len(places) else []
         conditions.append(row)
     uptake = []
@@ -99,11 +101,14 @@ def pcn(
         print_json(result)
         return
     rows = pd.DataFrame([{
-        "QOF": c["group_code"], "recorded": c["observed"], "expected": c["expected"],
-        "O/E": c["ratio"], "95% CI*": _ci(c["ratio_lowercl_od"], c["ratio_uppercl_od"]),
-        "missing": _num(c["missing"]), "low*": "yes" if c["significantly_low_od"] is True else "",
+        "QOF": c["group_code"], "recorded": fmt_.count(c["observed"], "[c]"),
+        "expected": fmt_.estimate(c["expected"], 3, "[c]"),
+        "O/E": fmt_.ratio(c["ratio"], "[c]"), "95% CI*": _ci(c["ratio_lowercl"], c["ratio_uppercl"]),
+        "missing (estimate)": _missing(c["missing"]),
+        "low*": "yes" if c["significantly_low"] is True else "",
+        "flagged from*": fmt_.fraction(c.get("detectable_shortfall"), 0, missing="-"),
         "where (LSOA [IMD decile]: missing)": ", ".join(
-            f"{n['lsoa_code']}{_decile(n['imd_decile'])}: {_num(n['missing'])}"
+            f"{_place(n)}{_decile(n['imd_decile'])}: {_missing(n['missing'])}"
             for n in c["neighbourhoods"]),
     } for c in result["conditions"]])
     if fmt == "csv":
@@ -119,8 +124,13 @@ def pcn(
         up = pd.DataFrame(result["uptake"])[["period", "indicator", "age", "uptake", "target",
                                              "people_behind"]]
         print_frame(up, "table", title="Uptake against target")
-    console.print("* allowing for the model's over-dispersion (Poisson-only limits and flag "
-                  "in --format json)", style="dim", markup=False)
+    sentence = detectable_sentence(result["conditions"])
+    if sentence:
+        console.print(sentence, markup=False)
+    console.print("* 95% limits allowing for the usual variation between PCNs (random effects, "
+                  "Spiegelhalter 2005); 'low' = significantly fewer recorded than expected; "
+                  "'flagged from' = the smallest under-recording this list size can reveal",
+                  style="dim", markup=False)
     console.print(f"Model: {result['model']}", style="dim", markup=False)
     console.print(result["disclosure"], style="dim", markup=False)
 
@@ -149,10 +159,14 @@ def _whole_people(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def _num(value: object) -> str:
-    if isinstance(value, int | float) and not pd.isna(value):
-        return f"{round(value) + 0:,.0f}"  # + 0: no "-0"
-    return str(value)
+def _missing(value: object) -> str:
+    """Missing patients in words (the pages' formatter); ``[c]`` when suppressed."""
+    return value if isinstance(value, str) else missing_text(value) or "[c]"
+
+
+def _place(row: dict) -> str:
+    name = row.get("lsoa_name")
+    return f"{name} ({row['lsoa_code']})" if isinstance(name, str) and name else str(row["lsoa_code"])
 
 
 def _decile(value: object) -> str:
@@ -160,8 +174,9 @@ def _decile(value: object) -> str:
 
 
 def _ci(lower: object, upper: object) -> str:
-    if isinstance(lower, int | float) and isinstance(upper, int | float):
-        return f"{lower:.2f}-{upper:.2f}"
+    if isinstance(lower, int | float) and isinstance(upper, int | float) \
+            and not (pd.isna(lower) or pd.isna(upper)):
+        return f"{fmt_.ratio(lower)}-{fmt_.ratio(upper)}"
     return "[c]"
 
 
