@@ -2,7 +2,8 @@
 
 - LSOA characteristics (keyed by lsoa_code): IMD score and domain scores of one edition, 0/1
   indicators of the national IMD decile and Core20, Census 2021 TS021 ethnic-group shares of usual
-  residents, 0/1 indicators of the rural-urban class;
+  residents, 0/1 indicators of the rural-urban class, and shares of usual residents in the six
+  Census 2021 age groups (where no practice age file is loaded);
 - practice characteristics (keyed by practice_code): shares of patients by 5-year age band,
   under 18, 65+, 85+ and female, from the registrations by age.
 
@@ -101,6 +102,55 @@ def rural_urban_values(store: Store, vintage: int | None) -> pd.DataFrame:
     names = rows["area_name"].fillna(rows["area_code"]).astype(str).str.lower().values
     out["rural"] = pd.Series(names).str.contains("rural").astype(float).values
     return out.drop_duplicates("lsoa_code")
+
+
+#: The Census 2021 age groups of usual residents (TS007A's six broad groups); finer bands
+#: (single years of age, 5-year bands) are summed into them.
+RESIDENT_AGE_GROUPS = [(0, 15), (16, 24), (25, 34), (35, 49), (50, 64), (65, None)]
+
+
+def resident_age_values(store: Store, vintage: int | None,
+                        walk_back: Crosswalk | None) -> pd.DataFrame:
+    """LSOA shares of usual residents in the six Census 2021 age groups (resident_age_0_15 ...
+    resident_age_65_plus), from ``lsoa_population`` (its latest period on the profile's LSOA
+    vintage, else 2021 counts moved to 2011 codes). A band that does not fit inside one group
+    is left out of both the group and the total. Used for an age profile where no practice age
+    file is loaded: the ages of the people living where a unit's patients live, not of the
+    patients themselves."""
+    empty = pd.DataFrame(columns=["lsoa_code"])
+    if vintage is None or not store.has("lsoa_population"):
+        return empty
+    t = store.table("lsoa_population")
+    t = t.filter(t.age_from >= 0)
+    on = sorted(v for v in t.select("lsoa_vintage").distinct().to_pandas()["lsoa_vintage"]
+                if pd.notna(v))
+    source = vintage if vintage in on else (2021 if 2021 in on and walk_back is not None
+                                            else None)
+    if source is None:
+        return empty
+    t = t.filter(t.lsoa_vintage == source)
+    periods = sorted(p for p in t.select("period").distinct().to_pandas()["period"] if p)
+    rows = t.filter(t.period == periods[-1]).to_pandas()
+    if (rows["sex"].str.upper() == "ALL").any():
+        rows = rows[rows["sex"].str.upper() == "ALL"]
+    top = rows["age_to"].astype("Float64").fillna(np.inf).astype(float)
+    group = pd.Series(pd.NA, index=rows.index, dtype=object)
+    for a, b in RESIDENT_AGE_GROUPS:
+        inside = (rows["age_from"] >= a) & (top <= (np.inf if b is None else b))
+        group = group.where(~inside | group.notna(), _band_name(a, b).replace("age_",
+                                                                               "resident_age_"))
+    rows = rows.assign(group=group).dropna(subset=["group"])
+    if rows.empty:
+        return empty
+    wide = rows.pivot_table(index="lsoa_code", columns="group", values="population",
+                            aggfunc="sum", fill_value=0).astype(float).reset_index()
+    if source != vintage:
+        wide = harmonise_frame(wide, walk_back, [c for c in wide.columns if c != "lsoa_code"])
+    parts = [c for c in wide.columns if c != "lsoa_code"]
+    residents = wide[parts].sum(axis=1)
+    for c in parts:
+        wide[c] = (wide[c] / residents).where(residents > 0)
+    return wide
 
 
 def age_values(store: Store, period: str) -> pd.DataFrame:

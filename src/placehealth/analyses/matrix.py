@@ -20,6 +20,7 @@ from placehealth.analyses.characteristics import (
     age_values,
     ethnicity_values,
     imd_values,
+    resident_age_values,
     rural_urban_values,
 )
 from placehealth.analyses.geography import (
@@ -90,7 +91,16 @@ def period_data(store: Store, period: str, edition: str | None = None) -> Period
     if vintage is not None and vintage != 2021 and store.has("lsoa_changes"):
         walk_back = crosswalk(store, 2021, vintage)
     lsoa_values = imd_values(store, chosen)
-    for extra in (ethnicity_values(store, vintage, walk_back), rural_urban_values(store, vintage)):
+    practice_ages = age_values(store, period)
+    extras = [ethnicity_values(store, vintage, walk_back), rural_urban_values(store, vintage)]
+    if len(practice_ages.columns) <= 1:  # no practice age file: the residents' ages instead
+        extras.append(resident_age_values(store, vintage, walk_back))
+        if len(extras[-1].columns) > 1:
+            notes.append(f"{period}: ages are those of the usual residents (Census 2021) of "
+                         "the LSOAs the patients live in (resident_age_*): no practice age file "
+                         "is loaded")
+            warnings.warn(notes[-1], UserWarning, stacklevel=2)
+    for extra in extras:
         if len(extra.columns) > 1:
             lsoa_values = lsoa_values.merge(extra, on="lsoa_code", how="outer")
     population, _ = population_totals(store, vintage) if vintage else (None, "")
@@ -107,7 +117,7 @@ def period_data(store: Store, period: str, edition: str | None = None) -> Period
     except LookupError:
         pcn_members = None
     return PeriodData(period, matrix.cache(), chosen, vintage or native, harmonisation,
-                      lsoa_values, age_values(store, period), population, pcn_members, notes)
+                      lsoa_values, practice_ages, population, pcn_members, notes)
 
 
 # ----------------------------------------------------------------------------- computation

@@ -319,7 +319,8 @@ def feature_fit(features: pd.DataFrame, values: pd.DataFrame,
 PROFILE_COLUMNS: dict[str, Sequence[str]] = {
     "list_size": ("list_size", "registered_patients", "patients"),
     "imd_score": ("imd_score",),
-    "pct_65_plus": ("pct_65_plus",),
+    # without a practice age file, the Census 2021 residents of the patients' LSOAs
+    "pct_65_plus": ("pct_65_plus", "resident_age_65_plus_pct"),
     "pct_under_18": ("pct_under_18", "pct_0_17"),
     "pct_non_white": ("pct_non_white", "ethnic_non_white_pct"),
     "pct_rural": ("pct_rural", "rural_pct"),
@@ -357,11 +358,11 @@ def practice_features(store, period: str | None = None) -> pd.DataFrame:
     if store.has("practice_profile"):
         chosen = period or _latest(store, "practice_profile")
         profile = store.read("practice_profile", period=chosen)
-        cols = {}
+        cols, taken = {}, {}
         for feature, candidates in PROFILE_COLUMNS.items():
             for column in candidates:
                 if column in profile.columns and profile[column].notna().any():
-                    cols[feature] = profile[column]
+                    cols[feature], taken[feature] = profile[column], column
                     break
         extra = [c for c in profile.columns if c.startswith("pct_") and c not in cols]
         out = pd.DataFrame(cols | {c: profile[c] for c in extra})
@@ -373,6 +374,8 @@ def practice_features(store, period: str | None = None) -> pd.DataFrame:
             label = f"practice profile {chosen}"
             if feature == "imd_score" and len(editions):
                 label += f" ({', '.join(map(str, editions))})"
+            elif taken.get(feature, feature).startswith("resident_"):
+                label += f" ({taken[feature]}: Census 2021 residents of the patients' LSOAs)"
             sources[feature] = label
     if store.has("practice_attributes"):
         attrs = store.read("practice_attributes")

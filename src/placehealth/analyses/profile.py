@@ -240,7 +240,7 @@ def level_profile(data: PeriodData, store: Store, level: str,
 
 #: Characteristics reported as percentages, and their published names where they differ.
 _PERCENT = re.compile(r"imd_decile_\d+|core20|ethnic_\w+|ruc_\w+|rural|female|under_18|age_\w+"
-                      r"|(fe)?male_age_\w+")
+                      r"|(fe)?male_age_\w+|resident_age_\w+")
 _RENAME = {"under_18": "pct_under_18", "age_65_plus": "pct_65_plus", "age_85_plus": "pct_85_plus",
            "ethnic_non_white": "pct_non_white", "rural": "pct_rural"}
 

@@ -32,6 +32,9 @@ _SECTIONS = {
     "Deprivation": ["imd_score", "imd_score_decile", "core20_pct", "imd_matched_pct"],
     "Who is registered": ["patients", "practices", "pcns", "female_pct", "pct_under_18",
                           "pct_65_plus", "pct_85_plus", "unknown_lsoa_pct"],
+    "Ages where patients live (Census 2021 residents)": [
+        "resident_age_0_15_pct", "resident_age_16_24_pct", "resident_age_25_34_pct",
+        "resident_age_35_49_pct", "resident_age_50_64_pct", "resident_age_65_plus_pct"],
     "Place": ["residents", "coverage_pct", "largest_pcn_code", "largest_pcn_pct",
               "largest_practice_code", "largest_practice_pct", "dominant_practice", "pct_rural"],
 }
@@ -45,6 +48,9 @@ _LABELS = {
     "largest_pcn_code": "largest PCN", "largest_pcn_pct": "largest PCN's share %",
     "largest_practice_code": "largest practice", "largest_practice_pct": "largest practice's share %",
     "dominant_practice": "one practice holds most", "pct_rural": "% living in rural LSOAs",
+    **{f"resident_age_{band}_pct": f"% aged {text}" for band, text in (
+        ("0_15", "15 and under"), ("16_24", "16 to 24"), ("25_34", "25 to 34"),
+        ("35_49", "35 to 49"), ("50_64", "50 to 64"), ("65_plus", "65 and over"))},
 }
 
 
