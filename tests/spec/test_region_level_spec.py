@@ -77,10 +77,10 @@ def test_region_membership_follows_the_mapping_of_the_period(regions):
 
 
 def test_region_membership_falls_back_like_other_levels(regions):
-    with pytest.warns(lv.LevelWarning, match="using the 2024-05 mapping"):
+    with pytest.warns(lv.LevelWarning, match="by the 2024-05 practice -> PCN mapping"):
         later = members(regions, "2024-06")
     assert later == members(regions, "2024-05")
-    with pytest.warns(lv.LevelWarning, match="using the 2024-04 mapping"):
+    with pytest.warns(lv.LevelWarning, match="by the 2024-04 practice -> PCN mapping"):
         assert members(regions, "2024-01") == members(regions, "2024-04")
     (only,) = lv.membership(regions, "region", "2024-06")
     assert only.kind == "practice" and only.source_period == "2024-05"
