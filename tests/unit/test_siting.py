@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from placehealth.analyses import siting
 from placehealth.analyses.siting import (
     SitingError,
     SitingProblem,
@@ -156,6 +157,22 @@ def test_pmedian_equals_brute_force(instance, data):
     chosen = [int(s[1:]) for s in result.chosen]
     nearest = d[:, chosen].min(axis=1)
     assert np.allclose(result.assignments["distance"], nearest)
+
+
+@settings(max_examples=40, deadline=None)
+@given(instances(), st.data())
+def test_pmedian_on_widening_lists_alone_equals_brute_force(instance, data):
+    """Without the Lagrangian reduction (as for instances too big to hold densely), the
+    k-nearest lists with fallbacks still reach the proven optimum."""
+    problem, _ = instance
+    p = data.draw(st.integers(1, problem.n_sites))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(siting, "DENSE_LIMIT", 0)
+        result = pmedian(problem, p, first_k=1)
+    d, w = _distance(problem), problem.weight
+    best = min((w * d[:, s].min(axis=1)).sum() for s in _subsets(problem.n_sites, p, []))
+    assert result.optimal
+    assert result.weighted_distance == pytest.approx(best, rel=1e-9, abs=TOL)
 
 
 def test_pmedian_on_a_cost_list_equals_brute_force():

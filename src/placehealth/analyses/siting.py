@@ -44,6 +44,7 @@ This module is pure: arrays in, a :class:`SitingResult` out; it reads no store.
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 import sys
@@ -61,6 +62,12 @@ OBJECTIVES = ("mclp", "lscp", "pmedian")
 
 #: First neighbourhood size for p-median (candidates per demand point), before doubling.
 PMEDIAN_FIRST_K = 8
+
+#: Largest demand x site matrix (cells) held in memory for the p-median starting heuristic.
+DENSE_LIMIT = 20_000_000
+
+#: Most subgradient steps of the Lagrangian bound used to rule out p-median candidates.
+LAGRANGIAN_STEPS = 400
 
 #: Names listed in an error message before "and N more".
 LISTED = 20
@@ -137,6 +144,16 @@ class SitingProblem:
     @property
     def n_sites(self) -> int:
         return len(self.site_ids)
+
+    def with_sites(self, keep: np.ndarray) -> SitingProblem:
+        """The same demand with only the candidate sites at positions ``keep``."""
+        out = copy.copy(self)
+        out.site_ids = self.site_ids[keep]
+        if self.site_xy is not None:
+            out.site_xy = self.site_xy[keep]
+        if self._cost_csr is not None:
+            out._cost_csr = self._cost_csr[:, keep].tocsr()
+        return out
 
     def site_index(self, ids: Sequence[str]) -> np.ndarray:
         """Positions of site ids; an unknown id is an error naming it."""
@@ -332,8 +349,25 @@ def pmedian(problem: SitingProblem, p: int, *, fixed: Sequence[str] = (),
     start = time.perf_counter()
     fixed_idx = problem.site_index(fixed)
     _check_p(problem, p, fixed_idx)
-    w = problem.weight
-    rows = np.flatnonzero(w > 0)
+    rows = np.flatnonzero(problem.weight > 0)
+    keep = _lagrangian_sites(problem, rows, p, fixed_idx)  # sites that can be in an optimum
+    sub = problem.with_sites(keep)
+    sub_fixed = np.searchsorted(keep, fixed_idx)
+    solved, sub_chosen, iterations = _pmedian_on_lists(sub, rows, p, sub_fixed, first_k,
+                                                       mip_gap, time_limit)
+    chosen = keep[sub_chosen]
+    result = _report("pmedian", problem, solved, chosen, fixed_idx, p, radius,
+                     problem.cover(radius) if radius is not None else None, start)
+    result.iterations = iterations
+    if len(keep) < problem.n_sites:
+        result.message = (f"{problem.n_sites - len(keep)} of {problem.n_sites} candidates "
+                          "ruled out by Lagrangian bounds")
+    return result
+
+
+def _pmedian_on_lists(problem: SitingProblem, rows: np.ndarray, p: int, fixed_idx: np.ndarray,
+                      first_k: int, mip_gap: float, time_limit: float | None):
+    """Solve on k-nearest lists with fallbacks, widening lists until the bound is met."""
     m = problem.n_sites
     k = np.full(len(rows), max(1, min(first_k, m)), dtype=np.int64)
     iterations = 0
@@ -344,24 +378,82 @@ def pmedian(problem: SitingProblem, p: int, *, fixed: Sequence[str] = (),
                        if len(idx) == 0]
         if unreachable:
             raise UnreachableDemand(unreachable, "the listed costs")
-        solved = _solve_pmedian(lists, w[rows], m, p, fixed_idx, mip_gap, time_limit)
+        solved = _solve_pmedian(lists, problem.weight[rows], m, p, fixed_idx, mip_gap,
+                                time_limit)
         if not solved.has_solution:
-            chosen = np.zeros(0, dtype=np.int64)
-            break
+            return solved, np.zeros(0, dtype=np.int64), iterations
         chosen = _chosen(solved.x[:m])
-        true_cost = _weighted_distance(problem, chosen)
         outside = np.array([not np.isin(chosen, idx).any() and math.isfinite(nxt)
                             for idx, _, nxt in lists], dtype=bool)
         if not outside.any() or solved.status != "Optimal":
-            break
+            return solved, chosen, iterations
         # the bound was not met for these points: widen their lists and solve again
-        k[outside] = np.minimum(k[outside] * 2, m)
-    result = _report("pmedian", problem, solved, chosen, fixed_idx, p, radius,
-                     problem.cover(radius) if radius is not None else None, start)
-    result.iterations = iterations
-    if solved.has_solution:
-        result.objective_value = true_cost
-    return result
+        needed = _rank_of_nearest(problem, rows[outside], chosen)
+        k[outside] = np.minimum(np.maximum(k[outside] * 2, needed + 1), m)
+
+
+def _lagrangian_sites(problem: SitingProblem, rows: np.ndarray, p: int,
+                      fixed_idx: np.ndarray) -> np.ndarray:
+    """The candidates that can belong to an optimal p-median (sorted positions); the others are
+    ruled out by Lagrangian bounds.
+
+    Relaxing each point's assignment constraint with a multiplier l_i gives the lower bound
+    L(l) = sum_i l_i + (sum of the p smallest r_j), r_j = sum_i min(0, w_i d_ij - l_i)
+    (Cornuejols, Fisher & Nemhauser 1977; Beasley 1993, *European Journal of Operational
+    Research* 65:383-399), raised by subgradient steps. A site outside the bound's choice whose
+    inclusion lifts the bound above the cost of a known solution (greedy plus vertex substitution)
+    cannot be in any optimum, so leaving it out keeps the proof of optimality intact. Only when
+    the distances fit in memory (``DENSE_LIMIT``); otherwise every site is kept.
+    """
+    m = problem.n_sites
+    free_count = p - len(set(fixed_idx.tolist()))
+    if free_count == 0 or len(rows) == 0 or len(rows) * m > DENSE_LIMIT:
+        return np.arange(m)
+    d = problem.distances_to(np.arange(m))[rows]
+    finite = np.isfinite(d)
+    if not finite.all():  # unlisted pairs as a large finite cost: the bound stays a lower bound
+        d = np.where(finite, d, 10 * float(d[finite].max(initial=0.0)) + 1)
+    c = problem.weight[rows][:, None] * d
+    seed = _pmedian_heuristic(problem, rows, p, fixed_idx)
+    if seed is None or not finite[:, seed].any(axis=1).all():
+        return np.arange(m)  # no known solution with a finite cost to bound against
+    upper = float(c[:, seed].min(axis=1).sum())
+    is_fixed = np.zeros(m, dtype=bool)
+    is_fixed[fixed_idx] = True
+    free = np.flatnonzero(~is_fixed)
+
+    def bound(lam: np.ndarray):
+        rho = np.minimum(c - lam[:, None], 0.0).sum(axis=0)
+        pick = free[np.argpartition(rho[free], free_count - 1)[:free_count]]
+        chosen = np.concatenate([np.flatnonzero(is_fixed), pick])
+        return float(lam.sum() + rho[chosen].sum()), rho, chosen, pick
+
+    lam = c[:, seed].min(axis=1).copy()
+    best, best_lam, theta, stall = -np.inf, lam, 2.0, 0
+    for _ in range(LAGRANGIAN_STEPS):
+        value, _, chosen, _ = bound(lam)
+        # the bound's own choice of sites is a solution too (a Lagrangian heuristic)
+        upper = min(upper, float(c[:, chosen].min(axis=1).sum()))
+        if value > best + 1e-12 * abs(upper):
+            best, best_lam, stall = value, lam.copy(), 0
+        else:
+            stall += 1
+            if stall >= 15:
+                theta, stall = theta / 2, 0
+        if upper - best <= 1e-9 * upper or theta < 1e-4:
+            break
+        g = 1.0 - (c[:, chosen] < lam[:, None]).sum(axis=1)
+        norm = float(g @ g)
+        if norm == 0:
+            break
+        lam = np.maximum(lam + theta * (upper - value) / norm * g, 0.0)
+    value, rho, chosen, pick = bound(best_lam)
+    last = rho[pick].max()
+    lifted = value - last + rho  # the bound with site j forced in, for j outside the choice
+    outside = np.ones(m, dtype=bool)
+    outside[chosen] = False
+    ruled_out = outside & (lifted > upper * (1 + 1e-7) + 1e-9)
+    return np.flatnonzero(~ruled_out)
 
 
 # --- solver plumbing -------------------------------------------------------------------------
@@ -524,6 +616,59 @@ def _solve_pmedian(lists, w: np.ndarray, m: int, p: int, fixed_idx: np.ndarray,
     return lp.solve(mip_gap, time_limit)
 
 
+def _pmedian_heuristic(problem: SitingProblem, rows: np.ndarray, p: int,
+                       fixed_idx: np.ndarray) -> np.ndarray | None:
+    """A good p-median solution to size the candidate lists: greedy addition, then vertex
+    substitution (Teitz & Bart 1968, *Operations Research* 16:955-961) until no swap helps.
+    Only when the demand x site distances fit in memory (``DENSE_LIMIT`` cells); else None."""
+    m = problem.n_sites
+    if len(rows) * m > DENSE_LIMIT:
+        return None
+    d = problem.distances_to(np.arange(m))[rows].astype(np.float32)
+    finite = np.isfinite(d)
+    if not finite.any():
+        return None
+    d[~finite] = 10 * float(d[finite].max()) + 1  # unlisted pairs: far worse than any listed
+    w = problem.weight[rows].astype(np.float32)
+    chosen = list(dict.fromkeys(fixed_idx.tolist()))
+    best = d[:, chosen].min(axis=1) if chosen else np.full(len(rows), np.inf, np.float32)
+    while len(chosen) < p:
+        cost = (w[:, None] * np.minimum(best[:, None], d)).sum(axis=0)
+        cost[chosen] = np.inf
+        j = int(np.argmin(cost))
+        chosen.append(j)
+        best = np.minimum(best, d[:, j])
+    current = float((w * best).sum())
+    for _ in range(50):  # substitution passes
+        improved = False
+        for pos in range(len(fixed_idx), len(chosen)):
+            others = chosen[:pos] + chosen[pos + 1:]
+            without = d[:, others].min(axis=1) if others else np.full(len(rows), np.inf)
+            cost = (w[:, None] * np.minimum(without[:, None], d)).sum(axis=0)
+            cost[chosen] = np.inf
+            j = int(np.argmin(cost))
+            if cost[j] < current * (1 - 1e-9):
+                chosen[pos], current, improved = j, float(cost[j]), True
+        if not improved:
+            break
+    return np.array(chosen, dtype=np.int64)
+
+
+def _rank_of_nearest(problem: SitingProblem, rows: np.ndarray, chosen: np.ndarray) -> np.ndarray:
+    """For each demand row, how many candidates are at least as near as its nearest chosen site
+    (the list length that holds the assignment)."""
+    nearest = problem.distances_to(chosen)[rows].min(axis=1)
+    if problem._cost_csr is not None:
+        sub = problem._cost_csr[rows]
+        costs = sub.data - 1.0
+        row_of = np.repeat(np.arange(len(rows)), np.diff(sub.indptr))
+        within = costs <= nearest[row_of] * (1 + 1e-12)
+        return np.bincount(row_of[within], minlength=len(rows)).astype(np.int64)
+    tree = cKDTree(problem.site_xy)
+    return np.asarray(tree.query_ball_point(problem.demand_xy[rows], nearest * (1 + 1e-12) + 1e-9,
+                                            return_length=True), dtype=np.int64)
+
+
 def _check_p(problem: SitingProblem, p: int, fixed_idx: np.ndarray) -> None:
     if not (problem.weight > 0).any():
         raise SitingError("every demand weight is 0: there is no need to site for")
@@ -541,12 +686,6 @@ def _chosen(x: np.ndarray) -> np.ndarray:
 def _reach(problem: SitingProblem, radius: float) -> str:
     return (f"a cost of {radius:g}" if problem.costs is not None
             else f"{radius:g} m")
-
-
-def _weighted_distance(problem: SitingProblem, chosen: np.ndarray) -> float:
-    d = problem.distances_to(chosen).min(axis=1)
-    w = problem.weight
-    return float((w[w > 0] * d[w > 0]).sum())
 
 
 # --- reporting -------------------------------------------------------------------------------
