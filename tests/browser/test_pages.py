@@ -65,6 +65,17 @@ def test_page_draws_and_is_accessible(server, page, name, path, maps):
     _axe(page, name)
 
 
+def test_the_pcn_map_shows_its_footprint_with_a_swatch_for_every_key_entry(server, page):
+    page.goto(server + "/pcn/" + _codes(server)["pcn"])
+    page.wait_for_selector(".legend")
+    # Ten deciles and "no data", each with its colour (decile 10 too).
+    assert page.locator(".legend i").count() == 11
+    assert "10 (least deprived)" in page.inner_text(".legend")
+    drawn = page.locator(".leaflet-interactive").count()
+    page.check("#map-all")  # every neighbourhood where any patient lives, on request
+    assert page.locator(".leaflet-interactive").count() > drawn
+
+
 def test_unknown_code_is_a_clear_404_page(server, page):
     response = page.goto(server + "/pcn/U00000")
     assert response.status == 404

@@ -276,3 +276,15 @@ def test_the_profile_decile_is_not_called_a_peer_or_national_decile(demo_store, 
     assert result.exit_code == 0, result.output
     assert "among peers" not in result.output
     assert "IMD decile among those loaded here (1 = most deprived; not national)" in result.output
+
+
+def test_the_home_map_draws_the_footprints_not_every_far_neighbourhood(tmp_path):
+    db = tiny.build(tmp_path / "far.duckdb")
+    with Store(db) as store:  # E01000006 is in no PCN's footprint: a few patients moved there
+        rows = store.read("pcn_lsoa")
+        store.replace_table("pcn_lsoa", rows.assign(in_footprint_95=rows["patients"] >= 200))
+    page = TestClient(create_app(db)).get("/").text
+    geo = json.loads(re.search(r'id="geo-home">(.*?)</script>', page, re.S).group(1).replace("<\\/", "</"))
+    drawn = {f["id"] for f in geo["features"]}
+    assert "E01000006" not in drawn
+    assert drawn == {"E01000001", "E01000002", "E01000003", "E01000004", "E01000005", "E01000007", "E01000008"}

@@ -73,8 +73,12 @@ def home_view(data: Data) -> dict[str, Any]:
 
 
 def home_map(data: Data) -> dict[str, Any]:
-    """Every neighbourhood coloured by the PCN most of its registered patients belong to."""
+    """The neighbourhoods of the PCNs' footprints, each coloured by the PCN most of its registered
+    patients belong to."""
     footprint = data.rows("pcn_lsoa")
+    column = f"in_footprint_{sections.FOOTPRINT_PCT}"
+    if column in footprint:  # not every far neighbourhood a few patients moved to
+        footprint = footprint[footprint[column].fillna(False).astype(bool)]
     main_pcn: dict[str, str] = {}
     if not footprint.empty:
         by = next((c for c in ("lsoa_share_pct", "patients") if c in footprint), "lsoa_code")
