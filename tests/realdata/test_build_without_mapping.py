@@ -50,6 +50,9 @@ def test_the_levels_without_pcns_are_built(built):
         assert {"practice_profile", "lsoa_profile", "la_profile", "prevalence_gap",
                 "comparison"} <= tables
         assert "pcn_profile" not in tables
+        notes = store.read("build_notes")
+        said = notes.loc[notes["step"] == "compare", "note"].str.cat(sep=" | ")
+        assert "no comparison at the pcn level" in said
         compared = store.read("comparison")
         assert set(compared["level"]) == {"practice"}
         # a Pennine practice compared on QOF 2020-21 (registrations of April 2020 name the units)

@@ -11,6 +11,8 @@ import importlib
 import warnings
 from collections.abc import Callable
 
+import pandas as pd
+
 BUILD_STEPS: list[tuple[str, str]] = [
     ("profiles", "placehealth.analyses.profile:build"),
     # need reads practice_profile: keep it after the profile steps
@@ -30,9 +32,11 @@ def build_all(store, progress: Callable[[str], None] | None = None,
 
     Given a ``notes`` list, what the steps had to say (a level skipped, a mapping from another
     period used, units left out) is appended to it as plain sentences, once each, instead of
-    being raised as Python warnings.
+    being raised as Python warnings, and kept in the table ``build_notes`` (step, note) for
+    every output to show beside the results.
     """
     written: dict[str, int] = {}
+    said: list[dict[str, str]] = []
     for name, target in BUILD_STEPS:
         module, function = target.split(":")
         if progress:
@@ -48,4 +52,9 @@ def build_all(store, progress: Callable[[str], None] | None = None,
             text = str(warning.message)
             if issubclass(warning.category, UserWarning) and text not in notes:
                 notes.append(text)
+                said.append({"step": name, "note": text})
+    if notes is not None:
+        frame = pd.DataFrame(said, columns=["step", "note"])
+        store.replace_table("build_notes", frame)
+        written["build_notes"] = len(frame)
     return written
