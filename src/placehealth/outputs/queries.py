@@ -1,9 +1,10 @@
-"""The one set of read functions behind every output: pages, API, reports and exports.
+"""The one set of read functions behind every output: pages, API, reports, exports and the CLI.
 
 Every table leaves through :func:`placehealth.outputs.disclosure.protect`, applied to the whole
-table (so every filtered view of it agrees), then filtered. Protected tables are kept in memory
-until the store file changes: protection must see whole tables, and pages read the same few
-tables many times.
+table (so every filtered view of it agrees), then filtered. ``placehealth build`` writes each
+table's protected copy into the store (:mod:`placehealth.outputs.disclosed`), so a request reads
+only the rows it asks for, filtered in the engine; a table without a current copy is protected
+whole in memory. What is read is kept until the store file changes.
 """
 
 from __future__ import annotations
@@ -11,13 +12,18 @@ from __future__ import annotations
 import json
 import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import ibis
+import ibis.expr.types as ir
 import pandas as pd
 
-from placehealth.outputs.disclosure import FOLLOWS, SUPPRESSED, Policy, get_policy, protect
+from placehealth.outputs import disclosed
+from placehealth.outputs.disclosure import SUPPRESSED, Policy, get_policy
 from placehealth.store import Store, resolve_db
 
 
@@ -60,6 +66,7 @@ class Data:
         self._lock = threading.RLock()
         self._cache: dict[str, Any] = {}
         self._version: object = None
+        self._held: Store | None = None
 
     # ---------------------------------------------------------------- store access
     def version(self) -> object:
@@ -84,8 +91,8 @@ class Data:
             return self._cache.get(key) if version == self._version else None
 
     def memo(self, key: str, make):
-        """Keep ``make()`` until the store changes (views are built from whole protected tables,
-        and the PCN page's charts take Altair a few hundred milliseconds to build)."""
+        """Keep ``make()`` until the store changes (a view reads many tables through one
+        connection, and the PCN page's charts take Altair a few hundred milliseconds to build)."""
         return self._cached(key, make)
 
     def _cached(self, key: str, make):
@@ -95,8 +102,24 @@ class Data:
                 self._cache.clear()
                 self._version = version
             if key not in self._cache:
-                self._cache[key] = make()
+                with self.session():
+                    self._cache[key] = make()
             return self._cache[key]
+
+    @contextmanager
+    def session(self) -> Iterator[Store]:
+        """One read-only connection for every read inside (opening one costs ~0.1-0.2 s); it is
+        closed at the end so a build can take the store between requests."""
+        with self._lock:
+            if self._held is not None:
+                yield self._held
+                return
+            self._held = self._open()
+            try:
+                yield self._held
+            finally:
+                self._held.close()
+                self._held = None
 
     def _open(self) -> Store:
         try:
@@ -108,14 +131,49 @@ class Data:
             raise
 
     def _read_raw(self, name: str) -> pd.DataFrame:
-        with self._open() as store:
+        with self.session() as store:
             return store.table(name).to_pandas()
 
     def tables(self) -> list[str]:
         def make() -> list[str]:
-            with self._open() as store:
+            with self.session() as store:
                 return store.list_tables()
         return self._cached("__tables__", make)
+
+    def _copy(self, name: str) -> dict | None:
+        """The ledger entry of a current protected copy of ``name`` (see :mod:`disclosed`)."""
+        def make() -> dict | None:
+            with self.session() as store:
+                entries = self._cached("__ledger__", lambda: disclosed.ledger(store))
+                return disclosed.valid_copy(store, name, self.policy, entries)
+        return self._cached(f"copy:{name}", make)
+
+    def _select(self, name: str, narrow) -> pd.DataFrame | None:
+        """Rows of a table's current protected copy narrowed in the engine (``narrow(t) -> t``),
+        or None when there is no current copy."""
+        if f"table:{name}" in self._cache and self._version == self._safe_version():
+            return None  # the whole protected table is already in memory
+        if self._plain(name):
+            with self.session() as store:
+                return narrow(store.table(name)).to_pandas().assign(**{SUPPRESSED: ""})
+        entry = self._copy(name)
+        if entry is None:
+            return None
+        with self.session() as store:
+            return disclosed.read_copy(store, name, self.policy, entry, narrow)
+
+    def _plain(self, name: str) -> bool:
+        """Whether the table holds nothing disclosure control changes (read as stored)."""
+        def make() -> bool:
+            with self.session() as store:
+                return not disclosed.needs_protection(store, name)
+        return self._cached(f"plain:{name}", make)
+
+    def _safe_version(self) -> object:
+        try:
+            return self.version()
+        except NotFound:
+            return None
 
     def has(self, name: str) -> bool:
         return name in self.tables()
@@ -130,10 +188,14 @@ class Data:
         return self._cached(f"table:{name}", lambda: self._protect(name))
 
     def _protect(self, name: str) -> pd.DataFrame:
-        frame = protect(self._read_raw(name), name, self.policy)
-        if name in FOLLOWS and self.has(FOLLOWS[name][0]):
-            frame = _follow(frame, self.protected(FOLLOWS[name][0]), *FOLLOWS[name][1:])
-        return frame
+        if self._plain(name):
+            return self._read_raw(name).assign(**{SUPPRESSED: ""})
+        entry = self._copy(name)
+        if entry is not None:
+            with self.session() as store:
+                return disclosed.read_copy(store, name, self.policy, entry)
+        return disclosed.protected_table(self._read_raw, name, self.policy,
+                                         lambda other: self.protected(other) if self.has(other) else None)
 
     def loads(self) -> pd.DataFrame:
         return self.protected("loads") if self.has("loads") else pd.DataFrame()
@@ -142,15 +204,33 @@ class Data:
     def query(self, name: str, filters: dict[str, str] | None = None, *, limit: int = 100,
               offset: int = 0, sort: str | None = None) -> Page:
         """Rows of a table: ``filters`` column -> value (text, compared as the column's type;
-        ``a|b`` means either), ``sort`` a column (``-col`` descending), then a page."""
-        frame = self.protected(name)
+        ``a|b`` means either), ``sort`` a column (``-col`` descending), then a page (``limit`` 0 =
+        every row)."""
+        with self.session():
+            return self._query(name, filters or {}, limit, offset, sort)
+
+    def _query(self, name: str, filters: dict[str, str], limit: int, offset: int,
+               sort: str | None) -> Page:
+        self.require(name)
         if limit < 0 or offset < 0:
             raise BadRequest("limit and offset must be zero or more")
-        for column, value in (filters or {}).items():
-            if column not in frame.columns:
-                raise BadRequest(f"unknown column {column!r} in {name}; columns: "
-                                 f"{', '.join(frame.columns)}")
-            frame = frame[_matches(frame[column], value, column)]
+
+        def narrow(t: ir.Table) -> ir.Table:
+            for column, value in filters.items():
+                if column not in t.columns:
+                    raise BadRequest(f"unknown column {column!r} in {name}; columns: "
+                                     f"{', '.join(t.columns)}")
+                t = t.filter(_matches_expr(t[column], value, column))
+            return t
+
+        frame = self._select(name, narrow) if filters else None
+        if frame is None:
+            frame = self.protected(name)
+            for column, value in filters.items():
+                if column not in frame.columns:
+                    raise BadRequest(f"unknown column {column!r} in {name}; columns: "
+                                     f"{', '.join(frame.columns)}")
+                frame = frame[_matches(frame[column], value, column)]
         if sort:
             column = sort.lstrip("-")
             if column not in frame.columns:
@@ -163,14 +243,29 @@ class Data:
 
     def rows(self, name: str, latest: bool = True, **equal: Any) -> pd.DataFrame:
         """Rows equal on the given columns ([] if the table is missing), latest period only."""
+        with self.session():
+            return self._rows(name, latest, equal)
+
+    def _rows(self, name: str, latest: bool, equal: dict[str, Any]) -> pd.DataFrame:
         if not self.has(name):
             return pd.DataFrame()
-        frame = self.protected(name)
-        for column, value in equal.items():
-            if column not in frame.columns:
-                return frame.iloc[0:0]  # a table without the column has no such rows
-            frame = frame[frame[column].isin(value) if isinstance(value, list | set | tuple)
-                          else frame[column] == value]
+
+        def narrow(t: ir.Table) -> ir.Table:
+            for column, value in equal.items():
+                if column not in t.columns:
+                    return t.filter(ibis.literal(False))
+                t = t.filter(t[column].isin(list(value)) if isinstance(value, list | set | tuple)
+                             else t[column] == value)
+            return t
+
+        frame = self._select(name, narrow) if equal else None
+        if frame is None:
+            frame = self.protected(name)
+            for column, value in equal.items():
+                if column not in frame.columns:
+                    return frame.iloc[0:0]  # a table without the column has no such rows
+                frame = frame[frame[column].isin(value) if isinstance(value, list | set | tuple)
+                              else frame[column] == value]
         if latest and "period" in frame.columns and len(frame):
             frame = frame[frame["period"] == frame["period"].max()]
         return frame
@@ -186,20 +281,30 @@ class Data:
         return dict(zip(frame["unit_code"], frame["unit_name"].astype(str), strict=True))
 
     def boundaries(self, codes: list[str] | None = None, level: str | None = None) -> dict[str, Any]:
-        """A GeoJSON FeatureCollection of stored boundaries (optionally of some codes)."""
+        """A GeoJSON FeatureCollection of stored boundaries (optionally of some codes); only the
+        shapes asked for are read and parsed (a national table holds 35,000 LSOAs)."""
         if not self.has("boundaries"):
             return {"type": "FeatureCollection", "features": []}
-
-        def make() -> dict[str, tuple[str, str, Any]]:
-            frame = self.protected("boundaries")
-            return {row.area_code: (row.level, row.area_name, _rounded(json.loads(row.geometry)))
-                    for row in frame.itertuples() if row.geometry}
-        shapes = self._cached("boundaries", make)
-        wanted = shapes.keys() if codes is None else [c for c in codes if c in shapes]
+        shapes: dict[str, tuple[str, str, Any] | None] = self._cached("boundaries", dict)
+        if codes is None:
+            frame = self.rows("boundaries", latest=False, **({"level": level} if level else {}))
+            wanted = list(frame["area_code"]) if "area_code" in frame else []
+        else:
+            wanted = list(dict.fromkeys(codes))
+            frame = None
+        todo = [c for c in wanted if c not in shapes]
+        if todo:
+            if frame is None:
+                frame = self.rows("boundaries", latest=False, area_code=todo)
+            for row in frame[frame["area_code"].isin(todo)].itertuples():
+                shapes[row.area_code] = ((row.level, row.area_name, _rounded(json.loads(row.geometry)))
+                                         if row.geometry else None)
+            for code in todo:
+                shapes.setdefault(code, None)
         features = [{"type": "Feature", "id": code,
                      "properties": {"code": code, "name": shapes[code][1], "level": shapes[code][0]},
                      "geometry": shapes[code][2]}
-                    for code in wanted if level is None or shapes[code][0] == level]
+                    for code in wanted if shapes.get(code) and (level is None or shapes[code][0] == level)]
         return {"type": "FeatureCollection", "features": features}
 
 
@@ -212,41 +317,37 @@ def _rounded(geometry: Any, digits: int = 5) -> Any:
     return round(geometry, digits) if isinstance(geometry, float) else geometry
 
 
-def _matches(values: pd.Series, text: str, column: str) -> pd.Series:
+def _options(kind: str, text: str, column: str) -> list[Any]:
+    """The values a filter text stands for, as the column's type (``a|b`` = either)."""
     options = str(text).split("|")
-    if pd.api.types.is_bool_dtype(values):
+    if kind == "bool":
         wanted = []
         for option in options:
             if option.lower() not in {"true", "false", "1", "0"}:
                 raise BadRequest(f"{column} is true or false, not {option!r}")
             wanted.append(option.lower() in {"true", "1"})
-        return values.isin(wanted)
-    if pd.api.types.is_numeric_dtype(values):
+        return wanted
+    if kind == "number":
         try:
-            numbers = [float(option) for option in options]
+            return [float(option) for option in options]
         except ValueError:
             raise BadRequest(f"{column} is a number; {text!r} is not") from None
-        return values.astype("float64").isin(numbers)
-    return values.astype(str).isin(options)
+    return options
 
 
-def _follow(frame: pd.DataFrame, other: pd.DataFrame, keys: tuple[str, ...],
-            columns: dict[str, str]) -> pd.DataFrame:
-    """Hide the cells of ``frame`` whose counterparts in ``other`` are hidden."""
-    keys = [k for k in keys if k in frame and k in other]
-    if not keys or SUPPRESSED not in other:
-        return frame
-    hidden = other[other[SUPPRESSED] != ""][[*keys, SUPPRESSED]].drop_duplicates(keys)
-    merged = frame.merge(hidden.rename(columns={SUPPRESSED: "_other"}), on=keys, how="left")
-    merged.index = frame.index
-    out = frame.copy()
-    other_hidden = merged["_other"].fillna("").str.split(",")
-    for column, source in columns.items():
-        if column not in out:
-            continue
-        flag = other_hidden.map(lambda names, s=source: s in names).to_numpy(dtype=bool)
-        if flag.any():
-            out.loc[flag, column] = None
-            out.loc[flag, SUPPRESSED] = [",".join(x for x in [old, column] if x)
-                                         for old in out.loc[flag, SUPPRESSED]]
-    return out
+def _matches_expr(values: ir.Column, text: str, column: str) -> ir.BooleanValue:
+    """:func:`_matches` in the engine."""
+    kind = values.type()
+    if kind.is_boolean():
+        return values.isin(_options("bool", text, column))
+    if kind.is_numeric():
+        return values.cast("float64").isin(_options("number", text, column))
+    return values.cast("string").isin(_options("text", text, column))
+
+
+def _matches(values: pd.Series, text: str, column: str) -> pd.Series:
+    if pd.api.types.is_bool_dtype(values):
+        return values.isin(_options("bool", text, column))
+    if pd.api.types.is_numeric_dtype(values):
+        return values.astype("float64").isin(_options("number", text, column))
+    return values.astype(str).isin(_options("text", text, column))

@@ -166,6 +166,10 @@ def build(db: DbOption = None) -> None:
 
         notes: list[str] = []
         written = build_all(store, step, notes)
+        progress.update(task, description="protecting (disclosure control, once for every output)")
+        from placehealth.outputs import disclosed
+
+        disclosed.write_all(store)
     for name, rows in written.items():
         console.print(f"{name}: {rows:,} rows")
     for note in notes:

@@ -97,6 +97,10 @@ def demo(
 
                 try:
                     written = build_all(store, built)
+                    progress.update(task, description="protecting (disclosure control)")
+                    from placehealth.outputs import disclosed
+
+                    disclosed.write_all(store)
                 except Exception as exc:  # report the build failure after the summary
                     build_error = exc
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -37,12 +38,28 @@ def _error(request: Request, status: int, heading: str, message: str) -> Respons
 
 #: PCN pages built ahead of the first visitor; beyond an ICB's worth they are built on demand.
 WARM_PAGES = 100
+#: Warming waits this long after start, and for this long after any request, so visitors
+#: never queue behind it (a page build holds the store's one connection).
+WARM_QUIET = 1.5
 
 
-def warm(data: Data) -> None:
-    """Protect the tables and build the PCN pages before the first visitor asks (run in a thread)."""
+class Traffic:
+    """Requests in flight and when the last one started (warming gives way to visitors)."""
+
+    def __init__(self) -> None:
+        self.active = 0
+        self.last = time.monotonic()
+
+    def quiet(self) -> bool:
+        return self.active == 0 and time.monotonic() - self.last > WARM_QUIET
+
+
+def warm(data: Data, traffic: Traffic | None = None) -> None:
+    """Build the PCN pages before visitors ask (run in a thread), only while no one is asking."""
     try:
         for code in list(data.names("pcn"))[:WARM_PAGES]:
+            while traffic is not None and not traffic.quiet():
+                time.sleep(0.2)
             data.memo(f"html:pcn:{code}:None", lambda code=code: html.pcn_page(data, code, None))
     except Exception:  # warming is best effort; requests report their own errors
         return
@@ -56,8 +73,20 @@ def create_app(db: str | os.PathLike[str] | None = None, policy: str | Policy | 
                   "view as JSON, after disclosure control (small counts suppressed, others rounded).",
                   docs_url=None, redoc_url=None, openapi_url="/openapi.json")
     app.state.data = Data(db, policy)
+    traffic = Traffic()
+
+    @app.middleware("http")
+    async def count(request: Request, call_next):
+        traffic.active += 1
+        traffic.last = time.monotonic()
+        try:
+            return await call_next(request)
+        finally:
+            traffic.active -= 1
+            traffic.last = time.monotonic()
+
     if warm_up:
-        threading.Thread(target=warm, args=(app.state.data,), daemon=True).start()
+        threading.Thread(target=warm, args=(app.state.data, traffic), daemon=True).start()
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(api.router)
     app.include_router(api.downloads)

@@ -1,0 +1,193 @@
+"""Protected copies of the store's tables, made once at build so outputs read only the rows asked.
+
+Disclosure control must see a whole table (secondary suppression works across rows), so
+protecting a national table on every request took minutes. ``placehealth build`` (and
+``placehealth demo``) therefore protects every table once per disclosure preset and writes the
+result into the store's ``disclosed`` schema as ``{policy}__{table}``, with a ledger row holding
+the source table's fingerprint (rows and the sum of row hashes). A reader uses a copy only while
+the source's fingerprint still matches, so a table loaded or changed after the build is
+protected in memory instead (slower, never stale). Copies are an optimisation of
+:func:`protected_table`: both give the same rows.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+
+import pandas as pd
+
+from placehealth.outputs.disclosure import (
+    FOLLOWS,
+    PRESETS,
+    SUPPRESSED,
+    WITHHELD,
+    Policy,
+    get_policy,
+    protect,
+    rule_for,
+)
+from placehealth.store import Store
+
+SCHEMA = "disclosed"
+LEDGER = "ledger"
+#: Tables that are never copied: the load ledger describes files, not people.
+SKIP = {"loads"}
+LEDGER_COLUMNS = ["table_name", "policy", "fingerprint", "rows", "dtypes", "made_at"]
+
+
+def copy_name(table: str, policy: Policy) -> str:
+    return f"{policy.name}__{table}"
+
+
+def fingerprint(store: Store, table: str) -> str | None:
+    """Rows and the sum of row hashes of a stored table (DuckDB), else None (no copies used)."""
+    if store.con.name != "duckdb":
+        return None
+    rows, hashed = store.con.raw_sql(
+        f'SELECT count(*), sum(hash(t)::HUGEINT) FROM "{table}" AS t').fetchone()
+    return f"{rows}:{hashed}"
+
+
+def protected_table(read: Callable[[str], pd.DataFrame], table: str, policy: Policy,
+                    protected: Callable[[str], pd.DataFrame] | None = None) -> pd.DataFrame:
+    """A whole table after disclosure control: ``read(name)`` gives a raw table; tables that follow
+    another (:data:`FOLLOWS`) hide what that table's protected copy (``protected(name)``) hides."""
+    frame = protect(read(table), table, policy)
+    if table in FOLLOWS and protected is not None:
+        other = protected(FOLLOWS[table][0])
+        if other is not None:
+            frame = follow(frame, other, *FOLLOWS[table][1:])
+    return frame
+
+
+def follow(frame: pd.DataFrame, other: pd.DataFrame, keys: tuple[str, ...],
+           columns: dict[str, str]) -> pd.DataFrame:
+    """Hide the cells of ``frame`` whose counterparts in ``other`` are hidden."""
+    keys = [k for k in keys if k in frame and k in other]
+    if not keys or SUPPRESSED not in other:
+        return frame
+    hidden = other[other[SUPPRESSED] != ""][[*keys, SUPPRESSED]].drop_duplicates(keys)
+    merged = frame.merge(hidden.rename(columns={SUPPRESSED: "_other"}), on=keys, how="left")
+    merged.index = frame.index
+    out = frame.copy()
+    other_hidden = merged["_other"].fillna("").str.split(",")
+    for column, source in columns.items():
+        if column not in out:
+            continue
+        flag = other_hidden.map(lambda names, s=source: s in names).to_numpy(dtype=bool)
+        if flag.any():
+            out.loc[flag, column] = None
+            out.loc[flag, SUPPRESSED] = [",".join(x for x in [old, column] if x)
+                                         for old in out.loc[flag, SUPPRESSED]]
+    return out
+
+
+def needs_protection(store: Store, table: str) -> bool:
+    """Whether disclosure control changes anything in ``table``: it has count columns (declared,
+    or inferred from its column names and types), it follows another table, or it has a column
+    withheld from every output. Tables without (lookups, boundaries, scores) are read as stored."""
+    if table in FOLLOWS or table in WITHHELD:
+        return True
+    schema = store.con.table(table).schema()
+    empty = pd.DataFrame({name: pd.Series(dtype=kind) for name, kind in schema.to_pandas()})
+    return bool(rule_for(table, empty).counts)
+
+
+def ledger(store: Store) -> pd.DataFrame:
+    """The copies made: table, policy, source fingerprint, rows, column types, when."""
+    if store.con.name != "duckdb" or LEDGER not in store.con.list_tables(database=SCHEMA):
+        return pd.DataFrame(columns=LEDGER_COLUMNS)
+    return store.con.table(LEDGER, database=SCHEMA).to_pandas()
+
+
+def write_all(store: Store, policies: Iterable[str | Policy] = tuple(PRESETS),
+              progress: Callable[[str], None] | None = None) -> dict[str, int]:
+    """Protect every table of the store under each policy and write the copies (unchanged tables
+    whose copy is current are skipped). Returns rows written per copy. DuckDB stores only."""
+    if store.con.name != "duckdb":
+        return {}
+    if SCHEMA not in store.con.list_databases():
+        store.con.create_database(SCHEMA)
+    policies = [get_policy(p) for p in policies]
+    old = ledger(store)
+    current = {(r.table_name, r.policy): r.fingerprint for r in old.itertuples()}
+    rows: list[dict] = [r._asdict() for r in old.itertuples(index=False)]
+    written: dict[str, int] = {}
+    tables = [t for t in store.list_tables() if t not in SKIP and needs_protection(store, t)]
+    # tables that others follow first, so the follower reads their fresh copy
+    tables.sort(key=lambda t: t not in {other for other, *_ in FOLLOWS.values()})
+    prints = {t: fingerprint(store, t) for t in tables}
+    for policy in policies:
+        made: dict[str, pd.DataFrame] = {}
+        for table in tables:
+            if current.get((table, policy.name)) == prints[table] and table not in FOLLOWS:
+                continue
+            if progress:
+                progress(f"{table} ({policy.name})")
+            frame = protected_table(store.read, table, policy,
+                                    lambda name, made=made, policy=policy: made.get(name) if name in made
+                                    else _read_copy(store, name, policy))
+            made[table] = frame
+            store.con.create_table(copy_name(table, policy), _storable(frame), database=SCHEMA,
+                                   overwrite=True)
+            rows = [r for r in rows if not (r["table_name"] == table and r["policy"] == policy.name)]
+            rows.append({"table_name": table, "policy": policy.name, "fingerprint": prints[table],
+                         "rows": len(frame), "dtypes": json.dumps({c: str(t) for c, t in frame.dtypes.items()}),
+                         "made_at": datetime.now(UTC).isoformat(timespec="seconds")})
+            written[copy_name(table, policy)] = len(frame)
+    kept = [r for r in rows if r["table_name"] in prints]
+    store.con.create_table(LEDGER, pd.DataFrame(kept, columns=LEDGER_COLUMNS).astype({"rows": "int64"}),
+                           database=SCHEMA, overwrite=True)
+    return written
+
+
+def _storable(frame: pd.DataFrame) -> pd.DataFrame:
+    """Object columns holding only None/NaN and numbers are stored as numbers."""
+    out = frame.copy()
+    for column in out.columns:
+        if out[column].dtype == object and column != SUPPRESSED:
+            values = out[column].dropna()
+            if len(values) and all(isinstance(v, bool) for v in values):
+                out[column] = out[column].astype("boolean")
+            elif values.map(lambda v: isinstance(v, int | float) and not isinstance(v, bool)).all():
+                out[column] = pd.to_numeric(out[column], errors="coerce")
+    return out
+
+
+def valid_copy(store: Store, table: str, policy: Policy, entries: pd.DataFrame | None = None) -> dict | None:
+    """The ledger entry of ``table``'s copy under ``policy`` if it matches the table as stored now."""
+    entries = ledger(store) if entries is None else entries
+    hit = entries[(entries["table_name"] == table) & (entries["policy"] == policy.name)]
+    if hit.empty or not store.has(table):
+        return None
+    if hit["fingerprint"].iloc[0] != fingerprint(store, table):
+        return None
+    return hit.iloc[0].to_dict()
+
+
+def read_copy(store: Store, table: str, policy: Policy, entry: dict,
+              filters: Callable | None = None) -> pd.DataFrame:
+    """Rows of a current copy (``filters(ibis_table) -> ibis_table`` narrows them in the engine),
+    with the column types the protected frame had."""
+    t = store.con.table(copy_name(table, policy), database=SCHEMA)
+    if filters is not None:
+        t = filters(t)
+    return restore_types(t.to_pandas(), entry)
+
+
+def _read_copy(store: Store, table: str, policy: Policy) -> pd.DataFrame | None:
+    entry = valid_copy(store, table, policy)
+    return None if entry is None else read_copy(store, table, policy, entry)
+
+
+def restore_types(frame: pd.DataFrame, entry: dict) -> pd.DataFrame:
+    """Nullable integer and boolean columns back as the protected frame had them."""
+    dtypes = json.loads(entry.get("dtypes") or "{}")
+    for column, kind in dtypes.items():
+        if column in frame and kind in {"Int64", "boolean"} and str(frame[column].dtype) != kind:
+            frame[column] = frame[column].astype(kind)
+    if SUPPRESSED in frame:
+        frame[SUPPRESSED] = frame[SUPPRESSED].fillna("").astype(object)
+    return frame
