@@ -12,6 +12,7 @@ import pytest
 from placehealth.outputs import disclosed
 from placehealth.outputs.queries import Data
 from placehealth.store import Store
+
 from support import tiny_outputs as tiny
 
 
