@@ -52,8 +52,8 @@ ANY, PRACTICE = "any_partner", "practice"
 #: Modes of a travel-time matrix, in order of preference when none is chosen.
 MODES = ("pt", "walk", "any", "cycle", "car")
 
-LSOA_COLUMNS = ["lsoa_code", "lsoa_name", "la_code", "patients", "core20", "missing", "need",
-                "need_per_1000", "high_need", "kind", "nearest_id", "nearest_name",
+LSOA_COLUMNS = ["lsoa_code", "lsoa_name", "la_code", "easting", "northing", "patients", "core20",
+                "missing", "need", "need_per_1000", "high_need", "kind", "nearest_id", "nearest_name",
                 "distance_m", "minutes", "reached", "within_m", "within_minutes"]
 AREA_COLUMNS = ["level", "area_code", "area_name", "kind", "lsoas", "patients", "need",
                 "need_reached", "need_reached_pct", "high_need_lsoas", "high_need_unreached",

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from placehealth.analyses.compare import unit_view as compare_unit_view
-from placehealth.outputs import charts
+from placehealth.outputs import charts, targeting
 from placehealth.outputs import format as fmt
 from placehealth.outputs.disclosure import SUPPRESSED
 from placehealth.outputs.queries import Data
@@ -580,6 +580,49 @@ SECTIONS: list[Spec] = [
     Spec("members", "Members", ("group",), table="groups", rows=members_rows, download=False,
          columns={"member_type": "Type", "member_code": "Code", "lsoa_code": "Neighbourhood",
                   "practice_code": "Practice"}),
+    # Targeting with partners (rows and charts in outputs/targeting.py)
+    Spec("reach", "Targeting: need within reach of partners", ("pcn", "la"), table="reach_area",
+         rows=targeting.reach_rows, filters={"level": "{level}", "area_code": "{code}"},
+         columns={"kind_title": "Partners", "lsoas": "Neighbourhoods", "need": "Need",
+                  "need_reached": "Need within reach", "need_reached_pct": "% within reach",
+                  "high_need_lsoas": "High-need neighbourhoods",
+                  "high_need_unreached": "High need, none within reach"},
+         formats={"need": "missing", "need_reached": "missing"}, chart=targeting.reach_chart,
+         note="Need = estimated missing patients (or Core20 patients when need is not built). Within "
+              "reach: within 2 km in a straight line, 15 minutes where travel times are loaded, or a "
+              "neighbourhood the partner says it serves. `placehealth target reach` recomputes for "
+              "other distances."),
+    Spec("unreached", "Targeting: high-need neighbourhoods no partner reaches", ("pcn", "la"),
+         table="reach_lsoa", rows=targeting.unreached_rows, filters={"kind": "any_partner"},
+         columns={"lsoa_code": "Neighbourhood", "lsoa_name": "Name", "need": "Need",
+                  "need_per_1000": "Need per 1,000 patients", "core20": "Core20",
+                  "nearest_name": "Nearest partner", "distance_m": "Metres to it"},
+         formats={"need": "missing"}, sort=("need", False), limit=25,
+         note="High need: a Core20 neighbourhood, or need per 1,000 patients in the place's top fifth."),
+    Spec("partners", "Targeting: partners and need on one map", ("pcn", "la"), table="partners",
+         rows=targeting.partner_rows, chart=targeting.partner_map, source="partners",
+         nothing_loaded="No partner register was loaded (placehealth ingest --as partners FILE; "
+                        "edispensary and --as gp-sites load pharmacies and GP sites).",
+         columns={"name": "Partner", "kind_title": "Kind", "services": "Services", "postcode": "Postcode",
+                  "capacity": "Sessions a week"}, limit=30, download=False,
+         note="Partners standing in the area's neighbourhoods (contacts are never shown). Circles: "
+              "neighbourhoods sized by need, orange where high need has no partner within reach."),
+    Spec("fair_shares", "Targeting: fair shares of 100 among the PCN's practices", ("pcn",),
+         table="fair_shares", rows=targeting.share_rows, filters={"scope": "{code}"},
+         columns={"unit_code": "Practice", "unit_name": "Name", "population_pct": "% of patients",
+                  "need_weighted_pct": "% of need-weighted patients", "missing_pct": "% of missing patients",
+                  "fair_share": "Fair share of 100"},
+         chart=targeting.inverse_care_chart,
+         note="Proportionate universalism: shares by need-weighted patients (the most deprived tenth of "
+              "England counts double the least), in whole units adding up to 100 exactly. "
+              "`placehealth target shares` splits any total by any weight, beside actual allocations."),
+    Spec("fair_shares", "Targeting: fair shares of 1,000 among the PCNs serving the area", ("la",),
+         table="fair_shares", rows=targeting.share_rows, filters={"scope": "all", "level": "pcn"},
+         columns={"unit_code": "PCN", "unit_name": "Name", "population_pct": "% of patients",
+                  "need_weighted_pct": "% of need-weighted patients", "missing_pct": "% of missing patients",
+                  "fair_share": "Fair share of 1,000"},
+         chart=targeting.inverse_care_chart,
+         note="Each PCN's share of 1,000 across the whole place by need-weighted patients."),
 ]
 
 

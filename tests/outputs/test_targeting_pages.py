@@ -1,0 +1,76 @@
+"""Targeting on the PCN and council pages, their JSON and the PCN report: reach, unreached
+high-need neighbourhoods, partners (never their contacts) and fair shares, on the tiny place."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+
+from placehealth.analyses import profile, reach, shares
+from placehealth.outputs.queries import Data
+from placehealth.outputs.reports import pcn_report_html
+from placehealth.outputs.web.app import create_app
+from placehealth.sources import ReadOptions, read_file
+from placehealth.store import Store
+
+from support import ingest
+from support.tiny_place import L1, L2, L3, build_place
+
+SECRET = "hope.manager@example.org"
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """The tiny place with LSOA points 1 km apart (postcode lookup), a register and built reach."""
+    folder = tmp_path_factory.mktemp("target")
+    db = folder / "tiny.duckdb"
+    register = folder / "reg_2025-03.csv"
+    register.write_text("partner_id,name,kind,easting,northing,lsoa_code,contact\n"
+                        f"P1,Hope Centre,community centre,400100,300000,{L1},{SECRET}\n"
+                        f"P2,Corner Pharmacy,pharmacy,402000,300000,{L3},\n")
+    with Store(db) as store:
+        build_place(store)
+        ingest(store, "postcodes", pd.DataFrame({
+            "edition": "onspd-2025-02", "postcode": ["AA1 1AA", "AA1 1AB", "AA1 1AD"],
+            "easting": [400000.0, 401000.0, 405000.0], "northing": [300000.0] * 3,
+            "lsoa21_code": [L1, L2, L3]}), "onspd-2025-02")
+        store.ingest([read_file(register, "partners", ReadOptions())])
+        profile.build(store)
+        reach.build(store)
+        shares.build(store)
+    return db
+
+
+def test_council_page_shows_reach_unreached_partners_and_shares(tiny):
+    from placehealth.outputs import views
+    data = Data(tiny, policy="nhs_england")  # zeros shown (opensafely hides Beta's zero need,
+    # and with it, by complementary suppression, Alpha's)
+    # Alpha: LSOA1 (Core20, decile 1: its patients are the need, no QOF being loaded) at
+    # 400000 E and LSOA2 at 401000 E; the community centre stands 100 m from LSOA1
+    alpha = views.unit_view(data, "la", "E06000001")["sections"]["reach"].frame
+    centres = alpha.set_index("kind_title").loc["Community centres"]
+    assert (centres["lsoas"], centres["high_need_lsoas"], centres["need_reached_pct"]) == (2, 1, 100)
+    view = views.unit_view(data, "la", "E06000002")   # Beta: LSOA3 only, 3 km from the pharmacy
+    built = view["sections"]
+    pharmacies = built["reach"].frame.set_index("kind_title").loc["Pharmacies"]
+    assert (pharmacies["lsoas"], pharmacies["high_need_lsoas"]) == (1, 0)
+    distance = data.rows("reach_lsoa", latest=False, lsoa_code=L3, kind="pharmacy")["distance_m"]
+    assert distance.tolist() == [3000]
+    assert list(built["partners"].frame["name"]) == ["Corner Pharmacy"]
+    assert built["partners"].chart is not None
+    shares_frame = built["fair_shares"].frame
+    assert set(shares_frame["unit_code"]) == {"U00002", "U00003"}   # the PCNs serving Beta
+
+
+def test_pcn_page_json_and_report_never_carry_a_contact(tiny):
+    client = TestClient(create_app(tiny))
+    page = client.get("/pcn/U00001")
+    assert page.status_code == 200 and "Targeting: need within reach of partners" in page.text
+    assert "Hope Centre" in page.text and SECRET not in page.text
+    api = client.get("/api/pcn/U00001").json()
+    assert "reach" in api["sections"] and SECRET not in str(api)
+    partners = client.get("/api/tables/partners").json()
+    assert SECRET not in str(partners)
+    report = pcn_report_html(Data(tiny), "U00001")
+    assert "Targeting: fair shares" in report and SECRET not in report
