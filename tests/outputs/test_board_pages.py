@@ -288,3 +288,16 @@ def test_the_home_map_draws_the_footprints_not_every_far_neighbourhood(tmp_path)
     drawn = {f["id"] for f in geo["features"]}
     assert "E01000006" not in drawn
     assert drawn == {"E01000001", "E01000002", "E01000003", "E01000004", "E01000005", "E01000007", "E01000008"}
+
+
+def test_councils_listed_are_those_where_the_patients_live_not_every_far_one(tmp_path):
+    db = tiny.build(tmp_path / "councils.duckdb")
+    with Store(db) as store:  # 3 patients of U00001 live in a far council (a student, say)
+        rows = store.read("pcn_la")
+        far = rows[rows["pcn_code"] == "U00001"].assign(la_code="E08000001", la_name="Far Borough", patients=3.0,
+                                                        pcn_share_pct=0.1, la_share_pct=0.001)
+        store.replace_table("pcn_la", pd.concat([rows, far], ignore_index=True))
+    client = TestClient(create_app(db))
+    assert [row[1] for row in _table(client.get("/pcn/U00001").text, "councils-table")] == ["Demoshire"]
+    rows = client.get("/api/pcn/U00001").json()["sections"]["councils"]["rows"]
+    assert {r["la_name"] for r in rows} == {"Demoshire", "Far Borough"}  # all in the data

@@ -399,8 +399,14 @@ def core20plus5_rows(unit: Unit) -> pd.DataFrame:
     return rows
 
 
+#: Share of a PCN's patients the councils listed on its page hold (a few patients live far away).
+COUNCILS_PCT = 99
+
+
 def council_rows(unit: Unit) -> pd.DataFrame:
-    return unit.data.rows("pcn_la", pcn_code=unit.code)
+    """The councils a PCN's patients live in; ``in_footprint`` marks the fewest holding 99%."""
+    rows = unit.data.rows("pcn_la", pcn_code=unit.code)
+    return rows.assign(in_footprint=footprint(rows, COUNCILS_PCT)) if not rows.empty else rows
 
 
 def comparison_rows(unit: Unit) -> pd.DataFrame:
@@ -538,7 +544,8 @@ SECTIONS: list[Spec] = [
          columns={"la_code": "Council", "la_name": "Name", "patients": "Patients",
                   "pcn_share_pct": "% of the PCN's patients", "la_share_pct": "% of the council's registered residents"},
          sort=("patients", False),
-         note="Local authorities (lower tier) by where the PCN's patients live."),
+         note=f"The local authorities (lower tier) where {COUNCILS_PCT}% of the PCN's patients live; the "
+              "download lists every council where any of them live."),
     Spec("comparison", "How the PCN compares", ("pcn",), table="comparison", rows=comparison_rows,
          filters={"level": "pcn", "unit_code": "{code}"},
          columns={"indicator_title": "Indicator", "period": "Period", "value": "Value",
