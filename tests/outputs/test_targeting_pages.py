@@ -3,43 +3,20 @@ high-need neighbourhoods, partners (never their contacts) and fair shares, on th
 
 from __future__ import annotations
 
-import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from placehealth.analyses import profile, reach, shares
 from placehealth.outputs.queries import Data
 from placehealth.outputs.reports import pcn_report_html
 from placehealth.outputs.web.app import create_app
-from placehealth.sources import ReadOptions, read_file
-from placehealth.store import Store
 
-from support import ingest
-from support.tiny_place import L1, L2, L3, build_place
-
-SECRET = "hope.manager@example.org"
+from support.tiny_place import L3
+from support.tiny_targeting import SECRET, build_targeting
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    """The tiny place with LSOA points 1 km apart (postcode lookup), a register and built reach."""
-    folder = tmp_path_factory.mktemp("target")
-    db = folder / "tiny.duckdb"
-    register = folder / "reg_2025-03.csv"
-    register.write_text("partner_id,name,kind,easting,northing,lsoa_code,contact\n"
-                        f"P1,Hope Centre,community centre,400100,300000,{L1},{SECRET}\n"
-                        f"P2,Corner Pharmacy,pharmacy,402000,300000,{L3},\n")
-    with Store(db) as store:
-        build_place(store)
-        ingest(store, "postcodes", pd.DataFrame({
-            "edition": "onspd-2025-02", "postcode": ["AA1 1AA", "AA1 1AB", "AA1 1AD"],
-            "easting": [400000.0, 401000.0, 405000.0], "northing": [300000.0] * 3,
-            "lsoa21_code": [L1, L2, L3]}), "onspd-2025-02")
-        store.ingest([read_file(register, "partners", ReadOptions())])
-        profile.build(store)
-        reach.build(store)
-        shares.build(store)
-    return db
+    return build_targeting(tmp_path_factory.mktemp("target"))
 
 
 def test_council_page_shows_reach_unreached_partners_and_shares(tiny):

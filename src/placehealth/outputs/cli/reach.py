@@ -15,11 +15,18 @@ import typer
 
 from placehealth.outputs.cli.common import DbOption, FormatOption, console, open_store, print_frame
 from placehealth.outputs.disclosure import marked, protect
+from placehealth.outputs.targeting import kind_title
 from placehealth.sources.validate import InputError
 
 reach_app = typer.Typer(help="Reach of need: distance from need to partners, per PCN or council.")
 
 LEVELS = {"pcn": "PCN", "la": "local authority"}
+SUMMARY_LABELS = {"kind": "Partners", "lsoas": "LSOAs", "need": "Need", "need_reached": "Reached",
+                  "need_reached_pct": "% reached", "high_need_lsoas": "High-need LSOAs",
+                  "high_need_unreached": "High need, unreached"}
+UNREACHED_LABELS = {"lsoa_code": "LSOA", "lsoa_name": "Name", "need": "Need",
+                    "need_per_1000": "Per 1,000", "core20": "Core20",
+                    "nearest_name": "Nearest partner", "distance_m": "Metres"}
 
 
 def area_reach(db: str | None, level: str, code: str, within: float | None, minutes: float | None,
@@ -77,6 +84,7 @@ def _show(level: str, code: str, within: float | None, minutes: float | None, as
     unreached = unreached.sort_values("need", ascending=False, na_position="last")[
         ["lsoa_code", "lsoa_name", "need", "need_per_1000", "core20", "nearest_name",
          "distance_m", "suppressed_cells"]]
+    count = len(unreached)
     if top:
         unreached = unreached.head(top)
     if fmt == "json":
@@ -92,10 +100,18 @@ def _show(level: str, code: str, within: float | None, minutes: float | None, as
         return
     name = areas["area_name"].dropna()
     title = f"{LEVELS[level]} {code.upper()}" + (f" {name.iloc[0]}" if len(name) else "")
-    print_frame(marked(summary.drop(columns=["suppressed_cells"])), "table",
-                title=f"Reach of need: {title}")
-    console.print(f"High-need neighbourhoods that no partner reaches ({len(unreached)} shown):")
-    print_frame(marked(unreached.drop(columns=["suppressed_cells"])), "table")
+    first = areas.iloc[0]
+    limits = f"within {first['within_m']:,.0f} m or {first['within_minutes']:,.0f} minutes"
+    table = summary.drop(columns=["within_m", "within_minutes"]).assign(
+        kind=summary["kind"].map(kind_title),
+        need_reached_pct=summary["need_reached_pct"].round(0)).rename(columns=SUMMARY_LABELS)
+    print_frame(marked(table).drop(columns=["suppressed_cells"]), "table",
+                title=f"Reach of need, {limits}: {title}")
+    shown = f" ({len(unreached)} with most need shown)" if len(unreached) < count else ""
+    console.print(f"High-need neighbourhoods no partner reaches: {count}{shown}")
+    if len(unreached):
+        print_frame(marked(unreached.rename(columns=UNREACHED_LABELS)).drop(
+            columns=["suppressed_cells"]), "table")
 
 
 WithinOption = Annotated[float | None, typer.Option(
