@@ -48,10 +48,8 @@ def to_panel(
     period_codes, periods = pd.factorize(frame[time], sort=True, use_na_sentinel=True)
     fail_where(frame, period_codes < 0, unit, f"{function}: column {time!r} has missing periods")
     key = unit_codes * max(len(periods), 1) + period_codes
-    _, first, counts = np.unique(key, return_index=True, return_counts=True)
-    duplicated = np.zeros(len(frame), dtype=bool)
-    duplicated[first[counts > 1]] = True
-    fail_where(frame, duplicated, [*unit, time],
+    counts = np.bincount(key, minlength=len(units) * len(periods))
+    fail_where(frame, counts[key] > 1, [*unit, time],
                f"{function}: more than one row for the same unit and period ({time!r})")
     matrix = np.full((len(units), len(periods)), np.nan)
     matrix[unit_codes, period_codes] = values
@@ -62,14 +60,20 @@ def to_panel(
 def run_lengths(flags: np.ndarray) -> np.ndarray:
     """For each cell of a boolean units x periods array, the length of the run of consecutive True
     cells (along periods) that it belongs to; 0 where False. Vectorised over units."""
-    flags = np.asarray(flags, dtype=bool)
-    forward = np.zeros(flags.shape, dtype=np.int32)
-    backward = np.zeros(flags.shape, dtype=np.int32)
-    periods = flags.shape[1]
+    by_period = np.ascontiguousarray(np.asarray(flags, dtype=bool).T)  # rows: periods
+    forward = np.zeros(by_period.shape, dtype=np.int32)
+    backward = np.zeros(by_period.shape, dtype=np.int32)
+    periods = by_period.shape[0]
     for t in range(periods):
-        previous = forward[:, t - 1] if t else 0
-        forward[:, t] = np.where(flags[:, t], previous + 1, 0)
+        if t:
+            np.multiply(forward[t - 1] + 1, by_period[t], out=forward[t])
+        else:
+            forward[t] = by_period[t]
     for t in range(periods - 1, -1, -1):
-        following = backward[:, t + 1] if t < periods - 1 else 0
-        backward[:, t] = np.where(flags[:, t], following + 1, 0)
-    return np.where(flags, forward + backward - 1, 0)
+        if t < periods - 1:
+            np.multiply(backward[t + 1] + 1, by_period[t], out=backward[t])
+        else:
+            backward[t] = by_period[t]
+    lengths = forward + backward - 1
+    lengths[~by_period] = 0
+    return lengths.T

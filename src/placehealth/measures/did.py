@@ -16,8 +16,8 @@ weights) and a multiplier (wild) bootstrap clustered by unit, as in Callaway & S
 Algorithm 1, with Rademacher weights (Cameron, Gelbach & Miller, *Bootstrap-based improvements for
 inference with clustered errors*, Rev Econ Stat 2008;90:414-427); standard errors from the
 bootstrap interquartile range, normal limits. The pre-trend test is their Wald test that every
-pre-period ATT(g, t) is zero. With a handful of treated units, ``inference="permutation"`` gives
-randomisation inference instead: group labels reassigned at random among units, the p-value the
+pre-period ATT(g, t) is zero. With a handful of treated units (fewer than 20, by default)
+the overall effect's p-value and limits come from randomisation inference instead: group labels reassigned at random among units, the p-value the
 share of reassignments at least as extreme, and limits by inverting the test under a constant
 effect (Fisher 1935; MacKinnon & Webb, *Randomization inference for difference-in-differences with
 few treated clusters*, J Econometrics 2020;218:435-450).
@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy import stats
+from threadpoolctl import threadpool_limits
 
 from placehealth.measures._limits import (
     group_columns,
@@ -45,7 +46,9 @@ from placehealth.measures._limits import (
 )
 from placehealth.measures._panel import to_panel
 
-INFERENCE = ("bootstrap", "permutation")
+INFERENCE = ("auto", "bootstrap", "permutation")
+#: With fewer treated units than this, ``inference="auto"`` uses randomisation inference.
+FEW_TREATED = 20
 #: Normal quantile span of the interquartile range, to turn a bootstrap IQR into a standard error.
 IQR_SPAN = float(stats.norm.ppf(0.75) - stats.norm.ppf(0.25))
 
@@ -203,13 +206,17 @@ def _pretrend(att: np.ndarray, influence: np.ndarray, pre: np.ndarray, estimates
         result.update({"p_value": float(np.mean(maximum >= observed)), "sup_t": observed,
                        "leads": int(usable.sum())})
     covariance = influence[:, pre].T @ influence[:, pre] / n**2
-    statistic = float(att[pre] @ np.linalg.pinv(covariance) @ att[pre])
-    df = int(np.linalg.matrix_rank(covariance))
+    eigenvalues, vectors = np.linalg.eigh(covariance)
+    positive = eigenvalues > eigenvalues.max(initial=0) * covariance.shape[0] * np.finfo(float).eps
+    projected = vectors[:, positive].T @ att[pre]
+    statistic = float(np.sum(projected**2 / eigenvalues[positive]))
+    df = int(positive.sum())
     result.update({"wald_statistic": statistic, "wald_df": df,
                    "wald_p_value": float(stats.chi2.sf(statistic, df)) if df else np.nan})
     return result
 
 
+@threadpool_limits.wrap(limits=1)  # small matrices: one BLAS thread is faster on a busy machine
 def callaway_santanna(
     data: Any,
     outcome: str,
@@ -218,7 +225,7 @@ def callaway_santanna(
     first_treated: str,
     *,
     comparators: Sequence[Any] | None = None,
-    inference: str = "bootstrap",
+    inference: str = "auto",
     draws: int = 999,
     confidence: float = 0.95,
     seed: int = 1,
@@ -228,13 +235,17 @@ def callaway_santanna(
     ``first_treated``: a column with each unit's first treated period (a value of ``time``; empty
     for never treated); ``comparators``: restrict the never-treated units to these (e.g. from
     :func:`match_comparators`); ``inference``: ``"bootstrap"`` (multiplier bootstrap, ``draws``
-    draws) or ``"permutation"`` (randomisation inference, ``draws`` reassignments).
+    draws), ``"permutation"`` (randomisation inference for the overall effect, ``draws``
+    reassignments; the other estimates keep bootstrap limits) or ``"auto"``: permutation with
+    fewer than 20 treated units, where cluster bootstraps over-reject (MacKinnon & Webb 2020;
+    measured in tests/spec/test_evaluate_coverage.py), else bootstrap.
     Method: Callaway & Sant'Anna 2021; Cameron, Gelbach & Miller 2008; MacKinnon & Webb 2020.
     """
     function = "callaway_santanna"
     units = group_columns(unit)
     if inference not in INFERENCE:
-        raise ValueError(f"{function}: inference must be bootstrap or permutation, not {inference!r}")
+        raise ValueError(f"{function}: inference must be auto, bootstrap or permutation, not "
+                         f"{inference!r}")
     if draws < 99:
         raise ValueError(f"{function}: draws must be at least 99, not {draws}")
     level = parse_confidence(confidence)[0]
@@ -289,6 +300,8 @@ def callaway_santanna(
     if len(periods) < 2:
         raise ValueError(f"{function}: at least 2 periods are needed")
 
+    if inference == "auto":
+        inference = "permutation" if treated.sum() < FEW_TREATED else "bootstrap"
     groups = np.unique(position[treated])
     membership = position[:, None] == groups[None, :]
     membership &= treated[:, None]
@@ -326,7 +339,7 @@ def callaway_santanna(
 
     rng = np.random.default_rng(seed)
     all_if = np.column_stack([influence, *[e[3] for e in estimates]])
-    boot, se = _bootstrap(all_if, draws if inference == "bootstrap" else 999, rng)
+    boot, se = _bootstrap(all_if, draws, rng)
     z = stats.norm.ppf(0.5 + level / 2)
     values = np.concatenate([att, [e[2] for e in estimates]])
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -219,19 +219,18 @@ def xmr(
 
     observed = ~np.isnan(values)
     rows, cols = np.nonzero(observed)
-    points = panel.units.iloc[rows].reset_index(drop=True)
-    points[time] = periods[cols]
-    points["value"] = values[rows, cols]
-    points["phase"] = phase[rows, cols]
-    points["baseline"] = in_baseline[rows, cols]
-    points["centre"] = centre[rows, cols]
-    points["lower"] = lower[rows, cols]
-    points["upper"] = upper[rows, cols]
+    flat = observed.ravel()
+    columns: dict[str, Any] = {g: panel.units[g].to_numpy()[rows] for g in group}
+    columns[time] = periods[cols]
+    for name, array in (("value", values), ("phase", phase), ("baseline", in_baseline),
+                        ("centre", centre), ("lower", lower), ("upper", upper)):
+        columns[name] = array.ravel()[flat]
     for rule in ("beyond", "shift", "trend", "two_of_three"):
-        points[f"{rule}_limit" if rule == "beyond" else rule] = (
-            rules[f"{rule}_high"] | rules[f"{rule}_low"])[rows, cols]
-    points["special_cause"] = np.where(high[rows, cols], "high",
-                                       np.where(low[rows, cols], "low", ""))
+        name = "beyond_limit" if rule == "beyond" else rule
+        columns[name] = (rules[f"{rule}_high"] | rules[f"{rule}_low"]).ravel()[flat]
+    side = np.where(high.ravel()[flat], 1, np.where(low.ravel()[flat], 2, 0)).astype(np.int8)
+    columns["special_cause"] = pd.Categorical.from_codes(side, categories=["", "high", "low"])
+    points = pd.DataFrame(columns)
 
     last = np.where(observed.any(axis=1), observed.shape[1] - 1 - np.argmax(observed[:, ::-1], axis=1), -1)
     units = np.arange(len(panel.units))

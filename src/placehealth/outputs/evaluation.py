@@ -177,7 +177,7 @@ def evaluate(method: str, frame: pd.DataFrame, *, time: str, outcome: str, unit:
              first_treated: str | None = None, treated: str | None = None, start: Any = None,
              offset: str | None = None, family: str = "gaussian", source: str = "the panel",
              baseline: int | None = None, target: float | None = None,
-             improvement: str | None = None, draws: int = 999, inference: str = "bootstrap",
+             improvement: str | None = None, draws: int = 999, inference: str = "auto",
              match: int = 0, seed: int = 1) -> dict[str, Any]:
     """Run one method on a panel and return its results with plain names (see module doc)."""
     if method not in METHODS:
@@ -300,7 +300,7 @@ def _did(work: pd.DataFrame, label: dict[float, str], offset: str | None, draws:
     groups["group"] = [label.get(g, g) for g in groups["group"]]
     return {
         "estimator": "Callaway & Sant'Anna group-time effects, never-treated comparators",
-        "inference": inference, "draws": draws, **_estimate(simple), "se": _clean(simple["se"]),
+        "inference": result.inference, "draws": draws, **_estimate(simple), "se": _clean(simple["se"]),
         "aggregations": {"simple": {**_estimate(simple), "se": _clean(simple["se"])},
                          "group": _records(groups), "dynamic": _records(result.dynamic)},
         "group_time": _records(group_time), "pretrend": {k: _clean(v) for k, v in result.pretrend.items()},

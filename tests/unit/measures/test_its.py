@@ -47,7 +47,7 @@ def test_gaussian_estimates_and_limits_match_least_squares_with_hand_newey_west(
         noise[i] = 0.5 * noise[i - 1] + rng.normal()
     y = 40 + 0.1 * t + 2 * np.sin(2 * np.pi * month / 12) + 1.5 * (t >= 36) + noise
     frame = pd.DataFrame({"t": t, "y": y, "month": month})
-    result = its(frame, "y", "t", 36, season="month", season_length=12, harmonics=2)
+    result = its(frame, "y", "t", 36, season="month", season_length=12, harmonics=2, bootstrap=0)
     x, names = design(t, 36, month, 12, 2)
     beta = np.linalg.lstsq(x, y, rcond=None)[0]
     lags = newey_west_lags(months)
@@ -67,6 +67,13 @@ def test_gaussian_estimates_and_limits_match_least_squares_with_hand_newey_west(
     cf[:, [2, 3]] = 0
     half = q * np.sqrt(np.einsum("ij,jk,ik->i", cf, cov, cf))
     np.testing.assert_allclose(result.series["counterfactual_upper"], cf @ beta + half, rtol=1e-9)
+    # by default the limits take bootstrap-t critical values around the same Newey-West error
+    boot = its(frame, "y", "t", 36, season="month", season_length=12, harmonics=2).estimates
+    level = boot.set_index("term").loc["level_change"]
+    se = np.sqrt(cov[2, 2])
+    assert level["estimate"] == pytest.approx(beta[2])
+    assert level["lower"] < beta[2] < level["upper"]
+    assert (level["upper"] - level["lower"]) / se > 2 * q  # wider than the t-limits here
 
 
 def test_poisson_with_an_offset_reports_rate_ratios():

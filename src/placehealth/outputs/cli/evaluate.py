@@ -156,8 +156,9 @@ def did_command(input: Input, time: Time, outcome: Outcome, unit: Unit = None,
                 offset: Offset = None, family: Family = "gaussian", format: Format = "table",
                 out: Out = None,
                 draws: Annotated[int, typer.Option(help="Bootstrap draws (or permutations).")] = 999,
-                inference: Annotated[str, typer.Option(help="bootstrap (wild, clustered by unit) "
-                                                       "or permutation (few treated units).")] = "bootstrap",
+                inference: Annotated[str, typer.Option(
+                    help="auto (permutation below 20 treated units, else bootstrap), bootstrap "
+                    "(wild, clustered by unit) or permutation.")] = "auto",
                 match: Annotated[int, typer.Option(help="Keep the N never-treated units nearest each "
                                                    "treated unit on pre-period level and trend (0: all).")] = 0,
                 seed: Annotated[int, typer.Option(help="Random seed.")] = 1) -> None:
