@@ -31,6 +31,7 @@ from placehealth.store import Store
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 PLACE = DATA / "regional_subsets" / "pennine_lancashire_2020"
 SHARES = (0.0, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5)
+LARGE = 250  # expected register of a "large" one
 
 
 def two_pcns(pcn: pd.DataFrame, seed: int) -> list[str]:
@@ -79,16 +80,19 @@ def main(argv: list[str] | None = None) -> int:
                 rows.append(out.assign(setting=setting, share=m,
                                        planted=out["area_code"].isin(planted)))
     every = pd.concat(rows, ignore_index=True)
-    curve = (every[every["planted"]].groupby(["setting", "group_code", "share"])
+    planted = every[every["planted"] & (every["expected"] >= LARGE)]
+    curve = (planted.groupby(["setting", "group_code", "share"])
              ["significantly_low"].mean().unstack("share"))
     false = (every[~every["planted"]].groupby(["setting", "group_code"])
              ["significantly_low"].mean().rename("others flagged"))
     detectable = (every[every["share"] == 0].groupby(["setting", "group_code"])
                   ["detectable_shortfall"].median().rename("median detectable"))
-    tau2 = every.groupby(["setting", "group_code"])["tau2"].median().rename("median tau2 x100")
-    table = curve.join(false).join(detectable).join(tau2)
-    print("share of planted practices flagged, by share of the register missing:")
-    print((table * 100).round(0).to_string())
+    tau2 = (every.groupby(["setting", "group_code"])["tau2"].median() * 100).rename("tau2 x100")
+    table = curve.join(false).join(detectable)
+    print(f"% of planted practices (expected register >= {LARGE}) flagged, by share of the "
+          "register missing; % of the other practices flagged; median detectable shortfall (%); "
+          "median tau2 x 100:")
+    print((table * 100).round(0).join(tau2.round(2)).to_string())
     print(f"{time.time() - started:.0f} s")
     store.close()
     return 0

@@ -90,7 +90,7 @@ MIN_COVERAGE = 0.5
 #: Deprivation gets a quadratic term only when the fit has at least this many practices. A curve
 #: needs practices all along it: in one place, a handful at an end of the deprivation range would
 #: set the curve there alone, and a PCN of them missing a share of its registers would be fitted
-#: as "their kind of population has less disease" (calibration by simulation, docs/need.md).
+#: as "their kind of population has less disease" (calibration by simulation, docs/NEED.md).
 QUADRATIC_FROM = 500
 
 
@@ -159,9 +159,20 @@ def _practice_attributes(store: Store, period: str) -> pd.DataFrame:
         numeric = [c for c in prof.columns if c != "practice_code"
                    and pd.api.types.is_numeric_dtype(prof[c])]
         prof = prof[["practice_code", *numeric]].drop_duplicates("practice_code")
-        if len(prof):  # the profile (from LSOA data) wins over attribute files of the same name
+        if len(prof):
+            # one source per attribute: the profile (from LSOA data) unless an attribute file of
+            # the same name knows more practices (a national file beside one place's profile)
+            def known(frame: pd.DataFrame, column: str) -> int:
+                return int(frame[column].notna().sum()) if column in frame else 0
+
+            shared = [c for c in prof.columns if c != "practice_code" and c in wide.columns]
+            from_file = [c for c in shared if known(wide, c) > known(prof, c)]
+            prof = prof.drop(columns=from_file)
             keep = [c for c in wide.columns if c == "practice_code" or c not in prof.columns]
+            sources = {c: "practice_profile" for c in prof.columns if c != "practice_code"}
+            sources |= {c: "practice_attributes" for c in keep if c != "practice_code"}
             wide = prof.merge(wide[keep], on="practice_code", how="outer") if len(wide) else prof
+            wide.attrs["sources"] = sources
     return wide
 
 
@@ -185,8 +196,11 @@ def practice_covariates(store: Store, period: str, qof: pd.DataFrame,
         share = _known_share(merged, columns)
         cov.coverage[driver] = share
         if share < MIN_COVERAGE:
-            cov.refused[driver] = (f"{source} known for only {share:.0%} of practices "
-                                   f"(at least {MIN_COVERAGE:.0%} needed)")
+            known = round(share * len(practices))
+            cov.refused[driver] = (
+                f"{source.split(' (')[0]} known for only {share:.0%} of practices ({known:,} of "
+                f"{len(practices):,}; at least {MIN_COVERAGE:.0%} needed: load it for every "
+                "practice the QOF file holds, e.g. as practice-attributes)")
             return False
         cov.refused.pop(driver, None)
         cov.frame = cov.frame.merge(frame[["practice_code", *columns]], on="practice_code",
@@ -236,7 +250,9 @@ def practice_covariates(store: Store, period: str, qof: pd.DataFrame,
         if curved:
             a[name + "_sq"] = a[name] ** 2
             columns.append(name + "_sq")
-        add(a, driver, columns, f"practice {column}" + (" (linear + quadratic)" if curved else ""))
+        origin = attributes.attrs.get("sources", {}).get(column)
+        add(a, driver, columns, f"practice {column}" + (f" from {origin}" if origin else "")
+            + (" (linear + quadratic)" if curved else ""))
     return cov
 
 
