@@ -301,3 +301,15 @@ def test_councils_listed_are_those_where_the_patients_live_not_every_far_one(tmp
     assert [row[1] for row in _table(client.get("/pcn/U00001").text, "councils-table")] == ["Demoshire"]
     rows = client.get("/api/pcn/U00001").json()["sections"]["councils"]["rows"]
     assert {r["la_name"] for r in rows} == {"Demoshire", "Far Borough"}  # all in the data
+
+
+def test_home_lists_the_place_s_councils_largest_first(tmp_path):
+    db = tiny.build(tmp_path / "home-councils.duckdb")
+    with Store(db) as store:  # far councils where a few of the place's patients live
+        rows = store.read("la_profile")
+        far = [rows.assign(la_code=f"E0700022{i}", unit_code=f"E0700022{i}", unit_name=name, patients=n)
+               for i, (name, n) in enumerate([("Adur", 3.0), ("Arun", 5.0), ("Ashford", 40.0)])]
+        big = rows.assign(la_code="E06000002", unit_code="E06000002", unit_name="Bigtown", patients=9000.0)
+        store.replace_table("la_profile", pd.concat([rows, *far, big], ignore_index=True))
+    cells = _table(TestClient(create_app(db)).get("/").text, "council-table")
+    assert [row[1] for row in cells] == ["Bigtown", "Demoshire"]

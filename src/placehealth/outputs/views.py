@@ -59,9 +59,7 @@ def home_view(data: Data) -> dict[str, Any]:
     keep = [c for c in ("unit_code", "unit_name", "patients", "practices", "imd_score", "core20_pct",
                         SUPPRESSED) if c in pcns]
     pcns = pcns[keep].sort_values("unit_name") if not pcns.empty else pcns
-    councils = data.rows("la_profile")
-    councils = councils[[c for c in ("unit_code", "unit_name", "patients", "imd_score", "core20_pct", SUPPRESSED)
-                         if c in councils]].sort_values("unit_name") if not councils.empty else councils
+    councils = _main_councils(data)
     core20 = charts.bar(pcns, "unit_name", "core20_pct", "Share of each PCN's patients living in the most "
                         "deprived fifth of England (Core20)", "% of registered patients") \
         if {"unit_name", "core20_pct"} <= set(pcns.columns) else None
@@ -70,6 +68,17 @@ def home_view(data: Data) -> dict[str, Any]:
                                   if c in icbs]]) if not icbs.empty else [],
             "missing": [t for t in ("pcn_profile", "icb_profile", "pcn_lsoa") if not data.has(t)],
             "tables": data.tables()}
+
+
+def _main_councils(data: Data) -> pd.DataFrame:
+    """The councils where 99% of the registered patients live, largest first (not every council
+    in England where a few patients have moved)."""
+    councils = data.rows("la_profile")
+    if councils.empty:
+        return councils
+    councils = councils[sections.footprint(councils, sections.COUNCILS_PCT)]
+    return councils[[c for c in ("unit_code", "unit_name", "patients", "imd_score", "core20_pct", SUPPRESSED)
+                     if c in councils]].sort_values("patients", ascending=False, kind="stable")
 
 
 def home_map(data: Data) -> dict[str, Any]:
