@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 
@@ -80,6 +81,7 @@ def demo(
         err.print(f"[yellow]warning:[/] {path.name} not loaded: {exc}")
 
     written: dict[str, int] = {}
+    notes: list[str] = []  # what the build had to say, printed after the summary
     build_error: Exception | None = None
     with open_store(location) as store:
         with _progress() as progress:
@@ -96,7 +98,7 @@ def demo(
                     progress.advance(task)
 
                 try:
-                    written = build_all(store, built)
+                    written = build_all(store, built, notes)
                     progress.update(task, description="protecting (disclosure control)")
                     from placehealth.outputs import disclosed
 
@@ -121,6 +123,8 @@ def demo(
     table.add_row("truth", str(place.truth))
     table.add_row("time", f"{time.perf_counter() - started:.1f} s")
     console.print(table)
+    for note in notes:
+        err.print(f"[yellow]note:[/] {escape(note)}")
     if build_error is not None:
         err.print(f"[red]build failed:[/] {type(build_error).__name__}: {build_error}")
         raise typer.Exit(1)
