@@ -56,6 +56,15 @@ def test_db_is_accepted_before_the_command(db, tmp_path):
     assert json.loads(after.output) == json.loads(before.output)
 
 
+def test_db_before_the_command_does_not_outlive_it(db, monkeypatch):
+    import os
+
+    monkeypatch.delenv("PLACEHEALTH_DB", raising=False)
+    result = CliRunner().invoke(app, ["--db", str(db), "tables", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    assert "PLACEHEALTH_DB" not in os.environ
+
+
 def test_db_after_the_command_wins_over_one_before_it(db, tmp_path):
     result = invoke("--db", str(tmp_path / "other.duckdb"), "tables", "--format", "json",
                     "--db", str(db))

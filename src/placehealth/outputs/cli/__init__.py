@@ -14,6 +14,7 @@ import typer
 
 from placehealth.outputs.cli.common import DbOption
 from placehealth.sources.validate import InputError
+from placehealth.store import ENV_DB
 
 app = typer.Typer(
     name="placehealth",
@@ -41,10 +42,20 @@ COMMAND_MODULES = [
 
 
 @app.callback()
-def _options(db: DbOption = None) -> None:
+def _options(ctx: typer.Context, db: DbOption = None) -> None:
     """Options given before the command (``placehealth --db X need ...``) apply to it."""
     if db:  # a command's own --db, given after it, still wins
-        os.environ["PLACEHEALTH_DB"] = db
+        before = os.environ.get(ENV_DB)
+        os.environ[ENV_DB] = db
+        ctx.call_on_close(lambda: _restore(before))
+
+
+def _restore(before: str | None) -> None:
+    """Put $PLACEHEALTH_DB back as it was once the command has run."""
+    if before is None:
+        os.environ.pop(ENV_DB, None)
+    else:
+        os.environ[ENV_DB] = before
 
 
 def _register() -> None:
