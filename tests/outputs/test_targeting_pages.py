@@ -51,3 +51,17 @@ def test_pcn_page_json_and_report_never_carry_a_contact(tiny):
     assert SECRET not in str(partners)
     report = pcn_report_html(Data(tiny), "U00001")
     assert "Targeting: fair shares" in report and SECRET not in report
+
+
+def test_targeting_pages_and_their_api(tiny):
+    client = TestClient(create_app(tiny))
+    for url in ("/target/pcn/U00001", "/target/la/E06000001"):
+        page = client.get(url)
+        assert page.status_code == 200, url
+        assert "Targeting: need within reach of partners" in page.text
+        assert "Neighbourhoods where patients live" not in page.text   # only targeting sections
+        assert SECRET not in page.text
+    api = client.get("/api/target/la/E06000001").json()
+    assert set(api["sections"]) == {"reach", "unreached", "partners", "fair_shares"}
+    assert client.get("/target/pcn/U99999").status_code == 404
+    assert client.get("/target/pcn/u00001", follow_redirects=False).status_code == 308

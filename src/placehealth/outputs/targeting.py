@@ -126,9 +126,11 @@ def partner_map(frame: pd.DataFrame | None, unit: Any) -> dict[str, Any] | None:
             plat, plon = to_wgs84(placed["easting"].to_numpy(float), placed["northing"].to_numpy(float))
             points = pd.DataFrame({"lat": plat, "lon": plon, "name": placed["name"].astype(str),
                                    "kind": placed["kind_title"].astype(str)})
-            layers.append(alt.Chart(points).mark_point(filled=True, size=40, shape="diamond").encode(
-                longitude="lon:Q", latitude="lat:Q", shape=alt.Shape("kind:N", title="Partners"),
-                color=alt.Color("kind:N", title="Partners"), tooltip=["name", "kind"]))
+            layers.append(alt.Chart(points).mark_point(filled=True, size=45, shape="diamond",
+                                                       opacity=0.9).encode(
+                longitude="lon:Q", latitude="lat:Q",
+                color=alt.Color("kind:N", title="Partners", scale=alt.Scale(scheme="tableau10")),
+                tooltip=["name", "kind"]))
     chart = alt.layer(*layers).resolve_scale(color="independent").project(type="mercator")
     return _spec(chart.properties(height=420), "Need and partners")
 

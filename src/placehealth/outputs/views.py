@@ -269,6 +269,39 @@ def unit_view(data: Data, level: str, code: str) -> dict[str, Any]:
             "disclosure": explanation(data.policy)}
 
 
+#: The sections of the targeting page (declared with the others in sections.py).
+TARGETING = ("reach", "unreached", "partners", "fair_shares")
+
+
+def target_view(data: Data, level: str, code: str) -> dict[str, Any]:
+    """The targeting page of a PCN or local authority: need within reach of partners, the
+    high-need neighbourhoods none reaches, partners and need on one map, fair shares."""
+    if level not in ("pcn", "la"):
+        raise NotFound(f"targeting pages are for PCNs and local authorities, not {level!r}")
+    table = "pcn_profile" if level == "pcn" else PROFILE_TABLE["la"]
+    profile = _first(data.rows(table, unit_code=code)) if data.has(table) else None
+    profile = profile or {}
+    if level == "pcn":
+        if not profile and data.rows("pcn_lsoa", pcn_code=code).empty:
+            raise NotFound(f"no PCN with code {code!r} in the store")
+        name = data.names("pcn").get(code) or profile.get("unit_name") or code
+        unit = Unit(data, "pcn", code, name, profile)
+        hoods = sections.neighbourhood_rows(unit)
+        unit.lsoas = list(hoods.loc[hoods["in_footprint"], "lsoa_code"])
+        shape = neighbourhood_map(data, hoods)
+    else:
+        if not profile:
+            raise NotFound(f"no local authority with code {code!r} in the store")
+        name = profile.get("unit_name") or code
+        unit = Unit(data, "la", code, name, profile)
+        shape = _unit_map(data, "la", code, {})
+    built = {spec.key: sections.build(spec, unit) for spec in sections.for_level(level)
+             if spec.key in TARGETING}
+    return {"level": level, "code": code, "name": f"Targeting: {name}", "profile": profile,
+            "headline": headline(profile), "sections": built, "map": shape,
+            "map_colour": "imd_decile", "disclosure": explanation(data.policy)}
+
+
 def _unit_map(data: Data, level: str, code: str, built: dict[str, Section]) -> dict[str, Any] | None:
     if level == "practice":
         rows = built["catchment"].frame if "catchment" in built else None

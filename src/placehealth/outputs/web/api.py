@@ -81,6 +81,12 @@ def la(request: Request, code: str) -> dict[str, Any]:
     return views.view_json(views.unit_view(_data(request), "la", code))
 
 
+@router.get("/target/{level}/{code}", summary="Targeting: reach of need, partners, fair shares",
+            description="level is pcn or la; the sections of the targeting page")
+def target(request: Request, level: str, code: str) -> dict[str, Any]:
+    return views.view_json(views.target_view(_data(request), level, code))
+
+
 @router.get("/group/{name}", summary="A user-defined group")
 def group(request: Request, name: str) -> dict[str, Any]:
     return views.view_json(views.group_view(_data(request), name))

@@ -115,6 +115,17 @@ def la(request: Request, code: str) -> Response:
     return _unit(request, "la", code, "Local authority")
 
 
+@router.get("/target/pcn/{code}", response_class=HTMLResponse)
+def target_pcn(request: Request, code: str) -> Response:
+    return _canonical(request, code) or _unit_page(views.target_view(_data(request), "pcn", code), "PCN")
+
+
+@router.get("/target/la/{code}", response_class=HTMLResponse)
+def target_la(request: Request, code: str) -> Response:
+    return _canonical(request, code) or _unit_page(views.target_view(_data(request), "la", code),
+                                                   "Local authority")
+
+
 @router.get("/group/{name}", response_class=HTMLResponse)
 def group(request: Request, name: str) -> HTMLResponse:
     return _unit_page(views.group_view(_data(request), name), "Group")
