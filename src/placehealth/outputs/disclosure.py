@@ -31,12 +31,20 @@ Three steps, applied to a whole table before any filtering so every view of it a
    way, so a reader cannot tell which was small.
 3. **Derived values**: rates, shares, gaps and their confidence limits in a row with a
    suppressed count are suppressed too (a rate times its denominator gives the count back).
+   Shown ones are computed from the protected counts, so they reveal no more than them: shares
+   of a total (``share_of``) from the rounded part and whole; O/E ratios, their limits, missing
+   patients, prevalences and the flag (``observed_expected``) from the rounded registers.
    Percentages of a row's population (profiles) are hidden when the count they imply is small,
-   with complements within each family of percentages adding up to 100.
+   with complements within each family of percentages adding up to 100, found first within the
+   parts a published sum is made of (Core20 = deciles 1-2, % rural = the rural classes), so the
+   sum, a share of a large population, stays shown unless it would give a hidden member away.
+
+A count is tested for smallness once rounded to whole people (an apportioned 7.3 is 7, so it is
+suppressed rather than rounded to 5).
 
 Known limits: a count published in two tables is protected in each, and the two patterns may
-differ; unrounded rates beside a rounded count can reveal the unrounded count (never a
-suppressed one); three-way tables get the greedy step without the bridge check.
+differ; rates of tables without a declared recomputation (e.g. uptake) are hidden with their
+counts but otherwise unrounded; three-way tables get the greedy step without the bridge check.
 
 Suppressed cells become null and the row's ``suppressed_cells`` column names them; outputs show
 :data:`MARK` in their place, with :func:`explanation` as the note.
@@ -69,7 +77,9 @@ class Policy:
     source: str
 
     def is_small(self, values: pd.Series) -> pd.Series:
-        v = pd.to_numeric(values, errors="coerce")
+        """Counts in the suppressed range once rounded to whole people (halves up): an apportioned
+        count of 7.3 is a count of 7 and is suppressed, not rounded to 5."""
+        v = np.floor(pd.to_numeric(values, errors="coerce").astype("float64") + 0.5)
         return v.notna() & (v >= self.suppress_min) & (v <= self.suppress_max)
 
     def round(self, values: pd.Series) -> pd.Series:
@@ -134,6 +144,13 @@ class TableRule:
     #: Families of share columns that add up to 100 in each row, with the columns computed from
     #: the family (hidden whenever a member of the family is hidden in the row).
     families: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = ()
+    #: Percentages recomputed from protected counts: column -> (part, whole), each a count column
+    #: of the row or None when it is not in the row (then implied by the percentage and the other);
+    #: a whole naming another ``share_of`` column is that column's whole.
+    share_of: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
+    #: Observed and expected counts whose ratio, limits, missing patients, prevalences and flag
+    #: are recomputed from their protected (rounded) values (:func:`_observed_expected`).
+    observed_expected: tuple[str, str] | None = None
 
 
 def profile_rule(frame: pd.DataFrame) -> TableRule:
@@ -158,6 +175,15 @@ PROFILE_FAMILIES: tuple[tuple[str, tuple[str, ...]], ...] = (
     (r"age_\d+_(\d+|plus)_pct", ("pct_under_18", "pct_65_plus", "pct_85_plus")),
     (r"ruc_\w+_pct", ("pct_rural",)),
 )
+#: Computed percentages that are sums of some members of their family (core20 = deciles 1 and 2):
+#: shown unless the hidden members inside, or outside, the sum could be worked out from it.
+PROFILE_SUBSETS: dict[str, str] = {
+    "core20_pct": r"imd_decile_[12]_pct",
+    "pct_non_white": r"ethnic_(?!white_)\w+_pct",
+    "pct_rural": r"ruc_r\w*_pct",
+    "pct_65_plus": r"age_(6[5-9]|[7-9]\d|\d{3})_(\d+|plus)_pct",
+    "pct_85_plus": r"age_(8[5-9]|9\d|\d{3})_(\d+|plus)_pct",
+}
 PROFILE_TABLES = ("practice_profile", "pcn_profile", "sub_icb_profile", "icb_profile", "lsoa_profile",
                   "la_profile", "ward_profile", "group_profile", "region_profile")
 
@@ -187,19 +213,25 @@ TABLE_RULES: dict[str, TableRule] = {
     "uptake": TableRule(counts=("numerator", "denominator"), dimensions=("area_code",),
                         fixed=("period", "area_level", "indicator", "age")),
     "pcn_lsoa": TableRule(counts=("patients",), dimensions=("pcn_code", "lsoa_code"), fixed=("period",),
-                          derived={"pcn_share_pct": (), "lsoa_share_pct": (), "cumulative_pct": ()}),
+                          derived={"pcn_share_pct": (), "lsoa_share_pct": (), "cumulative_pct": ()},
+                          share_of={"pcn_share_pct": ("patients", None), "lsoa_share_pct": ("patients", None),
+                                    "cumulative_pct": (None, "pcn_share_pct")}),
     "pcn_la": TableRule(counts=("patients",), dimensions=("pcn_code", "la_code"), fixed=("period",),
-                        derived={"pcn_share_pct": (), "la_share_pct": ()}),
+                        derived={"pcn_share_pct": (), "la_share_pct": ()},
+                        share_of={"pcn_share_pct": ("patients", None), "la_share_pct": ("patients", None)}),
     "pcn_footprint": TableRule(counts=("patients",), dimensions=("pcn_code",), fixed=("period",)),
     "fragmented_lsoas": TableRule(counts=("patients",), dimensions=("lsoa_code",), fixed=("period",),
-                                  derived={"largest_pcn_pct": ()}),
+                                  derived={"largest_pcn_pct": ()},
+                                  share_of={"largest_pcn_pct": (None, "patients")}),
     "prevalence_gap": TableRule(counts=("observed", "expected", "list_size"), dimensions=("area_code",),
                                 fixed=("period", "level", "group_code", "model"),
-                                derived=_NEED_DERIVED),
+                                derived=_NEED_DERIVED,
+                                observed_expected=("observed", "expected")),
     "prevalence_gap_lsoa": TableRule(counts=("patients", "observed", "expected", "list_size"),
                                      dimensions=("area_code", "lsoa_code"),
                                      fixed=("period", "level", "group_code"),
-                                     derived=_NEED_DERIVED),
+                                     derived=_NEED_DERIVED,
+                                observed_expected=("observed", "expected")),
     "uptake_gap": TableRule(counts=("numerator", "denominator", "people_behind"), dimensions=("area_code",),
                             fixed=("period", "area_level", "indicator", "age", "source"),
                             derived={c: ("numerator", "denominator")
@@ -546,6 +578,10 @@ def protect(frame: pd.DataFrame, table: str | None = None,
         share_hidden = _share_mask(out, rule, policy)
         for column in share_hidden.columns:
             hidden[column] = share_hidden[column].to_numpy() | any_count
+    for column, value in _reshared(out, rule, policy).items():
+        out[column] = value
+    for column, value in _observed_expected(out, rule, policy).items():
+        out[column] = value
     for column in counts:
         out[column] = policy.round(out[column])
     for column in hidden.columns:
@@ -557,9 +593,90 @@ def protect(frame: pd.DataFrame, table: str | None = None,
     return out
 
 
+def _reshared(frame: pd.DataFrame, rule: TableRule, policy: Policy) -> dict[str, pd.Series]:
+    """Percentages recomputed from the protected (rounded) part and whole, so a share published to
+    full precision beside a rounded count cannot give the count back (15 patients at 0.050384% of
+    a PCN gives 17). The unrounded whole is implied by the row (count x 100 / percentage)."""
+    out: dict[str, pd.Series] = {}
+    wholes: dict[str, np.ndarray] = {}
+    for column, (part, whole) in rule.share_of.items():
+        if column not in frame or (part is not None and part not in frame) \
+                or (whole is not None and whole not in frame and whole not in wholes):
+            continue
+        pct = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype="float64")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if whole in wholes:
+                total = wholes[whole]
+            elif whole is not None:
+                total = pd.to_numeric(frame[whole], errors="coerce").to_numpy(dtype="float64")
+            else:
+                total = pd.to_numeric(frame[part], errors="coerce").to_numpy(dtype="float64") * 100 / pct
+            wholes[column] = total
+            count = (pd.to_numeric(frame[part], errors="coerce").to_numpy(dtype="float64") if part
+                     else pct * total / 100)
+            rounded_total = _rounded(total, policy)
+            share = _rounded(count, policy) / np.where(rounded_total > 0, rounded_total, np.nan) * 100
+        share = np.where(pct == 0, 0.0, share)
+        out[column] = pd.Series(np.where(np.isnan(pct), np.nan, share), index=frame.index)
+    return out
+
+
+def _observed_expected(frame: pd.DataFrame, rule: TableRule, policy: Policy) -> dict[str, pd.Series]:
+    """Everything computed from an observed and an expected count, recomputed from the protected
+    (rounded) counts with the method that made it (``measures.observed_expected.ratio_limits``,
+    the row's over-dispersion ``tau2`` kept): an unrounded ratio beside its missing patients gives
+    the exact register back (O = R x M / (1 - R)), an unrounded limit or prevalence nearly so."""
+    if rule.observed_expected is None or not set(rule.observed_expected) <= set(frame.columns):
+        return {}
+    from placehealth.measures.observed_expected import detectable_shortfall, ratio_limits
+
+    o_name, e_name = rule.observed_expected
+    observed = _rounded(pd.to_numeric(frame[o_name], errors="coerce").to_numpy(dtype="float64"), policy)
+    expected = _rounded(pd.to_numeric(frame[e_name], errors="coerce").to_numpy(dtype="float64"), policy)
+    usable = np.isfinite(observed) & np.isfinite(expected) & (expected > 0)
+    tau2 = (pd.to_numeric(frame["tau2"], errors="coerce").fillna(0.0).to_numpy(dtype="float64")
+            if "tau2" in frame else np.zeros(len(frame)))
+    rows = pd.DataFrame({"observed": np.where(usable, observed, 0.0),
+                         "expected": np.where(usable, expected, 1.0), "tau2": tau2})
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        stats = ratio_limits(rows, [], unique=True, tau2="tau2")
+    out: dict[str, pd.Series] = {}
+    for column in ("ratio", "ratio_lowercl", "ratio_uppercl", "missing", "missing_lowercl",
+                   "missing_uppercl", "significantly_low"):
+        if column not in frame:
+            continue
+        values = stats[column].to_numpy()
+        if column == "significantly_low":
+            out[column] = pd.Series(np.where(usable, values, frame[column].to_numpy()),
+                                    index=frame.index).astype(frame[column].dtype)
+        else:
+            out[column] = pd.Series(np.where(usable, values, np.nan), index=frame.index)
+    if "list_size" in frame:
+        size = _rounded(pd.to_numeric(frame["list_size"], errors="coerce").to_numpy(dtype="float64"), policy)
+        size = np.where(size > 0, size, np.nan)
+        for column, count in (("observed_prevalence", observed), ("expected_prevalence", expected)):
+            if column in frame:
+                out[column] = pd.Series(count / size, index=frame.index)
+    if "detectable_shortfall" in frame:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            shortfall = np.round(detectable_shortfall(np.where(usable, expected, 0.0), tau2), 2)
+        out["detectable_shortfall"] = pd.Series(np.where(usable, shortfall, np.nan), index=frame.index)
+    return out
+
+
+def _rounded(values: np.ndarray, policy: Policy) -> np.ndarray:
+    """A count rounded as the policy publishes it (floats; non-finite stay NaN)."""
+    values = np.where(np.isfinite(values), values, np.nan)
+    if policy.rounding <= 1:
+        return np.floor(values + 0.5)
+    return np.sign(values) * np.floor(np.abs(values) / policy.rounding + 0.5) * policy.rounding
+
+
 def _share_mask(frame: pd.DataFrame, rule: TableRule, policy: Policy) -> pd.DataFrame:
     """Hide percentages whose implied count (pct / 100 x base) is small; within each family
-    adding to 100, hide complements as for counts; hide a family's computed columns with it."""
+    adding to 100, hide complements as for counts; hide a family's computed sums (core20, % rural)
+    only where they would give a hidden member away (:data:`PROFILE_SUBSETS`), other computed
+    columns with the family."""
     base = pd.to_numeric(frame[rule.share_base], errors="coerce").to_numpy(dtype="float64")
     shares = [c for c in rule.shares if c in frame]
     implied = pd.DataFrame({c: np.round(pd.to_numeric(frame[c], errors="coerce").to_numpy(dtype="float64")
@@ -575,16 +692,39 @@ def _share_mask(frame: pd.DataFrame, rule: TableRule, policy: Policy) -> pd.Data
         long = implied[members].replace(0, np.nan).reset_index(drop=True).melt(var_name="column", ignore_index=False)
         long["row"] = long.index
         flags = hidden[members].reset_index(drop=True).melt(ignore_index=False)["value"].to_numpy()
+        # Members are split into the parts the computed sums are made of (core20: deciles 1-2 and
+        # the rest), and complements are found within each part first: a hidden decile 1 is then
+        # paired with decile 2 and Core20 can still be shown.
+        parts = {m: tuple(bool(re.fullmatch(PROFILE_SUBSETS[c], m)) for c in computed if c in PROFILE_SUBSETS)
+                 for m in members}
+        long["part"] = long["column"].map({m: str(p) for m, p in parts.items()})
         flags = _complementary(long["value"].to_numpy(dtype="float64"), flags.astype(bool), long,
-                               [["row"]], policy)
+                               [["row", "part"], ["row"]], policy)
         wide = pd.DataFrame(flags.reshape(len(members), len(frame)).T, columns=members, index=frame.index)
         for member in members:
             hidden[member] = wide[member]
         family_hidden = wide.any(axis=1)
         for column in computed:
-            if column in hidden:
+            if column not in hidden:
+                continue
+            subset = PROFILE_SUBSETS.get(column)
+            inside = [m for m in members if subset and re.fullmatch(subset, m)]
+            if not inside:  # not a sum of members (e.g. under 18 from 5-year bands): hide with them
                 hidden[column] = hidden[column] | family_hidden
+                continue
+            outside = [m for m in members if m not in inside]
+            unsafe = (_reveals(wide[inside], implied[inside], policy)
+                      | _reveals(wide[outside], implied[outside], policy))
+            hidden[column] = hidden[column] | unsafe
     return hidden
+
+
+def _reveals(flags: pd.DataFrame, implied: pd.DataFrame, policy: Policy) -> pd.Series:
+    """Per row: whether publishing the sum of these members would give away the hidden ones among
+    them, i.e. exactly one is hidden, or several whose implied counts sum to a small number."""
+    n = flags.sum(axis=1)
+    total = implied.where(flags.to_numpy()).sum(axis=1)
+    return (n == 1) | ((n >= 2) & (total <= policy.suppress_max))
 
 
 def marked(frame: pd.DataFrame) -> pd.DataFrame:
