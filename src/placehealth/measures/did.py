@@ -67,7 +67,7 @@ class DidResult:
     simple: pd.DataFrame
     group: pd.DataFrame
     dynamic: pd.DataFrame
-    pretrend: dict[str, float]
+    pretrend: dict[str, Any]
     comparators: list[Any]
     treated: list[Any]
     inference: str
@@ -142,38 +142,48 @@ def _bootstrap(influence: np.ndarray, draws: int, rng: np.random.Generator,
     return results, np.where(se > tiny, se, np.nan)
 
 
-def _simple_effect(y: np.ndarray, membership: np.ndarray, control: np.ndarray, cells: _Cells,
-                   post: np.ndarray) -> np.ndarray:
-    """The simple aggregation for many assignments at once (membership: draws x n x groups)."""
+def _cell_effects(y: np.ndarray, membership: np.ndarray, control: np.ndarray,
+                  cells: _Cells) -> np.ndarray:
+    """ATT(g, t) of every cell for many assignments at once (membership: draws x n x groups,
+    control: draws x n); draws x cells."""
     change = y[:, cells.time] - y[:, cells.base]  # n x cells
     n_group = membership.sum(axis=1)  # draws x groups
-    sums = np.einsum("dng,nc->dgc", membership, change[:, post])
-    group_means = sums[:, cells.group_index[post], np.arange(post.sum())] / n_group[:, cells.group_index[post]]
-    control_means = np.einsum("dn,nc->dc", control, change[:, post]) / control.sum(axis=1, keepdims=True)
-    share = n_group[:, cells.group_index[post]]
-    weights = share / share.sum(axis=1, keepdims=True)
-    return ((group_means - control_means) * weights).sum(axis=1)
+    sums = np.einsum("dng,nc->dgc", membership, change)
+    group_means = sums[:, cells.group_index, np.arange(len(cells.time))] / n_group[:, cells.group_index]
+    control_means = control @ change / control.sum(axis=1, keepdims=True)
+    return group_means - control_means
+
+
+def _cell_weights(keep: np.ndarray, cells: _Cells, sizes: np.ndarray) -> np.ndarray:
+    """Size weights over the kept cells (zero elsewhere), as in the aggregations."""
+    weights = np.where(keep, sizes[cells.group_index], 0.0).astype(float)
+    return weights / weights.sum()
 
 
 def _permutation(y: np.ndarray, membership: np.ndarray, control: np.ndarray, cells: _Cells,
-                 post: np.ndarray, estimate: float, draws: int, rng: np.random.Generator,
-                 level: float) -> tuple[float, float, float]:
-    """Randomisation inference for the simple effect: p-value and limits by test inversion under
-    a constant additive effect c (the statistic is linear in the outcome, so each reassignment's
-    estimate under c is its estimate at 0 minus c times its estimate on the treatment indicator)."""
+                 post: np.ndarray, att: np.ndarray, draws: int, rng: np.random.Generator,
+                 level: float) -> dict[str, float]:
+    """Randomisation inference: group labels reassigned at random among the units (group sizes
+    kept). The simple effect's p-value, and its limits by test inversion under a constant
+    additive effect c (the statistic is linear in the outcome, so each reassignment's estimate
+    under c is its estimate at 0 minus c times its estimate on the treatment indicator); and the
+    pre-trend test: the largest lead, each studentised by its spread over reassignments."""
     _n, groups = membership.shape
     labels = np.where(membership.any(axis=1), membership.argmax(axis=1), -1)
-    sample = labels[(labels >= 0) | control]
+    rows = np.flatnonzero((labels >= 0) | control)
+    sample = labels[rows]
     perms = np.stack([rng.permutation(sample) for _ in range(draws)])
     member = np.stack([perms == k for k in range(groups)], axis=2).astype(np.float64)
     ctrl = (perms < 0).astype(np.float64)
-    rows = np.flatnonzero((labels >= 0) | control)
-    y_sample = y[rows]
-    effects = _simple_effect(y_sample, member, ctrl, cells, post)
+    sizes = membership.sum(axis=0)
+    permuted = _cell_effects(y[rows], member, ctrl, cells)
+    simple_weights = _cell_weights(post, cells, sizes)
+    effects = permuted @ simple_weights
+    estimate = float(att @ simple_weights)
     groups_at = np.array([cells.group[cells.group_index == k][0] for k in range(groups)])
-    first = np.where(labels[rows] >= 0, groups_at[np.maximum(labels[rows], 0)], y.shape[1])
+    first = np.where(sample >= 0, groups_at[np.maximum(sample, 0)], y.shape[1])
     treated_now = (np.arange(y.shape[1])[None, :] >= first[:, None]).astype(np.float64)
-    slopes = _simple_effect(treated_now, member, ctrl, cells, post)
+    slopes = _cell_effects(treated_now, member, ctrl, cells) @ simple_weights
     p_value = (1 + np.sum(np.abs(effects) >= abs(estimate) - 1e-12)) / (draws + 1)
     spread = max(np.std(effects) * 8, abs(estimate) * 2, 1e-9)
     grid = np.linspace(estimate - spread, estimate + spread, 801)
@@ -181,18 +191,33 @@ def _permutation(y: np.ndarray, membership: np.ndarray, control: np.ndarray, cel
     p_grid = (1 + extreme.sum(axis=0)) / (draws + 1)
     accepted = grid[p_grid > 1 - level]
     lower, upper = (accepted.min(), accepted.max()) if len(accepted) else (np.nan, np.nan)
-    return float(p_value), float(lower), float(upper)
+    result = {"p_value": float(p_value), "lower": float(lower), "upper": float(upper),
+              "pretrend_p_value": np.nan, "pretrend_statistic": np.nan}
+    event = cells.time - cells.group
+    leads = [e for e in np.unique(event) if e < 0]
+    if leads:
+        weights = np.column_stack([_cell_weights(event == e, cells, sizes) for e in leads])
+        observed, under_null = att @ weights, permuted @ weights
+        scale = under_null.std(axis=0)
+        scale[scale == 0] = np.inf
+        statistic = float(np.max(np.abs(observed) / scale))
+        maximum = np.max(np.abs(under_null) / scale, axis=1)
+        result.update({"pretrend_statistic": statistic,
+                       "pretrend_p_value": float((1 + np.sum(maximum >= statistic - 1e-12)) / (draws + 1))})
+    return result
 
 
 def _pretrend(att: np.ndarray, influence: np.ndarray, pre: np.ndarray, estimates: list,
-              cell_count: int, boot: np.ndarray, se: np.ndarray, n: int) -> dict[str, float]:
+              cell_count: int, boot: np.ndarray, se: np.ndarray, n: int,
+              treated: int) -> dict[str, Any]:
     """Joint tests that the effects before the start are zero: the sup-t test over the event-study
     leads against the bootstrap maximum (well behaved however many leads there are; Callaway &
     Sant'Anna 2021 section 4.1 on uniform bands), and their Wald test on every pre-period
     ATT(g, t) with the influence-function covariance (reliable only with many more units than
-    pre-period cells)."""
-    result = {"p_value": np.nan, "sup_t": np.nan, "leads": 0, "wald_statistic": np.nan,
-              "wald_df": 0, "wald_p_value": np.nan}
+    pre-period cells: left out when there are fewer treated units than pre-period cells, where
+    the covariance is singular)."""
+    result = {"p_value": np.nan, "method": "bootstrap sup-t", "sup_t": np.nan, "leads": 0,
+              "wald_statistic": np.nan, "wald_df": 0, "wald_p_value": np.nan}
     if not pre.any():
         return result
     leads = [cell_count + k for k, e in enumerate(estimates)
@@ -205,6 +230,8 @@ def _pretrend(att: np.ndarray, influence: np.ndarray, pre: np.ndarray, estimates
         maximum = np.max(np.abs(boot[:, leads][:, usable] / scale[usable]), axis=1)
         result.update({"p_value": float(np.mean(maximum >= observed)), "sup_t": observed,
                        "leads": int(usable.sum())})
+    if treated <= pre.sum():
+        return result
     covariance = influence[:, pre].T @ influence[:, pre] / n**2
     eigenvalues, vectors = np.linalg.eigh(covariance)
     positive = eigenvalues > eigenvalues.max(initial=0) * covariance.shape[0] * np.finfo(float).eps
@@ -357,12 +384,17 @@ def callaway_santanna(
         "estimate": values[cell_count:], "se": se[cell_count:], "lower": lower[cell_count:],
         "upper": upper[cell_count:], "p_value": p_values[cell_count:],
     })
+    permutation = None
     if inference == "permutation":
-        p, lo, hi = _permutation(y, membership, control, cells, post, simple, draws, rng, level)
+        permutation = _permutation(y, membership, control, cells, post, att, draws, rng, level)
         first = aggregated.index[aggregated["type"] == "simple"][0]
-        aggregated.loc[first, ["p_value", "lower", "upper"]] = [p, lo, hi]
+        aggregated.loc[first, ["p_value", "lower", "upper"]] = [
+            permutation["p_value"], permutation["lower"], permutation["upper"]]
 
-    pretrend = _pretrend(att, influence, ~post, estimates, cell_count, boot, se, n)
+    pretrend = _pretrend(att, influence, ~post, estimates, cell_count, boot, se, n,
+                         int(treated.sum()))
+    if permutation is not None:  # with few treated units the bootstrap's sup-t over-rejects
+        pretrend.update({"p_value": permutation["pretrend_p_value"], "method": "permutation"})
     rename = {"group": "group", "dynamic": "event_time"}
     parts = {}
     for kind in ("simple", "group", "dynamic"):

@@ -159,7 +159,8 @@ def synthetic_control(
     incomplete = np.isnan(values).any(axis=1)
     if incomplete[treated].any():
         bad = [keys[i] for i in np.flatnonzero(treated & incomplete)[:3]]
-        raise ValueError(f"{function}: treated unit(s) {bad} lack a value in some period of {time!r}")
+        raise ValueError(f"{function}: treated unit(s) {bad} lack a value in some period; "
+                         "synthetic control needs every period")
     donor_mask &= ~incomplete
     donors = np.flatnonzero(donor_mask)
     if len(donors) < 2:
