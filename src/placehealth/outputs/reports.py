@@ -33,7 +33,10 @@ METHODS = [
     "gap must be before it can be seen at that list size, so an unflagged condition may still be "
     "under-recorded by less than that.",
     "Comparison: values with 95% confidence intervals (Wilson for proportions); peers are the most "
-    "similar PCNs on population characteristics; funnel plots show 95% and 99.8% control limits.",
+    "similar PCNs on population characteristics; funnel plots show 95% and 99.8% control limits; "
+    "deciles rank the PCNs compared (1 = lowest tenth), not a national table. Neighbourhood IMD "
+    "deciles are the published national ones. Maps and neighbourhood tables show the fewest "
+    "neighbourhoods holding 95% of the PCN's patients (its footprint).",
     "Disclosure control: small counts are suppressed ([c]) and other counts rounded, with "
     "secondary suppression so that suppressed values cannot be worked out from totals; rates and "
     "shares based on suppressed counts are suppressed too.",

@@ -349,7 +349,8 @@ def compare_view(data: Data, codes: list[str], indicator: str | None, icb: str |
     chosen = indicator or (indicators[0] if indicators else None)
     rows = latest(frame[frame["indicator"] == chosen])
     shown, scope = _compare_scope(data, codes, icb, rows)
-    rows = decorate(rows[rows["unit_code"].isin(shown)], [], data, "pcn")
+    rows = decorate(rows[rows["unit_code"].isin(shown)], [], data, "pcn") \
+        .sort_values("value", ascending=False, na_position="last", kind="stable")
     rows = rows[[c for c in ("unit_code", "unit_name", "period", "value", "lowercl", "uppercl",
                              "vs_england", "vs_peers", "national_decile", SUPPRESSED) if c in rows]]
     label = title_of(data, chosen) if chosen else ""
