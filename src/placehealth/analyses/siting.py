@@ -255,7 +255,8 @@ class SitingResult:
             "chosen": self.chosen, "covered_weight": num(self.covered_weight),
             "total_weight": num(self.total_weight),
             "covered_share": num(self.covered_weight / self.total_weight
-                                 if self.total_weight else None),
+                                 if self.total_weight and self.covered_weight is not None
+                                 else None),
             "weighted_distance": num(self.weighted_distance),
             "core20_share": num(self.core20_share), "solve_seconds": round(self.solve_seconds, 3),
             "iterations": self.iterations, "message": self.message,
@@ -280,23 +281,25 @@ def mclp(problem: SitingProblem, p: int, radius: float, *, fixed: Sequence[str] 
     _check_p(problem, p, fixed_idx)
     cover = problem.cover(radius)
     w = problem.weight
+    if min_core20_share is not None:
+        if problem.core20 is None:
+            raise SitingError("an equity constraint needs each demand point's core20 flag")
+        if not 0 <= min_core20_share <= 1:
+            raise SitingError(f"minimum Core20 share {min_core20_share} is not between 0 and 1")
     rows = np.flatnonzero((w > 0) & (np.diff(cover.indptr) > 0))  # points that can count
-    sub = cover[rows]
-    m, r = problem.n_sites, len(rows)
+    core_flag = (problem.core20[rows] if min_core20_share is not None
+                 else np.zeros(len(rows), dtype=bool))
+    sub, weight, core = _merge_alike(cover[rows], w[rows], core_flag)
+    m, r = problem.n_sites, sub.shape[0]
     lp = _Model(m + r, maximise=True)
-    lp.cost[m:] = w[rows]
+    lp.cost[m:] = weight
     lp.integer[:m] = True
     lp.lower[fixed_idx] = 1.0
     # y_i - sum_j x_j <= 0
     lp.add_rows(_stack_rows(np.ones(r), m + np.arange(r), sub, -1.0, lp.n), upper=0.0)
     lp.add_rows([(np.arange(m), np.ones(m))], lower=p, upper=p)
     if min_core20_share is not None:
-        if problem.core20 is None:
-            raise SitingError("an equity constraint needs each demand point's core20 flag")
-        if not 0 <= min_core20_share <= 1:
-            raise SitingError(f"minimum Core20 share {min_core20_share} is not between 0 and 1")
-        core = problem.core20[rows]
-        coef = (core.astype(float) - min_core20_share) * w[rows]
+        coef = (core.astype(float) - min_core20_share) * weight
         lp.add_rows([(m + np.arange(r), coef)], lower=0.0)
         other = np.flatnonzero(~core)
         if len(other):  # y_i - x_j >= 0 for j in N_i, non-Core20 i
@@ -550,6 +553,23 @@ def _quiet_highs() -> highspy.Highs:
         os.close(saved)
     h.setOptionValue("output_flag", False)
     return h
+
+
+def _merge_alike(cover: sparse.csr_matrix, weight: np.ndarray, core: np.ndarray):
+    """Demand points reached by exactly the same sites (and alike in Core20 flag) merged into one
+    with their summed weight: an exact reduction for covering models (same y in every solution)."""
+    cover = cover.tocsr()
+    cover.sort_indices()
+    keys = {}
+    group = np.empty(cover.shape[0], dtype=np.int64)
+    for i in range(cover.shape[0]):
+        key = (bool(core[i]), cover.indices[cover.indptr[i]:cover.indptr[i + 1]].tobytes())
+        group[i] = keys.setdefault(key, len(keys))
+    if len(keys) == cover.shape[0]:
+        return cover, weight, core
+    first = np.unique(group, return_index=True)[1]
+    merged = np.bincount(group, weights=weight, minlength=len(keys))
+    return cover[first], merged, core[first]
 
 
 def _stack_rows(diag: np.ndarray | None, diag_cols: np.ndarray | None, block: sparse.csr_matrix,

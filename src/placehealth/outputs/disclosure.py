@@ -263,6 +263,10 @@ TABLE_RULES: dict[str, TableRule] = {
     # differenced against the published per-register gaps to recover a hidden small register.
     "reach_lsoa": TableRule(counts=("patients", "missing", "need"), dimensions=("lsoa_code",),
                             fixed=("kind",), derived={"need_per_1000": ("patients", "need")}),
+    # Siting: each LSOA's need (missing cases) and each chosen site's need added and served
+    # (sums of it) are counts, protected as reach's need is; distances are not about people.
+    "siting_lsoa": TableRule(counts=("need",), dimensions=("lsoa_code",)),
+    "siting_sites": TableRule(counts=("need_added", "need_served"), dimensions=("site_id",)),
     "reach_area": TableRule(counts=("patients", "need", "need_reached"),
                             dimensions=("area_code",), fixed=("level", "kind"),
                             derived={"need_reached_pct": ("need", "need_reached")}),
