@@ -82,7 +82,13 @@ def _number(value: Any) -> str:
 
 
 def _print_table(result: dict[str, Any], out: Path | None) -> None:
-    frame = flat(result)
+    if result["method"] == "spc":  # one line per series; every point is in --format csv/json
+        frame = pd.DataFrame([{k: s[k] for k in ("unit", "centre", "lower", "upper", "variation",
+                                                   "assurance", "warning")}
+                              | {"flagged": len(s["flagged"]), "latest": s["points"][-1]["period"]}
+                              for s in result["series"]])
+    else:
+        frame = flat(result)
     table = Table(title=_headline(result))
     for column in frame.columns:
         table.add_column(str(column), overflow="fold")
