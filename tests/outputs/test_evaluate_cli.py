@@ -130,3 +130,35 @@ def test_a_bad_cell_is_named_by_file_row_and_field(panel, tmp_path):
     assert str(bad) in done.stderr and "row 6" in done.stderr and "'rate'" in done.stderr
     missing = _run("spc", "--input", str(tmp_path / "none.csv"), "--time", "month", "--outcome", "rate")
     assert missing.code == 2 and "no such file" in missing.stderr
+
+
+def test_counts_echoed_per_period_pass_disclosure_control(tmp_path):
+    """With a count outcome, small counts are hidden and others rounded to 5 before any
+    per-period value (count or rate) leaves; estimates are unchanged model summaries."""
+    rng = np.random.default_rng(1)
+    rows = [{"pcn": f"U{i}", "quarter": f"{2020 + t // 4}Q{t % 4 + 1}", "events": int(rng.poisson(6 + 3 * i)),
+             "population": 1000.0, "start": "2023Q1" if i == 0 else ""}
+            for i in range(12) for t in range(16)]
+    path = tmp_path / "counts.csv"
+    frame = pd.DataFrame(rows)
+    frame.to_csv(path, index=False)
+    spc = _json("spc", "--input", str(path), "--time", "quarter", "--outcome", "events",
+                "--offset", "population", "--unit", "pcn")
+    assert "suppressed" in spc["disclosure"]
+    truth = frame.set_index(["pcn", "quarter"])["events"]
+    hidden = shown = 0
+    for series in spc["series"]:
+        for point in series["points"]:
+            count = truth[(series["unit"], point["period"])]
+            if count <= 7:
+                assert point["value"] is None
+                hidden += 1
+            else:
+                assert point["value"] * 1000 == pytest.approx(5 * np.floor(count / 5 + 0.5))
+                shown += 1
+    assert hidden and shown
+    its = _json("its", "--input", str(path), "--time", "quarter", "--outcome", "events",
+                "--offset", "population", "--family", "poisson", "--unit", "pcn",
+                "--first-treated", "start")
+    observed = [p["observed"] for p in its["series"][0]["points"]]
+    assert all(v is None or v % 5 == 0 for v in observed) and None in observed

@@ -23,6 +23,7 @@ from placehealth.measures.did import callaway_santanna, match_comparators
 from placehealth.measures.its import its
 from placehealth.measures.spc import xmr
 from placehealth.measures.synth import synthetic_control
+from placehealth.outputs.disclosure import Policy, get_policy
 
 METHODS = ("spc", "its", "did", "synth")
 FAMILIES = ("gaussian", "poisson")
@@ -178,8 +179,15 @@ def evaluate(method: str, frame: pd.DataFrame, *, time: str, outcome: str, unit:
              offset: str | None = None, family: str = "gaussian", source: str = "the panel",
              baseline: int | None = None, target: float | None = None,
              improvement: str | None = None, draws: int = 999, inference: str = "auto",
-             match: int = 0, seed: int = 1) -> dict[str, Any]:
-    """Run one method on a panel and return its results with plain names (see module doc)."""
+             match: int = 0, seed: int = 1,
+             disclosure: str | Policy | None = None) -> dict[str, Any]:
+    """Run one method on a panel and return its results with plain names (see module doc).
+
+    When the outcome is a count (``family="poisson"`` or an ``offset``), every value echoed per
+    unit and period passes disclosure control (``disclosure``: a policy name, default the
+    project's): small counts are hidden and others rounded, and rates are recomputed from the
+    rounded count, so no point reveals more than the protected count. Estimates are model
+    summaries over many points and are not altered."""
     if method not in METHODS:
         raise EvaluationError(f"unknown method {method!r}: use one of {', '.join(METHODS)}")
     if family not in FAMILIES:
@@ -210,7 +218,41 @@ def evaluate(method: str, frame: pd.DataFrame, *, time: str, outcome: str, unit:
     except ValueError as exc:
         raise EvaluationError(f"{source}: {exc}") from None
     notes = [str(w.message) for w in caught]
+    if family == "poisson" or offset is not None:
+        body["disclosure"] = _protect(method, body, work, label, family, get_policy(disclosure))
     return {**header, **body, "notes": notes}
+
+
+def _protect(method: str, body: dict[str, Any], work: pd.DataFrame, label: dict[float, str],
+             family: str, policy: Policy) -> str:
+    """Hide or round every per-period value that echoes a count (see :func:`evaluate`)."""
+    counts = pd.Series(work["outcome"].to_numpy(), index=pd.MultiIndex.from_arrays(
+        [work["unit"].to_numpy(), work["period"].map(label).to_numpy()]))
+    small = policy.is_small(counts)
+    rounded = policy.round(counts).astype("float64").where(~small)
+    offsets = (pd.Series(work["offset"].to_numpy(), index=counts.index)
+               if "offset" in work else pd.Series(1.0, index=counts.index))
+    shown = rounded if method == "its" and family == "poisson" else rounded / offsets
+
+    def value(unit: Any, period: str) -> Any:
+        got = shown.get((unit, period))
+        return None if got is None or pd.isna(got) else float(got)
+
+    if method == "spc":
+        for series in body["series"]:
+            for point in series["points"]:
+                point["value"] = value(series["unit"], point["period"])
+    elif method == "its":
+        for series in body["series"]:
+            for point in series["points"]:
+                point["observed"] = value(series["unit"], point["period"])
+    elif method == "synth":
+        for unit in body["units"]:
+            for point in unit["points"]:
+                point["observed"] = value(unit["unit"], point["period"])
+                point["gap"] = (None if point["observed"] is None or point["counterfactual"] is None
+                                else point["observed"] - point["counterfactual"])
+    return f"{policy.describe()}; applied to each period's count and the rate shown from it"
 
 
 def _rate(work: pd.DataFrame, offset: str | None) -> pd.DataFrame:
