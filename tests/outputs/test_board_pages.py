@@ -313,3 +313,10 @@ def test_home_lists_the_place_s_councils_largest_first(tmp_path):
         store.replace_table("la_profile", pd.concat([rows, *far, big], ignore_index=True))
     cells = _table(TestClient(create_app(db)).get("/").text, "council-table")
     assert [row[1] for row in cells] == ["Bigtown", "Demoshire"]
+
+
+def test_lower_case_codes_reach_the_api_views_too(tiny_client):
+    response = tiny_client.get("/api/pcn/u00001", follow_redirects=False)
+    assert response.status_code == 308 and response.headers["location"] == "/api/pcn/U00001"
+    assert tiny_client.get("/api/pcn/u00001").json()["code"] == "U00001"
+    assert tiny_client.get("/group/East Side").status_code == 200  # names are left as they are

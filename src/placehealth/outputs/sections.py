@@ -309,7 +309,12 @@ def _quintile_chart(_frame: pd.DataFrame | None, unit: Unit) -> dict[str, Any] |
 
 def neighbourhood_rows(unit: Unit) -> pd.DataFrame:
     """A PCN's neighbourhoods: its patients there, the national IMD decile, the IMD score and
-    how many PCNs share it; ``in_footprint`` marks those holding 95% of its patients."""
+    how many PCNs share it; ``in_footprint`` marks those holding 95% of its patients (kept while
+    the store is unchanged: the view, its map and its section all read them)."""
+    return unit.data.memo(f"neighbourhoods:{unit.code}", lambda: _neighbourhood_rows(unit)).copy()
+
+
+def _neighbourhood_rows(unit: Unit) -> pd.DataFrame:
     data = unit.data
     rows = data.rows("pcn_lsoa", pcn_code=unit.code)
     if rows.empty:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
@@ -19,6 +20,8 @@ from placehealth.outputs.queries import BadRequest, Data, NotFound, StoreBusy
 from placehealth.outputs.web import api, pages
 
 STATIC = Path(__file__).resolve().parent / "static"
+#: Pages and API views addressed by an official code (ODS, ONS), which is upper case.
+CODED = re.compile(r"^(/(?:api/)?(?:target/)?(?:pcn|practice|lsoa|la)/)([^/]+)(.*)$")
 
 
 def _wants_json(request: Request) -> bool:
@@ -88,6 +91,16 @@ def create_app(db: str | os.PathLike[str] | None = None, policy: str | Policy | 
     if warm_up:
         threading.Thread(target=warm, args=(app.state.data, traffic), daemon=True).start()
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.middleware("http")
+    async def upper_case_codes(request: Request, call_next):
+        """``/pcn/u05734`` is sent to ``/pcn/U05734``, as the CLI accepts codes in any case."""
+        match = CODED.match(request.url.path)
+        if match and match.group(2) != match.group(2).upper():
+            url = match.group(1) + match.group(2).upper() + match.group(3)
+            return RedirectResponse(f"{url}?{request.url.query}" if request.url.query else url, status_code=308)
+        return await call_next(request)
+
     app.include_router(api.router)
     app.include_router(api.downloads)
     app.include_router(pages.router)

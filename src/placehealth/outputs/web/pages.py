@@ -8,7 +8,7 @@ from pathlib import Path
 
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 
 from placehealth.outputs import html, reports, views
 from placehealth.outputs.disclosure import explanation
@@ -21,14 +21,6 @@ router = APIRouter(include_in_schema=False)
 
 def _data(request: Request) -> Data:
     return request.app.state.data
-
-
-def _canonical(request: Request, code: str) -> RedirectResponse | None:
-    """Codes are upper case (ODS, ONS); a lower-case address is sent to the upper-case one."""
-    if code == code.upper():
-        return None
-    url = request.url.path.replace(code, code.upper(), 1)
-    return RedirectResponse(f"{url}?{request.url.query}" if request.url.query else url, status_code=308)
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -54,8 +46,6 @@ def _home(data: Data) -> str:
 
 @router.get("/pcn/{code}", response_class=HTMLResponse)
 async def pcn(request: Request, code: str, indicator: str | None = Query(None, max_length=200)) -> Response:
-    if redirect := _canonical(request, code):
-        return redirect
     data = _data(request)
     indicator = views.known_indicator(data, indicator)
     key = f"html:pcn:{code}:{indicator}"
@@ -67,8 +57,6 @@ async def pcn(request: Request, code: str, indicator: str | None = Query(None, m
 
 @router.get("/pcn/{code}/report", response_class=HTMLResponse)
 def pcn_report(request: Request, code: str, indicator: str | None = Query(None, max_length=200)) -> Response:
-    if redirect := _canonical(request, code):
-        return redirect
     document = reports.pcn_report_html(_data(request), code, indicator)
     return Response(document, media_type="text/html; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="placehealth-{code}.html"'})
@@ -76,8 +64,6 @@ def pcn_report(request: Request, code: str, indicator: str | None = Query(None, 
 
 @router.get("/pcn/{code}/report.pdf")
 def pcn_report_pdf(request: Request, code: str, indicator: str | None = Query(None, max_length=200)) -> Response:
-    if redirect := _canonical(request, code):
-        return redirect
     document = reports.pcn_report_html(_data(request), code, indicator)
     with tempfile.TemporaryDirectory() as tmp:
         try:
@@ -97,7 +83,7 @@ def _unit_page(view: dict, kind: str) -> HTMLResponse:
 
 
 def _unit(request: Request, level: str, code: str, kind: str) -> Response:
-    return _canonical(request, code) or _unit_page(views.unit_view(_data(request), level, code), kind)
+    return _unit_page(views.unit_view(_data(request), level, code), kind)
 
 
 @router.get("/practice/{code}", response_class=HTMLResponse)
@@ -117,12 +103,12 @@ def la(request: Request, code: str) -> Response:
 
 @router.get("/target/pcn/{code}", response_class=HTMLResponse)
 def target_pcn(request: Request, code: str) -> Response:
-    return _canonical(request, code) or _unit_page(views.target_view(_data(request), "pcn", code), "PCN")
+    return _unit_page(views.target_view(_data(request), "pcn", code), "PCN")
 
 
 @router.get("/target/la/{code}", response_class=HTMLResponse)
 def target_la(request: Request, code: str) -> Response:
-    return _canonical(request, code) or _unit_page(views.target_view(_data(request), "la", code),
+    return _unit_page(views.target_view(_data(request), "la", code),
                                                    "Local authority")
 
 
