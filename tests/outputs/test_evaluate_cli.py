@@ -162,3 +162,11 @@ def test_counts_echoed_per_period_pass_disclosure_control(tmp_path):
                 "--first-treated", "start")
     observed = [p["observed"] for p in its["series"][0]["points"]]
     assert all(v is None or v % 5 == 0 for v in observed) and None in observed
+
+
+def test_did_with_matched_comparators(panel):
+    result = _json("did", "--input", str(panel), "--time", "month", "--outcome", "rate",
+                   "--unit", "pcn", "--first-treated", "started", "--match", "2", "--draws", "199")
+    assert result["comparators_matched"] is True
+    assert 2 <= len(result["comparators"]) <= 12  # at most 2 per treated PCN, shared ones once
+    assert result["lower"] < 3.0 < result["upper"]

@@ -2,7 +2,9 @@
 
 One module per family (proportions, rates, dsr, isr, inequality, funnels, benchmark) sharing the
 helpers in ``_limits``; the methods are specified in the shared INDICATOR_METHODS.md and follow
-PHEindicatormethods' arguments and output columns.
+PHEindicatormethods' arguments and output columns. The evaluation statistics over time (``spc``,
+``its``, ``did``, ``synth``) are imported from their modules, so that importing this package does
+not load statsmodels.
 """
 
 from placehealth.measures.benchmark import compare_to_benchmark
