@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from placehealth.analyses import need, profile
 from placehealth.sources import read_file
-from placehealth.sources.demo import DemoConfig, generate
+from placehealth.sources.demo import DemoConfig, generate, read_options
 from placehealth.store import Store
 
 pytestmark = pytest.mark.slow
@@ -25,11 +25,15 @@ def demo(tmp_path_factory):
     place = generate(tmp_path_factory.mktemp("demo"), CONFIG)
     path = tmp_path_factory.mktemp("store") / "demo.duckdb"
     with Store(path) as store:
-        store.ingest([read_file(p) for p in place.files])
+        results: list = []
+        for file in place.files:  # in order: partner postcodes resolve through the lookup
+            results.append(read_file(file, options=read_options(results)))
+        store.ingest(results)
         profile.build(store)
         need.build(store)
-        truth = json.loads(place.truth.read_text())
-        year = CONFIG.qof_years[-1]
+    truth = json.loads(place.truth.read_text())
+    year = CONFIG.qof_years[-1]
+    with Store(path, read_only=True) as store:  # as the CLI's data layer opens it
         yield store, truth, year, path
 
 
@@ -99,5 +103,9 @@ def test_need_pcn_prints_worst_gaps_first_with_their_neighbourhoods(demo):
     assert data["conditions"][0]["neighbourhoods"]
     table = CliRunner().invoke(app, ["need", "pcn", pcn, "--db", str(path)])
     assert table.exit_code == 0 and "recorded vs expected" in table.output
+    # how big a gap the data can show, in words, beside the one flag
+    words = " ".join(table.output.split())
+    assert "under-recording of about" in words and "or more would be flagged" in words
+    assert all("detectable_shortfall" in c and "significantly_low" in c for c in data["conditions"])
     bad = CliRunner().invoke(app, ["need", "pcn", "U99999", "--db", str(path)])
     assert bad.exit_code != 0 and "no PCN 'U99999'" in bad.output

@@ -17,7 +17,8 @@ from placehealth.outputs.cli.common import (
     print_frame,
     print_json,
 )
-from placehealth.outputs.disclosure import explanation, marked, protect
+from placehealth.outputs.disclosure import explanation, marked
+from placehealth.outputs.queries import Data
 from placehealth.outputs.sections import detectable_sentence, missing_text
 
 need_app = typer.Typer(help="Unmet need: recorded against expected prevalence, uptake gaps.",
@@ -27,35 +28,30 @@ need_app = typer.Typer(help="Unmet need: recorded against expected prevalence, u
 TOP_NEIGHBOURHOODS = 3
 
 
-def _latest(store, table: str) -> str | None:
-    periods = store.periods(table)
-    return periods[-1] if periods else None
-
-
-def pcn_need(store, pcn_code: str, period: str | None = None,
+def pcn_need(data: Data, pcn_code: str, period: str | None = None,
              top: int = TOP_NEIGHBOURHOODS) -> dict:
     """The PCN's prevalence gaps (worst first: most missing patients), each with the LSOAs where
-    most of them probably live, and its uptake gaps; disclosure-controlled."""
-    if not store.has("prevalence_gap"):
+    most of them probably live, and its uptake gaps; read through the disclosure-controlled data
+    layer the pages use, only the PCN's rows."""
+    if not data.has("prevalence_gap"):
         raise typer.BadParameter("no prevalence_gap table: load QOF prevalence and run "
                                  "`placehealth build` first")
-    period = period or _latest(store, "prevalence_gap")
-    gaps = protect(store.read("prevalence_gap", level="pcn", period=period), "prevalence_gap")
-    gaps = gaps[gaps["area_code"].str.upper() == pcn_code.strip().upper()]
+    filters = {"period": period} if period else {}
+    gaps = data.rows("prevalence_gap", latest=period is None, level="pcn", area_code=pcn_code,
+                     **filters)
     if gaps.empty:
-        known = store.read("prevalence_gap", level="pcn", period=period)["area_code"]
-        near = nearest(pcn_code, known)
+        known = data.rows("prevalence_gap", latest=period is None, level="pcn", group_code="HYP",
+                          **filters)
+        near = nearest(pcn_code, known["area_code"]) if len(known) else []
         hint = f" (did you mean {', '.join(near)}?)" if near else ""
-        raise typer.BadParameter(f"no PCN {pcn_code!r} in the prevalence gaps of {period}{hint}")
-    pcn_code = str(gaps["area_code"].iloc[0])
+        raise typer.BadParameter(f"no PCN {pcn_code!r} in the prevalence gaps"
+                                 f"{' of ' + period if period else ''}{hint}")
+    period = str(gaps["period"].iloc[0])
     gaps = gaps.sort_values(["missing", "ratio"], ascending=[False, True], na_position="last")
-    lsoa = pd.DataFrame()
-    if store.has("prevalence_gap_lsoa"):
-        lsoa = protect(store.read("prevalence_gap_lsoa", level="pcn", period=period),
-                       "prevalence_gap_lsoa")
-        lsoa = lsoa[lsoa["area_code"] == pcn_code]
+    lsoa = data.rows("prevalence_gap_lsoa", latest=False, level="pcn", area_code=pcn_code,
+                     period=period)
     gaps = _whole_people(gaps)
-    lsoa = _with_deciles(store, _whole_people(lsoa)) if len(lsoa) else lsoa
+    lsoa = _with_deciles(data, _whole_people(lsoa)) if len(lsoa) else lsoa
     conditions = []
     for row in marked(gaps).to_dict("records"):
         places = lsoa[lsoa["group_code"] == row["group_code"]] if len(lsoa) else lsoa
@@ -65,23 +61,17 @@ def pcn_need(store, pcn_code: str, period: str | None = None,
                                    "expected", "missing", "ratio", "significantly_low")}
             for r in marked(places).to_dict("records")] if len(places) else []
         conditions.append(row)
-    uptake = []
-    if store.has("uptake_gap"):
-        up = protect(store.read("uptake_gap", area_level="pcn"), "uptake_gap")
-        up = up[up["area_code"] == pcn_code]
-        if len(up):  # the latest uptake year, most people behind the target first
-            up = up[up["period"] == up["period"].max()]
-        up = up.sort_values("people_behind", ascending=False, na_position="last")
-        uptake = marked(up).to_dict("records")
-    core20 = []
-    if store.has("core20plus5"):
-        core = protect(store.read("core20plus5", period=period), "core20plus5")
-        core = core[core["pcn_code"] == pcn_code]
-        core20 = marked(core.drop(columns=["pcn_code", "pcn_name"])).to_dict("records")
+    uptake = data.rows("uptake_gap", latest=True, area_level="pcn", area_code=pcn_code)
+    uptake = uptake.sort_values("people_behind", ascending=False, na_position="last") \
+        if len(uptake) else uptake
+    core = data.rows("core20plus5", latest=False, pcn_code=pcn_code, period=period)
+    core20 = marked(core.drop(columns=["pcn_code", "pcn_name"])).to_dict("records") \
+        if len(core) else []
     return {"pcn_code": pcn_code, "period": period,
             "pcn_name": gaps["area_name"].iloc[0], "model": gaps["model"].iloc[0],
-            "conditions": conditions, "uptake": uptake, "core20plus5": core20,
-            "disclosure": explanation()}
+            "conditions": conditions,
+            "uptake": marked(uptake).to_dict("records") if len(uptake) else [],
+            "core20plus5": core20, "disclosure": explanation()}
 
 
 def pcn(
@@ -95,8 +85,7 @@ def pcn(
 
     Example: placehealth need pcn U12345 --format json
     """
-    with open_store(db) as store:
-        result = pcn_need(store, pcn_code.strip().upper(), period, top)
+    result = pcn_need(Data(db), pcn_code.strip().upper(), period, top)
     if fmt == "json":
         print_json(result)
         return
@@ -135,13 +124,11 @@ def pcn(
     console.print(result["disclosure"], style="dim", markup=False)
 
 
-def _with_deciles(store, lsoa: pd.DataFrame) -> pd.DataFrame:
+def _with_deciles(data: Data, lsoa: pd.DataFrame) -> pd.DataFrame:
     """Add each LSOA's national IMD decile (1 = most deprived; the edition covering most of
     them), or nothing when no IMD is loaded."""
     lsoa = lsoa.assign(imd_decile=pd.NA)
-    if not store.has("imd"):
-        return lsoa
-    imd = store.read("imd", domain="imd", lsoa_code=sorted(lsoa["lsoa_code"].unique()))
+    imd = data.rows("imd", latest=False, domain="imd", lsoa_code=sorted(lsoa["lsoa_code"].unique()))
     if imd.empty:
         return lsoa
     edition = imd.groupby("edition").size().sort_index().idxmax()
