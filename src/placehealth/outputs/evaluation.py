@@ -178,7 +178,8 @@ def evaluate(method: str, frame: pd.DataFrame, *, time: str, outcome: str, unit:
              first_treated: str | None = None, treated: str | None = None, start: Any = None,
              offset: str | None = None, family: str = "gaussian", source: str = "the panel",
              baseline: int | None = None, target: float | None = None,
-             improvement: str | None = None, draws: int = 999, inference: str = "auto",
+             improvement: str | None = None, screen: bool = False, draws: int = 999,
+             inference: str = "auto",
              match: int = 0, seed: int = 1,
              disclosure: str | Policy | None = None) -> dict[str, Any]:
     """Run one method on a panel and return its results with plain names (see module doc).
@@ -203,7 +204,7 @@ def evaluate(method: str, frame: pd.DataFrame, *, time: str, outcome: str, unit:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             if method == "spc":
-                body = _spc(work, label, offset, baseline, target, improvement)
+                body = _spc(work, label, offset, baseline, target, improvement, screen)
             elif method == "its":
                 body = _its(work, label, periods, offset, family)
             elif family != "gaussian":
@@ -267,10 +268,10 @@ def _rate(work: pd.DataFrame, offset: str | None) -> pd.DataFrame:
 
 
 def _spc(work: pd.DataFrame, label: dict[float, str], offset: str | None, baseline: int | None,
-         target: float | None, improvement: str | None) -> dict[str, Any]:
+         target: float | None, improvement: str | None, screen: bool) -> dict[str, Any]:
     work = _rate(work, offset).dropna(subset=["outcome"])
     result = xmr(work, "outcome", "period", "unit", change_column="first", baseline=baseline,
-                 target=target, improvement=improvement)
+                 target=target, improvement=improvement, screen_moving_ranges=screen)
     series = []
     points = result.points
     for summary in result.summary.to_dict(orient="records"):
@@ -290,7 +291,8 @@ def _spc(work: pd.DataFrame, label: dict[float, str], offset: str | None, baseli
                        "variation": summary["variation"], "assurance": summary["assurance"],
                        "warning": summary["warning"] or None,
                        "flagged": [r["period"] for r in rows if r["flagged"]], "points": rows})
-    return {"target": target, "improvement": improvement, "series": series}
+    return {"target": target, "improvement": improvement, "screened_moving_ranges": screen,
+            "series": series}
 
 
 def _its(work: pd.DataFrame, label: dict[float, str], periods: Periods, offset: str | None,

@@ -131,6 +131,9 @@ def spc_command(input: Input, time: Time, outcome: Outcome, unit: Unit = None,
                                                             "of each phase.")] = None,
                 target: Annotated[float | None, typer.Option(help="Target for the assurance icon.")] = None,
                 improvement: Annotated[str | None, typer.Option(help="up or down: which way is better.")] = None,
+                screen: Annotated[bool, typer.Option(
+                    "--screen/--no-screen", help="Leave out moving ranges above 3.267 x their "
+                    "mean when setting the limits.")] = False,
                 ) -> None:
     """XmR charts (Making Data Count): centre line, limits at the mean +/- 2.66 mean moving
     ranges, special-cause points; limits recalculated from each unit's start.
@@ -139,7 +142,8 @@ def spc_command(input: Input, time: Time, outcome: Outcome, unit: Unit = None,
     """
     _run("spc", input, dict(time=time, outcome=outcome, unit=unit, first_treated=first_treated,
                             treated=treated, start=start, offset=offset, family=family,
-                            baseline=baseline, target=target, improvement=improvement), format, out)
+                            baseline=baseline, target=target, improvement=improvement,
+                            screen=screen), format, out)
 
 
 @app.command("its")
