@@ -71,10 +71,13 @@ def design(time: np.ndarray, start: float, season: np.ndarray | None, season_len
     columns = [np.ones_like(time), time - start, post, (time - start) * post]
     names = ["intercept", "time", "level_change", "slope_change"]
     if season is not None:
-        for k in range(1, harmonics + 1):
+        for k in range(1, min(harmonics, int(season_length // 2)) + 1):
             angle = 2 * np.pi * k * season / season_length
-            columns += [np.sin(angle), np.cos(angle)]
-            names += [f"sin{k}", f"cos{k}"]
+            if 2 * k != season_length:  # at the Nyquist frequency the sine is zero
+                columns.append(np.sin(angle))
+                names.append(f"sin{k}")
+            columns.append(np.cos(angle))
+            names.append(f"cos{k}")
     return np.column_stack(columns), names
 
 
@@ -82,7 +85,7 @@ def _newey_west_se(x: np.ndarray, residuals: np.ndarray, lags: int, terms: list[
     """Newey-West standard errors of coefficients ``terms`` for many residual series at once
     (residuals: n x draws), Bartlett weights and the n / (n - k) factor (as statsmodels)."""
     n, k = x.shape
-    rows = np.linalg.solve(x.T @ x, x.T)[terms]  # coefficient j = rows[j] @ y
+    rows = np.linalg.pinv(x)[terms]  # coefficient j = rows[j] @ y
     scores = rows[:, :, None] * residuals[None, :, :]  # terms x n x draws
     variance = (scores**2).sum(axis=1)
     for lag in range(1, lags + 1):
