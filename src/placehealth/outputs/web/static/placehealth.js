@@ -26,6 +26,9 @@
                     "#425563", "#ffb81c", "#d5281b", "#41b6e6", "#8c564b", "#bcbd22", "#17becf", "#9467bd",
                     "#e377c2", "#2ca02c", "#ff9896", "#c5b0d5", "#c49c94", "#dbdb8d", "#9edae5", "#f7b6d2"];
 
+  // Key values as tables write them: thousands separated, at most one decimal.
+  function label(v) { return v.toLocaleString("en-GB", { maximumFractionDigits: 1 }); }
+
   function colourFor(values, mode) {
     var nums = values.filter(function (v) { return typeof v === "number"; });
     if (mode === "imd_decile") {
@@ -50,7 +53,7 @@
                var k = 0;
                for (var i = 0; i < breaks.length; i++) { if (v >= breaks[i]) k = i; }
                return BLUES[k]; },
-             legend: nums.length ? [[BLUES[0], lo.toFixed(1)], [BLUES[7], hi.toFixed(1)], ["#d8dde0", "suppressed / none"]] : [] };
+             legend: nums.length ? [[BLUES[0], label(lo)], [BLUES[7], label(hi)], ["#d8dde0", "suppressed / none"]] : [] };
   }
 
   function drawMaps() {
