@@ -11,9 +11,10 @@ generated from what the store holds:
 - uptake from the ``uptake`` table, one indicator per programme item and age cohort;
 - any further definitions in a TOML file (``[[indicator]]`` tables with the same fields).
 
-:func:`indicator_values` aggregates numerator and denominator from practices to any level
-(practice, pcn, sub_icb, icb, region, england, or a user-defined group) through
-``levels.practice_units`` and computes the value and limits once, with ``placehealth.measures``.
+:func:`indicator_values` aggregates numerator and denominator from practices to any level the
+level registry reports indicators at (``levels.levels_for("indicators")``: practice, pcn,
+sub_icb, icb, region, england and user-defined groups) inside the backend, through
+``levels.practice_units``, and computes the value and limits once, with ``placehealth.measures``.
 """
 
 from __future__ import annotations
@@ -27,13 +28,17 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+import ibis
 import pandas as pd
+
+from placehealth import levels as lv
+from placehealth.measures.proportions import proportion
+from placehealth.measures.rates import rate
 
 METHODS = ("proportion", "rate", "ratio")
 POLARITIES = ("high_is_good", "low_is_good", "none")
-ENGLAND_CODE, ENGLAND_NAME = "E92000001", "England"
-#: Levels an indicator built from practice rows can be computed at.
-PRACTICE_LEVELS = ("practice", "pcn", "sub_icb", "icb", "region", "england", "group")
+#: Levels an indicator built from practice rows can be computed at (from the level registry).
+PRACTICE_LEVELS = lv.levels_for("indicators")
 
 VALUE_COLUMNS = ["indicator", "level", "unit_code", "unit_name", "period", "numerator",
                  "denominator", "practices", "value", "lowercl", "uppercl", "confidence",
@@ -132,7 +137,7 @@ def uptake_indicators(store) -> list[Indicator]:
     for (item, age), frame in items.groupby(["indicator", "age"], sort=True):
         levels = set(frame["area_level"])
         unit_level = "practice" if "practice" in levels else sorted(levels)[0]
-        if unit_level not in ("practice", "pcn"):
+        if unit_level not in PRACTICE_LEVELS:
             continue
         age_part = "" if age in (None, "all") else f" at {age}"
         out.append(Indicator(
@@ -143,7 +148,7 @@ def uptake_indicators(store) -> list[Indicator]:
             publication="Uptake (e.g. UKHSA COVER)",
             filters={"indicator": item, "age": age, "area_level": unit_level},
             unit_column="area_code", unit_level=unit_level,
-            levels=PRACTICE_LEVELS if unit_level == "practice" else ("pcn",),
+            levels=PRACTICE_LEVELS if unit_level == "practice" else (unit_level,),
             description=f"People reached by {item}{age_part} as a percentage of those eligible.",
         ))
     return out
@@ -211,46 +216,9 @@ def registry_frame(indicators: Mapping[str, Indicator]) -> pd.DataFrame:
 # ------------------------------------------------------------------------------ computing values
 
 
-def source_counts(store, indicator: Indicator, periods: Iterable[str] | None = None
-                  ) -> pd.DataFrame:
-    """Numerator and denominator per source unit and period (summed over matching rows).
-
-    Rows with a missing (suppressed) numerator or denominator are dropped.
-    """
-    t = store.table(indicator.source_table)
-    for column, value in indicator.filters.items():
-        if column not in t.columns:
-            raise ValueError(f"indicator {indicator.name}: filter column {column!r} is not in "
-                             f"table {indicator.source_table}")
-        t = t.filter(t[column] == value)
-    periods = list(periods) if periods is not None else None
-    if periods:
-        t = t.filter(t["period"].isin(periods))
-    for column in (indicator.numerator, indicator.denominator, indicator.unit_column):
-        if column not in t.columns:
-            raise ValueError(f"indicator {indicator.name}: column {column!r} is not in table "
-                             f"{indicator.source_table} (columns: {', '.join(t.columns)})")
-    t = t.filter(t[indicator.numerator].notnull() & t[indicator.denominator].notnull())
-    t = (t.group_by(["period", indicator.unit_column])
-         .aggregate(numerator=t[indicator.numerator].sum(),
-                    denominator=t[indicator.denominator].sum()))
-    frame = t.to_pandas().rename(columns={indicator.unit_column: "source_code"})
-    return frame.astype({"numerator": "float64", "denominator": "float64"})
-
-
-def units_for(store, level: str, period: str, codes: Iterable[str] | None = None) -> pd.DataFrame:
-    """practice_code -> unit_code, unit_name at ``level`` (england: one unit for all practices)."""
-    if level == "england":
-        if codes is None:
-            from placehealth.analyses.levels import practice_units
-
-            codes = practice_units(store, "practice", period)["practice_code"]
-        codes = sorted(set(codes))
-        return pd.DataFrame({"practice_code": codes, "unit_code": ENGLAND_CODE,
-                             "unit_name": ENGLAND_NAME})
-    from placehealth.analyses.levels import practice_units
-
-    return practice_units(store, level, period)[["practice_code", "unit_code", "unit_name"]]
+def units_for(store, level: str, period: str) -> pd.DataFrame:
+    """practice_code -> unit_code, unit_name at ``level`` in ``period`` (levels.practice_units)."""
+    return lv.practice_units(store, level, period)[["practice_code", "unit_code", "unit_name"]]
 
 
 def indicator_values(
@@ -260,18 +228,15 @@ def indicator_values(
     period: str | Iterable[str] | None = None,
     *,
     confidence: float = 0.95,
-    counts: pd.DataFrame | None = None,
-    units: dict | None = None,
 ) -> pd.DataFrame:
     """The indicator for every unit of ``level`` (and period): counts, value and limits.
 
-    One computation for every level: practice rows are mapped to units by
-    ``levels.practice_units(store, level, period)``, numerators and denominators summed, and the
-    value computed by ``placehealth.measures`` (proportion: Wilson; rate and ratio: exact Poisson
-    below 10 events, Byar from 10 — a ratio is observed / expected counts, so its limits are the
-    count's Poisson limits divided by the expected count). Returns the columns
-    ``VALUE_COLUMNS``; ``practices`` counts the source units summed into each unit.
-    See :func:`values_many` for many indicators at once (the same computation).
+    One computation for every level (:func:`values_many` with one indicator): practice rows are
+    mapped to units by ``levels.practice_units(store, level, period)``, numerators and
+    denominators summed, and the value computed by ``placehealth.measures`` (proportion: Wilson;
+    rate and ratio: exact Poisson below 10 events, Byar from 10 — a ratio is observed / expected
+    counts, so its limits are the count's Poisson limits divided by the expected count). Returns
+    the columns ``VALUE_COLUMNS``; ``practices`` counts the source units summed into each unit.
     """
     if isinstance(indicator, str):
         known = registry(store)
@@ -282,62 +247,21 @@ def indicator_values(
         raise ValueError(f"indicator {indicator.name} is not available at level {level!r} "
                          f"(levels: {', '.join(indicator.levels)})")
     periods = [period] if isinstance(period, str) else (list(period) if period else None)
-    if counts is None:
-        values = values_many(store, [indicator], level, units=units, confidence=confidence)
-        if periods:
-            values = values[values["period"].isin(periods)].reset_index(drop=True)
-        return values
+    values = values_many(store, [indicator], level, confidence=confidence)
     if periods:
-        counts = counts[counts["period"].isin(periods)]
-    return values_many(store, [indicator], level, counts=counts.assign(indicator=indicator.name),
-                       units=units, confidence=confidence)
+        values = values[values["period"].isin(periods)].reset_index(drop=True)
+    return values
 
 
-def values_many(
-    store,
-    indicators: Iterable[Indicator],
-    level: str,
-    *,
-    counts: pd.DataFrame | None = None,
-    units: dict | None = None,
-    confidence: float = 0.95,
-) -> pd.DataFrame:
+def values_many(store, indicators: Iterable[Indicator], level: str, *, units: dict | None = None,
+                confidence: float = 0.95) -> pd.DataFrame:
     """Every indicator in ``indicators`` (those available at ``level``) for every unit and period.
 
-    ``counts``: :func:`source_counts_many` output (indicator, period, source_code, numerator,
-    denominator), read from the store when not given; ``units``: a dict kept by the caller and
-    filled with each level and period's membership, so a build reads each once.
+    ``units``: a dict kept by the caller and filled with each level and period's membership, so
+    a build reads each once.
     """
     indicators = {i.name: i for i in indicators if i.supports(level)}
-    if counts is None:
-        summed, names = unit_counts(store, indicators.values(), level, units)
-        return _finish(summed, names, indicators, level, confidence)
-    counts = counts[counts["indicator"].isin(list(indicators))]
-    if counts.empty:
-        return pd.DataFrame(columns=VALUE_COLUMNS)
-    direct = [n for n, i in indicators.items() if i.unit_level == level and level != "practice"]
-    parts = []
-    names = pd.Series(dtype=object)
-    if direct:
-        mask = counts["indicator"].isin(direct)
-        parts.append(counts[mask].rename(columns={"source_code": "unit_code"}))
-        counts = counts[~mask]
-    if not counts.empty:
-        if level == "england":
-            parts.append(counts.assign(unit_code=ENGLAND_CODE))
-            names = pd.Series({ENGLAND_CODE: ENGLAND_NAME})
-        else:
-            members = _members(store, level, sorted(counts["period"].unique()), units)
-            parts.append(counts.merge(members[["period", "practice_code", "unit_code"]],
-                                      left_on=["period", "source_code"],
-                                      right_on=["period", "practice_code"], how="inner"))
-            names = members.drop_duplicates("unit_code").set_index("unit_code")["unit_name"]
-    mapped = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
-    keys = ["indicator", "unit_code", "period"]
-    summed = (mapped.groupby(keys, sort=True, dropna=True, observed=True)
-              .agg(numerator=("numerator", "sum"), denominator=("denominator", "sum"),
-                   practices=("numerator", "size"))
-              .reset_index())
+    summed, names = unit_counts(store, indicators.values(), level, units)
     return _finish(summed, names, indicators, level, confidence)
 
 
@@ -359,14 +283,12 @@ def _finish(summed: pd.DataFrame, names: pd.Series, indicators: Mapping[str, Ind
 
 def _members(store, level: str, periods: list[str], units: dict | None) -> pd.DataFrame:
     """practice_code -> unit for each period (period, practice_code, unit_code, unit_name)."""
-    from placehealth.analyses.levels import mapping_period_quiet
-
     units = {} if units is None else units
     parts = []
     for p in periods:
         if (level, p) not in units:
             # periods served by the same practice -> PCN mapping share one membership
-            chosen = mapping_period_quiet(store, p) if level != "practice" else None
+            chosen = lv.mapping_period_quiet(store, p) if level != "practice" else None
             shared = (level, "mapping", chosen)
             if chosen is not None and shared in units:
                 units[(level, p)] = units[shared]
@@ -382,9 +304,9 @@ def unit_counts(store, indicators: Iterable[Indicator], level: str, units: dict 
                 ) -> tuple[pd.DataFrame, pd.Series]:
     """Numerators and denominators summed to the units of ``level`` inside the backend (one
     query per source table and filter columns): indicator, unit_code, period, numerator,
-    denominator, practices; and the unit names."""
-    import ibis
-
+    denominator, practices; and the unit names. Every source row counts in the one unit of an
+    ``all`` level (England), practices outside the mapping included."""
+    spec = lv.get(level)
     batches: dict[tuple, list[Indicator]] = {}
     for ind in indicators:
         key = (ind.source_table, ind.numerator, ind.denominator, ind.unit_column,
@@ -404,9 +326,10 @@ def unit_counts(store, indicators: Iterable[Indicator], level: str, units: dict 
         t = t.select("period", *keys, source_code=t[unit], x=t[num], n=t[den])
         if direct:
             t = t.mutate(unit_code=t.source_code)
-        elif level == "england":
-            t = t.mutate(unit_code=ibis.literal(ENGLAND_CODE))
-            names = pd.Series({ENGLAND_CODE: ENGLAND_NAME})
+        elif spec.kind == lv.ALL:
+            code, name = spec.unit
+            t = t.mutate(unit_code=ibis.literal(code))
+            names = pd.Series({code: name})
         else:
             periods = sorted(t.select("period").distinct().to_pandas()["period"])
             if not periods:
@@ -440,47 +363,11 @@ def _name_rows(frame: pd.DataFrame, batch: list[Indicator], keys: tuple[str, ...
     return frame.rename(columns={"_name": "indicator"})
 
 
-def source_counts_many(store, indicators: Iterable[Indicator]) -> pd.DataFrame:
-    """:func:`source_counts` for many indicators in one frame (with an ``indicator`` column),
-    one query per source table and set of filter columns (e.g. every QOF group in one pass)."""
-    batches: dict[tuple, list[Indicator]] = {}
-    for ind in indicators:
-        key = (ind.source_table, ind.numerator, ind.denominator, ind.unit_column,
-               tuple(sorted(ind.filters)))
-        batches.setdefault(key, []).append(ind)
-    out: list[pd.DataFrame] = []
-    for (table, num, den, unit, keys), batch in batches.items():
-        if len(batch) == 1 or not keys:
-            out.extend(source_counts(store, ind).assign(indicator=ind.name) for ind in batch)
-            continue
-        t = store.table(table)
-        for column in (num, den, unit, *keys):
-            if column not in t.columns:
-                raise ValueError(f"indicator {batch[0].name}: column {column!r} is not in table "
-                                 f"{table} (columns: {', '.join(t.columns)})")
-        for k in keys:
-            t = t.filter(t[k].isin(sorted({ind.filters[k] for ind in batch}, key=str)))
-        t = t.filter(t[num].notnull() & t[den].notnull())
-        t = (t.group_by(["period", unit, *keys])
-             .aggregate(numerator=t[num].sum(), denominator=t[den].sum()))
-        frame = t.to_pandas().rename(columns={unit: "source_code"})
-        frame = frame.astype({"numerator": "float64", "denominator": "float64"})
-        out.append(_name_rows(frame, batch, keys))
-    columns = ["indicator", "period", "source_code", "numerator", "denominator"]
-    out = [f for f in out if not f.empty]
-    return pd.concat(out, ignore_index=True)[columns] if out else pd.DataFrame(columns=columns)
-
-
-def compute(frame: pd.DataFrame, indicator: Indicator, group_by: list[str] | None = None,
-            confidence: float = 0.95) -> pd.DataFrame:
+def compute(frame: pd.DataFrame, indicator: Indicator, confidence: float = 0.95) -> pd.DataFrame:
     """Value and limits of ``indicator`` for each row of ``frame`` (numerator, denominator).
 
     Rows of a proportion whose numerator exceeds the denominator are left out with a warning.
-    ``group_by`` is accepted for compatibility; each row is already one unit.
     """
-    from placehealth.measures.proportions import proportion
-    from placehealth.measures.rates import rate
-
     frame = frame.reset_index(drop=True)
     if frame.empty:
         return frame.assign(value=[], lowercl=[], uppercl=[], confidence=[], statistic=[],

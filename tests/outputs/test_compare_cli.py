@@ -1,4 +1,4 @@
-"""The compare and peers commands on the tiny store (comparison_data.py)."""
+"""The compare and peers commands on the tiny store (support/tiny_practices.py)."""
 
 from __future__ import annotations
 

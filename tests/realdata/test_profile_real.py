@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from placehealth.analyses import levels as lv
+from placehealth import levels as lv
 from placehealth.analyses.profile import period_tables
 from placehealth.sources import ReadOptions, read_file
 from placehealth.store import Store

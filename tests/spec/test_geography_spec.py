@@ -22,9 +22,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from placehealth.analyses import levels as lv
-from placehealth.analyses.geography import Crosswalk, apportion, crosswalk, harmonise_frame
+from placehealth import levels as lv
 from placehealth.analyses.profile import period_tables
+from placehealth.geography import Crosswalk, apportion, crosswalk, harmonise_frame
 
 from support.tiny_place import imd, load, practice_pcn, registrations
 

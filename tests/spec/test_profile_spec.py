@@ -19,7 +19,7 @@ import warnings
 
 import pytest
 
-from placehealth.analyses import levels as lv
+from placehealth import levels as lv
 from placehealth.analyses.profile import build_profiles, period_tables, score_decile
 from placehealth.store import Store
 

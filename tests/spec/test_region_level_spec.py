@@ -16,7 +16,7 @@ from __future__ import annotations
 import pytest
 from statsmodels.stats.proportion import proportion_confint
 
-from placehealth.analyses import levels as lv
+from placehealth import levels as lv
 from placehealth.indicators import indicator_values
 
 from support import frame, ingest

@@ -17,6 +17,8 @@ BUILD_STEPS: list[tuple[str, str]] = [
     ("profiles", "placehealth.analyses.profile:build"),
     # need reads practice_profile: keep it after the profile steps
     ("need", "placehealth.analyses.need:build"),
+    # inequality reads prevalence_gap, prevalence_gap_lsoa and uptake_gap: keep it after need
+    ("inequality", "placehealth.analyses.inequality:build"),
     # peers reads practice_profile; compare reads peers: keep them last, in this order
     ("peers", "placehealth.analyses.peers:build"),
     ("compare", "placehealth.analyses.compare:build"),

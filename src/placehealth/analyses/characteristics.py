@@ -17,8 +17,8 @@ import re
 import numpy as np
 import pandas as pd
 
-from placehealth.analyses import levels as lv
-from placehealth.analyses.geography import Crosswalk, harmonise_frame
+from placehealth import levels as lv
+from placehealth.geography import Crosswalk, harmonise_frame
 from placehealth.store import Store
 
 AGE_BANDS = [(a, a + 4) for a in range(0, 90, 5)] + [(90, None)]

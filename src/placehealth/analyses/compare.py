@@ -50,12 +50,14 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from placehealth import levels as lv
 from placehealth.indicators import Indicator, registry, registry_frame, values_many
 from placehealth.measures.benchmark import compare_to_benchmark
 
 Z95 = float(stats.norm.ppf(0.975))
 TREND_PERIODS = 5
-LEVELS = ("pcn", "practice")
+#: Levels compared (the level registry's ``compare`` levels).
+LEVELS = lv.levels_for("compare")
 PERCENTILES = (10, 20, 30, 40, 50, 60, 70, 80, 90)
 
 
@@ -394,22 +396,22 @@ def funnel(values: pd.DataFrame, indicators: Mapping[str, Indicator]) -> pd.Data
 
 
 def level_values(store, level: str, indicators: Iterable[Indicator],
-                 counts: pd.DataFrame | None = None, units: dict | None = None) -> pd.DataFrame:
-    """Every indicator's values at ``level`` (indicators.values_many); pass ``counts`` and a
-    ``units`` dict to read each source and each membership once per build."""
-    return values_many(store, indicators, level, counts=counts, units=units)
+                 units: dict | None = None) -> pd.DataFrame:
+    """Every indicator's values at ``level`` (indicators.values_many); pass a ``units`` dict to
+    read each membership once per build."""
+    return values_many(store, indicators, level, units=units)
 
 
 class CompareWarning(UserWarning):
     """A level left out of the comparison (e.g. no practice -> PCN mapping loaded)."""
 
 
-def _values_or_none(store, level: str, indicators: Iterable[Indicator], counts, units
+def _values_or_none(store, level: str, indicators: Iterable[Indicator], units: dict
                     ) -> pd.DataFrame:
     """:func:`level_values`, or an empty frame (with a note) when the level cannot be built,
     e.g. PCNs and ICBs without a practice -> PCN mapping: the other levels are still compared."""
     try:
-        return level_values(store, level, indicators, counts, units)
+        return level_values(store, level, indicators, units)
     except LookupError as exc:
         warnings.warn(f"no comparison at the {level} level: {str(exc).strip(chr(39))}",
                       CompareWarning, stacklevel=2)
@@ -436,15 +438,14 @@ def build(store, levels: Iterable[str] = LEVELS) -> dict[str, int]:
     if not known:
         return {}
     peers = store.read("peers") if store.has("peers") else pd.DataFrame()
-    counts = None  # summed to each level inside the backend (indicators.unit_counts)
     units: dict = {}
-    england = level_values(store, "england", known.values(), counts, units)
-    icb = _values_or_none(store, "icb", known.values(), counts, units)
+    england = level_values(store, "england", known.values(), units)
+    icb = _values_or_none(store, "icb", known.values(), units)
     tables: dict[str, list[pd.DataFrame]] = {k: [] for k in
                                              ("comparison", "funnel", "funnel_limits",
                                               "deciles", "spine", "peer_feature_fit")}
     for level in levels:
-        values = _values_or_none(store, level, known.values(), counts, units)
+        values = _values_or_none(store, level, known.values(), units)
         if values.empty:
             continue
         level_peers = (peers[(peers["level"] == level) & (peers["within"] == "england")]

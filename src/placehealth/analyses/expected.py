@@ -137,7 +137,7 @@ def _months(period: str) -> int | None:
     return int(m.group(1)) * 12 + month
 
 
-def _practice_attributes(store: Store, period: str) -> pd.DataFrame:
+def practice_attributes(store: Store, period: str) -> pd.DataFrame:
     """Wide practice attributes (practice_code + one column per attribute) nearest ``period``,
     from ``practice_profile`` columns and ``practice_attributes`` rows."""
     wide = pd.DataFrame(columns=["practice_code"])
@@ -176,7 +176,7 @@ def _practice_attributes(store: Store, period: str) -> pd.DataFrame:
     return wide
 
 
-def _find(columns: Iterable[str], pattern: str) -> str | None:
+def find_column(columns: Iterable[str], pattern: str) -> str | None:
     hits = sorted(c for c in columns if re.search(pattern, str(c).lower()))
     return hits[0] if hits else None
 
@@ -187,7 +187,7 @@ def practice_covariates(store: Store, period: str, qof: pd.DataFrame,
     adjust_for = set(adjust_for)
     practices = pd.DataFrame({"practice_code": sorted(qof["practice_code"].unique())})
     cov = Covariates(practices.copy())
-    attributes = _practice_attributes(store, period)
+    attributes = practice_attributes(store, period)
 
     def add(frame: pd.DataFrame, driver: str, columns: list[str], source: str) -> bool:
         """Add a driver's columns if they are known for at least MIN_COVERAGE of the practices;
@@ -220,7 +220,7 @@ def practice_covariates(store: Store, period: str, qof: pd.DataFrame,
             why = ("no registrations_age" if ages is None else
                    f"registrations_age covers only {cov.coverage['age']:.0%} of practices")
             source = "QOF list-type denominators (" + ", ".join(columns) + f"; {why})"
-            age65 = _find(attributes.columns, ATTRIBUTE_PATTERNS["age65"])
+            age65 = find_column(attributes.columns, ATTRIBUTE_PATTERNS["age65"])
             if age65 is not None:
                 a = attributes[["practice_code", age65]].rename(columns={age65: "share_65ov"})
                 a["share_65ov"] = pd.to_numeric(a["share_65ov"], errors="coerce")
@@ -238,7 +238,7 @@ def practice_covariates(store: Store, period: str, qof: pd.DataFrame,
     for driver in ("deprivation", "ethnicity", "rurality"):
         if driver not in adjust_for:
             continue
-        column = _find(attributes.columns, ATTRIBUTE_PATTERNS[driver])
+        column = find_column(attributes.columns, ATTRIBUTE_PATTERNS[driver])
         if column is None:
             continue
         a = attributes[["practice_code", column]].copy()

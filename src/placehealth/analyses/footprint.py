@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from placehealth.analyses import levels as lv
+from placehealth import levels as lv
 from placehealth.analyses.matrix import PeriodData, unit_rows
 
 FOOTPRINT_SHARES = (50, 80, 95)

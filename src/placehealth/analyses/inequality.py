@@ -1,4 +1,9 @@
-"""Inequality within every PCN, Sub-ICB, ICB and local authority, and the Core20PLUS5 view.
+"""Inequality within every area, and the Core20PLUS5 view: a build step of its own, after need.
+
+The areas are the levels the level registry reports inequality at
+(``levels.levels_for("inequality")``: PCN, Sub-ICB, ICB, local and upper-tier authority); the
+counts are the need tables read from the store (``prevalence_gap`` at practice level,
+``prevalence_gap_lsoa`` and ``uptake_gap``), plus any ``uptake`` loaded.
 
 Within each area its units — the LSOAs its patients live in (when practice x LSOA registrations
 are loaded) or its practices — are ranked by deprivation (IMD score; most deprived first) and cut
@@ -33,9 +38,9 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from placehealth.analyses import levels
-from placehealth.analyses.expected import ATTRIBUTE_PATTERNS, _find, _practice_attributes
-from placehealth.analyses.need import empty
+from placehealth import levels
+from placehealth.analyses.expected import ATTRIBUTE_PATTERNS, find_column, practice_attributes
+from placehealth.analyses.need import LSOA_GAP_COLUMNS, empty
 from placehealth.measures import proportion, quantile_gap, sii
 from placehealth.measures.observed_expected import ratio_limits
 from placehealth.store import Store
@@ -96,8 +101,8 @@ def _lsoa_scores(store: Store, codes: Iterable[str]) -> pd.DataFrame | None:
 
 
 def _practice_scores(store: Store, period: str) -> pd.DataFrame | None:
-    attributes = _practice_attributes(store, period)
-    column = _find(attributes.columns, ATTRIBUTE_PATTERNS["deprivation"])
+    attributes = practice_attributes(store, period)
+    column = find_column(attributes.columns, ATTRIBUTE_PATTERNS["deprivation"])
     if column is None:
         return None
     return pd.DataFrame({"practice_code": attributes["practice_code"],
@@ -108,8 +113,8 @@ def _quiet_units(store: Store, level: str, period: str) -> pd.DataFrame | None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", levels.LevelWarning)
-            units = (levels.practice_units(store, level, period)
-                     if level in levels.PRACTICE_LEVELS else levels.lsoa_units(store, level))
+            units = (levels.lsoa_units(store, level) if levels.get(level).kind == levels.PLACE
+                     else levels.practice_units(store, level, period))
     except (LookupError, KeyError, ValueError):
         return None
     return units if len(units) else None
@@ -126,20 +131,21 @@ def _unit_rows(store: Store, practice: pd.DataFrame, lsoa: pd.DataFrame,
         lsoa_rows = lsoa[lsoa["period"] == period] if len(lsoa) else lsoa
         lsoa_scores = (_lsoa_scores(store, lsoa_rows["lsoa_code"].unique())
                        if len(lsoa_rows) else None)
-        for level in ("pcn", "sub_icb", "icb", "la"):
-            if level == "pcn" and lsoa_scores is not None and (lsoa_rows["level"] == "pcn").any():
-                units = lsoa_rows[lsoa_rows["level"] == "pcn"].merge(lsoa_scores, on="lsoa_code")
-                names = _quiet_units(store, "pcn", period)
+        for level in levels.levels_for("inequality"):
+            scoped = lsoa_rows[lsoa_rows["level"] == level] if len(lsoa_rows) else lsoa_rows
+            if lsoa_scores is not None and len(scoped):  # the level's own LSOA apportioning
+                units = scoped.merge(lsoa_scores, on="lsoa_code")
+                names = _quiet_units(store, level, period)
                 units = units.merge(_names(names), on="area_code", how="left")
                 parts.append(_prevalence_units(units.rename(columns={"lsoa_code": "unit_code"}),
                                                level, "lsoa", period))
-            elif level == "la":
-                la = _quiet_units(store, "la", period)
-                if la is None or lsoa_scores is None or not len(lsoa_rows):
+            elif levels.get(level).kind == levels.PLACE:
+                places = _quiet_units(store, level, period)
+                if places is None or lsoa_scores is None or not len(lsoa_rows):
                     continue
                 units = lsoa_rows[lsoa_rows["level"] == "all"].drop(columns="area_code")
-                units = units.merge(la.rename(columns={"unit_code": "area_code",
-                                                       "unit_name": "area_name"}),
+                units = units.merge(places.rename(columns={"unit_code": "area_code",
+                                                           "unit_name": "area_name"}),
                                     on="lsoa_code").merge(lsoa_scores, on="lsoa_code")
                 parts.append(_prevalence_units(units.rename(columns={"lsoa_code": "unit_code"}),
                                                level, "lsoa", period))
@@ -226,7 +232,7 @@ def _uptake_units(store: Store, uptake: pd.DataFrame) -> list[pd.DataFrame]:
         scores = _practice_scores(store, period)
         if scores is None:
             continue
-        for level in ("pcn", "sub_icb", "icb"):
+        for level in levels.levels_for("inequality", levels.PRACTICE):
             members = _quiet_units(store, level, period)
             if members is None:
                 continue
@@ -234,13 +240,13 @@ def _uptake_units(store: Store, uptake: pd.DataFrame) -> list[pd.DataFrame]:
             units = units.merge(scores, on="practice_code")
             parts.append(_uptake_frame(units, level, "practice_code", "practice"))
     lsoa_rows = usable[usable["area_level"] == "lsoa"]
-    if len(lsoa_rows):
-        places = _quiet_units(store, "la", "")
-        scores = _lsoa_scores(store, lsoa_rows["area_code"].unique())
-        if places is not None and scores is not None:
+    scores = _lsoa_scores(store, lsoa_rows["area_code"].unique()) if len(lsoa_rows) else None
+    for level in levels.levels_for("inequality", levels.PLACE) if scores is not None else ():
+        places = _quiet_units(store, level, "")
+        if places is not None:
             units = lsoa_rows.merge(places, left_on="area_code", right_on="lsoa_code")
             units = units.merge(scores[["lsoa_code", "score"]], on="lsoa_code")
-            parts.append(_uptake_frame(units, "la", "lsoa_code", "lsoa"))
+            parts.append(_uptake_frame(units, level, "lsoa_code", "lsoa"))
     return [p for p in parts if len(p)]
 
 
@@ -418,5 +424,32 @@ def core20plus5(store: Store, gap: pd.DataFrame, lsoa: pd.DataFrame,
                            ignore_index=True)
 
 
-__all__ = ["CORE20_AREAS", "DEFAULT_REPETITIONS", "assign_quantiles", "core20plus5",
-           "inequality", "inequality_measures", "quantile_values"]
+def compute(store: Store, repetitions: int = DEFAULT_REPETITIONS) -> dict[str, pd.DataFrame]:
+    """``inequality`` and ``core20plus5`` from the need tables in the store (those it allows)."""
+    gap = store.read("prevalence_gap") if store.has("prevalence_gap") else None
+    lsoa = (store.read("prevalence_gap_lsoa") if store.has("prevalence_gap_lsoa")
+            else empty(LSOA_GAP_COLUMNS))
+    uptake_gap = store.read("uptake_gap") if store.has("uptake_gap") else None
+    if gap is None and uptake_gap is None:
+        return {}
+    practice = pd.DataFrame(columns=["period", "practice_code", "group_code", "observed",
+                                     "expected", "list_size"])
+    if gap is not None:
+        rows = gap[gap["level"] == "practice"]
+        practice = rows.rename(columns={"area_code": "practice_code"})[list(practice.columns)]
+    tables = {"inequality": inequality(store, practice, lsoa, repetitions)}
+    if gap is not None:
+        tables["core20plus5"] = core20plus5(store, gap, lsoa, uptake_gap)
+    return tables
+
+
+def build(store: Store) -> dict[str, int]:
+    """Build step (after need): compute the inequality tables and write each whole."""
+    tables = compute(store)
+    for name, frame in tables.items():
+        store.replace_table(name, frame)
+    return {name: len(frame) for name, frame in tables.items()}
+
+
+__all__ = ["CORE20_AREAS", "DEFAULT_REPETITIONS", "assign_quantiles", "build", "compute",
+           "core20plus5", "inequality", "inequality_measures", "quantile_values"]

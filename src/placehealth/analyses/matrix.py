@@ -3,7 +3,7 @@ everything a profile of that period is computed from (:class:`PeriodData`).
 
 The matrix is persons registered by practice and LSOA: a practice's sex = ALL rows where it has
 them, else its MALE + FEMALE rows, so no patient is counted twice. When the IMD edition is on
-the other LSOA vintage the matrix is moved onto it (:mod:`placehealth.analyses.geography`), and it
+the other LSOA vintage the matrix is moved onto it (:mod:`placehealth.geography`), and it
 is cached in the backend once per period (``Table.cache``) for every level to read.
 """
 
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import ibis
 import pandas as pd
 
-from placehealth.analyses import levels as lv
+from placehealth import levels as lv
 from placehealth.analyses.characteristics import (
     age_values,
     ethnicity_values,
@@ -23,7 +23,7 @@ from placehealth.analyses.characteristics import (
     resident_age_values,
     rural_urban_values,
 )
-from placehealth.analyses.geography import (
+from placehealth.geography import (
     choose_edition,
     crosswalk,
     harmonise,

@@ -3,8 +3,9 @@
 Tables written (see docs/DATA.md, *Derived tables*):
 
 - ``prevalence_model``: one row per QOF condition and period, the model's fit statistics;
-- ``prevalence_gap``: observed and expected registers at practice, PCN, Sub-ICB, ICB and group
-  level, the observed/expected ratio with 95% limits allowing for over-dispersion (Spiegelhalter's
+- ``prevalence_gap``: observed and expected registers at every level the level registry reports
+  need at (``levels.levels_for("need")``: practice, PCN, Sub-ICB, ICB and group), the
+  observed/expected ratio with 95% limits allowing for over-dispersion (Spiegelhalter's
   additive random effects, :mod:`placehealth.measures.observed_expected`: the Poisson limits of O
   widened by the between-unit variance τ² of the log ratio), the estimated missing patients E - O
   with limits, ``significantly_low`` where the upper limit is below 1 (the one flag every output
@@ -20,7 +21,8 @@ Tables written (see docs/DATA.md, *Derived tables*):
   ``targets`` or a table ``uptake_targets`` of indicator, target) and the people behind the gap,
   ceil(target × denominator) − numerator (the number who would need to be reached);
 
-Inequality and Core20PLUS5 views are in :mod:`placehealth.analyses.inequality`.
+Inequality and Core20PLUS5 views are a build step of their own
+(:mod:`placehealth.analyses.inequality`), reading these tables from the store.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from placehealth.analyses import levels
+from placehealth import levels
 from placehealth.analyses.expected import (
     DEFAULT_ADJUST_FOR,
     DRIVERS,
@@ -51,9 +53,6 @@ from placehealth.measures.observed_expected import (
 )
 from placehealth.measures.proportions import proportion
 from placehealth.store import Store
-
-#: Practice-based levels each gap is reported at.
-GAP_LEVELS = ("practice", "pcn", "sub_icb", "icb", "group")
 
 #: Default uptake target (the WHO/UKHSA 95% childhood immunisation goal).
 DEFAULT_TARGET = 0.95
@@ -155,7 +154,7 @@ def prevalence_gaps(store: Store, adjust_for: Iterable[str] = DEFAULT_ADJUST_FOR
         expected, stats = practice_expected(store, period, adjust_for)
         models.append(stats)
         practices.append(expected)
-        for level in GAP_LEVELS:
+        for level in levels.levels_for("need"):
             units = (_practice_self(expected, store, period) if level == "practice"
                      else _units(store, level, period))
             if units is not None:
@@ -323,9 +322,9 @@ def uptake_targets(store: Store, targets: Mapping[str, float] | None = None) -> 
 
 def uptake_gaps(store: Store, targets: Mapping[str, float] | None = None,
                 default_target: float = DEFAULT_TARGET) -> pd.DataFrame:
-    """Uptake, gap to target and people behind it, for loaded areas, practices summed to PCN,
-    Sub-ICB and ICB, and LSOAs summed to local authorities (levels not loaded from a file of
-    their own). A suppressed row is left out of both sums and counted in ``suppressed_rows``."""
+    """Uptake, gap to target and people behind it, for loaded areas, and practices and LSOAs
+    summed to every level of their kind the level registry reports uptake at (PCN, Sub-ICB, ICB;
+    local and upper-tier authorities) that was not loaded from a file of its own. A suppressed row is left out of both sums and counted in ``suppressed_rows``."""
     if not store.has("uptake"):
         return empty(UPTAKE_GAP_COLUMNS)
     uptake = store.read("uptake")
@@ -336,8 +335,8 @@ def uptake_gaps(store: Store, targets: Mapping[str, float] | None = None,
                            denominator=uptake["denominator"].where(~suppressed))
     for (period, member), rows in usable.groupby(["period", "area_level"]):
         loaded = set(uptake.loc[uptake["period"] == period, "area_level"])
-        targets_levels = {"practice": ("pcn", "sub_icb", "icb"), "lsoa": ("la",)}.get(member, ())
-        for level in targets_levels:
+        kind = {"practice": levels.PRACTICE, "lsoa": levels.PLACE}.get(member)
+        for level in levels.levels_for("uptake", kind) if kind else ():
             if level in loaded:
                 continue
             units = (_units(store, level, period) if member == "practice"
@@ -391,28 +390,16 @@ def score_uptake(rows: pd.DataFrame, targets: Mapping[str, float],
 
 # ------------------------------------------------------------------ build step
 def compute(store: Store, adjust_for: Iterable[str] = DEFAULT_ADJUST_FOR,
-            targets: Mapping[str, float] | None = None,
-            repetitions: int | None = None) -> dict[str, pd.DataFrame]:
+            targets: Mapping[str, float] | None = None) -> dict[str, pd.DataFrame]:
     """Every need table, computed (not written): prevalence_model, prevalence_gap,
-    prevalence_gap_lsoa, uptake_gap, inequality and core20plus5 (those the store allows)."""
-    from placehealth.analyses import inequality
-
+    prevalence_gap_lsoa and uptake_gap (those the store allows)."""
     tables: dict[str, pd.DataFrame] = {}
-    practice = pd.DataFrame(columns=["period", "practice_code", "group_code", "observed",
-                                     "expected", "list_size"])
-    lsoa = empty(LSOA_GAP_COLUMNS)
     if store.has("qof_prevalence"):
         model, gap, practice = prevalence_gaps(store, adjust_for)
         lsoa = lsoa_gaps(store, practice)
         tables |= {"prevalence_model": model, "prevalence_gap": gap, "prevalence_gap_lsoa": lsoa}
     if store.has("uptake"):
         tables["uptake_gap"] = uptake_gaps(store, targets)
-    if tables:
-        tables["inequality"] = inequality.inequality(
-            store, practice, lsoa, repetitions or inequality.DEFAULT_REPETITIONS)
-    if "prevalence_gap" in tables:
-        tables["core20plus5"] = inequality.core20plus5(store, tables["prevalence_gap"], lsoa,
-                                                       tables.get("uptake_gap"))
     return tables
 
 

@@ -38,6 +38,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from placehealth import levels as lv
+
 #: Default features and weights (all 1): age structure, deprivation, ethnicity, rurality, size.
 DEFAULT_FEATURES: dict[str, float] = {
     "pct_65_plus": 1.0,
@@ -440,14 +442,12 @@ def unit_features(store, level: str, period: str | None = None,
                   practice: pd.DataFrame | None = None) -> pd.DataFrame:
     """Features per unit of ``level`` (index unit_code, plus unit_name): list size summed over
     practices, every other feature the list-size-weighted mean of its practices' values."""
-    from placehealth.indicators import units_for
-
     practice = practice_features(store, period) if practice is None else practice
     if level == "practice":
         out = practice.copy()
         out.index.name = "unit_code"
         return out
-    units = units_for(store, level, period or features_period(store), practice.index)
+    units = lv.practice_units(store, level, period or features_period(store))
     joined = practice.join(units.set_index("practice_code"), how="inner")
     weight = joined["list_size"] if "list_size" in joined else pd.Series(1.0, index=joined.index)
     weight = weight.fillna(0.0)
@@ -470,10 +470,8 @@ def unit_features(store, level: str, period: str | None = None,
 
 def unit_groups(store, level: str, within: str, period: str | None) -> pd.Series:
     """unit_code -> the ``within`` area (icb, region) holding most of its practices' patients."""
-    from placehealth.indicators import units_for
-
-    units = units_for(store, level, period, None) if level != "practice" else None
-    areas = units_for(store, within, period, None).rename(columns={"unit_code": "area"})
+    units = lv.practice_units(store, level, period) if level != "practice" else None
+    areas = lv.practice_units(store, within, period).rename(columns={"unit_code": "area"})
     if units is None:
         return areas.set_index("practice_code")["area"]
     joined = units.merge(areas[["practice_code", "area"]], on="practice_code")
@@ -485,7 +483,8 @@ def unit_groups(store, level: str, within: str, period: str | None) -> pd.Series
     return best.set_index("unit_code")["area"]
 
 
-LEVELS = ("pcn", "practice")
+#: Levels peers are found at (the level registry's ``compare`` levels).
+LEVELS = lv.levels_for("compare")
 
 
 def find_peers(store, level: str, *, n: int = DEFAULT_N, within: str | None = None,

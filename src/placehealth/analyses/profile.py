@@ -1,11 +1,11 @@
 """Place profiles: who each unit (practice, PCN, Sub-ICB, ICB, group, LSOA, ward, local authority)
 serves and where its patients live, for every registration period.
 
-One computation serves every level (see :mod:`placehealth.analyses.levels`). For a period:
+One computation serves every level (see :mod:`placehealth.levels`). For a period:
 
 1. the practice x LSOA registration matrix is read (persons: the sex = ALL rows, or male +
    female where a practice has no ALL rows) and moved onto the LSOA vintage of the IMD edition
-   used (:mod:`placehealth.analyses.geography`);
+   used (:mod:`placehealth.geography`);
 2. each level's membership turns it into unit x practice x LSOA rows: all of a practice's
    patients for practice-based units, the patients living in the unit's LSOAs for place-based
    units;
@@ -35,7 +35,7 @@ import ibis
 import numpy as np
 import pandas as pd
 
-from placehealth.analyses import levels as lv
+from placehealth import levels as lv
 from placehealth.analyses.footprint import (
     fragmented_lsoas,
     group_lsoa,
@@ -47,11 +47,9 @@ from placehealth.analyses.matrix import PeriodData, period_data, unit_rows
 from placehealth.store import Store
 
 #: Derived tables built here: level -> table.
-PROFILE_TABLES = {level: f"{level}_profile" for level in lv.LEVELS}
+PROFILE_TABLES = lv.profile_tables()
 #: Each profile also carries its unit code under the level's own name (e.g. pcn_profile.pcn_code).
-LEVEL_CODE = {"practice": "practice_code", "pcn": "pcn_code", "sub_icb": "sub_icb_code",
-              "icb": "icb_code", "region": "region_code", "group": "group_name",
-              "lsoa": "lsoa_code", "ward": "ward_code", "la": "la_code"}
+LEVEL_CODE = {level: lv.get(level).code_column for level in PROFILE_TABLES}
 #: practice_profile columns naming each practice's PCN, Sub-ICB and ICB of the period.
 PARENT_COLUMNS = ["pcn_code", "pcn_name", "sub_icb_code", "sub_icb_name", "icb_code", "icb_name"]
 #: Practice characteristics profiled for practice-based units only (the age-sex pyramid).
@@ -343,7 +341,7 @@ def period_tables(store: Store, period: str, imd_edition: str | None = None) -> 
     data = period_data(store, period, imd_edition)
     base = base_sums(data)
     out: dict[str, pd.DataFrame] = {}
-    for level in lv.LEVELS:
+    for level in PROFILE_TABLES:
         with warnings.catch_warnings():
             if level != "practice":  # the mapping-period warning is given once
                 warnings.simplefilter("ignore", lv.LevelWarning)

@@ -59,6 +59,8 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
+from placehealth import levels
+
 #: What a suppressed cell shows in text outputs (the GSS convention: [c] = confidential).
 MARK = "[c]"
 #: The column that names, in each row, the cells suppressed in it.
@@ -184,8 +186,8 @@ PROFILE_SUBSETS: dict[str, str] = {
     "pct_65_plus": r"age_(6[5-9]|[7-9]\d|\d{3})_(\d+|plus)_pct",
     "pct_85_plus": r"age_(8[5-9]|9\d|\d{3})_(\d+|plus)_pct",
 }
-PROFILE_TABLES = ("practice_profile", "pcn_profile", "sub_icb_profile", "icb_profile", "lsoa_profile",
-                  "la_profile", "ward_profile", "group_profile", "region_profile")
+#: Every level's profile table (from the level registry) follows the profile rule.
+PROFILE_TABLES = tuple(levels.profile_tables().values())
 
 #: Need tables: ratios, limits and missing patients come from the observed and expected
 #: registers, prevalences from the register and the list.

@@ -22,6 +22,7 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
+from placehealth import levels
 from placehealth.outputs import disclosed
 from placehealth.outputs.disclosure import SUPPRESSED, Policy, get_policy
 from placehealth.store import Store, resolve_db
@@ -41,10 +42,8 @@ class BadRequest(ValueError):
 
 #: Tables that describe loading rather than people; listed but never needing protection.
 INTERNAL = {"loads"}
-#: The profile table of each level (where unit names come from).
-PROFILE_OF = {"practice": "practice_profile", "pcn": "pcn_profile", "sub_icb": "sub_icb_profile",
-              "icb": "icb_profile", "lsoa": "lsoa_profile", "la": "la_profile", "ward": "ward_profile",
-              "group": "group_profile"}
+#: The profile table of each level (where unit names come from), from the level registry.
+PROFILE_OF = levels.profile_tables()
 
 
 @dataclass

@@ -9,6 +9,7 @@ import pandas as pd
 import typer
 from rich.markup import escape
 
+from placehealth import levels
 from placehealth.outputs.cli.common import (
     DbOption,
     FormatOption,
@@ -20,7 +21,7 @@ from placehealth.outputs.cli.common import (
 )
 from placehealth.sources.validate import InputError
 
-LEVELS = ("pcn", "practice")
+LEVELS = levels.levels_for("compare")
 
 
 def _level(level: str) -> str:

@@ -12,7 +12,7 @@ from rich.columns import Columns
 from rich.panel import Panel
 from rich.table import Table
 
-from placehealth.analyses import levels as lv
+from placehealth import levels as lv
 from placehealth.analyses.profile import PROFILE_TABLES
 from placehealth.outputs.cli.common import (
     DbOption,

@@ -1,19 +1,25 @@
-"""What a level is: the one place every analysis asks which units exist and who belongs to them.
+"""The level registry: every way of grouping patients into units, and who belongs to each unit.
 
-A *level* is a way of grouping patients into units, and every analysis takes it as a parameter
-(never a copy of the computation per level):
+A *level* (:class:`Level`) says what its units are called (``{name}_code`` / ``{name}_name``),
+where their membership comes from, which profile table describes them, and which analyses are
+reported at it. Every analysis and output takes its level lists from :data:`REGISTRY` (through
+:func:`levels_for`), never a list of its own, so adding a level is one entry here:
 
 - practice-based levels (``practice``, ``pcn``, ``sub_icb``, ``icb``, ``region`` = NHS
   commissioning region): a unit is a set of practices, and a unit's patients are all patients
-  registered with its practices. Membership
-  comes from ``practice_pcn`` of the same period (a practice that moved PCN counts in the PCN it
-  belonged to that month); when that period has no mapping, the mapping nearest in time is
-  used (a QOF year dated by its 31 March), and the build says so.
-- place-based levels (``lsoa``, ``ward``, ``la``): a unit is a set of LSOAs, and a unit's patients
-  are the registered patients living there, whichever practice they are registered with.
-  Membership comes from ``geography_lookup`` (level ``ward`` or ``lad``).
-- ``group``: a user-defined grouping (table ``groups``), each group either a set of practices or a
-  set of LSOAs (never both), so a group behaves exactly like a PCN or like a place.
+  registered with its practices. Membership comes from ``practice_pcn`` of the same period (a
+  practice that moved PCN counts in the PCN it belonged to that month); when that period has no
+  mapping, the mapping nearest in time is used (a QOF year dated by its 31 March), and the build
+  says so.
+- ``england``: one unit holding every practice (every row of a practice table).
+- LSOA-based levels (``lsoa``, ``ward``, ``la`` = lower-tier local authority, ``utla`` =
+  upper-tier local authority: a county, or a unitary authority, metropolitan district or London
+  borough): a unit is a set of LSOAs, and a unit's patients are the registered patients living
+  there, whichever practice they are registered with. Membership comes from ``geography_lookup``
+  (the level's ``lookup``); ``utla`` falls back to the LAD lookup carried up by a loaded
+  LAD -> UTLA or LAD -> county ``area_lookup`` (ONS), a unitary LAD being its own upper tier.
+- ``group``: a user-defined grouping (table ``groups``), each group either a set of practices or
+  a set of LSOAs (never both), so a group behaves exactly like a PCN or like a place.
 """
 
 from __future__ import annotations
@@ -22,30 +28,96 @@ import bisect
 import csv
 import re
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
-from placehealth.sources.validate import LSOA, PRACTICE, InputError
+from placehealth.geography import crosswalk
+from placehealth.sources.validate import LSOA as LSOA_CODE
+from placehealth.sources.validate import PRACTICE as PRACTICE_CODE
+from placehealth.sources.validate import InputError
 from placehealth.store import Store
 
-PRACTICE_LEVELS = ("practice", "pcn", "sub_icb", "icb", "region")
-PLACE_LEVELS = ("lsoa", "ward", "la")
-GROUP = "group"
-LEVELS = (*PRACTICE_LEVELS, GROUP, *PLACE_LEVELS)
+#: Membership kinds: units of practices, of LSOAs, one unit of everything, or user groups.
+PRACTICE, PLACE, ALL, GROUP = "practice", "lsoa", "all", "group"
 
-#: geography_lookup level holding each place-based level's areas.
-LOOKUP_LEVEL = {"ward": "ward", "la": "lad"}
+#: Analyses a level can be reported at (``Level.analyses``).
+ANALYSES = ("profile", "need", "uptake", "inequality", "indicators", "compare")
 
-#: practice_pcn columns giving each practice-based level's code (first non-null wins) and name.
-_PRACTICE_COLUMNS = {
-    "practice": (["practice_code"], "practice_name"),
-    "pcn": (["pcn_code"], "pcn_name"),
-    "sub_icb": (["sub_icb_code", "sub_icb_ons_code", "sub_icb_name"], "sub_icb_name"),
-    "icb": (["icb_code", "icb_ons_code", "icb_name"], "icb_name"),
-    "region": (["region_code", "region_ons_code", "region_name"], "region_name"),
-}
+
+@dataclass(frozen=True)
+class Level:
+    """One level: its name, how its membership is found, and the analyses reported at it."""
+
+    name: str
+    title: str
+    kind: str  # PRACTICE, PLACE, ALL or GROUP
+    analyses: frozenset[str] = field(default_factory=frozenset)
+    #: practice_pcn columns giving a practice-based unit's code (first non-null wins) and name.
+    mapping: tuple[tuple[str, ...], str] | None = None
+    #: geography_lookup level holding an LSOA-based level's areas.
+    lookup: str | None = None
+    #: without its own lookup, an LSOA-based level may carry a lower level's lookup up through
+    #: ``area_lookup`` rows (from level, to levels), a lower unit whose code starts with one of
+    #: ``self_prefixes`` being its own upper unit.
+    carry: tuple[str, tuple[str, ...]] | None = None
+    self_prefixes: tuple[str, ...] = ()
+    #: the one unit of an ALL level.
+    unit: tuple[str, str] | None = None
+    #: the column carrying a unit's code in the level's tables, when not ``{name}_code``.
+    code: str | None = None
+
+    @property
+    def code_column(self) -> str:
+        return self.code or f"{self.name}_code"
+
+    @property
+    def name_column(self) -> str:
+        return f"{self.name}_name"
+
+    @property
+    def profile_table(self) -> str | None:
+        return f"{self.name}_profile" if "profile" in self.analyses else None
+
+    def supports(self, analysis: str) -> bool:
+        return analysis in self.analyses
+
+
+#: LAD code prefixes of single-tier authorities (unitary, metropolitan district, London borough,
+#: Welsh principal area): each is its own upper tier (ONS).
+SINGLE_TIER = ("E06", "E08", "E09", "W06")
+
+_EVERY = frozenset({"profile", "need", "uptake", "inequality", "indicators"})
+
+REGISTRY: dict[str, Level] = {level.name: level for level in (
+    Level("practice", "GP practice", PRACTICE,
+          frozenset({"profile", "need", "indicators", "compare"}),
+          mapping=(("practice_code",), "practice_name")),
+    Level("pcn", "Primary Care Network", PRACTICE, _EVERY | {"compare"},
+          mapping=(("pcn_code",), "pcn_name")),
+    Level("sub_icb", "Sub-ICB location", PRACTICE, _EVERY,
+          mapping=(("sub_icb_code", "sub_icb_ons_code", "sub_icb_name"), "sub_icb_name")),
+    Level("icb", "Integrated Care Board", PRACTICE, _EVERY,
+          mapping=(("icb_code", "icb_ons_code", "icb_name"), "icb_name")),
+    Level("region", "NHS England region", PRACTICE, frozenset({"profile", "indicators"}),
+          mapping=(("region_code", "region_ons_code", "region_name"), "region_name")),
+    Level("england", "England", ALL, frozenset({"indicators"}), unit=("E92000001", "England")),
+    Level("group", "User-defined group", GROUP, frozenset({"profile", "need", "indicators"}),
+          code="group_name"),
+    Level("lsoa", "Neighbourhood (LSOA)", PLACE, frozenset({"profile"})),
+    Level("ward", "Electoral ward", PLACE, frozenset({"profile"}), lookup="ward"),
+    Level("la", "Local authority (district or unitary)", PLACE,
+          frozenset({"profile", "uptake", "inequality"}), lookup="lad"),
+    Level("utla", "Upper-tier local authority (county or unitary)", PLACE,
+          frozenset({"profile", "uptake", "inequality"}), lookup="utla",
+          carry=("lad", ("utla", "county")), self_prefixes=SINGLE_TIER),
+)}
+
+#: Every level name, in build order.
+LEVELS = tuple(REGISTRY)
+PRACTICE_LEVELS = tuple(n for n, lv in REGISTRY.items() if lv.kind == PRACTICE)
+PLACE_LEVELS = tuple(n for n, lv in REGISTRY.items() if lv.kind == PLACE)
 
 #: pcn_code of practices not in any PCN (they are left out of the pcn level).
 NO_PCN = "U"
@@ -53,6 +125,26 @@ NO_PCN = "U"
 GROUPS = "groups"
 GROUP_COLUMNS = ["group_name", "member_type", "member_code"]
 UNIT_COLUMNS = ["unit_code", "unit_name"]
+
+
+def get(level: str) -> Level:
+    """The registered level called ``level`` (ValueError naming the known ones otherwise)."""
+    if level not in REGISTRY:
+        raise ValueError(f"unknown level {level!r}: use one of {', '.join(REGISTRY)}")
+    return REGISTRY[level]
+
+
+def levels_for(analysis: str, kind: str | None = None) -> tuple[str, ...]:
+    """Names of the levels reported in ``analysis`` (optionally of one membership kind)."""
+    if analysis not in ANALYSES:
+        raise ValueError(f"unknown analysis {analysis!r}: use one of {', '.join(ANALYSES)}")
+    return tuple(n for n, lv in REGISTRY.items()
+                 if lv.supports(analysis) and (kind is None or lv.kind == kind))
+
+
+def profile_tables() -> dict[str, str]:
+    """level -> profile table, for every level with a profile."""
+    return {n: lv.profile_table for n, lv in REGISTRY.items() if lv.profile_table}
 
 
 class LevelWarning(UserWarning):
@@ -70,9 +162,8 @@ class Membership:
 
 
 def check_level(level: str) -> str:
-    if level not in LEVELS:
-        raise ValueError(f"unknown level {level!r}: use one of {', '.join(LEVELS)}")
-    return level
+    """``level`` if it is registered (ValueError naming the known ones otherwise)."""
+    return get(level).name
 
 
 def period_span(period: str) -> tuple[int, int] | None:
@@ -131,21 +222,27 @@ def mapping_period(store: Store, period: str) -> str | None:
 
 
 def practice_units(store: Store, level: str, period: str) -> pd.DataFrame:
-    """Practice membership of each unit of a practice-based level (or practice groups) in ``period``.
+    """Practice membership of each unit of a practice-based level (or practice groups, or the one
+    unit of England) in ``period``.
 
     Returns columns practice_code, unit_code, unit_name. Practices not in a PCN (pcn_code 'U')
     belong to no pcn unit.
     """
-    check_level(level)
-    if level == GROUP:
+    spec = get(level)
+    if spec.kind == ALL:
+        codes = practice_units(store, "practice", period)["practice_code"]
+        code, name = spec.unit or (spec.name, spec.title)
+        return pd.DataFrame({"practice_code": sorted(set(codes)), "unit_code": code,
+                             "unit_name": name})
+    if spec.kind == GROUP:
         groups = read_groups(store)
         members = groups[groups["member_type"] == "practice"]
         user = pd.DataFrame({"practice_code": members["member_code"].values,
                              "unit_code": members["group_name"].values,
                              "unit_name": members["group_name"].values})
         return pd.concat([user, loaded_practice_groups(store, period)], ignore_index=True)
-    if level not in PRACTICE_LEVELS:
-        raise ValueError(f"{level!r} is a place-based level: use lsoa_units")
+    if spec.kind != PRACTICE:
+        raise ValueError(f"{level!r} is a place-based level (units of LSOAs): use lsoa_units")
     chosen = mapping_period(store, period)
     if chosen is None:
         if level == "practice":  # every registered practice is a unit of its own
@@ -154,7 +251,7 @@ def practice_units(store: Store, level: str, period: str) -> pd.DataFrame:
         raise LookupError(f"no practice -> PCN mapping (practice_pcn) is loaded, so the "
                           f"{level} level cannot be built; load gp-reg-pat-prac-map or ePCN")
     mapping = store.read("practice_pcn", period=chosen)
-    codes, name = _PRACTICE_COLUMNS[level]
+    codes, name = spec.mapping
     unit = mapping[codes[0]].astype(object)
     for extra in codes[1:]:
         unit = unit.where(unit.notna(), mapping[extra])
@@ -210,8 +307,8 @@ def lsoa_units(store: Store, level: str, edition: str | None = None,
     the LSOA codes (2011 or 2021; default the vintage of that edition). Returns lsoa_code,
     unit_code, unit_name; the lsoa level maps each LSOA to itself.
     """
-    check_level(level)
-    if level == GROUP:
+    spec = get(level)
+    if spec.kind == GROUP:
         groups = read_groups(store)
         members = groups[groups["member_type"] == "lsoa"]
         return pd.DataFrame({"lsoa_code": members["member_code"].values,
@@ -219,14 +316,16 @@ def lsoa_units(store: Store, level: str, edition: str | None = None,
                              "unit_name": members["group_name"].values})
     if level == "lsoa":
         return _lsoa_identity(store, vintage)
-    if level not in PLACE_LEVELS:
+    if spec.kind != PLACE:
         raise ValueError(f"{level!r} is a practice-based level: use practice_units")
-    rows = lookup_rows(store, LOOKUP_LEVEL[level], edition, vintage)
+    rows = lookup_rows(store, spec.lookup, edition, vintage)
     if rows is None and vintage is not None:
-        rows = best_fit_rows(store, LOOKUP_LEVEL[level], edition, vintage)
+        rows = best_fit_rows(store, spec.lookup, edition, vintage)
+    if rows is None and spec.carry:
+        rows = carried_rows(store, spec, edition, vintage)
     if rows is None:
-        raise LookupError(f"no {LOOKUP_LEVEL[level]} lookup (geography_lookup level "
-                          f"{LOOKUP_LEVEL[level]!r}) is loaded for LSOA vintage {vintage or 'any'}")
+        raise LookupError(f"no {spec.lookup} lookup (geography_lookup level "
+                          f"{spec.lookup!r}) is loaded for LSOA vintage {vintage or 'any'}")
     return pd.DataFrame({"lsoa_code": rows["lsoa_code"].values,
                          "unit_code": rows["area_code"].values,
                          "unit_name": rows["area_name"].values})
@@ -257,14 +356,12 @@ def best_fit_rows(store: Store, lookup_level: str, edition: str | None,
     """A lookup on the other LSOA vintage carried onto ``vintage`` through ``lsoa_changes``, by
     best fit (as ONS best-fit lookups assign each small area wholly to one larger area): each LSOA
     goes to the area whose LSOAs send it the largest sum of apportioning weights
-    (:func:`placehealth.analyses.geography.crosswalk`; ties: the lowest area code). Areas of
+    (:func:`placehealth.geography.crosswalk`; ties: the lowest area code). Areas of
     split, merged and complex LSOAs are approximate. None when neither lookup is loaded."""
     other = 2011 if vintage == 2021 else 2021
     rows = lookup_rows(store, lookup_level, edition, other)
     if rows is None or not store.has("lsoa_changes"):
         return None
-    from placehealth.analyses.geography import crosswalk
-
     weights = crosswalk(store, other, vintage).weights
     areas = rows[["lsoa_code", "area_code", "area_name"]].rename(columns={"lsoa_code": "from_code"})
     moved = weights.merge(areas, on="from_code")
@@ -276,6 +373,48 @@ def best_fit_rows(store: Store, lookup_level: str, edition: str | None,
                        edition=rows["edition"].iloc[0])
 
 
+def carried_rows(store: Store, spec: Level, edition: str | None = None,
+                 vintage: int | None = None) -> pd.DataFrame | None:
+    """LSOA -> area rows of ``spec`` built from a lower level's lookup (``spec.carry``), e.g. the
+    upper-tier local authorities from the LAD lookup: a LAD goes to the county or UTLA a loaded
+    ONS LAD -> UTLA (or LAD -> county) ``area_lookup`` gives it, else, when it is a single-tier
+    authority (``spec.self_prefixes``: unitary authorities, metropolitan districts, London
+    boroughs, Welsh principal areas), to itself, as ONS counts these both lower and upper tier.
+    LSOAs whose lower area has no upper one are left out with a :class:`LevelWarning`.
+    None when the lower lookup is not loaded."""
+    lower, uppers = spec.carry
+    rows = lookup_rows(store, lower, edition, vintage)
+    if rows is None and vintage is not None:
+        rows = best_fit_rows(store, lower, edition, vintage)
+    if rows is None:
+        return None
+    upper = pd.DataFrame(columns=["from_code", "to_code", "to_name"])
+    if store.has("area_lookup"):
+        t = store.table("area_lookup")
+        wanted = t.to_level.startswith(uppers[0])
+        for name in uppers[1:]:
+            wanted |= t.to_level.startswith(name)
+        t = t.filter(t.from_level.startswith(lower) & wanted)
+        upper = (t.select("edition", "from_code", "to_code", "to_name").to_pandas()
+                 .sort_values("edition").drop_duplicates("from_code", keep="last"))
+    merged = rows.merge(upper[["from_code", "to_code", "to_name"]], how="left",
+                        left_on="area_code", right_on="from_code")
+    itself = merged["to_code"].isna() & merged["area_code"].str[:3].isin(spec.self_prefixes)
+    merged.loc[itself, "to_code"] = merged.loc[itself, "area_code"]
+    merged.loc[itself, "to_name"] = merged.loc[itself, "area_name"]
+    missing = merged["to_code"].isna()
+    if missing.any():
+        areas = sorted(merged.loc[missing, "area_code"].unique())
+        warnings.warn(f"{len(areas)} {lower} area(s) ({', '.join(areas[:5])}"
+                      f"{', ...' if len(areas) > 5 else ''}) have no {spec.name} and are left "
+                      f"out: load the ONS {lower.upper()} -> {spec.name.upper()} lookup",
+                      LevelWarning, stacklevel=3)
+    merged = merged[~missing]
+    return pd.DataFrame({"lsoa_code": merged["lsoa_code"].values,
+                         "area_code": merged["to_code"].values,
+                         "area_name": merged["to_name"].values})
+
+
 def _lsoa_identity(store: Store, vintage: int | None) -> pd.DataFrame:
     codes: set[str] = set()
     for name in ("imd", "geography_lookup", "registrations_lsoa"):
@@ -284,7 +423,7 @@ def _lsoa_identity(store: Store, vintage: int | None) -> pd.DataFrame:
             if vintage is not None:
                 t = t.filter(t.lsoa_vintage == vintage)
             codes |= set(t.select("lsoa_code").distinct().to_pandas()["lsoa_code"])
-    codes = sorted(c for c in codes if c and LSOA.match(c))
+    codes = sorted(c for c in codes if c and LSOA_CODE.match(c))
     names = pd.Series(codes).map(lsoa_names(store, vintage)).fillna(pd.Series(codes))
     return pd.DataFrame({"lsoa_code": codes, "unit_code": codes, "unit_name": names.values})
 
@@ -303,11 +442,11 @@ def membership(store: Store, level: str, period: str, *, edition: str | None = N
                vintage: int | None = None) -> list[Membership]:
     """Every membership making up ``level`` in ``period``: one for most levels, and for groups
     one per member type present (practice groups and LSOA groups)."""
-    check_level(level)
-    if level in PRACTICE_LEVELS:
+    spec = get(level)
+    if spec.kind in (PRACTICE, ALL):
         members = practice_units(store, level, period)
         return [Membership(level, "practice", members, mapping_period_quiet(store, period))]
-    if level in PLACE_LEVELS:
+    if spec.kind == PLACE:
         return [Membership(level, "lsoa", lsoa_units(store, level, edition, vintage))]
     out = []
     practices = practice_units(store, GROUP, period)
@@ -345,8 +484,8 @@ def create_group(store: Store, name: str, *, practices: list[str] | None = None,
     if bool(practices) == bool(lsoas):
         raise InputError(source, "give either practices or LSOAs (not both, not neither)",
                          hint="placehealth group create NAME --practices A81001,A81002")
-    member_type, codes, pattern = (("practice", practices, PRACTICE) if practices
-                                   else ("lsoa", lsoas, LSOA))
+    member_type, codes, pattern = (("practice", practices, PRACTICE_CODE) if practices
+                                   else ("lsoa", lsoas, LSOA_CODE))
     clean = [c.strip().upper() for c in codes or [] if c.strip()]
     for i, code in enumerate(clean, start=1):
         if not pattern.match(code):
@@ -387,9 +526,9 @@ def read_group_file(path: str | Path) -> tuple[list[str], list[str]]:
             code = (row.get(column) or "").strip().upper()
             if not code:
                 continue
-            if PRACTICE.match(code):
+            if PRACTICE_CODE.match(code):
                 practices.append(code)
-            elif LSOA.match(code):
+            elif LSOA_CODE.match(code):
                 lsoas.append(code)
             else:
                 raise InputError(path.name, f"{code!r} is neither a practice nor an LSOA code",
