@@ -14,7 +14,7 @@ from placehealth.analyses.profile import build_profiles
 from placehealth.outputs.cli import profile
 from placehealth.store import Store
 
-from support.tiny_place import build_place
+from support.tiny_place import L1, L2, build_place, registrations
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +34,31 @@ def run(db, *args):
     return CliRunner().invoke(app, [*args, "--db", str(db)])
 
 
-def test_profile_pcn_as_json_passes_disclosure_control(built):
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    """The place plus April 2025 with small counts: A00001 (PCN U00001 by the February mapping,
+    the nearest earlier) has 3 patients in LSOA1 and 9 in LSOA2, so U00001 has 12."""
+    db_path = tmp_path_factory.mktemp("cli") / "small.duckdb"
+    with Store(db_path) as store, warnings.catch_warnings():
+        warnings.simplefilter("ignore", lv.LevelWarning)
+        build_place(store)
+        registrations(store, "2025-04", [("A00001", L1, "ALL", 3), ("A00001", L2, "ALL", 9)])
+        build_profiles(store)
+    return db_path
+
+
+def test_profile_as_json_passes_disclosure_control(small):
+    result = run(small, "profile", "pcn", "U00001", "--period", "2025-04", "--format", "json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["patients"] == 10  # 12, rounded to the nearest 5
+    result = run(small, "profile", "lsoa", L1, "--period", "2025-04", "--format", "json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["patients"] is None and "patients" in data["suppressed_cells"]  # 3: suppressed
+
+
+def test_profile_pcn_as_json_gives_the_profile_footprint_and_councils(built):
     result = run(built, "profile", "pcn", "U00001", "--period", "2025-01", "--format", "json")
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)

@@ -45,8 +45,10 @@ def test_peer_rating_combines_both_uncertainties():
     assert rated.loc[0, "peer_difference_uppercl"] == pytest.approx(10 - 100 / 3 + Z * se)
     # 10 is well below 33.3 even allowing for the peers' spread; 25 is not
     assert rated["vs_peers"].tolist() == ["worse", "similar"]
-    # against the peer *point* value, 25 (23..27) would have been called "worse": a false alarm
-    assert 27 < 100 / 3
+    # against the peer *point* value (no peer uncertainty), 25 (23..27) would have been called
+    # "worse": a false alarm
+    point = compare.rate_against_peers(row.assign(peer_se=0.0), "high_is_good")
+    assert point["vs_peers"].tolist() == ["worse", "worse"]
 
 
 def test_rank_and_decile():

@@ -222,6 +222,10 @@ TABLE_RULES: dict[str, TableRule] = {
                         derived={"pcn_share_pct": (), "la_share_pct": ()},
                         share_of={"pcn_share_pct": ("patients", None), "la_share_pct": ("patients", None)}),
     "pcn_footprint": TableRule(counts=("patients",), dimensions=("pcn_code",), fixed=("period",)),
+    "group_lsoa": TableRule(counts=("patients",), dimensions=("group_name", "lsoa_code"),
+                            fixed=("period",),
+                            derived={"group_share_pct": (), "lsoa_share_pct": (), "cumulative_pct": ()}),
+    "group_footprint": TableRule(counts=("patients",), dimensions=("group_name",), fixed=("period",)),
     "fragmented_lsoas": TableRule(counts=("patients",), dimensions=("lsoa_code",), fixed=("period",),
                                   derived={"largest_pcn_pct": ()},
                                   share_of={"largest_pcn_pct": (None, "patients")}),
@@ -256,6 +260,10 @@ TABLE_RULES: dict[str, TableRule] = {
     "geography_lookup": TableRule(), "lsoa_changes": TableRule(), "qof_indicators": TableRule(),
     "peers": TableRule(), "deciles": TableRule(), "prevalence_model": TableRule(),
     "peer_feature_fit": TableRule(), "groups": TableRule(), "practice_groups": TableRule(),
+    # the indicator registry, funnel curves, peer feature contributions, and inequality
+    # measures over the local quantiles of an area (each a fifth or tenth of its population)
+    "indicators": TableRule(), "funnel_limits": TableRule(), "peer_features": TableRule(),
+    "inequality": TableRule(),
     # Targeting: registers, lookups and travel times hold no counts of people (a partner's
     # contact is withheld whole, see WITHHELD); fair shares and reach are set out below.
     "partners": TableRule(), "postcodes": TableRule(), "travel_times": TableRule(),

@@ -25,9 +25,9 @@ from placehealth.sources.validate import (
     PRACTICE,
     InputError,
     SourceFile,
-    _key,
     check_codes,
     check_unique,
+    column_key,
     null_if_blank,
     read_table,
     resolve_columns,
@@ -163,11 +163,11 @@ def source_names(raw: pd.DataFrame, wanted: dict[str, list[str]],
                  mapping: dict[str, str] | None = None) -> set[str]:
     """The source columns that ``resolve_columns`` takes for ``wanted`` (to exclude them)."""
     mapping = dict(mapping or {})
-    by_key = {_key(c): c for c in raw.columns}
+    by_key = {column_key(c): c for c in raw.columns}
     used = set()
     for canonical, names in wanted.items():
         candidates = [mapping[canonical]] if canonical in mapping else names
-        found = next((by_key[_key(n)] for n in candidates if _key(n) in by_key), None)
+        found = next((by_key[column_key(n)] for n in candidates if column_key(n) in by_key), None)
         if found is not None:
             used.add(found)
     return used

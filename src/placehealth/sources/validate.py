@@ -241,11 +241,11 @@ def resolve_columns(
     source = frame.attrs.get("source", UNNAMED)
     mapping = dict(mapping or {})
     optional = set(optional)
-    by_key = {_key(c): c for c in frame.columns}
+    by_key = {column_key(c): c for c in frame.columns}
     out: dict[str, pd.Series] = {}
     for canonical, names in wanted.items():
         candidates = [mapping[canonical]] if canonical in mapping else list(names)
-        found = next((by_key[_key(n)] for n in candidates if _key(n) in by_key), None)
+        found = next((by_key[column_key(n)] for n in candidates if column_key(n) in by_key), None)
         if found is None:
             if canonical in optional and canonical not in mapping:
                 continue
@@ -266,7 +266,8 @@ def resolve_columns(
     return result
 
 
-def _key(name: str) -> str:
+def column_key(name: str) -> str:
+    """A column name for matching: lower case, without spaces, underscores or hyphens."""
     return re.sub(r"[\s_\-]+", "", normalise_name(name).lower())
 
 
