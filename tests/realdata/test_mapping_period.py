@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from placehealth.analyses import levels as lv
+from placehealth import levels as lv
 from placehealth.indicators import units_for
 from placehealth.sources import read_file
 from placehealth.store import Store
