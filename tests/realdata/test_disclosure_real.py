@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from placehealth.analyses import levels as lv
+from placehealth import levels as lv
 from placehealth.analyses.profile import period_tables
 from placehealth.outputs.disclosure import PROFILE_FAMILIES, PROFILE_SUBSETS, get_policy, protect
 from placehealth.sources import ReadOptions, read_file
