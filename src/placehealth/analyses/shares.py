@@ -33,11 +33,12 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from placehealth import levels as lv
 from placehealth.store import Store
 
 WEIGHTS = ("population", "need_weighted", "missing", "custom")
 LEVELS = ("pcn", "practice", "lsoa")
-PROFILE = {"pcn": "pcn_profile", "practice": "practice_profile", "lsoa": "lsoa_profile"}
+PROFILE = {level: lv.get(level).profile_table for level in LEVELS}
 DEFAULT_GRADIENT = 1.0
 COLUMNS = ["scope", "level", "unit_code", "unit_name", "resource", "weight_by", "weight",
            "weight_pct", "total", "fair_share", "actual", "gap"]

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from placehealth import levels
 from placehealth.outputs import charts, sections
 from placehealth.outputs import format as fmt
 from placehealth.outputs.disclosure import SUPPRESSED, explanation
@@ -33,9 +34,8 @@ from placehealth.outputs.sections import (
 __all__ = ["Section", "compare_view", "group_view", "headline", "home_view", "indicator_titles", "isna",
            "known_indicator", "narrative", "pcn_view", "records", "unit_view", "view_json"]
 
-#: The profile table of each level with pages.
-PROFILE_TABLE = {"pcn": "pcn_profile", "practice": "practice_profile", "lsoa": "lsoa_profile",
-                 "la": "la_profile", "group": "group_profile"}
+#: The profile table of each level (from the level registry).
+PROFILE_TABLE = levels.profile_tables()
 #: Above this many PCNs, /compare starts from one ICB's PCNs rather than every one.
 COMPARE_ALL_UP_TO = 60
 
