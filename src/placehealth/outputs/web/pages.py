@@ -101,15 +101,21 @@ def la(request: Request, code: str) -> Response:
     return _unit(request, "la", code, "Local authority")
 
 
+def _target(request: Request, level: str, code: str, kind: str) -> Response:
+    """A targeting page, kept until the store changes (its map and charts take seconds)."""
+    data = _data(request)
+    return HTMLResponse(data.memo(f"html:target:{level}:{code}",
+                                  lambda: _unit_page(views.target_view(data, level, code), kind).body))
+
+
 @router.get("/target/pcn/{code}", response_class=HTMLResponse)
 def target_pcn(request: Request, code: str) -> Response:
-    return _unit_page(views.target_view(_data(request), "pcn", code), "PCN")
+    return _target(request, "pcn", code, "PCN")
 
 
 @router.get("/target/la/{code}", response_class=HTMLResponse)
 def target_la(request: Request, code: str) -> Response:
-    return _unit_page(views.target_view(_data(request), "la", code),
-                                                   "Local authority")
+    return _target(request, "la", code, "Local authority")
 
 
 @router.get("/group/{name}", response_class=HTMLResponse)
