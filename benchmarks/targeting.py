@@ -106,6 +106,9 @@ def main() -> None:
     args = parser.parse_args()
     print(f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start", flush=True)
+    if not DATA.exists():
+        print(f"real data not present at {DATA}: nothing to time", flush=True)
+        return
     lookup = DATA / "postcodes" / "postcode_lsoa21_lsoa11_test_areas_derived.csv.gz"
     edispensary = DATA / "partners_and_venues" / "edispensary_2025-04.csv"
     sites = DATA / "regional_subsets" / "staffordshire_stoke_2025" / "gp_practice_locations_ssot_2025-10.csv"
