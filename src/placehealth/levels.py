@@ -213,12 +213,21 @@ def mapping_period(store: Store, period: str) -> str | None:
     """The practice_pcn period to use for registrations of ``period``: the same month (or a QOF
     year containing it), else the nearest in time (:func:`nearest_period`), with a warning when
     it is not the same."""
+    note = mapping_note(store, period)
+    if note is not None:
+        warnings.warn(note, LevelWarning, stacklevel=2)
+    return nearest_period(store.periods("practice_pcn"), period)[0]
+
+
+def mapping_note(store: Store, period: str) -> str | None:
+    """The sentence saying which practice -> PCN mapping places ``period``'s practices, when it
+    is not one of that period (None when it is, or when none is loaded)."""
     chosen, relation = nearest_period(store.periods("practice_pcn"), period)
-    if chosen is not None and relation != "same":
-        warnings.warn(f"{period}: practices are placed in PCNs, Sub-ICBs and ICBs by the "
-                      f"{chosen} practice -> PCN mapping, the nearest loaded ({relation}; none "
-                      f"is loaded for {period})", LevelWarning, stacklevel=2)
-    return chosen
+    if chosen is None or relation == "same":
+        return None
+    return (f"{period}: practices are placed in PCNs, Sub-ICBs and ICBs by the {chosen} "
+            f"practice -> PCN mapping, the nearest loaded ({relation}; none is loaded for "
+            f"{period})")
 
 
 def practice_units(store: Store, level: str, period: str) -> pd.DataFrame:

@@ -36,6 +36,8 @@ def db(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("cli") / "store.duckdb"
     with Store(path) as store:
         store.replace_table("comparison", comparison_rows())
+        store.replace_table("practice_pcn", pd.DataFrame({  # only a mapping of the year before
+            "period": ["2020-21"], "practice_code": ["M83146"], "pcn_code": ["U05734"]}))
     return path
 
 
@@ -68,7 +70,7 @@ def test_db_before_the_command_does_not_outlive_it(db, monkeypatch):
 def test_db_after_the_command_wins_over_one_before_it(db, tmp_path):
     result = invoke("--db", str(tmp_path / "other.duckdb"), "tables", "--format", "json",
                     "--db", str(db))
-    assert "comparison" in {row["table"] for row in json.loads(result.output)}
+    assert "comparison" in {row["table"] for row in json.loads(result.stdout)}
 
 
 def test_compare_accepts_the_indicator_name_it_shows(db):
@@ -78,13 +80,13 @@ def test_compare_accepts_the_indicator_name_it_shows(db):
     result = invoke("compare", "pcn", "U05734", "--indicator", "qof_dep", "--format", "json",
                     "--db", str(db))
     assert result.exit_code == 0, result.output
-    assert {r["indicator"] for r in json.loads(result.output)} == {"qof_dep_prevalence"}
+    assert {r["indicator"] for r in json.loads(result.stdout)} == {"qof_dep_prevalence"}
 
 
 def test_compare_accepts_a_lower_case_code(db):
     result = invoke("compare", "pcn", "u05734", "--format", "json", "--db", str(db))
     assert result.exit_code == 0, result.output
-    assert len(json.loads(result.output)) == 2
+    assert len(json.loads(result.stdout)) == 2
 
 
 def test_an_unknown_code_suggests_the_nearest_codes(db):
@@ -120,3 +122,14 @@ def test_nearest_orders_by_edits_then_name():
     assert nearest("u05734x", codes) == ["U05734", "U05733", "U05735"]
     # difflib's ratio would rank U15734 above U05733 for this typo; edits say they tie at 1
     assert nearest("U0573", codes, n=5)[:1] == ["U05733"]
+
+
+def test_compare_says_which_mapping_placed_the_practices(db):
+    result = CliRunner().invoke(
+        app, ["compare", "pcn", "U05734", "--db", str(db)], env={"PLACEHEALTH_DB": ""})
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.stderr.split())
+    assert "note: 2021-22: practices are placed in PCNs, Sub-ICBs and ICBs by the 2020-21 " \
+           "practice -> PCN mapping, the nearest loaded" in said
+    assert "Warning" not in result.stderr
+    assert "Hanley PCN (U05734) compared" in " ".join(result.stdout.split())

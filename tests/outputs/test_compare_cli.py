@@ -39,7 +39,7 @@ def run(db, *args):
 def test_compare_a_pcn_against_its_peers_as_json(built):
     result = run(built, "compare", "pcn", "U00001", "--against", "peers", "--format", "json")
     assert result.exit_code == 0, result.output
-    rows = json.loads(result.output)
+    rows = json.loads(result.stdout)
     assert {r["indicator"] for r in rows} == {"qof_dm_prevalence", "qof_hyp_prevalence"}
     hyp = next(r for r in rows if r["indicator"] == "qof_hyp_prevalence")
     assert hyp["period"] == "2020-21" and hyp["peer_n"] == 2
@@ -49,7 +49,7 @@ def test_compare_a_pcn_against_its_peers_as_json(built):
 def test_compare_one_indicator_every_period(built):
     result = run(built, "compare", "pcn", "U00003", "--indicator", "qof_hyp_prevalence",
                  "--period", "all", "--format", "json")
-    rows = json.loads(result.output)
+    rows = json.loads(result.stdout)
     assert [r["period"] for r in rows] == ["2019-20", "2020-21"]
     assert rows[1]["vs_england"] == "lower"
 
@@ -58,11 +58,11 @@ def test_peers_with_chosen_features_and_n(built):
     result = run(built, "peers", "pcn", "U00001", "--n", "1", "--features", "imd_score",
                  "--format", "json")
     assert result.exit_code == 0, result.output
-    rows = json.loads(result.output)
+    rows = json.loads(result.stdout)
     assert [r["peer_code"] for r in rows] == ["U00001", "U00002"]  # itself, then its peer
     assert rows[1]["imd_score"] == pytest.approx(30.0)
     result = run(built, "peers", "pcn", "U00001", "--within", "icb", "--format", "json")
-    assert [r["peer_code"] for r in json.loads(result.output)] == ["U00001", "U00002"]
+    assert [r["peer_code"] for r in json.loads(result.stdout)] == ["U00001", "U00002"]
 
 
 def test_clear_errors(built):

@@ -67,7 +67,7 @@ def test_the_cli_profile_shows_the_residents_ages(db):
     assert "Ages where patients live" in text and "% aged 65 and over 15.3" in text
     as_json = CliRunner().invoke(app, ["profile", "pcn", "U05734", "--format", "json",
                                        "--db", str(db)])
-    assert json.loads(as_json.output)["resident_age_65_plus_pct"] == pytest.approx(15.3, abs=0.05)
+    assert json.loads(as_json.stdout)["resident_age_65_plus_pct"] == pytest.approx(15.3, abs=0.05)
 
 
 def test_peers_take_age_from_the_residents_and_say_so(db):

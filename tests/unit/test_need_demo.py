@@ -95,7 +95,7 @@ def test_need_pcn_prints_worst_gaps_first_with_their_neighbourhoods(demo):
     pcn = gap.sort_values("missing").iloc[-1]["area_code"]
     result = CliRunner().invoke(app, ["need", "pcn", pcn, "--db", str(path), "--format", "json"])
     assert result.exit_code == 0, result.output
-    data = json.loads(result.output)
+    data = json.loads(result.stdout)
     assert data["pcn_code"] == pcn and data["period"] == year
     missing = [c["missing"] for c in data["conditions"] if c["missing"] is not None
                and not isinstance(c["missing"], str)]

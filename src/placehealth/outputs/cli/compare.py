@@ -51,6 +51,7 @@ def compare(
     Example: placehealth compare pcn U12345 --against peers --format json
     """
     from placehealth.analyses.compare import AGAINST, unit_view
+    from placehealth.analyses.levels import mapping_note
     from placehealth.outputs.disclosure import protect_frame
 
     _level(level)
@@ -69,15 +70,19 @@ def compare(
             indicator = [indicator_name(name, known) for name in indicator]
             t = t.filter(t.indicator.isin(indicator))
         table = t.to_pandas()
+        notes = {} if level == "practice" else {  # which mapping placed practices in PCNs
+            p: mapping_note(store, p) for p in table["period"].unique()}
     if table.empty:
         raise InputError("comparison", f"no {level} rows" + (f" for indicator(s) "
                          f"{', '.join(indicator)}" if indicator else ""))
     table = protect_frame(table, "comparison")  # the whole table, then the unit's rows
-    names = table.loc[table["unit_code"] == unit, "unit_name"].dropna()
     unit = unit_code(unit, table["unit_code"], level, "comparison")
+    names = table.loc[table["unit_code"] == unit, "unit_name"].dropna()
     out = unit_view(table, unit, chosen, period)
     name = names.iloc[0] if len(names) else unit
     print_frame(_readable(out) if fmt == "table" else out, fmt, title=f"{name} ({unit}) compared")
+    for note in filter(None, (notes.get(p) for p in sorted(out["period"].unique()))):
+        err.print(f"[yellow]note:[/] {escape(note)}")
 
 
 def _interval(value: pd.Series, lower: pd.Series, upper: pd.Series) -> pd.Series:

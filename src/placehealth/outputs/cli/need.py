@@ -6,12 +6,14 @@ from typing import Annotated
 
 import pandas as pd
 import typer
+from rich.markup import escape
 
 from placehealth.outputs import format as fmt_
 from placehealth.outputs.cli.common import (
     DbOption,
     FormatOption,
     console,
+    err,
     nearest,
     open_store,
     print_frame,
@@ -85,7 +87,13 @@ def pcn(
 
     Example: placehealth need pcn U12345 --format json
     """
+    from placehealth.analyses.levels import mapping_note
+
     result = pcn_need(Data(db), pcn_code.strip().upper(), period, top)
+    with open_store(db, read_only=True) as store:
+        note = mapping_note(store, result["period"]) if result.get("period") else None
+    if note:  # which practice -> PCN mapping placed the QOF year's practices
+        err.print(f"[yellow]note:[/] {escape(note)}")
     if fmt == "json":
         print_json(result)
         return
