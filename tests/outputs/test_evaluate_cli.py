@@ -127,7 +127,7 @@ def test_a_bad_cell_is_named_by_file_row_and_field(panel, tmp_path):
     frame.to_csv(bad, index=False)
     done = _run("spc", "--input", str(bad), "--time", "month", "--outcome", "rate", "--unit", "pcn")
     assert done.code == 2
-    assert str(bad) in done.stderr and "row 6" in done.stderr and "'rate'" in done.stderr
+    assert str(bad) in done.stderr and "line 6" in done.stderr and "'rate'" in done.stderr
     missing = _run("spc", "--input", str(tmp_path / "none.csv"), "--time", "month", "--outcome", "rate")
     assert missing.code == 2 and "no such file" in missing.stderr
 

@@ -120,7 +120,7 @@ def prepare(frame: pd.DataFrame, *, time: str, outcome: str, unit: str | None = 
     bad_time = work["period"].isna()
     if bad_time.any():
         row = int(np.flatnonzero(bad_time)[0])
-        raise EvaluationError(f"{source}: row {row + 2}, field {time!r}: missing period")
+        raise EvaluationError(f"{source}: line {row + 2}, field {time!r}: missing period")
     work["season"] = work["period"].map(periods.season)
     for name, column in (("outcome", outcome), ("offset", offset)):
         if column is None:
@@ -129,7 +129,7 @@ def prepare(frame: pd.DataFrame, *, time: str, outcome: str, unit: str | None = 
         bad = values.isna() & frame[column].notna() & (frame[column].astype(str).str.strip() != "")
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
-            raise EvaluationError(f"{source}: row {row + 2}, field {column!r}: "
+            raise EvaluationError(f"{source}: line {row + 2}, field {column!r}: "
                                   f"{frame[column].iloc[row]!r} is not a number")
         work[name] = values.to_numpy(dtype=float)
     if first_treated is not None:
