@@ -100,7 +100,8 @@ def site(
 
 
 def solve(problem, objective: str, p: int, radius: float, fixed: list[str],
-          min_core20_share: float | None, time_limit: float | None):
+          min_core20_share: float | None, time_limit: float | None,
+          must_cover: np.ndarray | None = None):
     """Run one model; a problem that cannot be posed is a clear error, not a traceback."""
     from placehealth.analyses import siting
 
@@ -117,7 +118,8 @@ def solve(problem, objective: str, p: int, radius: float, fixed: list[str],
             return siting.mclp(problem, p, radius, fixed=fixed, min_core20_share=min_core20_share,
                                time_limit=time_limit)
         if objective == "lscp":
-            return siting.lscp(problem, radius, fixed=fixed, time_limit=time_limit)
+            return siting.lscp(problem, radius, fixed=fixed, must_cover=must_cover,
+                               time_limit=time_limit)
         return siting.pmedian(problem, p, fixed=fixed, radius=radius, time_limit=time_limit)
     except siting.SitingError as exc:
         err.print(f"error: {exc}", style="red", markup=False)
@@ -244,6 +246,9 @@ def pcn(
         "week).")] = None,
     condition: Annotated[str | None, typer.Option(
         "--condition", help="Need from one QOF register (e.g. HYP) instead of all.")] = None,
+    cover: Annotated[str, typer.Option(
+        "--cover", help="lscp: which neighbourhoods must be within reach: high-need (Core20, or "
+        "need per 1,000 patients in the place's top fifth) or all.")] = "high-need",
     fixed: FixedOption = None,
     min_core20_share: EquityOption = None,
     time_limit: TimeOption = None,
@@ -269,7 +274,13 @@ def pcn(
                             demand[["easting", "northing"]].to_numpy(),
                             candidates[["easting", "northing"]].to_numpy(),
                             core20=demand["core20"].to_numpy())
-    result = solve(problem, objective, p, radius, fixed_ids, min_core20_share, time_limit)
+    if cover not in ("high-need", "all"):
+        raise typer.BadParameter(f"{cover!r}: use high-need or all", param_hint="--cover")
+    must = demand["high_need"].to_numpy() if cover == "high-need" else None
+    if objective == "lscp" and must is not None and not must.any():
+        raise InputError(pcn_code, "no high-need neighbourhood in the PCN's footprint",
+                         hint="use --cover all")
+    result = solve(problem, objective, p, radius, fixed_ids, min_core20_share, time_limit, must)
     protected = protect_result(result, demand, candidates)
     extra = {"pcn_code": pcn_code.strip().upper(), "need": need_label,
              "candidates": len(candidates),
@@ -308,8 +319,9 @@ def pcn_inputs(store, pcn_code: str, kinds: list[str] | None, min_capacity: floa
             _condition_need(store, pcn_code, condition.upper()), on="lsoa_code", how="left")
         members["need"] = members["need"].fillna(0.0)
         label = f"missing patients ({condition.upper()})"
-    lsoas = place.lsoas.set_index("lsoa_code")
+    lsoas = reach.need_of(place.lsoas, place.need_measure).set_index("lsoa_code")
     demand = members.assign(
+        high_need=members["lsoa_code"].map(lsoas["high_need"]).fillna(False).astype(bool),
         easting=members["lsoa_code"].map(lsoas["easting"]),
         northing=members["lsoa_code"].map(lsoas["northing"]),
         core20=members["lsoa_code"].map(lsoas["core20"]).fillna(False).astype(bool),
