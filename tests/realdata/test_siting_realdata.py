@@ -185,6 +185,7 @@ def test_cli_answers_in_seconds_with_disclosure_control(ssot):
     assert seconds < 30
     assert all(s["name"] for s in data["sites"])
     # need is shown as protected counts: multiples of 5, or hidden
-    for value in [a["need"] for a in data["assignments"]] + [data["covered_weight"]]:
+    for value in [a["need"] for a in data["assignments"]] + [data["covered_weight"],
+                                                             data["bound"]]:
         assert value is None or value % 5 == 0
     print(f"\ntarget site pcn {PCN}: {seconds:.2f} s, chosen {[s['name'] for s in data['sites']]}")

@@ -414,4 +414,8 @@ def protect_result(result, demand: pd.DataFrame, candidates: pd.DataFrame):
         core20_share=(core_covered / covered if core_covered is not None and covered else None),
         weighted_distance=float(f"{weighted:.3g}") if math.isfinite(weighted) else weighted,
         objective_value=(covered if result.objective == "mclp" else result.objective_value
-                         if result.objective == "lscp" else float(f"{weighted:.3g}")))
+                         if result.objective == "lscp" else float(f"{weighted:.3g}")),
+        # the solver's bound is in units of need too: as coarse as the figure it bounds
+        bound=(rounded(result.bound) if result.objective == "mclp" else result.bound
+               if result.objective == "lscp" else float(f"{result.bound:.3g}")
+               if math.isfinite(result.bound) else result.bound))
