@@ -494,7 +494,8 @@ def find_peers(store, level: str, *, n: int = DEFAULT_N, within: str | None = No
     period = period or features_period(store)
     table = unit_features(store, level, period)
     options = PeerOptions(n=n, features=dict(features or DEFAULT_FEATURES))
-    groups = None if within in (None, "england") else unit_groups(store, level, within, period)
+    everywhere = within is None or lv.get(within).kind == lv.ALL  # England: one peer group
+    groups = None if everywhere else unit_groups(store, level, within, period)
     peers, contributions = nearest_peers(table.drop(columns="unit_name", errors="ignore"),
                                          options, groups)
     meta = {"level": level, "period": period, "within": within or "england"}
@@ -529,8 +530,8 @@ def build(store) -> dict[str, int]:
         all_coverage.append(coverage.assign(level=level, period=period))
         for within in ("england", "icb") if level == "pcn" else ("england",):
             try:
-                groups = None if within == "england" else unit_groups(store, level, within,
-                                                                      period)
+                groups = (None if lv.get(within).kind == lv.ALL
+                          else unit_groups(store, level, within, period))
             except LookupError:
                 continue
             peers, contrib = nearest_peers(features, options, groups)

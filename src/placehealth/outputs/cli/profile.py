@@ -143,7 +143,7 @@ def _footprint(store, code: str, period: str) -> dict:
 
 
 def profile(
-    level: Annotated[str, typer.Argument(help="practice, pcn, sub_icb, icb, group, lsoa, ward or la.")],
+    level: Annotated[str, typer.Argument(help=f"One of {', '.join(PROFILE_TABLES)}.")],
     code: Annotated[str, typer.Argument(help="The unit's code (or exact name), e.g. U12345.")],
     period: Annotated[str | None, typer.Option("--period", help="Registration month "
                                                "(default: the latest built).")] = None,
