@@ -51,7 +51,7 @@ def compare(
     Example: placehealth compare pcn U12345 --against peers --format json
     """
     from placehealth.analyses.compare import AGAINST, unit_view
-    from placehealth.analyses.levels import mapping_note
+    from placehealth.levels import mapping_note
     from placehealth.outputs.disclosure import protect_frame
 
     _level(level)

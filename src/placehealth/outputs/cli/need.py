@@ -87,7 +87,7 @@ def pcn(
 
     Example: placehealth need pcn U12345 --format json
     """
-    from placehealth.analyses.levels import mapping_note
+    from placehealth.levels import mapping_note
 
     result = pcn_need(Data(db), pcn_code.strip().upper(), period, top)
     with open_store(db, read_only=True) as store:
