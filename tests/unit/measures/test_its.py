@@ -104,3 +104,18 @@ def test_each_unit_has_its_own_start_and_too_short_series_are_refused():
         its(frame, "y", "t", 1, "unit")
     with pytest.raises(ValueError, match="offset applies to counts"):
         its(frame.assign(pop=1), "y", "t", 10, "unit", offset="pop")
+
+
+def test_negative_binomial_for_overdispersed_counts():
+    rng = np.random.default_rng(8)
+    t = np.arange(60, dtype=float)
+    population = np.full(60, 50000.0)
+    mean = population * np.exp(np.log(0.002) + 0.002 * t + np.log(0.8) * (t >= 36))
+    counts = rng.negative_binomial(5, 5 / (5 + mean))  # NB2 with dispersion 1/5
+    frame = pd.DataFrame({"t": t, "events": counts, "pop": population})
+    nb = its(frame, "events", "t", 36, offset="pop", family="negative_binomial").estimates
+    level = nb.set_index("term").loc["level_change"]
+    assert level["scale"] == "rate ratio" and level["lower"] < 0.8 < level["upper"]
+    poisson = its(frame, "events", "t", 36, offset="pop", family="poisson").estimates
+    assert poisson.set_index("term").loc["level_change", "estimate"] == pytest.approx(
+        level["estimate"], rel=0.1)  # same model of the mean, different weights
