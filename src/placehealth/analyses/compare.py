@@ -61,10 +61,6 @@ LEVELS = lv.levels_for("compare")
 PERCENTILES = (10, 20, 30, 40, 50, 60, 70, 80, 90)
 
 
-def _polarity(indicator: Indicator) -> str | None:
-    return None if indicator.polarity == "none" else indicator.polarity
-
-
 def _rate(frame: pd.DataFrame, benchmark: str, polarity: str | None, lower: str = "lowercl",
           upper: str = "uppercl") -> np.ndarray:
     slim = frame[[lower, upper, benchmark]].reset_index(drop=True)

@@ -487,23 +487,6 @@ def unit_groups(store, level: str, within: str, period: str | None) -> pd.Series
 LEVELS = lv.levels_for("compare")
 
 
-def find_peers(store, level: str, *, n: int = DEFAULT_N, within: str | None = None,
-               features: Mapping[str, float] | None = None, period: str | None = None,
-               ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Peers of every unit of ``level`` from the store (see :func:`nearest_peers`)."""
-    period = period or features_period(store)
-    table = unit_features(store, level, period)
-    options = PeerOptions(n=n, features=dict(features or DEFAULT_FEATURES))
-    everywhere = within is None or lv.get(within).kind == lv.ALL  # England: one peer group
-    groups = None if everywhere else unit_groups(store, level, within, period)
-    peers, contributions = nearest_peers(table.drop(columns="unit_name", errors="ignore"),
-                                         options, groups)
-    meta = {"level": level, "period": period, "within": within or "england"}
-    return (peers.assign(**meta)[["level", "period", "within", "unit_code", "peer_code", "rank",
-                                  "distance"]],
-            contributions.assign(**meta))
-
-
 def build(store) -> dict[str, int]:
     """Build step: ``peers``, ``peer_features`` and ``peer_coverage`` (each feature's source and
     how far it is known) for PCNs (nationally and within their ICB) and practices (nationally),
