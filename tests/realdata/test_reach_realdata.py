@@ -3,8 +3,9 @@
 Patients by practice and LSOA 2021 (NHS England, Staffordshire and Stoke-on-Trent subset,
 2025-10), IoD 2025 deciles, the ONS LSOA 2021 -> ward -> LTLA 2024 lookup, Code-Point Open
 postcode points placed in LSOAs (the derived test-area lookup), the NHS England dispensing
-contractors (edispensary, about April 2025) and the practice locations. The reach tables are
-checked against an independent brute-force computation from the raw files.
+contractors (edispensary, about April 2025), the Arts Council England libraries (2022) and the
+DfE family hub sites, as published. The reach tables are checked against an independent
+brute-force computation from the raw files.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ STOKE = "E06000021"
 SSOT = "regional_subsets/staffordshire_stoke_2025/"
 LOOKUP = "postcodes/postcode_lsoa21_lsoa11_test_areas_derived.csv.gz"
 EDISPENSARY = "partners_and_venues/edispensary_2025-04.csv"
+LIBRARIES = "partners_and_venues/ace_static_statutory_libraries_england_2022-12.csv"
+HUBS = "partners_and_venues/dfe_family_hub_sites.csv"
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +48,9 @@ def stoke(tmp_path_factory):
     options = read_options(results)
     options.allow_unlocated = True  # Welsh and out-of-area pharmacies: kept, listed, unplaced
     results.append(read_file(shared_file(EDISPENSARY), options=options))
+    results.append(read_file(shared_file(LIBRARIES), options=options))
+    options.period = "2025-01"
+    results.append(read_file(shared_file(HUBS), options=options))
     store.ingest(results)
     loaded = time.perf_counter()
     profile.build(store)
@@ -95,3 +101,18 @@ def test_stoke_reach_by_kind_counts_its_core20_neighbourhoods(stoke):
     expect = rows.loc[rows["reached"], "need"].sum()
     assert areas.loc["practice", "need_reached"] == pytest.approx(expect)
     assert 0 < areas.loc["practice", "need_reached_pct"] <= 100
+
+
+def test_stoke_libraries_and_family_hubs_are_placed_and_reach_counted(stoke):
+    hubs = pd.read_csv(shared_file(HUBS))
+    stoke_hubs = hubs[hubs["Local_Authority"] == "Stoke-on-Trent"]
+    partners = stoke.read("partners", register="family_hubs")
+    placed = partners[partners["located_by"] == "postcode"]
+    codes = set(stoke_lsoas())
+    assert len(stoke_hubs) >= 5
+    assert placed["lsoa_code"].isin(codes).sum() == len(stoke_hubs)
+    areas = stoke.read("reach_area", level="la", area_code=STOKE).set_index("kind")
+    assert {"library", "community_centre"} <= set(areas.index)
+    # no kind of partner reaches more need than all partners together (practices are not partners)
+    kinds = areas.drop(index=["practice"])
+    assert (kinds["need_reached"] <= areas.loc["any_partner", "need_reached"] + 1e-9).all()

@@ -163,3 +163,25 @@ def test_travel_times_long_matrix_and_dft_layout(tmp_path):
     assert rows.loc["pt", ["origin", "destination", "minutes"]].tolist() == [
         "E01014200", "nearest:gp_site", 9.1]
     assert rows.loc["car", "minutes"] == 4.0
+
+
+def test_published_venue_lists_load_as_they_are(tmp_path):
+    lookup = read_file(write(tmp_path / "ONSPD_FEB_2025_UK.csv", ONSPD)).tables["postcodes"]
+    options = ReadOptions(postcodes=lookup_from(lookup))
+    libraries = read_file(write(tmp_path / "ace_libraries_2022-12.csv",
+                                "\ufeffLocal authority,Library name,Postcode\n"
+                                "Stoke-on-Trent,Hanley Library,ST4 1AA\n"
+                                '"Bournemouth, Christchurch and Poole",Boscombe Library,ST4 2BB\n'
+                                "Stoke-on-Trent,Hanley Library,ST4 1AA\n"), options=options)
+    assert libraries.kind == "ace-libraries" and libraries.period == "2022-12"
+    rows = libraries.tables["partners"]
+    assert rows["kind"].unique().tolist() == ["library"] and len(rows) == 2   # the repeat kept once
+    assert rows["partner_id"].tolist() == ["hanley-library-ST41AA", "boscombe-library-ST42BB"]
+    assert any("listed twice" in w for w in libraries.warnings)
+    hubs = read_file(write(tmp_path / "family_hubs.csv",
+                           "Region,Family_Hub,Postcode,Local_Authority,Programme\n"
+                           "West Midlands,Bentilee Family Hub,st41aa,Stoke-on-Trent,Family Hubs\n"),
+                     options=ReadOptions(postcodes=lookup_from(lookup), period="2025-01"))
+    hub = hubs.tables["partners"].iloc[0]
+    assert (hub["register"], hub["kind"], hub["lsoa_code"]) == ("family_hubs", "community_centre",
+                                                                "E01014200")

@@ -455,5 +455,82 @@ def read_gp_sites(source: SourceFile, options: ReadOptions) -> ReadResult:
                       {"partners": _finish(located, "gp_sites", period)})
 
 
-__all__ = ["EDISPENSARY_FIELDS", "KINDS", "PARTNER_COLUMNS", "kinds_of", "locate_rows",
-           "read_edispensary", "read_gp_sites", "read_register", "register_name"]
+# ------------------------------------------------------------------------ published venue lists
+#: Published venue lists read as they are: kind, register, and the columns holding each field.
+VENUE_LISTS = {
+    "ace-libraries": ("library", "ace_libraries",
+                      "Arts Council England public libraries (static statutory libraries)",
+                      {"name": ["Library name"], "postcode": ["Postcode"],
+                       "area": ["Local authority"]}),
+    "family-hubs": ("community_centre", "family_hubs", "DfE family hub sites",
+                    {"name": ["Family_Hub", "Family hub"], "postcode": ["Postcode"],
+                     "area": ["Local_Authority", "Local authority"]}),
+}
+
+
+def venue_id(name: str, postcode: str | None) -> str:
+    """A stable id for a venue listed without one: its name as a slug and its postcode."""
+    slug = re.sub(r"[^a-z0-9]+", "-", str(name).lower()).strip("-")[:40]
+    return f"{slug}-{re.sub(r'[^A-Z0-9]', '', str(postcode or '').upper())}".rstrip("-")
+
+
+def _venue_reader(kind_name: str):
+    kind, register, publication, columns = VENUE_LISTS[kind_name]
+    wanted = [names[0] for names in columns.values()]
+
+    def detect(source: SourceFile) -> bool:
+        keys = {name_key(h) for h in source.header()}
+        return {name_key(w) for w in wanted} <= keys
+
+    def read(source: SourceFile, options: ReadOptions) -> ReadResult:
+        raw = read_table(source)
+        frame = resolve_columns(raw, columns, mapping=options.mapping, layout=publication)
+        frame = frame.astype(object)
+        frame.attrs["source"] = source.name
+        period = _period(frame, options, source)
+        frame["name"] = frame["name"].astype(str).str.strip()
+        blank = frame["name"] == ""
+        if blank.any():
+            raise InputError(source.name, "the venue has no name", line=int(blank[blank].index[0]),
+                             field=wanted[0])
+        repeated = frame.duplicated(["name", "postcode"])
+        if repeated.any():
+            source.warn(f"{int(repeated.sum())} venues listed twice (same name and postcode) "
+                        "kept once")
+            frame = frame[~repeated]
+        postcodes = normalise_postcodes(frame["postcode"].fillna(""))
+        rows = pd.DataFrame({
+            "partner_id": [venue_id(n, p if isinstance(p, str) else raw_p) for n, p, raw_p
+                           in zip(frame["name"], postcodes, frame["postcode"], strict=True)],
+            "name": frame["name"], "kind": kind, "postcode": frame["postcode"],
+        }, index=frame.index)
+        rows.attrs["source"] = source.name
+        check_unique(rows, ["partner_id"], "venue")
+        located = locate_rows(rows, options, source, period)
+        return ReadResult(kind_name, publication, period,
+                          {"partners": _finish(located, register, period)})
+
+    reader(kind_name, publication, detect,
+           example=f"placehealth ingest --allow-unlocated {register}_2025-10.csv")(read)
+    return read
+
+
+read_ace_libraries = _venue_reader("ace-libraries")
+read_family_hubs = _venue_reader("family-hubs")
+
+
+__all__ = [
+    "EDISPENSARY_FIELDS",
+    "KINDS",
+    "PARTNER_COLUMNS",
+    "VENUE_LISTS",
+    "kinds_of",
+    "locate_rows",
+    "read_ace_libraries",
+    "read_edispensary",
+    "read_family_hubs",
+    "read_gp_sites",
+    "read_register",
+    "register_name",
+    "venue_id",
+]
