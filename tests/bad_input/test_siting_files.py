@@ -90,3 +90,12 @@ def test_good_files_give_json(tmp_path):
     assert data["covered_weight"] == 8.0 and data["status"] == "Optimal"
     sites = {a["demand_id"]: a["site_id"] for a in data["assignments"]}
     assert sites["d3"] is None and sites["d1"] == data["chosen"][0]
+
+
+def test_an_equity_share_no_choice_meets_is_said_plainly(tmp_path):
+    demand = "id,x,y,weight,core20\nd1,0,0,5,0\nd2,10,0,3,1\n"  # one site reaches both
+    result = runner.invoke(app, [*_files(tmp_path, demand, "id,x,y\nA,0,0\n"), "--objective",
+                                 "mclp", "--p", "1", "--radius", "100",
+                                 "--min-core20-share", "0.9"])
+    assert result.exit_code == 1
+    assert "no choice of 1 sites puts at least 90%" in result.output

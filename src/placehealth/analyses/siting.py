@@ -307,7 +307,12 @@ def mclp(problem: SitingProblem, p: int, radius: float, *, fixed: Sequence[str] 
             lp.add_pairs(m + other[block.row], block.col, lower=0.0)
     solved = lp.solve(mip_gap, time_limit)
     chosen = _chosen(solved.x[:m]) if solved.has_solution else np.zeros(0, dtype=np.int64)
-    return _report("mclp", problem, solved, chosen, fixed_idx, p, radius, cover, start)
+    result = _report("mclp", problem, solved, chosen, fixed_idx, p, radius, cover, start)
+    if solved.status == "Infeasible" and min_core20_share is not None:
+        result.message = (f"no choice of {p} sites puts at least {min_core20_share:.0%} of the "
+                          "covered need in Core20 neighbourhoods (every site reaching other "
+                          "need too): lower the share or change the candidates")
+    return result
 
 
 def lscp(problem: SitingProblem, radius: float, *, fixed: Sequence[str] = (),

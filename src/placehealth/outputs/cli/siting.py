@@ -144,6 +144,8 @@ def emit(result, fmt: str, out: Path | None, title: str, extra: dict | None = No
         err.print(_headline(result), markup=False)
         if out:
             err.print(f"wrote {out}", markup=False)
+    if not result.chosen:
+        raise typer.Exit(1)
 
 
 def as_json(result, extra: dict | None = None) -> dict:
@@ -165,6 +167,8 @@ def as_json(result, extra: dict | None = None) -> dict:
 
 def _headline(result) -> str:
     s = result.summary()
+    if not s["chosen"]:
+        return f"{result.objective}: no sites chosen; {s['message']}"
     proof = "proven optimal" if s["optimal"] else f"not proven optimal (gap {s['mip_gap']:.2%})"
     if result.objective == "pmedian":
         what = f"need-weighted distance {_number(s['weighted_distance'], 0)}"
@@ -189,6 +193,9 @@ def _print_table(result, title: str, stream) -> None:
     from placehealth.outputs.disclosure import marked
 
     target = console if stream is sys.stdout else Console(file=stream, width=120)
+    if not result.chosen:
+        target.print(_headline(result), markup=False)
+        return
     sites = marked(result.sites).drop(columns=["suppressed_cells"], errors="ignore").rename(
         columns={"gain": "distance added if closed" if result.objective == "pmedian"
                  else "need added", "need_added": "need added",
