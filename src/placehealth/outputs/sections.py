@@ -634,7 +634,8 @@ SECTIONS: list[Spec] = [
                   "need_weighted_pct": "% of need-weighted patients", "missing_pct": "% of missing patients",
                   "fair_share": "Fair share of 1,000"},
          chart=targeting.inverse_care_chart,
-         note="Each PCN's share of 1,000 across the whole place by need-weighted patients."),
+         note="Each PCN's share of 1,000 across the whole place by need-weighted patients, for the PCNs "
+              "holding at least 1% of the area's registered residents."),
 ]
 
 

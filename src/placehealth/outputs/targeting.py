@@ -25,6 +25,8 @@ KIND_TITLES = {"council_service": "Council services", "voluntary_group": "Volunt
                "library": "Libraries", "school": "Schools", "pharmacy": "Pharmacies",
                "gp_site": "GP sites", "leisure_centre": "Leisure centres", "food_bank": "Food banks",
                "other": "Other partners", "practice": "GP practices", "any_partner": "Any partner"}
+#: A PCN serves an authority when it holds at least this share of its registered residents.
+SERVING_PCT = 1.0
 WEIGHT_TITLES = {"population": "registered patients", "need_weighted": "need-weighted patients",
                  "missing": "missing patients"}
 
@@ -144,6 +146,8 @@ def share_rows(unit: Any) -> pd.DataFrame:
         rows = data.rows("fair_shares", latest=False, scope=unit.code, level="practice")
     else:
         serving = data.rows("pcn_la", la_code=unit.code)
+        if "la_share_pct" in serving:  # the PCNs that serve the area, not every one a few move to
+            serving = serving[serving["la_share_pct"].astype("float64") >= SERVING_PCT]
         codes = list(serving["pcn_code"]) if "pcn_code" in serving else []
         rows = data.rows("fair_shares", latest=False, scope="all", level="pcn", unit_code=codes)
     if rows.empty:
