@@ -117,3 +117,20 @@ def test_shares_command_splits_and_compares(tiny, tmp_path):
     assert rows["U00001"]["gap"] == 10 - rows["U00001"]["fair_share"]
     assert math.isclose(rows["U00003"]["weight_pct"],
                         100 * weights["U00003"] / sum(weights.values()), rel_tol=1e-6)
+
+
+def test_a_loaded_allocation_is_resplit_fairly_beside_its_actuals(tiny, tmp_path):
+    from placehealth.sources import ReadOptions, read_file
+    sessions = tmp_path / "outreach_sessions_2025-26.csv"
+    sessions.write_text("level,unit_code,amount\npcn,U00001,3\npcn,U00002,9\npcn,U00003,0\n")
+    with Store(tiny) as store:
+        store.ingest([read_file(sessions, "allocations", ReadOptions())])
+        shares.build(store)
+        table = store.read("fair_shares", scope="allocated", weight_by="population")
+    assert table["resource"].unique().tolist() == ["outreach_sessions"]
+    rows = table.set_index("unit_code")
+    assert rows["fair_share"].sum() == 12 and rows["total"].unique().tolist() == [12]
+    # population 100 : 300 : 100 of 12 sessions -> quotas 2.4, 7.2, 2.4 -> 2, 7, 2 and one left
+    # for the largest remainder (0.4 twice: the larger weight is equal, so the first unit)
+    assert rows.loc[["U00001", "U00002", "U00003"], "fair_share"].tolist() == [3, 7, 2]
+    assert rows.loc["U00002", "actual"] == 9 and rows.loc["U00002", "gap"] == 2
