@@ -325,3 +325,15 @@ def test_practices_missing_much_of_a_register_do_not_bend_the_model(store):
     practices = gap[gap.level == "practice"].set_index("area_code")
     assert practices.loc[codes[low], "significantly_low"].all()
     assert practices.loc[codes[~low], "significantly_low"].mean() <= 0.05
+
+
+def test_a_national_attribute_file_beats_one_places_profile(store):
+    """The profile knows deprivation for the place's two practices only; a practice attribute file
+    of the same name knows all 100: the model uses the file, and says so."""
+    codes, *_ = _dm_store(store, 100, 100)
+    store.replace_table("practice_profile", pd.DataFrame({
+        "practice_code": codes[:2], "imd_score": [70.0, 71.0]}))
+    model, _, _ = need.prevalence_gaps(store)
+    row = model.iloc[0]
+    assert "deprivation: practice imd_score from practice_attributes" in row["model"]
+    assert json.loads(row["covariate_coverage"])["deprivation"] == pytest.approx(1.0)
