@@ -338,6 +338,10 @@ def pcn_inputs(store, pcn_code: str, kinds: list[str] | None, min_capacity: floa
         raise InputError(store.location, f"no point for any LSOA of {pcn_code}",
                          hint="load LSOA label points, boundaries or a postcode lookup")
     demand = demand[~unplaced].reset_index(drop=True)
+    if not (demand["need"] > 0).any():
+        raise InputError(pcn_code, f"no need to site for: {label} are 0 in every neighbourhood "
+                         f"of {pcn_code}", hint="recorded registers meet or exceed expected ones"
+                         "; try another --condition" if condition else None)
     candidates = place.partners[place.partners["easting"].notna()].copy()
     if "register" not in candidates:
         candidates["register"] = None
