@@ -102,3 +102,14 @@ def test_neighbourhood_shares_give_back_only_the_rounded_count(tables):
     unrounded = raw.loc[ok, "patients"] != shown.loc[ok, "patients"].astype(float)
     assert unrounded.sum() > 100
     assert not np.allclose(back[unrounded], raw.loc[ok & unrounded, "patients"])
+
+
+def test_profile_breakdowns_give_back_only_rounded_counts(tables):
+    shown = protect(tables["practice_profile"], "practice_profile")
+    deciles = [f"imd_decile_{d}_pct" for d in range(1, 11)]
+    back = shown[deciles].mul(shown["patients"].astype(float), axis=0) / 100
+    ok = back.notna() & (back > 0)
+    assert ok.to_numpy().sum() > 500
+    # each shown share of a practice's (rounded) list is a multiple of 5 patients of it
+    remainder = (back[ok] / 5 - np.round(back[ok] / 5)).abs()
+    assert np.nanmax(remainder.to_numpy()) < 1e-6

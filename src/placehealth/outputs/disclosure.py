@@ -165,9 +165,13 @@ def profile_rule(frame: pd.DataFrame) -> TableRule:
         members = tuple(c for c in shares if re.fullmatch(pattern, c))
         if members:
             families.append((members, tuple(c for c in computed if c in columns)))
+    # The breakdowns of patients are republished from rounded counts: to full precision, shares
+    # n/N of one population are fractions with one denominator, and give N and every n back.
+    breakdowns = [c for members, computed in families for c in (*members, *computed)]
+    breakdowns += [c for c in ("female_pct", "unknown_lsoa_pct") if c in columns]
     return TableRule(counts=("patients", "residents"), dimensions=("unit_code",),
                      fixed=("period", "level"), share_base="patients", shares=shares,
-                     families=tuple(families))
+                     families=tuple(families), share_of={c: (None, "patients") for c in breakdowns})
 
 
 #: Percent columns of the profile tables, by family (members add to 100) -> computed columns.
