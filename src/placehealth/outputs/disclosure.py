@@ -153,6 +153,9 @@ class TableRule:
     #: Observed and expected counts whose ratio, limits, missing patients, prevalences and flag
     #: are recomputed from their protected (rounded) values (:func:`_observed_expected`).
     observed_expected: tuple[str, str] | None = None
+    #: Indices of several counts published to a few decimals (enough to read, too few to solve
+    #: for the counts): column -> decimals.
+    decimals: dict[str, int] = field(default_factory=dict)
 
 
 def profile_rule(frame: pd.DataFrame) -> TableRule:
@@ -224,7 +227,9 @@ TABLE_RULES: dict[str, TableRule] = {
                                     "cumulative_pct": (None, "pcn_share_pct")}),
     "pcn_la": TableRule(counts=("patients",), dimensions=("pcn_code", "la_code"), fixed=("period",),
                         derived={"pcn_share_pct": (), "la_share_pct": ()},
-                        share_of={"pcn_share_pct": ("patients", None), "la_share_pct": ("patients", None)}),
+                        share_of={"pcn_share_pct": ("patients", None), "la_share_pct": ("patients", None),
+                                  "main_la_pct": (None, "pcn_share_pct")},
+                        decimals={"coterminosity": 2}),
     "pcn_footprint": TableRule(counts=("patients",), dimensions=("pcn_code",), fixed=("period",)),
     "group_lsoa": TableRule(counts=("patients",), dimensions=("group_name", "lsoa_code"),
                             fixed=("period",),
@@ -600,6 +605,9 @@ def protect(frame: pd.DataFrame, table: str | None = None,
         out[column] = value
     for column, value in _observed_expected(out, rule, policy).items():
         out[column] = value
+    for column, digits in rule.decimals.items():
+        if column in out:
+            out[column] = pd.to_numeric(out[column], errors="coerce").round(digits)
     for column in counts:
         out[column] = policy.round(out[column])
     for column in hidden.columns:

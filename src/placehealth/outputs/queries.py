@@ -174,6 +174,13 @@ class Data:
         except NotFound:
             return None
 
+    def periods(self, name: str, column: str = "period") -> list[str]:
+        """Distinct periods of a table, oldest first (read in the engine)."""
+        def make() -> list[str]:
+            with self.session() as store:
+                return store.periods(name, column)
+        return self._cached(f"periods:{name}:{column}", make)
+
     def has(self, name: str) -> bool:
         return name in self.tables()
 

@@ -27,6 +27,11 @@ DbOption = Annotated[
 FormatOption = Annotated[
     str, typer.Option("--format", "-f", help="Output format: table, csv or json.")
 ]
+DisclosureOption = Annotated[
+    str | None,
+    typer.Option("--disclosure", help="Disclosure rule: opensafely (default; env "
+                 "PLACEHEALTH_DISCLOSURE) or nhs_england."),
+]
 
 
 def open_store(db: str | None, *, read_only: bool = False) -> Store:
@@ -85,18 +90,24 @@ def indicator_name(wanted: str, known: Iterable[str]) -> str:
 
 
 def print_frame(frame: pd.DataFrame, fmt: str = "table", title: str | None = None) -> None:
-    """Print a frame as a Rich table, CSV or JSON records."""
+    """Print a protected frame as a Rich table (numbers by the one formatter, ``[c]`` where
+    suppressed), CSV (``[c]`` where suppressed, as exports) or JSON records (null where
+    suppressed; ``suppressed_cells`` names them)."""
+    from placehealth.outputs import format as numbers
+    from placehealth.outputs.disclosure import marked
+
     if fmt == "csv":
-        frame.to_csv(sys.stdout, index=False)
+        marked(frame).to_csv(sys.stdout, index=False)
     elif fmt == "json":
         sys.stdout.write(frame.to_json(orient="records", indent=2, date_format="iso") + "\n")
     elif fmt == "table":
+        text = numbers.text_frame(frame)
         table = Table(title=title, show_lines=False)
-        for column in frame.columns:
+        for column in text.columns:
             table.add_column(str(column), overflow="fold")
-        for row in frame.itertuples(index=False):
+        for row in text.itertuples(index=False):
             # escape: a suppressed cell's "[c]" is text, not Rich markup
-            table.add_row(*("" if pd.isna(v) else escape(_fmt(v)) for v in row))
+            table.add_row(*(escape(str(v)) for v in row))
         console.print(table)
     else:
         raise typer.BadParameter(f"unknown format {fmt!r}: use table, csv or json")
@@ -104,9 +115,3 @@ def print_frame(frame: pd.DataFrame, fmt: str = "table", title: str | None = Non
 
 def print_json(data: object) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
-
-
-def _fmt(value: object) -> str:
-    if isinstance(value, float):
-        return f"{value:,.3f}".rstrip("0").rstrip(".") if abs(value) < 1e6 else f"{value:,.0f}"
-    return str(value)

@@ -12,6 +12,7 @@ from rich.progress import Progress
 
 from placehealth.outputs.cli.common import (
     DbOption,
+    DisclosureOption,
     FormatOption,
     console,
     err,
@@ -132,22 +133,27 @@ def tables(db: DbOption = None, fmt: FormatOption = "table") -> None:
 def show(
     table: Annotated[str, typer.Argument(help="Table name (see `placehealth tables`).")],
     fmt: FormatOption = "table",
-    limit: Annotated[int, typer.Option("--limit", "-n", help="Rows to show (0 = all).")] = 20,
+    limit: Annotated[int | None, typer.Option(
+        "--limit", "-n", help="Rows to show (0 = all) [default: 20 as a table; every row as "
+        "csv or json].")] = None,
+    policy: DisclosureOption = None,
     db: DbOption = None,
 ) -> None:
-    """Show a table's rows.
+    """Show a table's rows after disclosure control (csv and json print every row).
 
-    Example: placehealth show pcn_profile --format csv --limit 0
+    Example: placehealth show pcn_profile --format csv > pcn_profile.csv
     """
     # every output passes through disclosure control, applied to the whole table first
-    from placehealth.outputs.disclosure import marked
     from placehealth.outputs.queries import Data, NotFound
 
+    rows = limit if limit is not None else (20 if fmt == "table" else 0)
     try:
-        frame = Data(db).query(table, limit=limit).frame
+        page = Data(db, policy).query(table, limit=rows)
     except NotFound as exc:
         raise InputError(table, str(exc).strip("'\"")) from None
-    print_frame(marked(frame), fmt, title=table)
+    print_frame(page.frame, fmt, title=table)
+    if len(page.frame) < page.total:
+        err.print(f"{len(page.frame):,} of {page.total:,} rows shown; --limit 0 shows all")
 
 
 def build(db: DbOption = None) -> None:

@@ -9,19 +9,23 @@ from typing import Annotated
 import pandas as pd
 import typer
 from rich.columns import Columns
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
 from placehealth import levels as lv
 from placehealth.analyses.profile import PROFILE_TABLES
+from placehealth.outputs import format as numbers
 from placehealth.outputs.cli.common import (
     DbOption,
+    DisclosureOption,
     FormatOption,
     console,
     nearest,
     open_store,
     print_json,
 )
+from placehealth.outputs.queries import Data, NotFound
 from placehealth.sources.validate import InputError
 
 group_app = typer.Typer(help="User-defined groups of practices or LSOAs (neighbourhood teams, "
@@ -54,27 +58,28 @@ _LABELS = {
 }
 
 
-def _find_profile(store, level: str, code: str, period: str | None) -> tuple[pd.DataFrame, pd.Series]:
+def _find_profile(data: Data, level: str, code: str, period: str | None) -> pd.Series:
+    """The unit's protected profile row (through the data layer, as pages and exports read it)."""
     table = PROFILE_TABLES[level]
-    if not store.has(table):
+    if not data.has(table):
         raise InputError(table, f"no {table} in the store", hint="run `placehealth build` first")
-    periods = store.periods(table)
+    periods = data.periods(table)
     chosen = period or periods[-1]
     if chosen not in periods:
         raise InputError(table, f"no profile for period {chosen!r}; built: {', '.join(periods)}",
                          field="--period")
-    from placehealth.outputs.disclosure import protect  # every number leaves through it
-
-    frame = protect(store.read(table, period=chosen), table)
     wanted = code.strip()
-    hit = frame[(frame["unit_code"].astype(str).str.upper() == wanted.upper())
-                | (frame["unit_name"].astype(str).str.upper() == wanted.upper())]
+    hit = data.rows(table, latest=False, period=chosen, unit_code=wanted.upper())
     if hit.empty:
-        near = nearest(wanted, frame["unit_code"].astype(str))
-        raise InputError(table, f"no {level} {wanted!r} in {chosen}", field="CODE",
-                         hint=(f"did you mean {', '.join(near)}? " if near else "")
-                         + f"`placehealth show {table}` lists all")
-    return frame, hit.iloc[0]
+        frame = data.rows(table, latest=False, period=chosen)
+        hit = frame[(frame["unit_code"].astype(str).str.upper() == wanted.upper())
+                    | (frame["unit_name"].astype(str).str.upper() == wanted.upper())]
+        if hit.empty:
+            near = nearest(wanted, frame["unit_code"].astype(str))
+            raise InputError(table, f"no {level} {wanted!r} in {chosen}", field="CODE",
+                             hint=(f"did you mean {', '.join(near)}? " if near else "")
+                             + f"`placehealth show {table}` lists all")
+    return hit.iloc[0]
 
 
 def _plain(record: dict) -> dict:
@@ -88,26 +93,18 @@ def _plain(record: dict) -> dict:
     return out
 
 
-def _fmt(value: object, suppressed: bool = False) -> str:
-    """A value for reading: suppressed cells as [c] (escaped for Rich), missing ones as -."""
-    if suppressed:
-        return "\\[c]"
-    value = value.item() if hasattr(value, "item") else value
-    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
-        return "-"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:,.1f}"
-    return str(value)
+def _fmt(value: object, column: str | None = None, suppressed: bool = False) -> str:
+    """A value for reading (the one number formatter): suppressed cells as [c] (escaped for
+    Rich), missing ones as -."""
+    return escape(numbers.cell(value, column, suppressed=suppressed, missing="-"))
 
 
-def _table(title: str, rows: list[tuple[str, object, bool]]) -> Table:
+def _table(title: str, rows: list[tuple[str, str, object, bool]]) -> Table:
     table = Table(title=title, show_header=False, title_justify="left", box=None)
     table.add_column(style="dim")
     table.add_column(justify="right")
-    for label, value, hidden in rows:
-        table.add_row(label, _fmt(value, hidden))
+    for label, column, value, hidden in rows:
+        table.add_row(label, _fmt(value, column, hidden))
     return table
 
 
@@ -116,28 +113,29 @@ def _hidden(row: pd.Series) -> set[str]:
     return set(cells.split(",")) if isinstance(cells, str) and cells else set()
 
 
-def _bars(row: pd.Series, prefix: str, suffix: str = "_pct") -> list[tuple[str, float, bool]]:
+def _bars(row: pd.Series, prefix: str, suffix: str = "_pct") -> list[tuple[str, str, float, bool]]:
     cols = [c for c in row.index if c.startswith(prefix) and c.endswith(suffix)]
     hidden = _hidden(row)
-    return [(c[len(prefix):-len(suffix)].replace("_", "-"), row[c], c in hidden) for c in cols]
+    return [(c[len(prefix):-len(suffix)].replace("_", "-"), c, row[c], c in hidden) for c in cols]
 
 
-def _bar_table(title: str, items: list[tuple[str, object, bool]]) -> Table:
+def _bar_table(title: str, items: list[tuple[str, str, object, bool]]) -> Table:
     table = Table(title=title, show_header=False, title_justify="left", box=None)
     table.add_column(style="dim")
     table.add_column(justify="right")
     table.add_column()
-    for label, value, hidden in items:
+    for label, column, value, hidden in items:
         ok = isinstance(value, float) and not math.isnan(value)
-        table.add_row(label, _fmt(value, hidden), "█" * round(value / 2) if ok else "")
+        table.add_row(label, _fmt(value, column, hidden), "█" * round(value / 2) if ok else "")
     return table
 
 
-def _footprint(store, code: str, period: str) -> dict:
+def _footprint(data: Data, code: str, period: str) -> dict:
+    """The PCN's footprint and authorities, protected like every other table."""
     out: dict = {}
     for table in ("pcn_footprint", "pcn_la"):
-        if store.has(table):
-            rows = store.read(table, period=period, pcn_code=code)
+        if data.has(table):
+            rows = data.rows(table, latest=False, period=period, pcn_code=code)
             out[table] = rows.to_dict(orient="records")
     return out
 
@@ -148,6 +146,7 @@ def profile(
     period: Annotated[str | None, typer.Option("--period", help="Registration month "
                                                "(default: the latest built).")] = None,
     fmt: FormatOption = "table",
+    policy: DisclosureOption = None,
     db: DbOption = None,
 ) -> None:
     """Print who a practice, PCN, ICB, place or group serves: deprivation, age, ethnicity, place.
@@ -158,9 +157,13 @@ def profile(
     if level not in PROFILE_TABLES:
         raise InputError("profile", f"unknown level {level!r}", field="LEVEL",
                          hint=f"use one of {', '.join(PROFILE_TABLES)}")
-    with open_store(db, read_only=True) as store:
-        _, row = _find_profile(store, level, code, period)
-        extra = _footprint(store, row["unit_code"], row["period"]) if level == "pcn" else {}
+    data = Data(db, policy)
+    try:
+        with data.session():
+            row = _find_profile(data, level, code, period)
+            extra = _footprint(data, row["unit_code"], row["period"]) if level == "pcn" else {}
+    except NotFound as exc:
+        raise InputError("profile", str(exc).strip("'\"")) from None
     if fmt == "json":
         print_json(_plain(row.to_dict()) | {k: [_plain(r) for r in v] for k, v in extra.items()})
         return
@@ -177,10 +180,10 @@ def profile(
     panels = []
     hidden = _hidden(row)
     for name, cols in _SECTIONS.items():
-        rows = [(_LABELS.get(c, c), row[c], c in hidden) for c in cols if c in row.index]
+        rows = [(_LABELS.get(c, c), c, row[c], c in hidden) for c in cols if c in row.index]
         domains = [c for c in row.index if c.endswith("_score") and c != "imd_score"]
         if name == "Deprivation":
-            rows += [(c.replace("_score", " domain score"), row[c], False) for c in domains]
+            rows += [(c.replace("_score", " domain score"), c, row[c], False) for c in domains]
         if rows:
             panels.append(_table(name, rows))
     console.print(Columns(panels, padding=(0, 4)))
@@ -191,7 +194,7 @@ def profile(
     if hidden:
         from placehealth.outputs.disclosure import explanation
 
-        console.print(f"[dim]{explanation()}[/]", highlight=False)
+        console.print(f"[dim]{escape(explanation(data.policy))}[/]", highlight=False)
     if extra.get("pcn_footprint"):
         f = extra["pcn_footprint"][0]
         console.print(f"Footprint: {f['lsoas']} LSOAs; {f['lsoas_50']} hold 50% of patients, "
@@ -199,7 +202,8 @@ def profile(
     if extra.get("pcn_la"):
         la = extra["pcn_la"][0]
         console.print(f"Main authority: {la['la_name']} ({la['main_la_code']}), "
-                      f"{la['main_la_pct']:.1f}% of patients; coterminosity {la['coterminosity']:.2f}.")
+                      f"{numbers.percent(la['main_la_pct'], missing='[c]')} of patients; coterminosity "
+                      f"{numbers.ratio(la['coterminosity'], missing='[c]')}.", highlight=False, markup=False)
 
 
 @group_app.command("create")
