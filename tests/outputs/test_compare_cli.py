@@ -72,3 +72,17 @@ def test_clear_errors(built):
     result = run(built, "peers", "pcn", "U00001", "--features", "nope")
     assert result.exit_code != 0 and "not available: nope" in result.output
     assert run(built, "compare", "icb", "Q01").exit_code != 0
+
+
+def test_peers_reads_the_built_peer_groups(built, monkeypatch):
+    from placehealth.store import Store
+
+    with Store(built, read_only=True) as store:
+        table = store.read("peers", level="pcn", unit_code="U00001", within="england")
+    monkeypatch.setattr(peer_analysis, "nearest_peers",
+                        lambda *a, **k: pytest.fail("peers found again instead of read"))
+    result = run(built, "peers", "pcn", "U00001", "--disclosure", "nhs_england", "--format", "json")
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)
+    assert [r["peer_code"] for r in rows[1:]] == table.sort_values("rank")["peer_code"].tolist()
+    assert all(r["list_size"] is None or r["list_size"] % 5 == 0 for r in rows if "list_size" in r)

@@ -94,14 +94,14 @@ def print_frame(frame: pd.DataFrame, fmt: str = "table", title: str | None = Non
     suppressed), CSV (``[c]`` where suppressed, as exports) or JSON records (null where
     suppressed; ``suppressed_cells`` names them)."""
     from placehealth.outputs import format as numbers
-    from placehealth.outputs.disclosure import marked
+    from placehealth.outputs.disclosure import SUPPRESSED, marked
 
     if fmt == "csv":
         marked(frame).to_csv(sys.stdout, index=False)
     elif fmt == "json":
         sys.stdout.write(frame.to_json(orient="records", indent=2, date_format="iso") + "\n")
     elif fmt == "table":
-        text = numbers.text_frame(frame)
+        text = numbers.text_frame(frame).drop(columns=[SUPPRESSED], errors="ignore")  # marks show
         table = Table(title=title, show_lines=False)
         for column in text.columns:
             table.add_column(str(column), overflow="fold")

@@ -10,16 +10,20 @@ import typer
 from rich.markup import escape
 
 from placehealth import levels
+from placehealth.analyses.profile import PROFILE_TABLES
 from placehealth.outputs.cli.common import (
     DbOption,
+    DisclosureOption,
     FormatOption,
     err,
     indicator_name,
-    open_store,
     print_frame,
     unit_code,
 )
+from placehealth.outputs.disclosure import SUPPRESSED, marked
+from placehealth.outputs.queries import Data
 from placehealth.sources.validate import InputError
+from placehealth.store import Store
 
 LEVELS = levels.levels_for("compare")
 
@@ -41,6 +45,7 @@ def compare(
         "--period", help="Period (default the latest of each indicator; 'all' for every one).")
     ] = None,
     fmt: FormatOption = "table",
+    policy: DisclosureOption = None,
     db: DbOption = None,
 ) -> None:
     """Compare a PCN or practice on every indicator with England, its ICB and its peer group.
@@ -52,30 +57,29 @@ def compare(
     """
     from placehealth.analyses.compare import AGAINST, unit_view
     from placehealth.levels import mapping_note
-    from placehealth.outputs.disclosure import protect_frame
 
     _level(level)
     chosen = against or list(AGAINST)
     unknown = [a for a in chosen if a not in AGAINST]
     if unknown:
         raise typer.BadParameter(f"--against {unknown[0]!r}: use peers, icb or england")
-    with open_store(db, read_only=True) as store:
-        if not store.has("comparison"):
+    data = Data(db, policy)
+    with data.session() as store:
+        if not data.has("comparison"):
             raise InputError("comparison", "no comparison table in the store",
                              hint="run `placehealth build` after loading QOF or uptake files")
-        t = store.table("comparison")
-        t = t.filter(t.level == level)
         if indicator:
-            known = t.select("indicator").distinct().to_pandas()["indicator"].tolist()
+            known = data.rows("comparison", latest=False, level=level)["indicator"].dropna().unique()
             indicator = [indicator_name(name, known) for name in indicator]
-            t = t.filter(t.indicator.isin(indicator))
-        table = t.to_pandas()
-        notes = {} if level == "practice" else {  # which mapping placed practices in PCNs
+        # protected as every output reads it (the whole table at build), then the level's rows
+        table = data.rows("comparison", latest=False, level=level,
+                          **({"indicator": indicator} if indicator else {}))
+        notes = {} if level == "practice" or table.empty else {  # which mapping placed practices
             p: mapping_note(store, p) for p in table["period"].unique()}
     if table.empty:
         raise InputError("comparison", f"no {level} rows" + (f" for indicator(s) "
                          f"{', '.join(indicator)}" if indicator else ""))
-    table = protect_frame(table, "comparison")  # the whole table, then the unit's rows
+    table = marked(table)  # [c] in each suppressed cell, as every text output shows it
     unit = unit_code(unit, table["unit_code"], level, "comparison")
     names = table.loc[table["unit_code"] == unit, "unit_name"].dropna()
     out = unit_view(table, unit, chosen, period)
@@ -124,26 +128,105 @@ def peers(
         "--features", help="Features and optional weights, e.g. imd_score,pct_65_plus:2 "
         "(default: age structure, IMD score, % non-white, rurality, list size).")] = None,
     fmt: FormatOption = "table",
+    policy: DisclosureOption = None,
     db: DbOption = None,
 ) -> None:
     """The N most similar PCNs (or practices) to a unit, and the features that make them alike.
 
     Features are winsorised (1st/99th percentile), list size logged, all standardised and
     combined in a weighted Euclidean distance (CIPFA nearest neighbours). ``alike_on`` lists the
-    features contributing least to the distance, ``differs_on`` the one contributing most.
+    features contributing least to the distance, ``differs_on`` the one contributing most. With
+    the default features the peer groups built by ``placehealth build`` are read (the ones pages
+    and reports show); the values printed are the protected profile's, as every output shows them.
 
     Example: placehealth peers pcn U12345 --n 5 --within icb --features imd_score,pct_65_plus
     """
-    from placehealth.analyses import peers as peer_groups
-
     _level(level)
     if within not in ("icb", "region", "england"):
         raise typer.BadParameter(f"--within {within!r}: use icb, region or england")
+    data = Data(db, policy)
+    with data.session() as store:
+        found = _built_peers(data, level, unit, n, within) if features is None else None
+        if found is None:
+            found = _fresh_peers(store, level, unit, n, within, features)
+        unit, mine, weights, features_of = found
+        names = data.names(level)
+        profile = data.rows(PROFILE_TABLES[level], unit_code=[unit, *mine["peer_code"]]) \
+            if data.has(PROFILE_TABLES[level]) else pd.DataFrame()
+    values = profile.drop_duplicates("unit_code").set_index("unit_code") if len(profile) else profile
+    own = pd.DataFrame([{"rank": 0, "peer_code": unit, "distance": 0.0}])
+    out = pd.concat([own, mine], ignore_index=True)
+    out.insert(2, "peer_name", out["peer_code"].map(names))
+    hidden = out["peer_code"].map(values.get(SUPPRESSED, {})).fillna("")
+    hidden = hidden.map(lambda names: set(str(names).split(",")))
+    out[SUPPRESSED] = ""
+    for feature in weights:
+        column = _PROFILE_COLUMN.get(feature, feature)
+        if column in values:
+            out[feature] = out["peer_code"].map(values[column])
+            flag = hidden.map(lambda names, col=column: col in names)
+            out.loc[flag, SUPPRESSED] = [",".join(x for x in (old, feature) if x)
+                                         for old in out.loc[flag, SUPPRESSED]]
+        elif feature in features_of:  # not in a profile (practice attributes): as loaded
+            out[feature] = out["peer_code"].map(features_of[feature])
+            if feature in _PROFILE_COLUMN:  # a count of people: rounded as counts are
+                out[feature] = data.policy.round(out[feature])
+    columns = ["rank", "peer_code", "peer_name", "distance", "alike_on", "differs_on", *weights,
+               SUPPRESSED]
+    print_frame(out[[c for c in columns if c in out]], fmt,
+                title=f"peers of {level} {unit} (within {within}; row 0 = the unit itself)")
+
+
+#: Peer features printed from another profile column (list size is the registered patients).
+_PROFILE_COLUMN = {"list_size": "patients"}
+
+
+def _alike(shares: pd.DataFrame) -> tuple[dict[str, str], dict[str, str]]:
+    """Per peer: the features contributing least to its distance, and the one contributing most."""
+    alike, differs = {}, {}
+    for peer, part in shares.groupby("peer_code"):
+        part = part.dropna(subset=["share"]).sort_values(["share", "feature"])  # known on both
+        alike[peer] = ", ".join(part.loc[part["share"] < 1 / max(len(part), 1), "feature"])
+        differs[peer] = part["feature"].iloc[-1] if len(part) else ""
+    return alike, differs
+
+
+def _built_peers(data: Data, level: str, unit: str, n: int, within: str):
+    """The unit's peers from the built ``peers`` table, or None when it does not hold them."""
+    if not data.has("peers"):
+        return None
+    rows = data.rows("peers", level=level, within=within)
+    if rows.empty:
+        return None
+    unit = unit_code(unit, rows["unit_code"], level, "peers")
+    mine = rows[rows["unit_code"] == unit].sort_values("rank")
+    from placehealth.analyses.peers import DEFAULT_N
+
+    if mine.empty or n > DEFAULT_N:
+        return None  # the build made groups of DEFAULT_N (or all there are): more are found now
+    mine = mine.head(n)[["rank", "peer_code", "distance"]].reset_index(drop=True)
+    shares = data.rows("peer_features", level=level, within=within, unit_code=unit) \
+        if data.has("peer_features") else pd.DataFrame(columns=["peer_code", "feature", "share"])
+    alike, differs = _alike(shares)
+    mine["alike_on"] = mine["peer_code"].map(alike)
+    mine["differs_on"] = mine["peer_code"].map(differs)
+    weights = list(dict.fromkeys(shares["feature"])) if "feature" in shares else []
+    features_of = {}
+    for feature, part in shares.groupby("feature"):
+        features_of[feature] = {unit: part["unit_value"].iloc[0], **dict(zip(part["peer_code"],
+                                                                              part["peer_value"], strict=True))}
+    return unit, mine, weights, features_of
+
+
+def _fresh_peers(store: Store, level: str, unit: str, n: int, within: str, features: str | None):
+    """Peers found now (chosen features, or a group size the build did not make)."""
+    from placehealth.analyses import peers as peer_groups
+
     try:
         weights = peer_groups.parse_features(features)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
-    with open_store(db, read_only=True) as store, warnings.catch_warnings(record=True) as said:
+    with warnings.catch_warnings(record=True) as said:
         warnings.simplefilter("always")
         period = peer_groups.features_period(store)
         practice = peer_groups.practice_features(store, period)
@@ -166,27 +249,12 @@ def peers(
     for note in dict.fromkeys(str(w.message) for w in said  # said once each, in words
                               if issubclass(w.category, UserWarning)):
         err.print(f"[yellow]note:[/] {escape(note)}")
-    mine = found[found["unit_code"] == unit].copy()
-    mine_shares = shares[shares["unit_code"] == unit]
-    names = table["unit_name"] if "unit_name" in table else pd.Series(dtype=object)
-    mine["peer_name"] = mine["peer_code"].map(names)
-    alike, differs = {}, {}
-    for peer, part in mine_shares.groupby("peer_code"):
-        part = part.dropna(subset=["share"]).sort_values(["share", "feature"])  # known on both
-        alike[peer] = ", ".join(part.loc[part["share"] < 1 / max(len(part), 1), "feature"])
-        differs[peer] = part["feature"].iloc[-1] if len(part) else ""
+    mine = found[found["unit_code"] == unit][["rank", "peer_code", "distance"]].reset_index(drop=True)
+    alike, differs = _alike(shares[shares["unit_code"] == unit])
     mine["alike_on"] = mine["peer_code"].map(alike)
     mine["differs_on"] = mine["peer_code"].map(differs)
-    for feature in weights:
-        mine[feature] = mine["peer_code"].map(table[feature])
-    own = table.loc[[unit], list(weights)].assign(rank=0, peer_code=unit, distance=0.0,
-                                                 peer_name=names.get(unit, unit))
-    out = pd.concat([own.reset_index(drop=True),
-                     mine.drop(columns="unit_code").reset_index(drop=True)], ignore_index=True)
-    columns = ["rank", "peer_code", "peer_name", "distance", "alike_on", "differs_on",
-               *weights]
-    print_frame(out[[c for c in columns if c in out]], fmt,
-                title=f"peers of {level} {unit} (within {within}; row 0 = the unit itself)")
+    features_of = {f: table[f].to_dict() for f in weights if f in table}
+    return unit, mine, list(weights), features_of
 
 
 def register(app: typer.Typer) -> None:
