@@ -70,3 +70,11 @@ def test_a_table_changed_after_the_build_is_protected_afresh(stores, tmp_path):
     assert data._copy("pcn_lsoa") is None
     row = data.rows("pcn_lsoa", pcn_code="U00001", lsoa_code="E01000001").iloc[0]
     assert pd.isna(row["patients"]) and "patients" in row["suppressed_cells"]
+
+
+def test_copies_made_under_other_rules_are_not_used(stores, tmp_path, monkeypatch):
+    other = tmp_path / "other.duckdb"
+    shutil.copy(stores[1], other)
+    assert Data(other)._copy("pcn_lsoa") is not None
+    monkeypatch.setattr(disclosed, "rules_version", lambda: "changed-rules")
+    assert Data(other)._copy("pcn_lsoa") is None

@@ -4,17 +4,19 @@ Disclosure control must see a whole table (secondary suppression works across ro
 protecting a national table on every request took minutes. ``placehealth build`` (and
 ``placehealth demo``) therefore protects every table once per disclosure preset and writes the
 result into the store's ``disclosed`` schema as ``{policy}__{table}``, with a ledger row holding
-the source table's fingerprint (rows and the sum of row hashes). A reader uses a copy only while
-the source's fingerprint still matches, so a table loaded or changed after the build is
-protected in memory instead (slower, never stale). Copies are an optimisation of
+the source table's fingerprint (rows, the sum of row hashes and a digest of the disclosure rules).
+A reader uses a copy only while the fingerprint still matches, so a table loaded or changed after
+the build, or rules changed since, are protected in memory instead (slower, never stale). Copies are an optimisation of
 :func:`protected_table`: both give the same rows.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pandas as pd
 
@@ -37,6 +39,13 @@ SKIP = {"loads"}
 LEDGER_COLUMNS = ["table_name", "policy", "fingerprint", "rows", "dtypes", "made_at"]
 
 
+def rules_version() -> str:
+    """A digest of the disclosure rules' source: copies made under other rules are not used."""
+    from placehealth.outputs import disclosure
+
+    return hashlib.sha256(Path(disclosure.__file__).read_bytes()).hexdigest()[:16]
+
+
 def copy_name(table: str, policy: Policy) -> str:
     return f"{policy.name}__{table}"
 
@@ -47,7 +56,7 @@ def fingerprint(store: Store, table: str) -> str | None:
         return None
     rows, hashed = store.con.raw_sql(
         f'SELECT count(*), sum(hash(t)::HUGEINT) FROM "{table}" AS t').fetchone()
-    return f"{rows}:{hashed}"
+    return f"{rows}:{hashed}:{rules_version()}"
 
 
 def protected_table(read: Callable[[str], pd.DataFrame], table: str, policy: Policy,

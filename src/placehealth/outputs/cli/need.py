@@ -11,6 +11,7 @@ from rich.markup import escape
 from placehealth.outputs import format as fmt_
 from placehealth.outputs.cli.common import (
     DbOption,
+    DisclosureOption,
     FormatOption,
     console,
     err,
@@ -73,7 +74,7 @@ def pcn_need(data: Data, pcn_code: str, period: str | None = None,
             "pcn_name": gaps["area_name"].iloc[0], "model": gaps["model"].iloc[0],
             "conditions": conditions,
             "uptake": marked(uptake).to_dict("records") if len(uptake) else [],
-            "core20plus5": core20, "disclosure": explanation()}
+            "core20plus5": core20, "disclosure": explanation(data.policy)}
 
 
 def pcn(
@@ -82,6 +83,7 @@ def pcn(
     top: Annotated[int, typer.Option("--top", help="Neighbourhoods listed per condition.")] = TOP_NEIGHBOURHOODS,
     db: DbOption = None,
     fmt: FormatOption = "table",
+    policy: DisclosureOption = None,
 ) -> None:
     """A PCN's prevalence gaps, worst first, with the neighbourhoods behind them.
 
@@ -89,7 +91,7 @@ def pcn(
     """
     from placehealth.levels import mapping_note
 
-    result = pcn_need(Data(db), pcn_code.strip().upper(), period, top)
+    result = pcn_need(Data(db, policy), pcn_code.strip().upper(), period, top)
     with open_store(db, read_only=True) as store:
         note = mapping_note(store, result["period"]) if result.get("period") else None
     if note:  # which practice -> PCN mapping placed the QOF year's practices
