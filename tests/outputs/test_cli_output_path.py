@@ -12,7 +12,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from placehealth.analyses import levels as lv
+from placehealth import levels as lv
 from placehealth.analyses.profile import build_profiles
 from placehealth.outputs.cli import data as data_cli
 from placehealth.outputs.cli import profile
