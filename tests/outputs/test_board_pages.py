@@ -320,3 +320,27 @@ def test_lower_case_codes_reach_the_api_views_too(tiny_client):
     assert response.status_code == 308 and response.headers["location"] == "/api/pcn/U00001"
     assert tiny_client.get("/api/pcn/u00001").json()["code"] == "U00001"
     assert tiny_client.get("/group/East Side").status_code == 200  # names are left as they are
+
+
+def test_every_level_with_a_profile_has_a_page_with_its_registry_sections(demo, demo_store):
+    """Sub-ICB and ICB pages exist because the registry gives them profiles, and show need and
+    inequality because the registry reports those analyses at them."""
+    data = Data(demo_store)
+    sub_icb = sorted(data.names("sub_icb"))[0]
+    page = demo.get(f"/sub_icb/{sub_icb.lower()}")
+    assert page.status_code == 200 and page.url.path == f"/sub_icb/{sub_icb}"
+    assert "Inequality within the Sub-ICB location" in page.text
+    conditions = [row[0] for row in _table(page.text, "need-table")]
+    codes = set(data.rows("prevalence_gap", level="sub_icb", area_code=sub_icb)["group_code"])
+    assert len(conditions) == len(codes) and not codes & set(conditions)
+    assert demo.get("/nonsense/X1").status_code == 404
+
+
+def test_home_lists_upper_tier_councils_when_built(tmp_path):
+    db = tiny.build(tmp_path / "counties.duckdb")
+    with Store(db) as store:
+        county = store.read("la_profile").assign(level="utla", unit_code="E10000028", unit_name="Staffordshire")
+        store.replace_table("utla_profile", county.drop(columns=["la_code"], errors="ignore"))
+    client = TestClient(create_app(db))
+    assert _table(client.get("/").text, "county-table")[0][:2] == ["E10000028", "Staffordshire"]
+    assert "Staffordshire" in client.get("/utla/e10000028").text

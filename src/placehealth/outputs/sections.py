@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from placehealth import levels
 from placehealth.analyses.compare import unit_view as compare_unit_view
 from placehealth.outputs import charts, targeting
 from placehealth.outputs import format as fmt
@@ -251,7 +252,8 @@ def footprint(frame: pd.DataFrame, share: float = FOOTPRINT_PCT) -> pd.Series:
 def build(spec: Spec, unit: Unit) -> Section:
     """The one function that turns a declared section into a built one, for any level."""
     data = unit.data
-    section = Section(spec.key, spec.title, note=spec.note, half=spec.half,
+    title = spec.title.format(level=_level_title(unit.level)) if "{level}" in spec.title else spec.title
+    section = Section(spec.key, title, note=spec.note, half=spec.half,
                       columns=dict(spec.columns), formats=dict(spec.formats))
     if spec.source and not data.has(spec.source):
         section.empty = spec.nothing_loaded or f"No {spec.source} data was loaded."
@@ -287,6 +289,13 @@ def build(spec: Spec, unit: Unit) -> Section:
     if spec.download and spec.table and filters:
         section.download = (spec.table, filters)
     return section
+
+
+def _level_title(level: str) -> str:
+    """How a level reads inside a sentence ("the Primary Care Network", "the Sub-ICB location")."""
+    words = levels.get(level).title.split(" (")[0].split()
+    common = len(words) > 1 and words[1][0].islower() and not any(c.isupper() for c in words[0][1:])
+    return " ".join([words[0].lower() if common else words[0], *words[1:]])
 
 
 def for_level(level: str) -> list[Spec]:
@@ -494,14 +503,18 @@ NEED_COLUMNS = {"condition": "Condition", "observed": "On register", "expected":
                 "list_size": "List size", "ratio": "Recorded ÷ expected", "missing": "Missing patients (estimate)",
                 "significantly_low": "Significantly low", "detectable_shortfall": "Flagged from"}
 NEED_FORMATS = {"missing": "missing", "detectable_shortfall": "fraction"}
-PROFILE_LEVELS = ("pcn", "practice", "lsoa", "la", "group")
+#: Levels of the sections that show an analysis: every level the registry reports it at.
+PROFILE_LEVELS = levels.levels_for("profile")
+NEED_LEVELS = levels.levels_for("need")
+INEQUALITY_LEVELS = levels.levels_for("inequality")
+UPTAKE_LEVELS = levels.levels_for("uptake")
 
 SECTIONS: list[Spec] = [
     Spec("deprivation", "Where patients live, by deprivation", PROFILE_LEVELS, chart=_profile_chart, half=True,
          download=False),
     Spec("quintiles", "Patients by deprivation quintile", ("pcn",), chart=_quintile_chart, half=True,
          download=False),
-    Spec("need", "Need: recorded against expected prevalence", ("pcn", "practice", "group"),
+    Spec("need", "Need: recorded against expected prevalence", NEED_LEVELS,
          table="prevalence_gap", filters={"level": "{level}", "area_code": "{code}"},
          columns=NEED_COLUMNS, formats=NEED_FORMATS, sort=("missing", False), chart=_need_chart,
          notes=lambda frame: detectable_sentence(frame.to_dict("records")),
@@ -522,7 +535,7 @@ SECTIONS: list[Spec] = [
          columns={"condition": "Condition", "patients": "Patients", "observed": "On registers (apportioned)",
                   "expected": "Expected", "ratio": "Recorded ÷ expected", "missing": "Missing patients (estimate)"},
          formats=NEED_FORMATS, sort=("missing", False), chart=_need_chart),
-    Spec("inequality", "Inequality within the PCN: slope index (SII) by indicator", ("pcn",),
+    Spec("inequality", "Inequality within the {level}: slope index (SII) by indicator", INEQUALITY_LEVELS,
          table="inequality", rows=inequality_rows, filters={"area_level": "{level}", "area_code": "{code}"},
          columns={"indicator_title": "Indicator", "measure_title": "Measure", "value": "Value",
                   "lowercl": "Lower 95%", "uppercl": "Upper 95%", "scale": "Scale",
@@ -531,7 +544,7 @@ SECTIONS: list[Spec] = [
          note="Neighbourhoods are ranked by deprivation into local fifths; the slope index is the difference "
               "between the least and most deprived ends of the fitted line. The relative index and the gaps "
               "between the fifths are in the download."),
-    Spec("uptake", "Vaccination uptake against target", ("pcn",), table="uptake_gap",
+    Spec("uptake", "Vaccination uptake against target", UPTAKE_LEVELS, table="uptake_gap",
          filters={"area_level": "{level}", "area_code": "{code}"},
          columns={"indicator": "Vaccination", "age": "Age", "numerator": "Vaccinated", "denominator": "Eligible",
                   "uptake": "Uptake", "target": "Target", "people_behind": "People to reach target",

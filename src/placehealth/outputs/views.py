@@ -59,21 +59,22 @@ def home_view(data: Data) -> dict[str, Any]:
     keep = [c for c in ("unit_code", "unit_name", "patients", "practices", "imd_score", "core20_pct",
                         SUPPRESSED) if c in pcns]
     pcns = pcns[keep].sort_values("unit_name") if not pcns.empty else pcns
-    councils = _main_councils(data)
+    councils = _main_councils(data, "la")
+    counties = _main_councils(data, "utla")
     core20 = charts.bar(pcns, "unit_name", "core20_pct", "Share of each PCN's patients living in the most "
                         "deprived fifth of England (Core20)", "% of registered patients") \
         if {"unit_name", "core20_pct"} <= set(pcns.columns) else None
-    return {"core20_chart": core20, "councils": councils, "pcns": pcns, "map": home_map(data),
+    return {"core20_chart": core20, "councils": councils, "counties": counties, "pcns": pcns, "map": home_map(data),
             "icbs": records(icbs[[c for c in ("unit_code", "unit_name", "patients", "practices", "pcns")
                                   if c in icbs]]) if not icbs.empty else [],
             "missing": [t for t in ("pcn_profile", "icb_profile", "pcn_lsoa") if not data.has(t)],
             "tables": data.tables()}
 
 
-def _main_councils(data: Data) -> pd.DataFrame:
-    """The councils where 99% of the registered patients live, largest first (not every council
-    in England where a few patients have moved)."""
-    councils = data.rows("la_profile")
+def _main_councils(data: Data, level: str) -> pd.DataFrame:
+    """The councils of a level (``la`` lower tier, ``utla`` upper tier) where 99% of the
+    registered patients live, largest first (not every council where a few patients moved)."""
+    councils = data.rows(PROFILE_TABLE[level])
     if councils.empty:
         return councils
     councils = councils[sections.footprint(councils, sections.COUNCILS_PCT)]
@@ -247,7 +248,8 @@ def _deprived_sentence(hoods: Section | None) -> str | None:
 
 # ------------------------------------------------------------------------------ other levels
 def unit_view(data: Data, level: str, code: str) -> dict[str, Any]:
-    """A practice, LSOA or local-authority page: its profile and what relates to it."""
+    """The page of a unit of any level with a profile (practice, neighbourhood, ward, council,
+    Sub-ICB, ICB, region): its profile and the sections declared for its level."""
     table = PROFILE_TABLE[level]
     if not data.has(table):
         raise NotFound(f"{level} pages need the {table} table, which is not built yet "

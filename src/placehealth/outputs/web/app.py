@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
+from placehealth import levels
 from placehealth.outputs import html
 from placehealth.outputs.disclosure import Policy
 from placehealth.outputs.queries import BadRequest, Data, NotFound, StoreBusy
@@ -21,7 +22,8 @@ from placehealth.outputs.web import api, pages
 
 STATIC = Path(__file__).resolve().parent / "static"
 #: Pages and API views addressed by an official code (ODS, ONS), which is upper case.
-CODED = re.compile(r"^(/(?:api/)?(?:target/)?(?:pcn|practice|lsoa|la)/)([^/]+)(.*)$")
+_CODED_LEVELS = "|".join(name for name in levels.REGISTRY if name not in ("group", "england"))
+CODED = re.compile(rf"^(/(?:api/)?(?:target/)?(?:{_CODED_LEVELS})/)([^/]+)(.*)$")
 
 
 def _wants_json(request: Request) -> bool:

@@ -10,11 +10,12 @@ from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 
+from placehealth import levels
 from placehealth.outputs import html, reports, views
 from placehealth.outputs.disclosure import explanation
 from placehealth.outputs.html import TILES_ENV, render, script_json, section_models, table_model
 from placehealth.outputs.pdf import html_to_pdf
-from placehealth.outputs.queries import Data
+from placehealth.outputs.queries import Data, NotFound
 
 router = APIRouter(include_in_schema=False)
 
@@ -34,11 +35,13 @@ def _home(data: Data) -> str:
     pcns = table_model(view["pcns"], {"unit_code": "Code", "unit_name": "PCN", "patients": "Patients",
                                       "practices": "Practices", "imd_score": "IMD score",
                                       "core20_pct": "% in Core20"}, unit_link="/pcn/{}")
-    councils = table_model(view["councils"], {"unit_code": "Code", "unit_name": "Council", "patients": "Patients",
-                                              "imd_score": "IMD score", "core20_pct": "% in Core20"},
-                           unit_link="/la/{}")
+    columns = {"unit_code": "Code", "unit_name": "Council", "patients": "Patients", "imd_score": "IMD score",
+               "core20_pct": "% in Core20"}
+    councils = table_model(view["councils"], columns, unit_link="/la/{}")
+    counties = table_model(view["counties"], columns, unit_link="/utla/{}")
     chart = script_json(view["core20_chart"]) if view.get("core20_chart") else None
-    return render("home.html", title="PCNs", icbs=view["icbs"], pcns=pcns, councils=councils, core20_chart=chart,
+    return render("home.html", title="PCNs", icbs=view["icbs"], pcns=pcns, councils=councils, counties=counties,
+                  core20_chart=chart,
                   geo=script_json(view["map"]), missing=view["missing"],
                   tables=view["tables"], tiles=os.environ.get(TILES_ENV),
                   disclosure=explanation(data.policy))
@@ -80,25 +83,6 @@ def _unit_page(view: dict, kind: str) -> HTMLResponse:
     return HTMLResponse(render("unit.html", title=view["name"], kind=kind, view=view, sections=sections,
                                charts=chart_json, geo=geo, disclosure=view["disclosure"],
                                tiles=os.environ.get(TILES_ENV)))
-
-
-def _unit(request: Request, level: str, code: str, kind: str) -> Response:
-    return _unit_page(views.unit_view(_data(request), level, code), kind)
-
-
-@router.get("/practice/{code}", response_class=HTMLResponse)
-def practice(request: Request, code: str) -> Response:
-    return _unit(request, "practice", code, "Practice")
-
-
-@router.get("/lsoa/{code}", response_class=HTMLResponse)
-def lsoa(request: Request, code: str) -> Response:
-    return _unit(request, "lsoa", code, "Neighbourhood")
-
-
-@router.get("/la/{code}", response_class=HTMLResponse)
-def la(request: Request, code: str) -> Response:
-    return _unit(request, "la", code, "Local authority")
 
 
 def _target(request: Request, level: str, code: str, kind: str) -> Response:
@@ -157,3 +141,17 @@ def api_docs(request: Request) -> HTMLResponse:
 def error_page(status: int, heading: str, message: str, disclosure: str = "") -> HTMLResponse:
     return HTMLResponse(render("error.html", title=heading, heading=heading, message=message,
                                disclosure=disclosure), status_code=status)
+
+
+#: Levels whose units have a page at /{level}/{code}: every level with a profile (the PCN and
+#: user groups have pages of their own above).
+UNIT_PAGES = tuple(name for name in views.PROFILE_TABLE if name not in ("pcn", "group"))
+
+
+@router.get("/{level}/{code}", response_class=HTMLResponse)
+def unit(request: Request, level: str, code: str) -> Response:
+    """A practice, neighbourhood, ward, council, Sub-ICB, ICB or region page (declared last, so
+    that every page above is matched first)."""
+    if level not in UNIT_PAGES:
+        raise NotFound(f"no page for {level!r}: pages are for {', '.join(UNIT_PAGES)}, PCNs and groups")
+    return _unit_page(views.unit_view(_data(request), level, code), levels.get(level).title)
