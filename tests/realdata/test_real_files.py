@@ -30,7 +30,8 @@ def loaded(tmp_path_factory):
     for path in files:
         relative = str(path.relative_to(SHARED_DATA))
         kind, period, *mapping = FORCED.get(relative, (None, None))
-        result = read_file(path, kind, ReadOptions(period=period,
+        # partner lists are read before the postcode lookups (file order): kept unplaced, listed
+        result = read_file(path, kind, ReadOptions(period=period, allow_unlocated=True,
                                                    mapping=mapping[0] if mapping else {}))
         store.ingest([result])
         info[relative] = {"kind": result.kind, "period": result.period,
@@ -248,3 +249,17 @@ def test_loading_everything_again_changes_nothing(loaded, tmp_path):
     path = SHARED_DATA / "qof_prevalence" / "qof_2020-21_PREVALENCE_2021_v2.csv"
     summary = store.ingest([read_file(Path(path))])
     assert summary[0]["new"] is False and len(store.loads()) == len(before)
+
+
+def test_postcode_lookups_and_partner_lists(loaded):
+    """PROVENANCE.md section 14: Code-Point Open England 1,492,125 postcodes; the derived test-area
+    lookup 96,794; edispensary 20,932 contractors (11,276 active); 2,564 libraries; 675 hubs."""
+    store, info = loaded
+    assert info["postcodes/codepoint_open_2025-10_england.csv.gz"]["kind"] == "postcodes"
+    editions = dict(_one(store, "SELECT edition, count(*) FROM postcodes GROUP BY 1"))
+    assert editions == {"codepoint-2025-10": 1_492_125, "lookup-2025-10": 96_794}
+    registers = dict(_one(store, "SELECT register, count(*) FROM partners GROUP BY 1"))
+    assert registers == {"edispensary": 20_932, "ace_libraries": 2_564, "family_hubs": 675}
+    open_ = _one(store, "SELECT count(*) FROM partners WHERE register = 'edispensary' "
+                        "AND valid_to IS NULL")[0][0]
+    assert open_ >= 11_276  # active, plus proposed contractors not yet open

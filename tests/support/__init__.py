@@ -34,13 +34,17 @@ FORCED = {
         (None, "2020-04"),
     "regional_subsets/staffordshire_stoke_2025/gp_patients_by_practice_lsoa21_ssot_2025-10.csv":
         (None, "2025-10"),
+    "postcodes/postcode_lsoa21_lsoa11_test_areas_derived.csv.gz": (None, "2025-10"),
+    "partners_and_venues/dfe_family_hub_sites.csv": (None, "2025-01"),
 }
 
 #: Folders and files no reader takes yet, each with the reason. A reader that lands for one of
 #: them removes its entry here, so the real-files test then proves that file loads too.
 NOT_READ = {
-    "partners_and_venues/": "venue lists: read by the partner register (targeting)",
-    "postcodes/": "postcode lookups: read by the partner register (targeting)",
+    "partners_and_venues/greater_manchester/": "one conurbation's venue lists in local layouts "
+    "(GeoJSON polygons, ad hoc columns): load with --as partners after adding id and kind columns",
+    "partners_and_venues/nhsbsa_consolidated_pharmaceutical_list.csv":
+        "pharmacy opening hours: pharmacies load from the dispensing-contractor list (edispensary)",
     "uptake_series/": "quarterly COVER series: read by the series reader (evaluation)",
     "qof_prevalence/qof_2019-20_ORGANISATION_REFERENCE_1920.csv.gz":
         "QOF maximum points per practice: nothing placehealth computes uses it",
