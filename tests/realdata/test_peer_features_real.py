@@ -1,11 +1,10 @@
 """Peer features on the real Staffordshire & Stoke-on-Trent place with national practice
 attribute files loaded beside it (IMD 2019 practice scores and Census 2021 practice ethnicity as
-fractions): the profile's IoD 2025 score is kept, fractions become percentages, coverage is
-reported, and no pair "differs" on a value one of them lacks."""
+fractions): one source per feature, the one covering the practices compared (said), fractions
+become percentages, coverage is reported, and no pair "differs" on a value one of them lacks."""
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -37,16 +36,19 @@ def store(tmp_path_factory):
         yield s
 
 
-def test_the_profile_edition_is_kept_and_said(store):
-    with pytest.warns(peers.PeerWarning, match="imd_score: from the practice profile"):
+def test_the_source_covering_the_compared_practices_is_chosen_and_said(store):
+    # The profile's IoD 2025 covers the place's 141 practices; the IMD 2019 file covers 6,437
+    # across England. National peers need the feature for every practice, so one source, the
+    # national file, serves every practice, and the note says so with both counts.
+    with pytest.warns(peers.PeerWarning, match=r"imd_score: from the practice_attributes "
+                      r"2023-01 \(6,437 practices\), not the practice profile .*\(141\)"):
         features = peers.practice_features(store)
-    assert "IoD2025" in features.attrs["sources"]["imd_score"]
+    assert features.attrs["sources"]["imd_score"] == "practice_attributes 2023-01"
     prof = store.read("practice_profile").set_index("practice_code")["imd_score"]
     attrs = store.read("practice_attributes", attribute="imd_score").set_index("practice_code")
-    assert features.loc["M83146", "imd_score"] == pytest.approx(prof["M83146"])
-    assert features.loc["M83146", "imd_score"] != pytest.approx(attrs.loc["M83146", "value"])
-    # practices outside the place have no IoD 2025 score: none borrowed from IMD 2019
-    assert np.isnan(features.loc["A81001", "imd_score"])
+    assert features.loc["M83146", "imd_score"] == pytest.approx(attrs.loc["M83146", "value"])
+    assert features.loc["M83146", "imd_score"] != pytest.approx(prof["M83146"])  # never mixed
+    assert features.loc["A81001", "imd_score"] == pytest.approx(attrs.loc["A81001", "value"])
 
 
 def test_a_fraction_file_becomes_percentages(store):
@@ -64,7 +66,7 @@ def test_coverage_is_reported_and_no_pair_differs_on_a_missing_value(store):
     coverage = store.read("peer_coverage")
     pcn = coverage[coverage["level"] == "pcn"].set_index("feature")
     assert pcn.loc["imd_score", "units"] == 25 and pcn.loc["imd_score", "coverage_pct"] == 100
-    assert pcn["used"].all() and "IoD2025" in pcn.loc["imd_score", "source"]
+    assert pcn["used"].all() and pcn.loc["imd_score", "source"] == "practice_attributes 2023-01"
     assert (coverage.loc[coverage["used"], "coverage_pct"] >= 50).all()
     pairs = store.read("peer_features")
     unknown = pairs["unit_value"].isna() | pairs["peer_value"].isna()

@@ -349,7 +349,9 @@ def practice_features(store, period: str | None = None) -> pd.DataFrame:
 
     Each feature comes from one source for every practice, so editions are never mixed: a
     profile feature (e.g. ``imd_score`` from the IMD edition the profiles use, the newest loaded)
-    is never replaced by an attribute of the same name (e.g. a file of IMD 2019 practice scores).
+    is kept over an attribute of the same name (e.g. a file of IMD 2019 practice scores) unless
+    the file covers at least twice as many practices (one place's registrations beside a
+    national file: national peers need the feature for every practice); the note says which.
     A ``pct_*`` attribute whose values all lie between 0 and 1 is a fraction and is read as a
     percentage. ``frame.attrs["sources"]`` says where each feature came from and
     ``frame.attrs["notes"]`` what was chosen over what.
@@ -389,11 +391,19 @@ def practice_features(store, period: str | None = None) -> pd.DataFrame:
             values = pd.to_numeric(wide[feature], errors="coerce")
             label = f"practice_attributes {when[feature]}"
             if feature in out.columns and out[feature].notna().any():
-                if feature in DEFAULT_FEATURES:
-                    notes.append(f"peer feature {feature}: from the {sources[feature]}, not "
-                                 f"the {label} loaded beside it (one source per feature, "
-                                 "the profile's edition)")
-                continue
+                n_profile, n_file = int(out[feature].notna().sum()), int(values.notna().sum())
+                if n_file < 2 * n_profile:
+                    if feature in DEFAULT_FEATURES:
+                        notes.append(f"peer feature {feature}: from the {sources[feature]} "
+                                     f"({n_profile:,} practices), not the {label} loaded beside "
+                                     f"it ({n_file:,}): one source per feature, the profile's "
+                                     "edition")
+                    continue
+                notes.append(f"peer feature {feature}: from the {label} ({n_file:,} practices), "
+                             f"not the {sources[feature]} ({n_profile:,}): one source per "
+                             "feature, the one that covers the practices compared (the profile "
+                             "covers too few for national peers)")
+                out = out.drop(columns=feature)
             present = values.dropna()
             if feature.startswith("pct_") and len(present) and present.between(0, 1).all() \
                     and present.max() > 0:
