@@ -15,12 +15,13 @@ Inference: each estimate's influence function per unit (including the estimated 
 weights) and a multiplier (wild) bootstrap clustered by unit, as in Callaway & Sant'Anna's
 Algorithm 1, with Rademacher weights (Cameron, Gelbach & Miller, *Bootstrap-based improvements for
 inference with clustered errors*, Rev Econ Stat 2008;90:414-427); standard errors from the
-bootstrap interquartile range, normal limits. The pre-trend test is their Wald test that every
-pre-period ATT(g, t) is zero. With a handful of treated units (fewer than 20, by default)
-the overall effect's p-value and limits come from randomisation inference instead: group labels reassigned at random among units, the p-value the
-share of reassignments at least as extreme, and limits by inverting the test under a constant
-effect (Fisher 1935; MacKinnon & Webb, *Randomization inference for difference-in-differences with
-few treated clusters*, J Econometrics 2020;218:435-450).
+bootstrap interquartile range, normal limits. The pre-trend test is the sup-t test over the
+event-study leads (and their Wald test that every pre-period ATT(g, t) is zero, when there are
+enough treated units). With a handful of treated units (fewer than 20, by default) every p-value
+and limit comes from randomisation inference instead: group labels reassigned at random among
+units, the p-value the share of reassignments at least as extreme, and limits by inverting the
+test under a constant effect (Fisher 1935; MacKinnon & Webb, *Randomization inference for
+difference-in-differences with few treated clusters*, J Econometrics 2020;218:435-450).
 
 Comparators can be chosen by ``match_comparators``: nearest never-treated units on the pre-period
 level and trend, computed without looking at any post-period outcome.
@@ -161,12 +162,14 @@ def _cell_weights(keep: np.ndarray, cells: _Cells, sizes: np.ndarray) -> np.ndar
 
 
 def _permutation(y: np.ndarray, membership: np.ndarray, control: np.ndarray, cells: _Cells,
-                 post: np.ndarray, att: np.ndarray, draws: int, rng: np.random.Generator,
-                 level: float) -> dict[str, float]:
-    """Randomisation inference: group labels reassigned at random among the units (group sizes
-    kept). The simple effect's p-value, and its limits by test inversion under a constant
-    additive effect c (the statistic is linear in the outcome, so each reassignment's estimate
-    under c is its estimate at 0 minus c times its estimate on the treatment indicator); and the
+                 weights: np.ndarray, draws: int, rng: np.random.Generator,
+                 level: float) -> dict[str, Any]:
+    """Randomisation inference for every estimate (a column of ``weights`` over the cells):
+    group labels reassigned at random among the units, group sizes kept. p-values: the share of
+    reassignments at least as extreme. Limits of post-start estimates by test inversion under a
+    constant additive effect c (each estimate is linear in the outcome, so a reassignment's
+    estimate under c is its estimate at 0 minus c times its estimate on the treatment indicator);
+    NaN for pre-start ones (leads), which a constant post-start effect does not move. The
     pre-trend test: the largest lead, each studentised by its spread over reassignments."""
     _n, groups = membership.shape
     labels = np.where(membership.any(axis=1), membership.argmax(axis=1), -1)
@@ -176,35 +179,67 @@ def _permutation(y: np.ndarray, membership: np.ndarray, control: np.ndarray, cel
     member = np.stack([perms == k for k in range(groups)], axis=2).astype(np.float64)
     ctrl = (perms < 0).astype(np.float64)
     sizes = membership.sum(axis=0)
+    observed_cells = _cell_effects(y[rows], membership[rows][None].astype(np.float64),
+                                   control[rows][None].astype(np.float64), cells)[0]
     permuted = _cell_effects(y[rows], member, ctrl, cells)
-    simple_weights = _cell_weights(post, cells, sizes)
-    effects = permuted @ simple_weights
-    estimate = float(att @ simple_weights)
     groups_at = np.array([cells.group[cells.group_index == k][0] for k in range(groups)])
     first = np.where(sample >= 0, groups_at[np.maximum(sample, 0)], y.shape[1])
     treated_now = (np.arange(y.shape[1])[None, :] >= first[:, None]).astype(np.float64)
-    slopes = _cell_effects(treated_now, member, ctrl, cells) @ simple_weights
-    p_value = (1 + np.sum(np.abs(effects) >= abs(estimate) - 1e-12)) / (draws + 1)
-    spread = max(np.std(effects) * 8, abs(estimate) * 2, 1e-9)
-    grid = np.linspace(estimate - spread, estimate + spread, 801)
-    extreme = np.abs(effects[:, None] - grid[None, :] * slopes[:, None]) >= np.abs(estimate - grid)[None, :] - 1e-12
-    p_grid = (1 + extreme.sum(axis=0)) / (draws + 1)
-    accepted = grid[p_grid > 1 - level]
-    lower, upper = (accepted.min(), accepted.max()) if len(accepted) else (np.nan, np.nan)
-    result = {"p_value": float(p_value), "lower": float(lower), "upper": float(upper),
-              "pretrend_p_value": np.nan, "pretrend_statistic": np.nan}
+    slopes = _cell_effects(treated_now, member, ctrl, cells) @ weights  # draws x estimates
+    own_slope = _cell_effects(treated_now, membership[rows][None].astype(np.float64),
+                              control[rows][None].astype(np.float64), cells)[0] @ weights
+    effects, estimates = permuted @ weights, observed_cells @ weights
+    tolerance = 1e-12
+    p_values = (1 + np.sum(np.abs(effects) >= np.abs(estimates) - tolerance, axis=0)) / (draws + 1)
+    lower = np.full(len(estimates), np.nan)
+    upper = np.full(len(estimates), np.nan)
+    for m in np.flatnonzero(np.abs(own_slope - 1) < 1e-9):
+        spread = max(np.std(effects[:, m]) * 8, abs(estimates[m]) * 2, 1e-9)
+        grid = np.linspace(estimates[m] - spread, estimates[m] + spread, 801)
+        extreme = (np.abs(effects[:, m, None] - grid[None, :] * slopes[:, m, None])
+                   >= np.abs(estimates[m] - grid)[None, :] - tolerance)
+        accepted = grid[(1 + extreme.sum(axis=0)) / (draws + 1) > 1 - level]
+        if len(accepted):
+            lower[m], upper[m] = accepted.min(), accepted.max()
+    result: dict[str, Any] = {"p_value": p_values, "lower": lower, "upper": upper,
+                              "pretrend_p_value": np.nan, "pretrend_statistic": np.nan}
     event = cells.time - cells.group
     leads = [e for e in np.unique(event) if e < 0]
     if leads:
-        weights = np.column_stack([_cell_weights(event == e, cells, sizes) for e in leads])
-        observed, under_null = att @ weights, permuted @ weights
+        lead_weights = np.column_stack([_cell_weights(event == e, cells, sizes) for e in leads])
+        observed, under_null = observed_cells @ lead_weights, permuted @ lead_weights
         scale = under_null.std(axis=0)
         scale[scale == 0] = np.inf
         statistic = float(np.max(np.abs(observed) / scale))
         maximum = np.max(np.abs(under_null) / scale, axis=1)
         result.update({"pretrend_statistic": statistic,
-                       "pretrend_p_value": float((1 + np.sum(maximum >= statistic - 1e-12)) / (draws + 1))})
+                       "pretrend_p_value": float((1 + np.sum(maximum >= statistic - tolerance)) / (draws + 1))})
     return result
+
+
+def _estimate_weights(estimates: list, cells: _Cells, post: np.ndarray,
+                      sizes: np.ndarray) -> list[np.ndarray]:
+    """Each aggregation as weights over the group-time cells (same order as ``estimates``)."""
+    event = cells.time - cells.group
+    vectors = []
+    group_vectors, lag_vectors = [], []
+    for kind, key, _value, _influence in estimates:
+        if kind == "simple":
+            vectors.append(_cell_weights(post, cells, sizes))
+        elif kind == "group" and key != "overall":
+            k = len(group_vectors)
+            mask = post & (cells.group_index == k)
+            group_vectors.append(mask / mask.sum())
+            vectors.append(group_vectors[-1])
+        elif kind == "group":
+            vectors.append(np.column_stack(group_vectors) @ (sizes / sizes.sum()))
+        elif key != "overall":
+            vectors.append(_cell_weights(event == key, cells, sizes))
+            if key >= 0:
+                lag_vectors.append(vectors[-1])
+        else:
+            vectors.append(np.mean(lag_vectors, axis=0))
+    return vectors
 
 
 def _pretrend(att: np.ndarray, influence: np.ndarray, pre: np.ndarray, estimates: list,
@@ -262,8 +297,8 @@ def callaway_santanna(
     ``first_treated``: a column with each unit's first treated period (a value of ``time``; empty
     for never treated); ``comparators``: restrict the never-treated units to these (e.g. from
     :func:`match_comparators`); ``inference``: ``"bootstrap"`` (multiplier bootstrap, ``draws``
-    draws), ``"permutation"`` (randomisation inference for the overall effect, ``draws``
-    reassignments; the other estimates keep bootstrap limits) or ``"auto"``: permutation with
+    draws), ``"permutation"`` (randomisation inference for every estimate, ``draws``
+    reassignments) or ``"auto"``: permutation with
     fewer than 20 treated units, where cluster bootstraps over-reject (MacKinnon & Webb 2020;
     measured in tests/spec/test_evaluate_coverage.py), else bootstrap.
     Method: Callaway & Sant'Anna 2021; Cameron, Gelbach & Miller 2008; MacKinnon & Webb 2020.
@@ -386,10 +421,13 @@ def callaway_santanna(
     })
     permutation = None
     if inference == "permutation":
-        permutation = _permutation(y, membership, control, cells, post, att, draws, rng, level)
-        first = aggregated.index[aggregated["type"] == "simple"][0]
-        aggregated.loc[first, ["p_value", "lower", "upper"]] = [
-            permutation["p_value"], permutation["lower"], permutation["upper"]]
+        weights = np.column_stack([np.eye(cell_count), *_estimate_weights(
+            estimates, cells, post, membership.sum(axis=0))])
+        permutation = _permutation(y, membership, control, cells, weights, draws, rng, level)
+        for part, columns in ((group_time, slice(0, cell_count)),
+                              (aggregated, slice(cell_count, None))):
+            for name in ("p_value", "lower", "upper"):
+                part[name] = permutation[name][columns]
 
     pretrend = _pretrend(att, influence, ~post, estimates, cell_count, boot, se, n,
                          int(treated.sum()))

@@ -338,9 +338,9 @@ def _did(work: pd.DataFrame, label: dict[float, str], offset: str | None, draws:
                                seed=seed)
     simple = result.simple.iloc[0]
     if result.inference == "permutation":
-        warnings.warn(f"{len(result.treated)} treated units: the overall effect's limits and the "
-                      "pre-trend test come from randomisation inference; the group, event-time and "
-                      "group-time limits are bootstrap limits, too narrow with so few", stacklevel=2)
+        warnings.warn(f"{len(result.treated)} treated units: p-values, limits and the pre-trend "
+                      "test come from randomisation inference (se is the bootstrap's; leads carry "
+                      "p-values only)", stacklevel=2)
     group_time = result.group_time.copy()
     for column in ("group", "time", "base"):
         group_time[column] = group_time[column].map(label)

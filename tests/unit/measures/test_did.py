@@ -118,6 +118,16 @@ def test_permutation_inference_matches_brute_force_and_inverts_to_limits():
     assert simple["p_value"] == pytest.approx(brute, abs=0.02)
     assert simple["lower"] < simple["estimate"] < simple["upper"]
     assert simple["lower"] < 1.0 < simple["upper"] or simple["p_value"] < 0.05
+    # every other estimate is randomised too: p-values on the 1/1000 lattice, limits after the start
+    for part in (result.group, result.dynamic, result.group_time):
+        np.testing.assert_allclose(part["p_value"] * 1000, np.round(part["p_value"] * 1000), atol=1e-9)
+    dynamic = result.dynamic.set_index("event_time")
+    assert dynamic.loc[0, "lower"] < dynamic.loc[0, "estimate"] < dynamic.loc[0, "upper"]
+    assert np.isnan(dynamic.loc[-1, "lower"])  # a lead: p-value only
+    # one reassignment done by hand gives the same group-time estimate as the weights do
+    cell = result.group_time.set_index(["group", "time"]).loc[(2003, 2005)]
+    d = wide[2005].to_numpy() - wide[2002].to_numpy()
+    assert cell["estimate"] == pytest.approx(d[:4].mean() - d[4:].mean())
 
 
 def test_matching_reads_only_pre_period_outcomes():
