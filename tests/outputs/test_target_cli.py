@@ -55,3 +55,16 @@ def test_shares_add_up_exactly_and_never_show_a_contact(tiny):
     assert sum(r["fair_share"] for r in out["shares"]) == 7
     shown = run("show", "partners", "--db", str(tiny), "--format", "csv")
     assert "Hope Centre" in shown and "example.org" not in shown
+
+
+def test_partners_list_by_kind_and_unlocated(tiny):
+    listed = run("partners", "list", "--db", str(tiny), "--format", "csv")
+    assert "Hope Centre" in listed and "Corner Pharmacy" in listed and "example.org" not in listed
+    assert "contact" not in listed.splitlines()[0]
+    only = run("partners", "list", "--kind", "pharmacy", "--db", str(tiny), "--format", "json")
+    assert [r["name"] for r in json.loads(only)] == ["Corner Pharmacy"]
+    assert json.loads(run("partners", "list", "--unlocated", "--db", str(tiny), "--format",
+                          "json")) == []
+    # before the register's snapshot (2025-03) nothing is listed
+    assert json.loads(run("partners", "list", "--as-of", "2024-12", "--db", str(tiny),
+                          "--format", "json")) == []

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import io
 import re
+import string
 
 import numpy as np
 import pandas as pd
@@ -403,7 +404,7 @@ def read_edispensary(source: SourceFile, options: ReadOptions) -> ReadResult:
     check_unique(frame, ["partner_id"], "dispensing contractor")
     period = _period(frame.drop(columns=[], errors="ignore"), options, source)
     rows = pd.DataFrame({"partner_id": frame["partner_id"],
-                         "name": frame["name"].astype(str).str.strip().str.title(),
+                         "name": frame["name"].astype(str).str.strip().map(string.capwords),
                          "kind": "pharmacy", "postcode": frame["postcode"],
                          "contact": null_if_blank(frame["contact"])}, index=frame.index)
     rows["services"] = np.where(frame["status"].astype(str).str.strip() == "P",

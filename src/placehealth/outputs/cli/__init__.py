@@ -37,6 +37,7 @@ COMMAND_MODULES = [
     "placehealth.outputs.cli.compare",
     "placehealth.outputs.cli.need",
     "placehealth.outputs.cli.target",
+    "placehealth.outputs.cli.partners",
     "placehealth.outputs.cli.evaluate",
 ]
 
