@@ -60,3 +60,22 @@ def test_hidden_counts_keep_their_derived_values_hidden():
     out = protect(_gap(5.0, 9.0), "prevalence_gap", "opensafely").iloc[0]
     assert pd.isna(out["observed"])
     assert all(pd.isna(out[c]) for c in ("ratio", "ratio_uppercl", "missing", "observed_prevalence"))
+
+
+def test_uptake_and_its_limits_come_from_the_rounded_counts():
+    from placehealth.measures import proportion
+
+    frame = pd.DataFrame({"period": "2024-25", "area_level": "pcn", "area_code": ["U1", "U2"],
+                          "indicator": "MMR1", "age": "24m", "source": "file",
+                          "numerator": [917.0, 400.0], "denominator": [1003.0, 420.0],
+                          "uptake": [917 / 1003, 400 / 420], "lowercl": [0.9, 0.9], "uppercl": [0.93, 0.97],
+                          "target": 0.95, "gap": [0.95 - 917 / 1003, 0.0], "people_behind": [36.0, 0.0],
+                          "met_target": [False, True]})
+    out = protect(frame, "uptake_gap", "opensafely").iloc[0]
+    assert (out["numerator"], out["denominator"]) == (915, 1005)
+    # uptake x published denominator gives the published numerator, not 917
+    assert out["uptake"] * 1005 == pytest.approx(915)
+    wilson = proportion(pd.DataFrame({"x": [915.0], "n": [1005.0]}), "x", "n").iloc[0]
+    assert (out["lowercl"], out["uppercl"]) == (pytest.approx(wilson["lowercl"]), pytest.approx(wilson["uppercl"]))
+    assert out["gap"] == pytest.approx(0.95 - 915 / 1005)
+    assert not out["met_target"]

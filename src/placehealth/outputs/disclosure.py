@@ -33,7 +33,8 @@ Three steps, applied to a whole table before any filtering so every view of it a
    suppressed count are suppressed too (a rate times its denominator gives the count back).
    Shown ones are computed from the protected counts, so they reveal no more than them: shares
    of a total (``share_of``) from the rounded part and whole; O/E ratios, their limits, missing
-   patients, prevalences and the flag (``observed_expected``) from the rounded registers.
+   patients, prevalences and the flag (``observed_expected``) from the rounded registers;
+   proportions, their Wilson limits and gaps to target (``proportion``) from rounded counts.
    Percentages of a row's population (profiles) are hidden when the count they imply is small,
    with complements within each family of percentages adding up to 100, found first within the
    parts a published sum is made of (Core20 = deciles 1-2, % rural = the rural classes), so the
@@ -43,8 +44,8 @@ A count is tested for smallness once rounded to whole people (an apportioned 7.3
 suppressed rather than rounded to 5).
 
 Known limits: a count published in two tables is protected in each, and the two patterns may
-differ; rates of tables without a declared recomputation (e.g. uptake) are hidden with their
-counts but otherwise unrounded; three-way tables get the greedy step without the bridge check.
+differ; rates of tables without a declared recomputation (e.g. ``comparison``, ``core20plus5``)
+are hidden with their counts but otherwise unrounded; three-way tables get the greedy step without the bridge check.
 
 Suppressed cells become null and the row's ``suppressed_cells`` column names them; outputs show
 :data:`MARK` in their place, with :func:`explanation` as the note.
@@ -156,6 +157,9 @@ class TableRule:
     #: Indices of several counts published to a few decimals (enough to read, too few to solve
     #: for the counts): column -> decimals.
     decimals: dict[str, int] = field(default_factory=dict)
+    #: (numerator, denominator, value): a proportion and its Wilson limits (``lowercl``,
+    #: ``uppercl``), gap to and meeting of a ``target``, recomputed from the rounded counts.
+    proportion: tuple[str, str, str] | None = None
 
 
 def profile_rule(frame: pd.DataFrame) -> TableRule:
@@ -250,7 +254,8 @@ TABLE_RULES: dict[str, TableRule] = {
     "uptake_gap": TableRule(counts=("numerator", "denominator", "people_behind"), dimensions=("area_code",),
                             fixed=("period", "area_level", "indicator", "age", "source"),
                             derived={c: ("numerator", "denominator")
-                                     for c in ("uptake", "lowercl", "uppercl", "gap")}),
+                                     for c in ("uptake", "lowercl", "uppercl", "gap")},
+                            proportion=("numerator", "denominator", "uptake")),
     "core20plus5": TableRule(counts=("core20_observed", "core20_expected", "rest_observed",
                                      "rest_expected"), dimensions=("pcn_code",),
                              fixed=("period", "clinical_area", "indicator", "measure"),
@@ -605,6 +610,8 @@ def protect(frame: pd.DataFrame, table: str | None = None,
         out[column] = value
     for column, value in _observed_expected(out, rule, policy).items():
         out[column] = value
+    for column, value in _proportion(out, rule, policy).items():
+        out[column] = value
     for column, digits in rule.decimals.items():
         if column in out:
             out[column] = pd.to_numeric(out[column], errors="coerce").round(digits)
@@ -687,6 +694,34 @@ def _observed_expected(frame: pd.DataFrame, rule: TableRule, policy: Policy) -> 
         with np.errstate(divide="ignore", invalid="ignore"):
             shortfall = np.round(detectable_shortfall(np.where(usable, expected, 0.0), tau2), 2)
         out["detectable_shortfall"] = pd.Series(np.where(usable, shortfall, np.nan), index=frame.index)
+    return out
+
+
+def _proportion(frame: pd.DataFrame, rule: TableRule, policy: Policy) -> dict[str, pd.Series]:
+    """A proportion, its Wilson limits (``measures.proportion``) and its gap to a target,
+    recomputed from the rounded numerator and denominator (an unrounded uptake beside rounded
+    counts gives the exact numerator back)."""
+    if rule.proportion is None or not set(rule.proportion) <= set(frame.columns):
+        return {}
+    from placehealth.measures import proportion
+
+    x_name, n_name, value = rule.proportion
+    x = _rounded(pd.to_numeric(frame[x_name], errors="coerce").to_numpy(dtype="float64"), policy)
+    n = _rounded(pd.to_numeric(frame[n_name], errors="coerce").to_numpy(dtype="float64"), policy)
+    usable = np.isfinite(x) & np.isfinite(n) & (n > 0) & (x >= 0) & (x <= n)
+    rows = pd.DataFrame({"x": np.where(usable, x, 0.0), "n": np.where(usable, n, 1.0)})
+    stats = proportion(rows, "x", "n")
+    out = {value: pd.Series(np.where(usable, stats["value"], np.nan), index=frame.index)}
+    for column in ("lowercl", "uppercl"):
+        if column in frame:
+            out[column] = pd.Series(np.where(usable, stats[column], np.nan), index=frame.index)
+    if "target" in frame:
+        target = pd.to_numeric(frame["target"], errors="coerce").to_numpy(dtype="float64")
+        if "gap" in frame:
+            out["gap"] = pd.Series(np.maximum(0.0, target - out[value].to_numpy()), index=frame.index)
+        if "met_target" in frame:
+            met = pd.Series(out[value].to_numpy() >= target, index=frame.index)
+            out["met_target"] = met.where(usable, frame["met_target"]).astype(frame["met_target"].dtype)
     return out
 
 
