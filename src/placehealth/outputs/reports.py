@@ -22,8 +22,9 @@ METHODS = [
     "its profile averages each neighbourhood's characteristics weighted by its patients there.",
     "Deprivation: English Indices of Deprivation (MHCLG); deciles are national (1 = most deprived "
     "10% of neighbourhoods in England). Core20 = the most deprived fifth (deciles 1 and 2).",
-    "Need: recorded QOF disease prevalence compared with the prevalence expected from the age, sex "
-    "and deprivation of the registered population (indirect standardisation); 'missing patients' "
+    "Need: recorded QOF disease prevalence compared with the prevalence expected from the "
+    "registered population's age, sex, deprivation, ethnicity and rurality, each used only where "
+    "known for most practices (the need table says which; indirect standardisation); 'missing patients' "
     "= expected minus recorded register size. 'Significantly low' means the 95% interval of "
     "recorded ÷ expected lies wholly below 1 after allowing for the usual variation between "
     "practices (or PCNs) that no model explains: the Poisson limits are widened by the "

@@ -517,7 +517,7 @@ SECTIONS: list[Spec] = [
     Spec("need", "Need: recorded against expected prevalence", NEED_LEVELS,
          table="prevalence_gap", filters={"level": "{level}", "area_code": "{code}"},
          columns=NEED_COLUMNS, formats=NEED_FORMATS, sort=("missing", False), chart=_need_chart,
-         notes=lambda frame: detectable_sentence(frame.to_dict("records")),
+         notes=lambda frame: need_notes(frame),
          note="Missing patients = expected minus recorded register, rounded to what the model can bear; "
               "negative means more recorded than expected. Significantly low: fewer recorded than "
               "expected beyond the usual variation between practices (or PCNs); flagged from: the "
@@ -653,6 +653,14 @@ SECTIONS: list[Spec] = [
 
 
 # ------------------------------------------------------------------------------ estimates in words
+def need_notes(frame: pd.DataFrame) -> str | None:
+    """What a need table can see (:func:`detectable_sentence`) and what its model used."""
+    said = [detectable_sentence(frame.to_dict("records"))]
+    if "model" in frame and frame["model"].notna().any():
+        said.append(f"Expected registers: {frame['model'].dropna().iloc[0]}.")
+    return " ".join(s for s in said if s) or None
+
+
 def detectable_sentence(conditions: list[dict[str, Any]]) -> str | None:
     """"With this list size, under-recording of about N% or more would be flagged", from the
     ``detectable_shortfall`` of each condition's row (the range when they differ; the latest
