@@ -11,6 +11,7 @@ from rich.markup import escape
 
 from placehealth import levels
 from placehealth.analyses.profile import PROFILE_TABLES
+from placehealth.outputs import format as numbers
 from placehealth.outputs.cli.common import (
     DbOption,
     DisclosureOption,
@@ -93,7 +94,7 @@ def _interval(value: pd.Series, lower: pd.Series, upper: pd.Series) -> pd.Series
     def one(v, lo, hi):
         if not all(isinstance(x, int | float) and pd.notna(x) for x in (v, lo, hi)):
             return "" if pd.isna(v) else str(v)
-        return f"{v:.1f} ({lo:.1f}-{hi:.1f})"
+        return f"{numbers.number(v)} ({numbers.number(lo)}-{numbers.number(hi)})"
 
     return pd.Series([one(*t) for t in zip(value, lower, upper, strict=True)], index=value.index)
 
@@ -104,10 +105,10 @@ def _readable(out: pd.DataFrame) -> pd.DataFrame:
                          "period": out["period"],
                          "value (95% CI)": _interval(out["value"], out["lowercl"], out["uppercl"])})
     if "vs_england" in out:
-        view["England"] = out["england_value"].map(lambda v: "" if pd.isna(v) else f"{v:.1f}")
+        view["England"] = out["england_value"].map(numbers.cell)
         view["vs England"] = out["vs_england"]
     if "vs_icb" in out:
-        view["ICB"] = out["icb_value"].map(lambda v: "" if pd.isna(v) else f"{v:.1f}")
+        view["ICB"] = out["icb_value"].map(numbers.cell)
         view["vs ICB"] = out["vs_icb"]
     if "vs_peers" in out:
         view["peers (95% CI)"] = _interval(out["peer_mean"], out["peer_lowercl"],
