@@ -16,10 +16,9 @@ import placehealth.sources  # noqa: F401
 from placehealth.analyses import compare, peers, profile
 from placehealth.indicators import registry
 from placehealth.sources import ReadOptions, read_file
-from placehealth.sources.base import ReadResult
 from placehealth.store import Store
 
-from support import shared_file
+from support import ingest, shared_file
 
 pytestmark = [pytest.mark.realdata, pytest.mark.slow,
               pytest.mark.filterwarnings("ignore::UserWarning")]
@@ -55,9 +54,7 @@ def _attributes() -> pd.DataFrame:
 
 
 def _ingest_attributes(store: Store) -> None:
-    store.ingest([ReadResult("practice-attributes", "test: national practice features",
-                             "2023-01", {"practice_attributes": _attributes()},
-                             file_name="practice_features.csv", sha256="features-2023-01")])
+    ingest(store, "practice_attributes", _attributes(), "2023-01")
 
 
 @pytest.fixture(scope="module")
