@@ -344,3 +344,16 @@ def test_home_lists_upper_tier_councils_when_built(tmp_path):
     client = TestClient(create_app(db))
     assert _table(client.get("/").text, "county-table")[0][:2] == ["E10000028", "Staffordshire"]
     assert "Staffordshire" in client.get("/utla/e10000028").text
+
+
+def test_a_practice_page_lists_its_footprint_and_maps_it(demo, demo_store):
+    data = Data(demo_store)
+    practice = sorted(data.rows("practice_profile")["unit_code"])[0]
+    page = demo.get(f"/practice/{practice}").text
+    registered = data.rows("registrations_lsoa", practice_code=practice)
+    registered = registered[registered["sex"] == "ALL"] if "sex" in registered else registered
+    shown = {row[0] for row in _table(page, "catchment-table")}
+    geo = json.loads(re.search(r'id="geo-unit">(.*?)</script>', page, re.S).group(1).replace("<\\/", "</"))
+    inside = {f["id"] for f in geo["features"] if f["properties"]["footprint"]}
+    assert shown == inside and len(shown) < len(registered)
+    assert registered.set_index("lsoa_code")["patients"][list(shown)].sum() >= 0.95 * registered["patients"].sum()

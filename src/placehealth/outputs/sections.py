@@ -474,7 +474,8 @@ def catchment_rows(unit: Unit) -> pd.DataFrame:
     if "sex" in rows and (rows["sex"] == "ALL").any():
         rows = rows[rows["sex"] == "ALL"]
     rows = rows[[c for c in ("lsoa_code", "patients", SUPPRESSED) if c in rows]]
-    return rows.sort_values("patients", ascending=False, na_position="last", kind="stable")
+    rows = rows.sort_values("patients", ascending=False, na_position="last", kind="stable")
+    return rows.assign(in_footprint=footprint(rows))  # pages list the 95%; the data holds all
 
 
 def _sharing_chart(frame: pd.DataFrame | None, _unit: Unit) -> dict[str, Any] | None:
@@ -594,7 +595,8 @@ SECTIONS: list[Spec] = [
          columns={"unit_code": "Practice", "unit_name": "Name", "patients": "Patients", "imd_score": "IMD score",
                   "core20_pct": "% in Core20", "pct_65_plus": "% aged 65+"}),
     Spec("catchment", "Where its patients live", ("practice",), table="registrations_lsoa", rows=catchment_rows,
-         columns={"lsoa_code": "Neighbourhood", "lsoa_name": "Name", "patients": "Patients"}, download=False),
+         columns={"lsoa_code": "Neighbourhood", "lsoa_name": "Name", "patients": "Patients"}, download=False,
+         note=f"The neighbourhoods holding {FOOTPRINT_PCT}% of the practice's patients, largest first."),
     Spec("pcns", "PCNs whose patients live here", ("lsoa",), table="pcn_lsoa", filters={"lsoa_code": "{code}"},
          columns={"pcn_code": "PCN", "pcn_name": "Name", "patients": "Patients",
                   "lsoa_share_pct": "% of the neighbourhood's patients"}, chart=_sharing_chart),
