@@ -74,3 +74,17 @@ def test_show_csv_and_json_print_every_row(built):
     table = run(built, "show", "registrations_lsoa", "--disclosure", "nhs_england")
     assert table.exit_code == 0
     assert f"20 of {total:,} rows shown" in table.output
+
+
+def test_each_command_starts_with_only_its_own_module():
+    import importlib
+
+    from placehealth.outputs import cli
+
+    for module in cli.COMMAND_MODULES:
+        app = typer.Typer()
+        importlib.import_module(module).register(app)
+        names = [c.name or c.callback.__name__ for c in app.registered_commands]
+        names += [g.name for g in app.registered_groups]
+        for name in names:
+            assert cli.COMMANDS.get(name) == module, (name, module)

@@ -41,6 +41,24 @@ COMMAND_MODULES = [
     "placehealth.outputs.cli.evaluate",
 ]
 
+#: The module of each command: ``placehealth export ...`` imports only that module, not the
+#: charting, statistics and demo libraries the others need (1.6 CPU-seconds at every start).
+#: A command not listed here registers every module, as ``placehealth --help`` does.
+COMMANDS = {
+    "demo": "placehealth.outputs.cli.demo",
+    **dict.fromkeys(("ingest", "kinds", "tables", "show", "build"), "placehealth.outputs.cli.data"),
+    "export": "placehealth.outputs.cli.export",
+    "report": "placehealth.outputs.cli.report",
+    "serve": "placehealth.outputs.cli.serve",
+    **dict.fromkeys(("profile", "group"), "placehealth.outputs.cli.profile"),
+    "measure": "placehealth.outputs.cli.measure",
+    **dict.fromkeys(("compare", "peers"), "placehealth.outputs.cli.compare"),
+    "need": "placehealth.outputs.cli.need",
+    "target": "placehealth.outputs.cli.target",
+    "partners": "placehealth.outputs.cli.partners",
+    "evaluate": "placehealth.outputs.cli.evaluate",
+}
+
 
 @app.callback()
 def _options(ctx: typer.Context, db: DbOption = None) -> None:
@@ -59,14 +77,15 @@ def _restore(before: str | None) -> None:
         os.environ[ENV_DB] = before
 
 
-def _register() -> None:
-    for name in COMMAND_MODULES:
+def _register(command: str | None = None) -> None:
+    """Add the commands: only ``command``'s module when it is known, else every module."""
+    for name in [COMMANDS[command]] if command in COMMANDS else COMMAND_MODULES:
         importlib.import_module(name).register(app)
 
 
 def main() -> None:
     """Entry point: run the app, turning input errors into a clear message and exit code 2."""
-    _register()
+    _register(sys.argv[1] if len(sys.argv) > 1 else None)
     try:
         app()
     except InputError as exc:
