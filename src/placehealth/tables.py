@@ -330,8 +330,42 @@ CANONICAL: dict[str, TableSpec] = {
             description="Actual allocations of a resource (budget, staff hours, sessions) to "
             "PCNs, practices or LSOAs, compared with their fair shares (--as allocations).",
         ),
+        _spec(
+            "series_input",
+            {"level": STRING, "unit_code": STRING, "indicator": STRING, "period": STRING,
+             "numerator": FLOAT, "denominator": FLOAT, "value": FLOAT},
+            key=("level", "unit_code", "indicator", "period"),
+            partition=("indicator", "level"),
+            description="Series loaded as they are: an indicator's value (or numerator and "
+            "denominator) per unit and period, from a long CSV of any local indicator "
+            "(--as series) or the UKHSA COVER quarterly tables by upper-tier council "
+            "(--as cover-quarterly). Periods: months YYYY-MM, calendar quarters YYYYQn, "
+            "financial years YYYY-YY or years YYYY. The build copies them into `series`.",
+            nullable=("numerator", "denominator", "value"),
+        ),
+        _spec(
+            "interventions",
+            {"name": STRING, "recorded_at": STRING, "status": STRING, "description": STRING,
+             "level": STRING, "unit_codes": STRING, "start": STRING, "end": STRING,
+             "indicators": STRING},
+            key=("name", "recorded_at"),
+            partition=("name", "recorded_at"),
+            description="The intervention register: what was done (name, description), where "
+            "(level: pcn, practice, group or lsoa, and the ';'-separated unit_codes), when "
+            "(start, optional end, written like the series' periods), which indicators it aims "
+            "to move and which way (';'-separated indicator:up|down). recorded_at is when the "
+            "entry was made (set by placehealth, never by the file); an entry is never "
+            "overwritten: a change or a deletion (status = deleted) is a new row, and the "
+            "register is each name's latest row.",
+            nullable=("description", "end"),
+        ),
     ]
 }
+
+#: Columns of the derived table ``series`` (built by ``analyses/series.py``; docs/DATA.md):
+#: every indicator over every loaded period at every level, one row per unit and period.
+SERIES_COLUMNS = {"level": STRING, "unit_code": STRING, "indicator": STRING, "period": STRING,
+                  "numerator": FLOAT, "denominator": FLOAT, "value": FLOAT, "source": STRING}
 
 
 def register(spec: TableSpec) -> TableSpec:

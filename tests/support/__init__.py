@@ -45,7 +45,8 @@ NOT_READ = {
     "(GeoJSON polygons, ad hoc columns): load with --as partners after adding id and kind columns",
     "partners_and_venues/nhsbsa_consolidated_pharmaceutical_list.csv":
         "pharmacy opening hours: pharmacies load from the dispensing-contractor list (edispensary)",
-    "uptake_series/": "quarterly COVER series: read by the series reader (evaluation)",
+    "uptake_series/cover_la_quarterly_published/": "COVER quarterly spreadsheets as published: "
+        "their layout changes over the years; the long extract beside them is read instead",
     "qof_prevalence/qof_2019-20_ORGANISATION_REFERENCE_1920.csv.gz":
         "QOF maximum points per practice: nothing placehealth computes uses it",
 }

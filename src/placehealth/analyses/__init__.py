@@ -22,6 +22,8 @@ BUILD_STEPS: list[tuple[str, str]] = [
     # peers reads practice_profile; compare reads peers: keep them last, in this order
     ("peers", "placehealth.analyses.peers:build"),
     ("compare", "placehealth.analyses.compare:build"),
+    # series: every indicator in every period at every level, with the loaded series
+    ("series", "placehealth.analyses.series:build"),
     # reach reads lsoa_profile, pcn_lsoa and prevalence_gap_lsoa: after profiles and need
     ("reach", "placehealth.analyses.reach:build"),
     ("shares", "placehealth.analyses.shares:build"),

@@ -268,6 +268,14 @@ TABLE_RULES: dict[str, TableRule] = {
                             fixed=("indicator", "level", "period")),
     "funnel": TableRule(counts=("numerator", "denominator"), dimensions=("unit_code",),
                         fixed=("indicator", "level", "period")),
+    # Series: counts protected; the value is derived from them (hidden with a hidden count).
+    "series": TableRule(counts=("numerator", "denominator"), dimensions=("unit_code",),
+                        fixed=("indicator", "level", "period", "source"),
+                        derived={"value": ("numerator", "denominator")},
+                        share_of={"value": ("numerator", "denominator")}),
+    "series_input": TableRule(counts=("numerator", "denominator"), dimensions=("unit_code",),
+                              fixed=("indicator", "level", "period"),
+                              derived={"value": ("numerator", "denominator")}),
     # Tables with nothing to protect (no counts of people, or only aggregates of many units).
     "imd": TableRule(), "boundaries": TableRule(), "loads": TableRule(), "practice_pcn": TableRule(),
     "pcns": TableRule(), "practices": TableRule(), "practice_locations": TableRule(),
@@ -282,6 +290,8 @@ TABLE_RULES: dict[str, TableRule] = {
     # contact is withheld whole, see WITHHELD); fair shares and reach are set out below.
     "partners": TableRule(), "postcodes": TableRule(), "travel_times": TableRule(),
     "allocations": TableRule(),
+    # the intervention register: what was done where and when (no counts of people)
+    "interventions": TableRule(),
     # Reach: patients are counts; need (estimated missing cases summed over registers) is
     # treated as a count too (rounded, small values hidden), so a sum over registers cannot be
     # differenced against the published per-register gaps to recover a hidden small register.
@@ -649,6 +659,11 @@ def _reshared(frame: pd.DataFrame, rule: TableRule, policy: Policy) -> dict[str,
                      else pct * total / 100)
             rounded_total = _rounded(total, policy)
             share = _rounded(count, policy) / np.where(rounded_total > 0, rounded_total, np.nan) * 100
+            if part is not None and whole is not None:
+                # a value of any multiplier (x 100, x 1,000) scaled as its counts were rounded;
+                # a value without counts (a local series of values) has nothing to round from
+                share = np.where(np.isnan(count) & np.isnan(total), pct,
+                                 pct * share / (count / np.where(total > 0, total, np.nan) * 100))
         share = np.where(pct == 0, 0.0, share)
         out[column] = pd.Series(np.where(np.isnan(pct), np.nan, share), index=frame.index)
     return out

@@ -29,6 +29,8 @@ MODULES = [
     "uptake",
     "travel",  # DfT journey-time tables by their column names
     "allocations",
+    "series",  # COVER quarterly long tables by their column names; --as series
+    "interventions",
 ]
 
 
