@@ -7,7 +7,7 @@ indicators at (``levels.levels_for("indicators")``), every indicator of the regi
 ``placehealth.measures``), marked ``source = computed``; and every row of the loaded series
 (``series_input``: ``--as series`` files and the COVER quarterly tables) as it was loaded,
 marked ``source = loaded``. A loaded series of the same indicator, level, unit and period
-replaces the computed one. Evaluation (``placehealth evaluate intervention``) reads this table.
+replaces the computed one. The evaluation of registered interventions reads this table.
 """
 
 from __future__ import annotations

@@ -39,6 +39,7 @@ COMMAND_MODULES = [
     "placehealth.outputs.cli.target",
     "placehealth.outputs.cli.partners",
     "placehealth.outputs.cli.evaluate",
+    "placehealth.outputs.cli.intervention",
 ]
 
 #: The module of each command: ``placehealth export ...`` imports only that module, not the
