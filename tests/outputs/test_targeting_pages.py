@@ -65,3 +65,11 @@ def test_targeting_pages_and_their_api(tiny):
     assert set(api["sections"]) == {"reach", "unreached", "partners", "fair_shares"}
     assert client.get("/target/pcn/U99999").status_code == 404
     assert client.get("/target/pcn/u00001", follow_redirects=False).status_code == 308
+
+
+def test_pcn_and_council_pages_link_to_their_targeting_pages(tiny):
+    client = TestClient(create_app(tiny))
+    assert 'href="/target/pcn/U00001"' in client.get("/pcn/U00001").text
+    assert 'href="/target/la/E06000001"' in client.get("/la/E06000001").text
+    assert 'href="/target/la/E06000001"' not in client.get("/target/la/E06000001").text
+    assert "/target/pcn/" not in pcn_report_html(Data(tiny), "U00001")   # reports stand alone

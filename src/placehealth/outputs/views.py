@@ -301,7 +301,7 @@ def target_view(data: Data, level: str, code: str) -> dict[str, Any]:
              if spec.key in TARGETING}
     return {"level": level, "code": code, "name": f"Targeting: {name}", "profile": profile,
             "headline": headline(profile), "sections": built, "map": shape,
-            "map_colour": "imd_decile", "disclosure": explanation(data.policy)}
+            "map_colour": "imd_decile", "targeting": True, "disclosure": explanation(data.policy)}
 
 
 def _unit_map(data: Data, level: str, code: str, built: dict[str, Section]) -> dict[str, Any] | None:
