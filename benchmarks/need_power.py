@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from placehealth.analyses import need
-from placehealth.sources.demo.registers import load_place, simulate_registers, store_registers
+from placehealth.sources.demo.registers import qof_table, read_place, simulate_registers
 from placehealth.store import Store
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
@@ -44,7 +44,7 @@ def run_once(store: Store, ages: pd.DataFrame, imd: pd.Series, missing: dict[str
              tau: float | None, seed: int) -> pd.DataFrame:
     """Simulate registers, build the gaps, return practice rows with the truth beside them."""
     qof = simulate_registers(ages, imd, missing, tau=tau, seed=seed)
-    store_registers(store, qof)
+    store.replace_table("qof_prevalence", qof_table(qof))
     _, gap, _ = need.prevalence_gaps(store)
     practices = gap[gap["level"] == "practice"]
     truth = qof[["practice_code", "group_code", "missing_share"]].rename(
@@ -65,9 +65,11 @@ def main(argv: list[str] | None = None) -> int:
     store = Store(Path(args.db))
     mapping = pd.read_csv(PLACE / "pennine_practice_to_pcn_2020.csv").rename(columns={
         "PCode": "practice_code", "Practice Name": "practice_name", "PCN": "pcn_name"})
-    place = load_place(store, PLACE / "gp-reg-pat-prac-sing-age_pennine_2020.csv",
-                       PLACE / "gp-reg-pat-prac-lsoa-all_pennine_2020-04.csv",
-                       DATA / "imd2019_lsoa11" / "imd2019_lsoa11_scores_mysociety.csv", mapping)
+    results, place = read_place(PLACE / "gp-reg-pat-prac-sing-age_pennine_2020.csv",
+                                PLACE / "gp-reg-pat-prac-lsoa-all_pennine_2020-04.csv",
+                                DATA / "imd2019_lsoa11" / "imd2019_lsoa11_scores_mysociety.csv",
+                                mapping)
+    store.ingest(results)
     ages, imd, pcn = place.ages, place.imd_score, place.pcn
     print(f"{imd.size} practices in {pcn['pcn_code'].nunique()} PCNs; {args.replicates} "
           "replicates per share, each planting two PCNs drawn at random")

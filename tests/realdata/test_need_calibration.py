@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from placehealth.analyses import need
-from placehealth.sources.demo.registers import load_place, simulate_registers, store_registers
+from placehealth.sources.demo.registers import qof_table, read_place, simulate_registers
 from placehealth.store import Store
 
 from support import shared_file
@@ -28,9 +28,11 @@ def place(tmp_path_factory):
     mapping = pd.read_csv(shared_file(PLACE + "pennine_practice_to_pcn_2020.csv")).rename(
         columns={"PCode": "practice_code", "Practice Name": "practice_name", "PCN": "pcn_name"})
     with Store(tmp_path_factory.mktemp("pennine") / "sim.duckdb") as store:
-        found = load_place(store, shared_file(PLACE + "gp-reg-pat-prac-sing-age_pennine_2020.csv"),
-                           shared_file(PLACE + "gp-reg-pat-prac-lsoa-all_pennine_2020-04.csv"),
-                           shared_file("imd2019_lsoa11/imd2019_lsoa11_scores_mysociety.csv"), mapping)
+        results, found = read_place(
+            shared_file(PLACE + "gp-reg-pat-prac-sing-age_pennine_2020.csv"),
+            shared_file(PLACE + "gp-reg-pat-prac-lsoa-all_pennine_2020-04.csv"),
+            shared_file("imd2019_lsoa11/imd2019_lsoa11_scores_mysociety.csv"), mapping)
+        store.ingest(results)
         yield store, found
 
 
@@ -45,7 +47,7 @@ def simulate(store, found, tau: float | None) -> pd.DataFrame:
         planted = planted[planted.isin(found.imd_score.index)]
         missing = dict(zip(planted, rng.uniform(0.2, 0.45, len(planted)), strict=True))
         registers = simulate_registers(found.ages, found.imd_score, missing, tau=tau, seed=100 + r)
-        store_registers(store, registers)
+        store.replace_table("qof_prevalence", qof_table(registers))
         _, gap, _ = need.prevalence_gaps(store)
         practices = gap[gap["level"] == "practice"].merge(
             registers[["practice_code", "group_code", "missing_share"]].rename(

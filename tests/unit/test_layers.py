@@ -27,11 +27,7 @@ MEASURES = "placehealth.measures"
 
 #: Known violations still to remove. This list may only shrink: an entry that no longer occurs
 #: fails the test until it is deleted here.
-KNOWN: set[str] = {
-    # the simulated registers of the need benchmarks are ingested by a demo module (a sources
-    # module writing to the store); the loading belongs in the benchmark or an analysis
-    "backward import placehealth.sources.demo.registers -> placehealth.store",
-}
+KNOWN: set[str] = set()
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,6 @@ import pandas as pd
 
 from placehealth.sources import ReadOptions, read_file
 from placehealth.sources.base import ReadResult
-from placehealth.store import Store
 
 
 @dataclass(frozen=True)
@@ -104,16 +103,16 @@ class Place:
     pcn: pd.DataFrame
 
 
-def load_place(store: Store, ages_file: Path, lsoa_file: Path, imd_file: Path,
-               mapping: pd.DataFrame, period: str = "2020-04") -> Place:
-    """Load a place's registrations by single year of age and by LSOA and an IMD file into
-    ``store``, with each practice's registration-weighted IMD score as the practice attribute
-    ``imd_score`` and its PCN from ``mapping`` (practice_code, practice_name, pcn_name; PCN codes
-    made up from the names). Only practices with ages are kept."""
+def read_place(ages_file: Path, lsoa_file: Path, imd_file: Path, mapping: pd.DataFrame,
+               period: str = "2020-04") -> tuple[list[ReadResult], Place]:
+    """Read a place's registrations by single year of age and by LSOA and an IMD file, with each
+    practice's registration-weighted IMD score as the practice attribute ``imd_score`` and its
+    PCN from ``mapping`` (practice_code, practice_name, pcn_name; PCN codes made up from the
+    names). Only practices with ages are kept. Returns what to ingest (``Store.ingest``, in
+    order) and the place."""
     ages = read_file(ages_file, options=ReadOptions(period=period))
     lsoa = read_file(lsoa_file)
     imd = read_file(imd_file)
-    store.ingest([ages, lsoa, imd])
     reg = lsoa.tables["registrations_lsoa"]
     reg = reg[reg["sex"] == "ALL"]
     scores = imd.tables["imd"]
@@ -130,8 +129,9 @@ def load_place(store: Store, ages_file: Path, lsoa_file: Path, imd_file: Path,
                         "sub_icb_code": "SIM", "icb_code": "SIM"})
     attributes = pd.DataFrame({"period": period, "practice_code": practice_imd.index,
                                "attribute": "imd_score", "value": practice_imd.to_numpy()})
-    store.ingest([_simulated("practice_pcn", pcn), _simulated("practice_attributes", attributes)])
-    return Place(age_rows, practice_imd, pcn[["practice_code", "pcn_code"]])
+    results = [ages, lsoa, imd, _simulated("practice_pcn", pcn),
+               _simulated("practice_attributes", attributes)]
+    return results, Place(age_rows, practice_imd, pcn[["practice_code", "pcn_code"]])
 
 
 def _simulated(table: str, frame: pd.DataFrame) -> ReadResult:
@@ -140,11 +140,11 @@ def _simulated(table: str, frame: pd.DataFrame) -> ReadResult:
                       file_name=table, sha256=digest)
 
 
-def store_registers(store: Store, registers: pd.DataFrame) -> None:
-    """Replace the store's ``qof_prevalence`` with simulated registers."""
-    store.replace_table("qof_prevalence", registers.drop(columns=["true_register",
-                                                                  "missing_share"]))
+def qof_table(registers: pd.DataFrame) -> pd.DataFrame:
+    """Simulated registers as the ``qof_prevalence`` table (the truth columns dropped), for
+    ``Store.replace_table``."""
+    return registers.drop(columns=["true_register", "missing_share"])
 
 
-__all__ = ["CONDITIONS", "Place", "SimulatedCondition", "load_place", "simulate_registers",
-           "store_registers"]
+__all__ = ["CONDITIONS", "Place", "SimulatedCondition", "qof_table", "read_place",
+           "simulate_registers"]
