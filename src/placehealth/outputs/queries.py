@@ -303,7 +303,8 @@ class Data:
             if frame is None:
                 frame = self.rows("boundaries", latest=False, area_code=todo)
             for row in frame[frame["area_code"].isin(todo)].itertuples():
-                shapes[row.area_code] = ((row.level, row.area_name, _rounded(json.loads(row.geometry)))
+                shapes[row.area_code] = ((row.level, row.area_name,
+                                          json.loads(row.geometry, parse_float=_coordinate))
                                          if row.geometry else None)
             for code in todo:
                 shapes.setdefault(code, None)
@@ -314,13 +315,10 @@ class Data:
         return {"type": "FeatureCollection", "features": features}
 
 
-def _rounded(geometry: Any, digits: int = 5) -> Any:
-    """GeoJSON coordinates to 5 decimal places (about 1 metre): maps need no more, pages are smaller."""
-    if isinstance(geometry, dict):
-        return {k: (_rounded(v, digits) if k == "coordinates" else v) for k, v in geometry.items()}
-    if isinstance(geometry, list):
-        return [_rounded(v, digits) for v in geometry]
-    return round(geometry, digits) if isinstance(geometry, float) else geometry
+def _coordinate(text: str) -> float:
+    """A GeoJSON number to 5 decimal places (about 1 metre; rounded as it is parsed): maps need
+    no more, pages are smaller."""
+    return round(float(text), 5)
 
 
 def _options(kind: str, text: str, column: str) -> list[Any]:
