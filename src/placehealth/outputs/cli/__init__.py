@@ -58,6 +58,7 @@ COMMANDS = {
     "target": "placehealth.outputs.cli.target",
     "partners": "placehealth.outputs.cli.partners",
     "evaluate": "placehealth.outputs.cli.evaluate",
+    "intervention": "placehealth.outputs.cli.intervention",
 }
 
 
