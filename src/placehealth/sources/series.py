@@ -2,7 +2,8 @@
 
 Two layouts:
 
-- ``--as series``: a long CSV of any local indicator, one row per unit and period:
+- ``series`` (detected by ``unit_code, period, indicator`` with ``numerator, denominator`` or
+  ``value``; else forced with ``--as series``): a long CSV of any local indicator, one row per unit and period:
   ``unit_code`` (or ``unit``, ``code``, ``area_code``), ``period``, ``indicator`` (or
   ``--map indicator=COLUMN``), optional ``level`` (else worked out from the codes: practice
   A12345, PCN U12345, LSOA E01..., upper-tier council E06/E08/E09/E10...), and either
@@ -109,10 +110,16 @@ def _result(kind: str, publication: str, out: pd.DataFrame, source: SourceFile) 
     return ReadResult(kind, publication, label, {"series_input": out.reset_index(drop=True)})
 
 
-@reader("series", PUBLICATION, lambda source: False,
+def _detect(source: SourceFile) -> bool:
+    header = {h.strip().lower() for h in source.header()}
+    return {"unit_code", "period", "indicator"} <= header and (
+        "value" in header or {"numerator", "denominator"} <= header)
+
+
+@reader("series", PUBLICATION, _detect,
         example="placehealth ingest --as series my_indicator.csv")
 def read_series(source: SourceFile, options: ReadOptions) -> ReadResult:
-    """A long CSV of any local indicator (forced with ``--as series``; see the module doc)."""
+    """A long CSV of any local indicator (see the module doc)."""
     raw = read_table(source)
     frame = resolve_columns(
         raw, {"unit_code": ["unit_code", "unit", "code", "area_code"], "period": ["period"],

@@ -12,7 +12,7 @@ import pandas as pd
 import typer
 from rich.table import Table
 
-from placehealth.outputs.cli.common import console, err
+from placehealth.outputs.cli.common import DbOption, console, err
 from placehealth.outputs.evaluation import EvaluationError, evaluate, flat
 
 app = typer.Typer(help="Did it work? Evaluate a change over time: SPC charts, interrupted time "
@@ -194,6 +194,75 @@ def synth_command(input: Input, time: Time, outcome: Outcome, unit: Unit = None,
     """
     _run("synth", input, dict(time=time, outcome=outcome, unit=unit, first_treated=first_treated,
                               treated=treated, start=start, offset=offset, family=family), format, out)
+
+
+@app.command("intervention")
+def intervention_command(
+        name: Annotated[str, typer.Argument(help="A registered intervention "
+                                            "(placehealth intervention list).")],
+        indicator: Annotated[str | None, typer.Option(
+            "--indicator", help="One of the indicators it aims at (default: the first).")] = None,
+        format: Format = "table", out: Out = None, db: DbOption = None,
+        draws: Annotated[int, typer.Option(help="Bootstrap draws (or permutations).")] = 999,
+        seed: Annotated[int, typer.Option(help="Random seed.")] = 1) -> None:
+    """Did a registered intervention work? Its indicator's series from the store: SPC with limits
+    recalculated at the start, ITS on the treated units, DiD against peers (or units matched on
+    the pre-period) and synthetic control; the answer in plain words with its checks.
+
+    Example: placehealth evaluate intervention bp-outreach --format json --out bp.json
+    """
+    from placehealth.outputs.impact import InterventionError, evaluate_intervention
+    from placehealth.outputs.impact import flat as impact_flat
+    from placehealth.outputs.queries import Data
+
+    if format not in ("table", "csv", "json"):
+        raise typer.BadParameter(f"unknown format {format!r}: use table, csv or json",
+                                 param_hint="--format")
+    try:
+        result = evaluate_intervention(Data(db), name, indicator, draws=draws, seed=seed)
+    except InterventionError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    for method in ("spc", "its", "did", "synth"):
+        for note in result[method].get("notes", []):
+            err.print(f"[yellow]note ({method}):[/] {note}")
+        if "not_run" in result[method]:
+            err.print(f"[yellow]{method} not run:[/] {result[method]['not_run']}")
+    if format == "json":
+        text = json.dumps(result, indent=2, default=str) + "\n"
+    elif format == "csv":
+        text = impact_flat(result).to_csv(index=False)
+    else:
+        text = _impact_text(result, impact_flat(result))
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        out.write_text(text)
+        err.print(f"{name}: results written to {out}")
+
+
+def _impact_text(result: dict[str, Any], frame: pd.DataFrame) -> str:
+    """The answer, a table of the estimates, and the checks with what they mean, as text."""
+    from io import StringIO
+
+    from rich.console import Console
+
+    estimates = frame[~frame["method"].str.startswith("check:") & (frame["method"] != "answer")]
+    table = Table(title=f"Did {result['intervention']['name']} work? ({result['indicator']}, "
+                  f"intended {result['intended_direction']})")
+    for column in ("method", "estimate", "lower", "upper", "p_value", "note"):
+        table.add_column(column, overflow="fold")
+    for row in estimates.itertuples(index=False):
+        table.add_row(*(_number(getattr(row, c)) for c in ("method", "estimate", "lower",
+                                                            "upper", "p_value", "note")))
+    buffer = StringIO()
+    console_out = Console(file=buffer, width=120)
+    console_out.print(result["answer"]["words"], markup=False)
+    console_out.print(f"Comparators: {result['comparators_chosen_by']}.", markup=False)
+    console_out.print(table)
+    for check in result["checks"]:
+        console_out.print(f"- {check['check']}: {check['meaning']}", markup=False)
+    return buffer.getvalue()
 
 
 def register(root: typer.Typer) -> None:

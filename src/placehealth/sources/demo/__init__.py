@@ -8,7 +8,8 @@ Modules: ``geography`` (LSOAs, wards, local authorities, boundaries, smooth fiel
 ``population`` (ages, ethnicity), ``deprivation`` (IoD scores, ranks, deciles),
 ``registrations`` (practices, PCNs, the gravity model, monthly extracts), ``health`` (QOF
 registers with planted under-diagnosis, immunisation uptake), ``partners`` (postcode lookup,
-partner register, journey times), ``write`` (official layouts).
+partner register, journey times), ``series`` (a quarterly PCN indicator and two registered
+interventions with planted effects), ``write`` (official layouts).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import numpy as np
 
 from placehealth.sources.base import ReadOptions
 from placehealth.sources.demo import partners, write
+from placehealth.sources.demo import series as demo_series
 from placehealth.sources.demo.deprivation import build_deprivation
 from placehealth.sources.demo.geography import build_geography
 from placehealth.sources.demo.health import CONDITIONS, IMMUNISATIONS, build_health
@@ -84,7 +86,8 @@ def generate(out: str | Path, config: DemoConfig | None = None,
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     # (spawned children depend only on their index: adding one leaves the others' draws as they were)
-    r_geo, r_pop, r_dep, r_prac, r_reg, r_month, r_health, r_partners = _rngs(config.seed, 8)
+    r_geo, r_pop, r_dep, r_prac, r_reg, r_month, r_health, r_partners, r_series = _rngs(
+        config.seed, 9)
 
     step("geography")
     geo = build_geography(r_geo, config.lsoas, config.las)
@@ -137,10 +140,17 @@ def generate(out: str | Path, config: DemoConfig | None = None,
     step("writing partners")
     files += partners.write_all(out, r_partners, geo, prac)
 
+    step("writing series and interventions")
+    pcn_patients = np.bincount(prac.pcn, weights=latest.practice_totals,
+                               minlength=len(prac.pcn_code))
+    series_rows, register_rows, planted = demo_series.build_series(r_series, prac.pcn_code,
+                                                                   pcn_patients)
+    files += demo_series.write(out / "evaluation", series_rows, register_rows)
+
     step("writing truth")
     truth = out / TRUTH_FILE
-    truth.write_text(json.dumps(_truth(config, geo, dep, prac, health, latest), indent=1,
-                                sort_keys=True) + "\n", encoding="utf-8")
+    facts = _truth(config, geo, dep, prac, health, latest) | {"interventions": planted}
+    truth.write_text(json.dumps(facts, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     return DemoPlace(out=out, files=files, truth=truth, practices=prac.n,
                      pcns=len(prac.pcn_code), lsoas=geo.n, las=len(geo.lad_code),
                      patients=int(latest.practice_totals.sum()), periods=sorted(periods),
