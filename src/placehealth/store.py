@@ -156,8 +156,10 @@ class Store:
         else:
             self.con.insert(name, arrow)
 
-    def ingest(self, results: list[ReadResult]) -> list[dict[str, Any]]:
+    def ingest(self, results: list[ReadResult], *, replace: bool = False) -> list[dict[str, Any]]:
         """Write already-validated read results, all in one transaction; skip files seen before.
+        ``replace``: each result's partitions (e.g. a register's snapshot, as a web form edits
+        it) are written whole over what they held, and a result is never skipped.
 
         Returns one summary per file: its load_id (new or existing), rows, and whether it was new.
         """
@@ -165,7 +167,7 @@ class Store:
         with self.transaction():
             self._ensure(LOADS, LOADS_COLUMNS)
             for result in results:
-                previous = self.loaded(result.sha256, result.kind)
+                previous = None if replace else self.loaded(result.sha256, result.kind)
                 if previous is not None:
                     summaries.append({"file": result.file_name, "load_id": int(previous["load_id"]),
                                       "rows": int(previous["rows"]), "new": False,
@@ -173,6 +175,8 @@ class Store:
                     continue
                 load_id = self._next_load_id()
                 for name, frame in result.tables.items():
+                    if replace:
+                        self._drop_partitions(CANONICAL[name], frame)
                     self._merge(CANONICAL[name], frame.assign(load_id=load_id), result.file_name)
                 ledger = pd.DataFrame([{
                     "load_id": load_id, "file_name": result.file_name, "sha256": result.sha256,
@@ -238,6 +242,13 @@ class Store:
         params = [v for _, part in parts.iterrows() for v in part.tolist()]
         self._execute(f'DELETE FROM "{spec.name}" WHERE {delete}', params)
         self._insert(spec.name, _conform(spec, merged))
+
+    def _drop_partitions(self, spec: TableSpec, frame: pd.DataFrame) -> None:
+        if not self.has(spec.name):
+            return
+        where = " AND ".join(f'"{c}" = ?' for c in spec.partition)
+        for _, part in frame[list(spec.partition)].drop_duplicates().iterrows():
+            self._execute(f'DELETE FROM "{spec.name}" WHERE {where}', [str(v) for v in part.tolist()])
 
     def replace_table(self, name: str, frame: pd.DataFrame) -> None:
         """Write a derived table whole (built by an analysis), atomically replacing any old one."""

@@ -120,6 +120,23 @@ class Data:
                 self._held.close()
                 self._held = None
 
+    @contextmanager
+    def writer(self) -> Iterator[Store]:
+        """A read-write connection (the registers' web forms), taken while no read holds the
+        store; StoreBusy when another process (a load, a build, another worker) holds it."""
+        with self._lock:
+            try:
+                store = Store(self.location)
+            except Exception as exc:
+                if "lock" in str(exc).lower() or "different configuration" in str(exc).lower():
+                    raise StoreBusy("the store is in use (a load, build or another edit); try "
+                                    "again in a moment") from None
+                raise
+            try:
+                yield store
+            finally:
+                store.close()
+
     def _open(self) -> Store:
         try:
             return Store(self.location, read_only=True)

@@ -40,6 +40,7 @@ COMMAND_MODULES = [
     "placehealth.outputs.cli.partners",
     "placehealth.outputs.cli.evaluate",
     "placehealth.outputs.cli.intervention",
+    "placehealth.outputs.cli.users",
 ]
 
 #: The module of each command: ``placehealth export ...`` imports only that module, not the
@@ -59,6 +60,7 @@ COMMANDS = {
     "partners": "placehealth.outputs.cli.partners",
     "evaluate": "placehealth.outputs.cli.evaluate",
     "intervention": "placehealth.outputs.cli.intervention",
+    "users": "placehealth.outputs.cli.users",
 }
 
 

@@ -14,6 +14,9 @@ def serve(
     port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8765,
     policy: Annotated[str | None, typer.Option("--disclosure", help="Disclosure rule: opensafely "
                                                "(default) or nhs_england.")] = None,
+    auth: Annotated[bool, typer.Option("--auth", help="Require sign-in for every page and API "
+                                       "call (accounts: placehealth users add; or "
+                                       "PLACEHEALTH_AUTH=required).")] = False,
     db: DbOption = None,
 ) -> None:
     """Serve the dashboard (pages, maps, charts, downloads) and the JSON API (/api, /openapi.json).
@@ -28,7 +31,7 @@ def serve(
     if not installed():
         console.print("[yellow]warning:[/] chart and map libraries are not installed; run "
                       "`python -m placehealth.outputs.web.assets` (make assets)")
-    app = create_app(db, policy, warm_up=True)
+    app = create_app(db, policy, warm_up=True, auth_required=auth or None)
     console.print(f"placehealth dashboard on http://{host}:{port}/ (API: /api, /openapi.json)")
     uvicorn.run(app, host=host, port=port, log_level="warning")
 

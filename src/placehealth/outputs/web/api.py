@@ -13,6 +13,7 @@ from placehealth.outputs import views
 from placehealth.outputs.disclosure import explanation
 from placehealth.outputs.export import FORMATS, render
 from placehealth.outputs.queries import BadRequest, Data
+from placehealth.outputs.web.auth import Forbidden, register_scope
 
 router = APIRouter(prefix="/api", tags=["api"])
 downloads = APIRouter(tags=["downloads"])
@@ -34,7 +35,13 @@ def tables(request: Request) -> list[dict[str, Any]]:
     data = _data(request)
     out = []
     for name in data.tables():
+        try:
+            scope = register_scope(request, name)
+        except Forbidden:
+            continue  # a register the visitor may not read
         frame = data.protected(name)
+        for column, value in scope.items():
+            frame = frame[frame[column] == value]
         out.append({"table": name, "rows": len(frame), "columns": list(frame.columns),
                     "url": f"/api/tables/{name}"})
     return out
@@ -47,7 +54,7 @@ def tables(request: Request) -> list[dict[str, Any]]:
 def table(request: Request, name: str, limit: int = Query(100, ge=0, le=100_000),
           offset: int = Query(0, ge=0), sort: str | None = Query(None, max_length=200)) -> dict[str, Any]:
     data = _data(request)
-    page = data.query(name, _filters(request), limit=limit, offset=offset, sort=sort)
+    page = data.query(name, {**_filters(request), **register_scope(request, name)}, limit=limit, offset=offset, sort=sort)
     head = json.dumps({"table": name, "total": page.total, "limit": limit, "offset": offset,
                        "disclosure": explanation(data.policy)})
     rows = page.frame.to_json(orient="records", double_precision=15, date_format="iso")
@@ -120,7 +127,7 @@ def download(request: Request, name: str, format: str = Query("csv", pattern="^(
     data = _data(request)
     if format not in FORMATS:
         raise BadRequest(f"unknown format {format!r}")
-    frame = data.query(name, _filters(request), limit=0).frame
+    frame = data.query(name, {**_filters(request), **register_scope(request, name)}, limit=0).frame
     payload = render(frame, format, table=name, note=explanation(data.policy))
     return Response(payload, media_type=FORMATS[format],
                     headers={"Content-Disposition": f'attachment; filename="{name}.{format}"'})

@@ -18,7 +18,7 @@ from placehealth import levels
 from placehealth.outputs import html
 from placehealth.outputs.disclosure import Policy
 from placehealth.outputs.queries import BadRequest, Data, NotFound, StoreBusy
-from placehealth.outputs.web import api, pages
+from placehealth.outputs.web import api, auth, forms, pages, security
 
 STATIC = Path(__file__).resolve().parent / "static"
 #: Pages and API views addressed by an official code (ODS, ONS), which is upper case.
@@ -71,8 +71,9 @@ def warm(data: Data, traffic: Traffic | None = None) -> None:
 
 
 def create_app(db: str | os.PathLike[str] | None = None, policy: str | Policy | None = None,
-               *, warm_up: bool = False) -> FastAPI:
-    """The web app over one store (read-only; the store may be rebuilt while it runs)."""
+               *, warm_up: bool = False, auth_required: bool | None = None) -> FastAPI:
+    """The web app over one store (read-only but for the registers' forms; the store may be
+    rebuilt while it runs). ``auth_required``: every page needs sign-in (see :mod:`.web.auth`)."""
     app = FastAPI(title="placehealth", version="0.1.0",
                   description="Health inequalities in Primary Care Networks: every table and page "
                   "view as JSON, after disclosure control (small counts suppressed, others rounded).",
@@ -103,9 +104,12 @@ def create_app(db: str | os.PathLike[str] | None = None, policy: str | Policy | 
             return RedirectResponse(f"{url}?{request.url.query}" if request.url.query else url, status_code=308)
         return await call_next(request)
 
+    auth.install(app, db, auth_required)
+    app.include_router(forms.router)
     app.include_router(api.router)
     app.include_router(api.downloads)
     app.include_router(pages.router)
+    security.install(app)  # last, so outermost: its headers go on every response
 
     @app.exception_handler(NotFound)
     async def not_found(request: Request, exc: NotFound) -> Response:

@@ -1,0 +1,212 @@
+"""Sign-in, roles and CSRF for the web app (accounts in :mod:`placehealth.outputs.accounts`).
+
+Modes: with no accounts the app is public and read-only, as before (open dashboards, ``make
+demo``). Once an account exists, visitors may sign in; the registers (partners, interventions)
+leave the API and downloads only to signed-in roles (a partner sees their own register's rows).
+With ``required`` (``placehealth serve --auth``, or ``PLACEHEALTH_AUTH=required``) every page
+and API call needs a signed-in user.
+
+Cookies: ``ph_session`` (the signed session id) and ``ph_anon`` (a signed random id that binds
+the sign-in form's CSRF token before there is a session); both HttpOnly, SameSite=Lax, Secure
+when the request came over HTTPS (behind a proxy: uvicorn ``--proxy-headers``).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+
+from placehealth.outputs.accounts import (
+    PUBLIC,
+    Accounts,
+    User,
+    csrf_token,
+    sign,
+    unsign,
+    users_path,
+)
+from placehealth.outputs.html import render
+
+ENV_AUTH = "PLACEHEALTH_AUTH"
+SESSION_COOKIE, ANON_COOKIE = "ph_session", "ph_anon"
+#: Tables that hold registers kept by partners (not open data).
+REGISTERS = ("partners", "interventions")
+#: What anyone may reach when sign-in is required.
+OPEN_PATHS = ("/signin", "/static/")
+
+router = APIRouter(include_in_schema=False)
+
+
+class Forbidden(Exception):
+    """The signed-in role may not do this (403), or no one is signed in (401)."""
+
+    def __init__(self, message: str, status: int = 403):
+        super().__init__(message)
+        self.status = status
+
+
+def accounts(request: Request) -> Accounts:
+    return request.app.state.accounts
+
+
+def user(request: Request) -> User:
+    return getattr(request.state, "user", PUBLIC)
+
+
+def require(request: Request, role: str) -> User:
+    """The signed-in user if they have ``role`` (or a stronger one); else 401/403."""
+    who = user(request)
+    if who.role == "public":
+        raise Forbidden("sign in to do this", 401)
+    if not who.can(role):
+        raise Forbidden(f"this needs the {role} role (you are {who.role})")
+    return who
+
+
+def register_scope(request: Request, table: str) -> dict[str, str]:
+    """Extra filters on a register table for this visitor (a partner: their register), or
+    Forbidden for the public once accounts exist. Open data tables: no filter."""
+    if table not in REGISTERS or not request.app.state.auth_on():
+        return {}
+    who = user(request)
+    if who.role == "public":
+        raise Forbidden(f"{table} is a register kept by partners: sign in to see it", 401)
+    if who.role == "partner":
+        return {"register": who.organisation or ""}
+    return {}
+
+
+def _cookie(response: Response, request: Request, name: str, value: str, max_age: int) -> None:
+    response.set_cookie(name, value, max_age=max_age, httponly=True, samesite="lax", path="/",
+                        secure=request.url.scheme == "https")
+
+
+def form_token(request: Request) -> str:
+    """The CSRF token for forms on this page (bound to the session, or the anonymous cookie)."""
+    secret = request.app.state.secret()
+    sid = getattr(request.state, "session", None) or getattr(request.state, "anon", None)
+    if sid is None:
+        sid = request.state.anon = secrets.token_urlsafe(24)
+        request.state.new_anon = True
+    return csrf_token(secret, sid)
+
+
+def check_csrf(request: Request, token: str | None) -> None:
+    """Refuse a form whose token is not this visitor's (403)."""
+    secret = request.app.state.secret()
+    sid = getattr(request.state, "session", None) or getattr(request.state, "anon", None)
+    if not token or sid is None or not secrets.compare_digest(token, csrf_token(secret, sid)):
+        raise Forbidden("the form has expired or did not come from this site: reload it and try again")
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _local(target: str | None) -> str:
+    """A redirect target on this site only (no open redirect)."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return urlsplit(target).path or "/"
+
+
+def page(request: Request, template: str, status: int = 200, **context) -> HTMLResponse:
+    """A page of the signed-in app, with the visitor and a CSRF token for its forms."""
+    response = HTMLResponse(render(template, who=user(request), csrf=form_token(request),
+                                   disclosure="", **context), status_code=status)
+    if getattr(request.state, "new_anon", False):
+        _cookie(response, request, ANON_COOKIE, sign(request.app.state.secret(), request.state.anon), 3600)
+    return response
+
+
+@router.get("/signin", response_class=HTMLResponse)
+def signin_form(request: Request, next: str = "/") -> HTMLResponse:
+    if not request.app.state.auth_on():
+        return page(request, "signin.html", 404, next="/", message="No accounts exist: this "
+                    "dashboard is public and read-only (placehealth users add makes one).")
+    return page(request, "signin.html", next=_local(next), message=None)
+
+
+@router.post("/signin")
+async def signin(request: Request) -> Response:
+    form = await request.form()
+    check_csrf(request, form.get("csrf"))
+    username, password = str(form.get("username", "")).strip(), str(form.get("password", ""))
+    target = _local(str(form.get("next", "/")))
+    store = accounts(request)
+    if store.blocked(username, _client(request)):
+        return page(request, "signin.html", 429, next=target, message="Too many failed sign-ins: "
+                    "wait 15 minutes and try again.")
+    result = store.sign_in(username, password, _client(request))
+    if result is None:
+        return page(request, "signin.html", 401, next=target,
+                    message="The user name or password is wrong.")
+    _, session = result
+    old = getattr(request.state, "session", None)
+    if old:
+        store.sign_out(old)
+    response = RedirectResponse(target, status_code=303)
+    _cookie(response, request, SESSION_COOKIE, sign(request.app.state.secret(), session), 8 * 3600)
+    response.delete_cookie(ANON_COOKIE, path="/")
+    return response
+
+
+@router.post("/signout")
+async def signout(request: Request) -> Response:
+    form = await request.form()
+    check_csrf(request, form.get("csrf"))
+    if getattr(request.state, "session", None):
+        accounts(request).sign_out(request.state.session)
+    response = RedirectResponse("/", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+def _wants_json(request: Request) -> bool:
+    return request.url.path.startswith("/api") or request.url.path.startswith("/download")
+
+
+def install(app: FastAPI, db, required: bool | None = None) -> None:
+    """Add accounts, sign-in and the role checks to the app."""
+    store = Accounts(users_path(db)) if "://" not in str(db or "") or os.environ.get("PLACEHEALTH_USERS") \
+        else None
+    app.state.accounts = store
+    required = (os.environ.get(ENV_AUTH, "").lower() == "required") if required is None else required
+    app.state.auth_required = required
+    app.state.auth_on = lambda: required or (store is not None and store.exists())
+    app.state.secret = lambda: store.secret() if store is not None else b""
+    app.include_router(router)
+
+    @app.exception_handler(Forbidden)
+    async def forbidden(request: Request, exc: Forbidden) -> Response:
+        if _wants_json(request):
+            return JSONResponse({"detail": str(exc), "status": exc.status}, status_code=exc.status)
+        if exc.status == 401 and request.method == "GET":
+            return RedirectResponse(f"/signin?next={request.url.path}", status_code=303)
+        return page(request, "error.html", exc.status, title="Not allowed", heading="Not allowed",
+                    message=str(exc))
+
+    @app.middleware("http")
+    async def who(request: Request, call_next):
+        request.state.user, request.state.session, request.state.anon = PUBLIC, None, None
+        if store is not None and app.state.auth_on():
+            secret = store.secret()
+            session = unsign(secret, request.cookies.get(SESSION_COOKIE))
+            found = store.session_user(session) if session else None
+            if found is not None:
+                request.state.user, request.state.session = found, session
+            request.state.anon = unsign(secret, request.cookies.get(ANON_COOKIE))
+        if request.method not in ("GET", "HEAD", "OPTIONS") and request.headers.get("sec-fetch-site") \
+                == "cross-site":
+            return JSONResponse({"detail": "cross-site form refused", "status": 403}, status_code=403)
+        path = request.url.path
+        if required and request.state.user.role == "public" and not path.startswith(OPEN_PATHS):
+            if _wants_json(request) or path == "/openapi.json":
+                return JSONResponse({"detail": "sign in first (POST /signin)", "status": 401},
+                                    status_code=401)
+            return RedirectResponse(f"/signin?next={_local(path)}", status_code=303)
+        return await call_next(request)
