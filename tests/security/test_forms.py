@@ -143,3 +143,25 @@ def test_hostile_sign_in_names_round_trip_harmlessly(client_for, accounts, place
                                             "csrf": token})
     assert response.status_code == 401
     assert [u["username"] for u in accounts.list()] == ["ada", "ana", "pat"]
+
+
+def test_intervention_forms_add_change_delete_with_history(client_for, place, accounts):
+    client = client_for("analyst")
+    aims = {"level": "pcn", "unit_codes": "U00001", "start": "2024Q2",
+            "indicators": "qof_hyp_prevalence:up"}
+    assert post(client, "/interventions/new", name="bp-checks", **aims).status_code == 303
+    bad = post(client, "/interventions/new", name="bad one", **aims)
+    assert bad.status_code == 422 and "name:" in bad.text
+    wrong_code = post(client, "/interventions/new", name="x", **{**aims, "unit_codes": "E01000001"})
+    assert wrong_code.status_code == 422 and "unit_codes:" in wrong_code.text
+    changed = post(client, "/interventions/bp-checks", **{**aims, "end": "2025Q1"}, action="save")
+    assert changed.status_code == 303
+    assert "2025Q1" in client.get("/interventions").text
+    assert post(client, "/interventions/bp-checks", **aims, action="delete").status_code == 303
+    assert "bp-checks" not in client.get("/interventions").text
+    with Store(place, read_only=True) as store:
+        history = store.read("interventions")
+    assert list(history.sort_values("recorded_at")["status"]) == ["active", "active", "deleted"]
+    assert [e["action"] for e in accounts.audit_log()] == [
+        "intervention.add", "intervention.change", "intervention.delete"]
+    assert client_for("partner").get("/interventions").status_code == 403

@@ -47,11 +47,15 @@ def expected(url: str, role: str, required: bool) -> set[int]:
         return {401}
     if url == "/signin":
         return {200}
-    signed_in_only = url.startswith(("/registers", "/admin"))
+    signed_in_only = url.startswith(("/registers", "/admin", "/interventions"))
     if signed_in_only and role == "public":
         return {303}                       # to the sign-in page
     if url.startswith("/admin"):
         return {200} if role == "admin" else {403}
+    if url.startswith("/interventions"):
+        if role == "partner":
+            return {403}
+        return {404} if url == "/interventions/partners" else {200}   # none by that name
     ok = {200}
     if any(part in url for part in MAY_BE_ABSENT):
         ok |= {404, 422, 503}

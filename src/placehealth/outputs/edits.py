@@ -1,4 +1,5 @@
-"""Editing a partner register from the web: add, edit and retire one partner at a time.
+"""Editing the registers from the web: partners (add, edit, retire) and interventions (add,
+change, delete), one entry at a time.
 
 The edited row is written as a one-row register file and read by the register's own reader
 (:func:`placehealth.sources.partners.read_register`), so a form is validated exactly as a file
@@ -8,11 +9,15 @@ as the register's snapshot of today (``period`` = YYYY-MM-DD): the latest snapsh
 unchanged, this row added, replaced or closed (``valid_to`` = today). Older snapshots are never
 touched, so history is kept by snapshot and by ``valid_from``/``valid_to``; every change also
 goes in the audit log with the row before and after (never the contact).
+
+Interventions are checked by the register's own :func:`~placehealth.sources.interventions.entries`
+and, as there, never overwritten: a change or a deletion is a new row.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import tempfile
 from datetime import date
@@ -22,6 +27,7 @@ from typing import Any
 import pandas as pd
 
 from placehealth.sources import ReadOptions, read_file
+from placehealth.sources import interventions as intervention_register
 from placehealth.sources.base import ReadResult
 from placehealth.sources.partners import PARTNER_COLUMNS, PUBLICATION
 from placehealth.sources.postcodes import locate
@@ -128,3 +134,40 @@ def change(store: Store, register: str, fields: dict[str, str], *, partner_id: s
                         file_name=f"{FORM}: register {register}, {today}")
     store.ingest([result], replace=True)
     return public(before_row), public(row)
+
+
+# ------------------------------------------------------------------------------ interventions
+def interventions(store: Store) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(every entry ever made, the register now)."""
+    history = store.read("interventions") if store.has("interventions") else pd.DataFrame(
+        columns=intervention_register.COLUMNS)
+    return history, intervention_register.current(history)
+
+
+def record_intervention(store: Store, fields: dict[str, str], *, name: str | None = None,
+                        delete: bool = False) -> tuple[dict | None, dict | None]:
+    """Add, change (``name`` given) or delete an intervention, checked as the register file and
+    ``placehealth intervention add`` are; entries are never overwritten (a change or deletion is
+    a new row). Returns (before, after)."""
+    _, register = interventions(store)
+    by_name = register.set_index("name", drop=False)
+    if name is not None and name not in by_name.index:
+        raise InputError(FORM, f"no intervention {name!r} on the register", field="name")
+    if name is None and str(fields.get("name") or "").strip() in by_name.index:
+        raise InputError(FORM, f"intervention {fields['name']!r} is already on the register",
+                         field="name")
+    before = None if name is None else by_name.loc[name].to_dict()
+    if delete:
+        rows = intervention_register.deletion(by_name.loc[name])
+    else:
+        values = {k: str(fields.get(k) or "") for k in intervention_register.COLUMNS}
+        if name is not None:
+            values["name"] = name
+        rows = intervention_register.entries([values], FORM)
+    digest = hashlib.sha256(rows.to_csv(index=False).encode()).hexdigest()
+    store.ingest([ReadResult("interventions", intervention_register.PUBLICATION,
+                             rows["recorded_at"].iloc[0][:10], {"interventions": rows},
+                             file_name=f"{FORM}: intervention {rows['name'].iloc[0]}", sha256=digest)])
+    after = rows.iloc[0].to_dict()
+    clean = lambda d: None if d is None else {k: (None if pd.isna(v) else v) for k, v in d.items()}  # noqa: E731
+    return clean(before), clean(after)

@@ -41,6 +41,7 @@ COMMAND_MODULES = [
     "placehealth.outputs.cli.evaluate",
     "placehealth.outputs.cli.intervention",
     "placehealth.outputs.cli.users",
+    "placehealth.outputs.cli.backup",
 ]
 
 #: The module of each command: ``placehealth export ...`` imports only that module, not the
@@ -61,6 +62,7 @@ COMMANDS = {
     "evaluate": "placehealth.outputs.cli.evaluate",
     "intervention": "placehealth.outputs.cli.intervention",
     "users": "placehealth.outputs.cli.users",
+    **dict.fromkeys(("backup", "restore"), "placehealth.outputs.cli.backup"),
 }
 
 

@@ -76,6 +76,8 @@ def register_scope(request: Request, table: str) -> dict[str, str]:
     if who.role == "public":
         raise Forbidden(f"{table} is a register kept by partners: sign in to see it", 401)
     if who.role == "partner":
+        if table != "partners":   # the intervention register names no organisation
+            raise Forbidden(f"{table} is kept by analysts: a partner sees their own register")
         return {"register": who.organisation or ""}
     return {}
 

@@ -1,6 +1,7 @@
-"""Web forms that edit the partner register, and the audit log admins read and export.
+"""Web forms that edit the registers, and the audit log admins read and export.
 
-A partner keeps the register named by their organisation; analysts and admins keep any. The
+A partner keeps the partner register named by their organisation; analysts and admins keep
+any, and the intervention register (which names no organisation). The
 validation, history and audit are :mod:`placehealth.outputs.edits`'s; a bad value is answered
 with the form again, a message naming the field, and 422 (never a 500).
 """
@@ -119,6 +120,71 @@ async def add_partner(request: Request, register: str) -> Response:
 async def change_partner(request: Request, register: str, partner_id: str) -> Response:
     _keeper(request, register)
     return _save(request, register, await _submitted(request), partner_id)
+
+
+INTERVENTION_FIELDS = ("name", "description", "level", "unit_codes", "start", "end", "indicators")
+
+
+@router.get("/interventions")
+def intervention_list(request: Request) -> Response:
+    require(request, "analyst")
+    with _data(request).session() as store:
+        _, register = edits.interventions(store)
+    return page(request, "interventions.html", title="Interventions",
+                rows=[{k: (None if pd.isna(v) else v) for k, v in r.items()}
+                      for r in register.to_dict("records")])
+
+
+def _intervention_form(request: Request, values: dict, name: str | None, message: str | None = None,
+                       status: int = 200) -> Response:
+    return page(request, "intervention_form.html", status, title="Intervention", values=values,
+                entry=name, message=message)
+
+
+@router.get("/interventions/new")
+def intervention_new(request: Request) -> Response:
+    require(request, "analyst")
+    return _intervention_form(request, {}, None)
+
+
+@router.get("/interventions/{name}")
+def intervention_edit(request: Request, name: str) -> Response:
+    require(request, "analyst")
+    with _data(request).session() as store:
+        _, register = edits.interventions(store)
+    match = register[register["name"] == name]
+    if match.empty:
+        raise NotFound(f"no intervention {name!r} on the register")
+    return _intervention_form(request, match.iloc[0].to_dict(), name)
+
+
+async def _intervention_save(request: Request, name: str | None) -> Response:
+    who = require(request, "analyst")
+    form = await request.form()
+    check_csrf(request, form.get("csrf"))
+    fields = {k: str(form.get(k) or "") for k in INTERVENTION_FIELDS}
+    delete = form.get("action") == "delete" and name is not None
+    try:
+        with _data(request).writer() as store:
+            before, after = edits.record_intervention(store, fields, name=name, delete=delete)
+    except InputError as exc:
+        status = 404 if exc.message.startswith("no intervention") else 422
+        where = f"{exc.field}: " if exc.field else ""
+        return _intervention_form(request, fields, name, f"{where}{exc.message}", status)
+    action = "delete" if delete else "change" if name else "add"
+    accounts(request).audit(who.username, f"intervention.{action}",
+                            f"interventions/{after['name']}", before, after)
+    return RedirectResponse("/interventions", status_code=303)
+
+
+@router.post("/interventions/new")
+async def intervention_add(request: Request) -> Response:
+    return await _intervention_save(request, None)
+
+
+@router.post("/interventions/{name}")
+async def intervention_change(request: Request, name: str) -> Response:
+    return await _intervention_save(request, name)
 
 
 @router.get("/admin/audit")
