@@ -13,26 +13,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from placehealth.analyses.series import build
 from placehealth.outputs.impact import InterventionError, evaluate_intervention
 from placehealth.outputs.queries import Data
-from placehealth.sources import ReadOptions, read_file
-from placehealth.sources.demo import series as demo_series
 from placehealth.store import Store
+
+from support.tiny_series import series_store
 
 
 @pytest.fixture(scope="module")
 def place(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("evaluate-intervention")
-    rng = np.random.default_rng(np.random.SeedSequence(2026).spawn(9)[8])  # the demo's stream
-    codes = np.array([f"U9{i:04d}" for i in range(1, 31)])
-    patients = np.linspace(20_000, 70_000, 30)
-    rows, entries, truth = demo_series.build_series(rng, codes, patients)
-    db = folder / "demo.duckdb"
-    with Store(db) as store:
-        store.ingest([read_file(p, None, ReadOptions())
-                      for p in demo_series.write(folder / "files", rows, entries)])
-        build(store)
+    db, truth = series_store(tmp_path_factory.mktemp("evaluate-intervention"))
     return Data(db), truth
 
 

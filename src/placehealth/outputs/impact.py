@@ -267,3 +267,150 @@ def flat(result: dict[str, Any]) -> pd.DataFrame:
         rows.append({"method": f"check: {check['check']}", "p_value": check.get("p_value"),
                      "note": check["meaning"]})
     return pd.DataFrame(rows)
+
+
+# ------------------------------------------------------------------------------ page sections
+# Rows and charts of the sections declared in outputs/sections.py: the intervention page
+# ("Did it work?") and the SPC charts on PCN pages. Each takes the page's unit (``unit.data``,
+# ``unit.code``: the intervention's name or the PCN's code, ``unit.indicator``).
+
+#: An indicator needs this many periods for a PCN page's SPC table (a chart warns below 12).
+SPC_MIN_PERIODS = 6
+
+
+def cached(data: Data, name: str) -> dict[str, Any]:
+    """The evaluation of an intervention's first aim, kept until the store changes."""
+    return data.memo(f"impact:{name}", lambda: evaluate_intervention(data, name))
+
+
+def answer_rows(unit: Any) -> pd.DataFrame:
+    result = cached(unit.data, unit.code)
+    rows = [{"method": "synthetic control", **{k: result["synth"].get(k) for k in
+                                             ("estimate", "lower", "upper", "p_value")}},
+            {"method": "difference-in-differences", **{k: result["did"].get(k) for k in
+                                                     ("estimate", "lower", "upper", "p_value")}}]
+    for series in result["its"].get("series", []):
+        rows.append({"method": f"interrupted time series, level change ({series['unit']})",
+                     **series["level_change"]})
+    return pd.DataFrame(rows)
+
+
+def answer_note(unit: Any) -> str:
+    result = cached(unit.data, unit.code)
+    return f"{result['answer']['words']} Comparators: {result['comparators_chosen_by']}."
+
+
+def its_chart(_frame: pd.DataFrame | None, unit: Any) -> dict[str, Any] | None:
+    """Observed against the counterfactual (the pre-period trend and season carried on) with its
+    95% band, for the first treated unit."""
+    from placehealth.outputs.evaluation_charts import counterfactual_chart
+
+    result = cached(unit.data, unit.code)
+    series = result["its"].get("series", [])
+    if not series:
+        return None
+    return counterfactual_chart(series[0]["points"], f"{result['indicator']} at "
+                                f"{series[0]['unit']}: observed and without the intervention",
+                                y_title=result["indicator"])
+
+
+def synth_chart(_frame: pd.DataFrame | None, unit: Any) -> dict[str, Any] | None:
+    from placehealth.outputs.evaluation_charts import counterfactual_chart
+
+    result = cached(unit.data, unit.code)
+    units = result["synth"].get("units", [])
+    if not units:
+        return None
+    return counterfactual_chart(units[0]["points"], f"{result['indicator']} at {units[0]['unit']} "
+                                "and its synthetic comparison", y_title=result["indicator"])
+
+
+def check_rows(unit: Any) -> pd.DataFrame:
+    checks = cached(unit.data, unit.code)["checks"]
+    return pd.DataFrame([{"check": c["check"], "p_value": c.get("p_value"),
+                          "meaning": c["meaning"]} for c in checks],
+                        columns=["check", "p_value", "meaning"])
+
+
+def donor_rows(unit: Any) -> pd.DataFrame:
+    units = cached(unit.data, unit.code)["synth"].get("units", [])
+    weights = [w for w in units[0]["weights"] if w["weight"] and w["weight"] >= 0.005] if units else []
+    return pd.DataFrame(weights, columns=["unit", "weight"])
+
+
+def register_rows(unit: Any) -> pd.DataFrame:
+    item = cached(unit.data, unit.code)["intervention"]
+    labels = {"description": "What was done", "level": "Level", "unit_codes": "Where",
+              "start": "Started", "end": "Ended", "indicators": "Aims (indicator:direction)",
+              "recorded_at": "Recorded in the register"}
+    return pd.DataFrame([{"field": label, "value": item.get(key) or ""}
+                         for key, label in labels.items()])
+
+
+def intervention_spc_chart(_frame: pd.DataFrame | None, unit: Any) -> dict[str, Any] | None:
+    from placehealth.outputs.evaluation_charts import xmr_chart
+
+    result = cached(unit.data, unit.code)
+    series = result["spc"].get("series", [])
+    if not series:
+        return None
+    return xmr_chart(series[0]["points"], f"{result['indicator']} at {series[0]['unit']}: XmR "
+                     "chart, limits recalculated at the start",
+                     improvement=result["intended_direction"], y_title=result["indicator"])
+
+
+def _pcn_spc(data: Data, code: str) -> dict[str, Any] | None:
+    """SPC of every indicator with enough periods for one PCN (each indicator a series), limits
+    recalculated at the start of a registered intervention there aimed at it."""
+    def make() -> dict[str, Any] | None:
+        rows = data.rows("series", latest=False, level="pcn", unit_code=code).dropna(
+            subset=["value"])
+        if rows.empty:
+            return None
+        counts = rows.groupby("indicator")["period"].nunique()
+        rows = rows[rows["indicator"].isin(counts.index[counts >= SPC_MIN_PERIODS])]
+        if rows.empty:
+            return None
+        starts = {}
+        for _, item in register(data).iterrows():
+            if item["level"] == "pcn" and code in str(item["unit_codes"]).split(";"):
+                starts.update(dict.fromkeys(aims(item), str(item["start"])))
+        results = {}
+        for indicator, frame in rows.groupby("indicator", sort=True):
+            panel_rows = frame[["indicator", "period", "value"]].assign(
+                first=starts.get(indicator, ""))
+            try:
+                results[indicator] = evaluate("spc", panel_rows, time="period", outcome="value",
+                                              unit="indicator", first_treated="first")
+            except EvaluationError:
+                continue
+        return results or None
+
+    return data.memo(f"impact:spc:{code}", make)
+
+
+def spc_rows(unit: Any) -> pd.DataFrame:
+    results = _pcn_spc(unit.data, unit.code) or {}
+    rows = []
+    for indicator, result in results.items():
+        s = result["series"][0]
+        rows.append({"indicator": indicator, "points": len(s["points"]),
+                     "latest_period": s["points"][-1]["period"], "latest": s["points"][-1]["value"],
+                     "centre": s["centre"], "lower": s["lower"], "upper": s["upper"],
+                     "variation": str(s["variation"]).replace("_", " "),
+                     "special_causes": len(s["flagged"])})
+    return pd.DataFrame(rows, columns=["indicator", "points", "latest_period", "latest", "centre",
+                                       "lower", "upper", "variation", "special_causes"])
+
+
+def spc_chart(frame: pd.DataFrame | None, unit: Any) -> dict[str, Any] | None:
+    """The XmR chart of the page's indicator (else the first with enough periods)."""
+    from placehealth.outputs.evaluation_charts import xmr_chart
+
+    results = _pcn_spc(unit.data, unit.code) or {}
+    if not results:
+        return None
+    indicator = unit.indicator if unit.indicator in results else next(iter(results))
+    s = results[indicator]["series"][0]
+    return xmr_chart(s["points"], f"{indicator}: XmR chart (Making Data Count)",
+                     y_title=indicator)

@@ -21,7 +21,7 @@ import pandas as pd
 
 from placehealth import levels
 from placehealth.analyses.compare import unit_view as compare_unit_view
-from placehealth.outputs import charts, targeting
+from placehealth.outputs import charts, impact, targeting
 from placehealth.outputs import format as fmt
 from placehealth.outputs.disclosure import SUPPRESSED
 from placehealth.outputs.queries import Data
@@ -607,6 +607,28 @@ SECTIONS: list[Spec] = [
     Spec("members", "Members", ("group",), table="groups", rows=members_rows, download=False,
          columns={"member_type": "Type", "member_code": "Code", "lsoa_code": "Neighbourhood",
                   "practice_code": "Practice"}),
+    # Change over time: SPC on PCN pages; "Did it work?" on intervention pages (outputs/impact.py)
+    Spec("spc", "Change over time: SPC (XmR) charts", ("pcn",), table="series", rows=impact.spc_rows,
+         chart=impact.spc_chart, download=False,
+         columns={"indicator_title": "Indicator", "points": "Periods", "latest_period": "Latest",
+                  "latest": "Value", "centre": "Centre line", "lower": "Lower limit",
+                  "upper": "Upper limit", "variation": "Variation", "special_causes": "Special-cause points"},
+         note="Making Data Count XmR charts: limits at the mean +/- 2.66 mean moving ranges; a point "
+         "beyond a limit, a run of 7 on one side, 7 rising or falling, or 2 of 3 near a limit is a "
+         "special cause (not noise). Limits are recalculated at a registered intervention's start; "
+         "fewer than 12 points make the limits uncertain."),
+    Spec("answer", "Did it work?", ("intervention",), rows=impact.answer_rows, chart=impact.its_chart,
+         columns={"method": "Method", "estimate": "Effect", "lower": "95% lower", "upper": "95% upper",
+                  "p_value": "p"}, download=False),
+    Spec("checks", "Checks: should we believe it?", ("intervention",), rows=impact.check_rows,
+         columns={"check": "Check", "p_value": "p", "meaning": "What it means"}, download=False),
+    Spec("synthetic", "Against a synthetic comparison", ("intervention",), rows=impact.donor_rows,
+         chart=impact.synth_chart, columns={"unit": "Donor", "weight": "Weight"}, download=False, half=True,
+         note="The synthetic comparison is the weighted mix of other units (no unit under another "
+         "intervention on this indicator) that best tracked the treated unit before the start."),
+    Spec("spc_intervention", "SPC: limits recalculated at the start", ("intervention",),
+         rows=impact.register_rows, chart=impact.intervention_spc_chart, download=False, half=True,
+         columns={"field": "Register entry", "value": ""}),
     # Targeting with partners (rows and charts in outputs/targeting.py)
     Spec("reach", "Targeting: need within reach of partners", ("pcn", "la"), table="reach_area",
          rows=targeting.reach_rows, filters={"level": "{level}", "area_code": "{code}"},

@@ -319,6 +319,25 @@ def _unit_map(data: Data, level: str, code: str, built: dict[str, Section]) -> d
     return None
 
 
+def intervention_view(data: Data, name: str) -> dict[str, Any]:
+    """A registered intervention: did it work? (outputs/impact.py; the sections declared for
+    ``intervention`` in outputs/sections.py), the answer in plain words first."""
+    from placehealth.outputs import impact
+
+    try:
+        result = impact.cached(data, name)
+    except impact.InterventionError as exc:
+        raise NotFound(str(exc)) from None
+    unit = Unit(data, "intervention", name, name, indicator=result["indicator"])
+    built = sections.build_all(unit)
+    built["answer"].note = impact.answer_note(unit)
+    item = result["intervention"]
+    return {"level": "intervention", "code": name, "name": name, "profile": {},
+            "headline": None, "sections": built, "map": None,
+            "description": item.get("description"), "answer": result["answer"],
+            "disclosure": explanation(data.policy)}
+
+
 def group_view(data: Data, name: str) -> dict[str, Any]:
     """A user-defined group (``placehealth group create``): its profile, members and need."""
     members = data.rows("groups", latest=False, group_name=name)

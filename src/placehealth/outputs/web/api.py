@@ -12,7 +12,7 @@ from fastapi.responses import Response
 from placehealth.outputs import views
 from placehealth.outputs.disclosure import explanation
 from placehealth.outputs.export import FORMATS, render
-from placehealth.outputs.queries import BadRequest, Data
+from placehealth.outputs.queries import BadRequest, Data, NotFound
 from placehealth.outputs.web.auth import Forbidden, register_scope
 
 router = APIRouter(prefix="/api", tags=["api"])
@@ -97,6 +97,18 @@ def target(request: Request, level: str, code: str) -> dict[str, Any]:
 @router.get("/group/{name}", summary="A user-defined group")
 def group(request: Request, name: str) -> dict[str, Any]:
     return views.view_json(views.group_view(_data(request), name))
+
+
+@router.get("/intervention/{name}", summary="Did a registered intervention work? The answer, "
+            "its checks, and every method's result (observed and counterfactual per period)")
+def intervention(request: Request, name: str) -> dict[str, Any]:
+    from placehealth.outputs import impact
+
+    data = _data(request)
+    try:
+        return impact.cached(data, name)
+    except impact.InterventionError as exc:
+        raise NotFound(str(exc)) from None
 
 
 @router.get("/compare", summary="PCNs side by side on one indicator")

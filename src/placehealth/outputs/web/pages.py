@@ -107,6 +107,14 @@ def group(request: Request, name: str) -> HTMLResponse:
     return _unit_page(views.group_view(_data(request), name), "Group")
 
 
+@router.get("/intervention/{name}", response_class=HTMLResponse)
+def intervention(request: Request, name: str) -> Response:
+    """Did a registered intervention work? (kept until the store changes: it takes seconds)"""
+    data = _data(request)
+    return HTMLResponse(data.memo(f"html:intervention:{name}", lambda: _unit_page(
+        views.intervention_view(data, name), "Intervention").body))
+
+
 @router.get("/compare", response_class=HTMLResponse)
 def compare(request: Request, pcn: list[str] = Query(default_factory=list),
             indicator: str | None = Query(None, max_length=200),
