@@ -65,3 +65,12 @@ def test_pcn_spc_rows_and_chart_recalculate_at_a_registered_start(place):
     assert {v["phase"] for v in values} == {0, 1}  # new limits from the intervention's start
     other = SimpleNamespace(data=Data(db), code="U90001", indicator=None)
     assert {v["phase"] for v in next(iter(impact.spc_chart(None, other)["datasets"].values()))} == {0}
+
+
+def test_a_pcn_lists_the_interventions_registered_there_with_their_pages(place):
+    db, truth = place
+    unit = SimpleNamespace(data=Data(db), code=truth["leaflet-drop"]["unit"])
+    rows = impact.pcn_interventions(unit)
+    assert list(rows["name"]) == ["leaflet-drop"]
+    assert list(rows["page"]) == ["/intervention/leaflet-drop"]
+    assert impact.pcn_interventions(SimpleNamespace(data=Data(db), code="U90001")).empty

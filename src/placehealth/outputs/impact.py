@@ -297,7 +297,9 @@ def answer_rows(unit: Any) -> pd.DataFrame:
 
 def answer_note(unit: Any) -> str:
     result = cached(unit.data, unit.code)
-    return f"{result['answer']['words']} Comparators: {result['comparators_chosen_by']}."
+    return (f"{result['answer']['words']} Difference-in-differences compared it with "
+            f"{result['comparators_chosen_by']}; the synthetic comparison draws on every other "
+            "unit not under an intervention on this indicator.")
 
 
 def its_chart(_frame: pd.DataFrame | None, unit: Any) -> dict[str, Any] | None:
@@ -357,6 +359,15 @@ def intervention_spc_chart(_frame: pd.DataFrame | None, unit: Any) -> dict[str, 
     return xmr_chart(series[0]["points"], f"{result['indicator']} at {series[0]['unit']}: XmR "
                      "chart, limits recalculated at the start",
                      improvement=result["intended_direction"], y_title=result["indicator"])
+
+
+def pcn_interventions(unit: Any) -> pd.DataFrame:
+    """The interventions registered at a PCN, with their pages' addresses."""
+    found = register(unit.data)
+    mine = found[(found["level"] == "pcn") & found["unit_codes"].str.split(";").apply(
+        lambda codes: unit.code in codes)] if not found.empty else found
+    return mine.assign(page="/intervention/" + mine["name"])[
+        ["name", "start", "end", "indicators", "recorded_at", "page"]].reset_index(drop=True)
 
 
 def _pcn_spc(data: Data, code: str) -> dict[str, Any] | None:

@@ -577,6 +577,23 @@ SECTIONS: list[Spec] = [
     Spec("funnel", "Funnel plot", ("pcn",), table="funnel", chart=_funnel_chart, half=True, download=False,
          note="Dashed lines: 95% limits; dotted: 99.8% limits; solid: the average."),
     Spec("trend", "Trend", ("pcn",), table="comparison", chart=_trend_chart, download=False),
+    # Change over time (outputs/impact.py): SPC of every series, and the interventions registered here
+    Spec("spc", "Change over time: SPC (XmR) charts", ("pcn",), table="series", rows=impact.spc_rows,
+         chart=impact.spc_chart, download=False,
+         columns={"indicator_title": "Indicator", "points": "Periods", "latest_period": "Latest",
+                  "latest": "Value", "centre": "Centre line", "lower": "Lower limit",
+                  "upper": "Upper limit", "variation": "Variation", "special_causes": "Special-cause points"},
+         note="Making Data Count XmR charts: limits at the mean +/- 2.66 mean moving ranges; a point "
+         "beyond a limit, a run of 7 on one side, 7 rising or falling, or 2 of 3 near a limit is a "
+         "special cause (not noise). Limits are recalculated at a registered intervention's start; "
+         "fewer than 12 points make the limits uncertain."),
+    Spec("interventions", "Interventions registered here", ("pcn",), source="interventions",
+         nothing_loaded="No interventions are registered (placehealth intervention add).",
+         rows=impact.pcn_interventions, download=False,
+         columns={"name": "Intervention", "start": "Started", "end": "Ended", "indicators": "Aims",
+                  "recorded_at": "Recorded", "page": "Did it work?"},
+         note="Each intervention's page (/intervention/NAME) says whether it worked, against "
+         "comparable PCNs, with its checks."),
     Spec("neighbourhoods", "Neighbourhoods where patients live", ("pcn",), table="pcn_lsoa",
          rows=neighbourhood_rows, filters={"pcn_code": "{code}"},
          columns={"lsoa_code": "Neighbourhood (LSOA)", "lsoa_name": "Name", "patients": "Patients",
@@ -607,16 +624,7 @@ SECTIONS: list[Spec] = [
     Spec("members", "Members", ("group",), table="groups", rows=members_rows, download=False,
          columns={"member_type": "Type", "member_code": "Code", "lsoa_code": "Neighbourhood",
                   "practice_code": "Practice"}),
-    # Change over time: SPC on PCN pages; "Did it work?" on intervention pages (outputs/impact.py)
-    Spec("spc", "Change over time: SPC (XmR) charts", ("pcn",), table="series", rows=impact.spc_rows,
-         chart=impact.spc_chart, download=False,
-         columns={"indicator_title": "Indicator", "points": "Periods", "latest_period": "Latest",
-                  "latest": "Value", "centre": "Centre line", "lower": "Lower limit",
-                  "upper": "Upper limit", "variation": "Variation", "special_causes": "Special-cause points"},
-         note="Making Data Count XmR charts: limits at the mean +/- 2.66 mean moving ranges; a point "
-         "beyond a limit, a run of 7 on one side, 7 rising or falling, or 2 of 3 near a limit is a "
-         "special cause (not noise). Limits are recalculated at a registered intervention's start; "
-         "fewer than 12 points make the limits uncertain."),
+    # "Did it work?" on intervention pages (outputs/impact.py)
     Spec("answer", "Did it work?", ("intervention",), rows=impact.answer_rows, chart=impact.its_chart,
          columns={"method": "Method", "estimate": "Effect", "lower": "95% lower", "upper": "95% upper",
                   "p_value": "p"}, download=False),
