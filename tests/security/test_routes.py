@@ -15,7 +15,8 @@ from support.tiny_targeting import SECRET
 PARAMS = {"name": "partners", "code": "U00001", "level": "pcn", "register": "reg",
           "partner_id": "P1"}
 #: Paths that may answer 404/422 on the tiny place (nothing of that kind is loaded), never 5xx.
-MAY_BE_ABSENT = ("/practice/", "/lsoa/", "/la/", "/group/", "/boundaries", "/report.pdf")
+MAY_BE_ABSENT = ("/practice/", "/lsoa/", "/la/", "/group/", "/boundaries", "/report.pdf",
+                 "/intervention/")
 
 
 def urls(app) -> list[str]:
