@@ -103,3 +103,13 @@ def test_the_command_prints_the_answer_as_json_csv_and_text(place, tmp_path):
     assert got.exit_code == 0 and out.read_text().startswith("method,estimate,lower,upper")
     got = CliRunner().invoke(app, ["evaluate", "intervention", "nope", "--db", db])
     assert got.exit_code == 2 and "no intervention 'nope'" in got.stderr
+
+
+def test_a_unit_missing_a_period_is_left_out_so_the_panel_is_balanced(tmp_path):
+    db, truth = series_store(tmp_path)
+    with Store(db) as store:  # a comparator loses a quarter, as real council series do
+        store.con.raw_sql("DELETE FROM series WHERE unit_code = 'U90001' AND period = '2020Q1'")
+    result = evaluate_intervention(Data(db), "bp-outreach", draws=99)
+    assert result["incomplete"] == ["U90001"] and result["periods"] == 26
+    assert "U90001" not in result["comparators"]
+    assert result["answer"]["lower"] <= truth["bp-outreach"]["planted_effect"] <= result["answer"]["upper"]

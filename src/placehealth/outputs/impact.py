@@ -16,7 +16,9 @@ evaluation statistics through ``outputs.evaluation.evaluate`` (the measures in
 - **synthetic control** with donors from every other unit.
 
 Units under another registered intervention aimed at the same indicator are left out of the
-comparators and donors (they are not untreated). The headline (synthetic control for one treated
+comparators and donors (they are not untreated). The panel is balanced: the periods every treated
+unit has a value in, and the other units with a value in each of them (``incomplete`` lists the
+units left out). The headline (synthetic control for one treated
 unit, DiD for several; :func:`_headline`) is said in plain words with its 95% interval, beside the checks that say
 whether to believe it: the pre-trend test, the synthetic control's pre-period fit and its
 placebo-in-space p-value, and the placebo in time.
@@ -100,9 +102,17 @@ def panel(data: Data, item: pd.Series, indicator: str) -> tuple[pd.DataFrame, di
         frame = frame.assign(period=frame["period"].str[:4].astype(int))
         start = str(_year_of(start))
     frame = frame.assign(first=[start if u in present else "" for u in frame["unit"]])
+    # a balanced panel: the periods every treated unit has, and the units with all of them
+    mine = frame[frame["unit"].isin(present)]
+    counts = mine.groupby("period")["unit"].nunique()
+    periods = set(counts.index[counts == len(present)])
+    frame = frame[frame["period"].isin(periods)]
+    complete = frame.groupby("unit")["period"].nunique()
+    incomplete = sorted(set(complete.index[complete < len(periods)]) - set(present))
+    frame = frame[~frame["unit"].isin(incomplete)]
     about = {"treated": present, "missing_series": sorted(set(treated) - set(present)),
-             "excluded": busy, "units": int(frame["unit"].nunique()),
-             "periods": int(frame["period"].nunique())}
+             "excluded": busy, "incomplete": incomplete, "units": int(frame["unit"].nunique()),
+             "periods": len(periods)}
     return frame.reset_index(drop=True), about
 
 

@@ -2,8 +2,9 @@
 which indicators which way, recorded before the results are seen.
 
 One CSV row (``--as interventions``) or one ``placehealth intervention add`` is one entry:
-``name``, ``description``, ``level`` (pcn, practice, group or lsoa), ``unit_codes`` (codes
-separated by ``;``: the PCN, the practices, the group's name or the set of LSOAs), ``start``
+``name``, ``description``, ``level`` (pcn, practice, group, lsoa, or utla for a council's
+programme), ``unit_codes`` (codes separated by ``;``: the PCN, the practices, the group's name,
+the set of LSOAs or the councils), ``start``
 and optional ``end`` (written like the series: 2023-04, 2023Q2, 2023-24, 2023, or a date),
 ``indicators`` (``indicator:up`` or ``indicator:down``, separated by ``;``). ``recorded_at`` is
 set by placehealth when the entry is stored (a column of that name in a file is ignored), and
@@ -19,7 +20,7 @@ from datetime import UTC, datetime
 import pandas as pd
 
 from placehealth.sources.base import ReadOptions, ReadResult, has_columns, reader
-from placehealth.sources.series import series_period
+from placehealth.sources.series import LEVEL_PATTERNS, series_period
 from placehealth.sources.validate import (
     LSOA,
     PCN,
@@ -31,7 +32,8 @@ from placehealth.sources.validate import (
 )
 
 PUBLICATION = "Intervention register (name, where, when, indicators and intended direction)"
-LEVELS = {"pcn": PCN, "practice": PRACTICE, "lsoa": LSOA, "group": None}
+LEVELS = {"pcn": PCN, "practice": PRACTICE, "lsoa": LSOA, "group": None,
+          "utla": LEVEL_PATTERNS["utla"]}
 DIRECTIONS = ("up", "down")
 COLUMNS = ["name", "recorded_at", "status", "description", "level", "unit_codes", "start", "end",
            "indicators"]
