@@ -3,6 +3,9 @@
 The default backend is an embedded DuckDB file (``--db PATH``, env ``PLACEHEALTH_DB``, default
 ``./placehealth.duckdb``); any Ibis connection URL (``duckdb://``, ``postgres://...``) may be given
 instead, so analysis code written against :meth:`Store.table` runs unchanged on other engines.
+Spark is opened through Ibis's PySpark backend: ``spark://local`` (a ``local[2]`` session on this
+machine), ``spark://HOST:PORT`` (a standalone cluster master) or ``sc://HOST:PORT`` (Spark Connect,
+e.g. Databricks); see docs/ENGINES.md.
 
 Loads are atomic and idempotent:
 
@@ -18,6 +21,7 @@ Loads are atomic and idempotent:
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -35,6 +39,15 @@ from placehealth.tables import CANONICAL, LOADS, LOADS_COLUMNS, TableSpec
 DEFAULT_DB = "placehealth.duckdb"
 ENV_DB = "PLACEHEALTH_DB"
 
+SPARK_SCHEMES = ("spark://", "sc://")
+SPARK_LOCAL_CONFIG = {
+    "spark.sql.shuffle.partitions": "2",  # a few small aggregates, not thousands of partitions
+    "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.ansi.enabled": "false",  # Ibis 12 writes SQL for Spark's non-ANSI semantics
+}
+
 _SQL_TYPES = {"string": "VARCHAR", "int64": "BIGINT", "float64": "DOUBLE", "boolean": "BOOLEAN",
               "binary": "BLOB"}
 
@@ -44,12 +57,37 @@ def resolve_db(db: str | os.PathLike[str] | None = None) -> str:
     return str(db or os.environ.get(ENV_DB) or DEFAULT_DB)
 
 
+def spark_session(url: str):
+    """A Spark session for ``url``: ``spark://local`` or ``spark://local[N]`` runs Spark on this
+    machine (two cores unless N is given), ``spark://HOST:PORT`` joins a standalone cluster, and
+    ``sc://...`` is a Spark Connect endpoint. An active session of the same master is reused."""
+    from pyspark.sql import SparkSession  # optional dependency (placehealth[spark])
+
+    if url.startswith("sc://"):
+        return SparkSession.builder.remote(url).getOrCreate()
+    master = url.removeprefix("spark://")
+    if master.startswith("local"):
+        master = master if "[" in master else "local[2]"
+        warehouse = os.environ.get("PLACEHEALTH_SPARK_WAREHOUSE",
+                                   str(Path(tempfile.gettempdir()) / "placehealth-spark"))
+    else:
+        master, warehouse = url, None
+    builder = SparkSession.builder.master(master).appName("placehealth")
+    for key, value in SPARK_LOCAL_CONFIG.items():
+        builder = builder.config(key, value)
+    if warehouse:
+        builder = builder.config("spark.sql.warehouse.dir", warehouse)
+    return builder.getOrCreate()
+
+
 class Store:
     """A thin layer over an Ibis backend: canonical tables, derived tables, the loads ledger."""
 
     def __init__(self, db: str | os.PathLike[str] | None = None, *, read_only: bool = False):
         self.location = resolve_db(db)
-        if "://" in self.location:
+        if self.location.startswith(SPARK_SCHEMES):
+            self.con = ibis.pyspark.connect(spark_session(self.location))
+        elif "://" in self.location:
             self.con = ibis.connect(self.location)
         else:
             Path(self.location).parent.mkdir(parents=True, exist_ok=True)
