@@ -98,6 +98,10 @@ def test_indicator_values(place, duck_place):
     assert len(got) == 4
     assert got.set_index("unit_code").loc["A00002", "numerator"] == 30
     _same(got, want, ["indicator", "unit_code", "period"])
+    # PCN: practices joined to their units inside the engine (an in-memory membership table)
+    got = values_many(place, qof, "pcn")
+    _same(got, values_many(duck_place, qof, "pcn"), ["indicator", "unit_code", "period"])
+    assert got["numerator"].sum() == 100  # every practice in one PCN: 10 + 30 + 20 + 40
 
 
 def test_need_registration_shares(place, duck_place):
