@@ -197,10 +197,8 @@ def practice_covariates(store: Store, period: str, qof: pd.DataFrame,
         cov.coverage[driver] = share
         if share < MIN_COVERAGE:
             known = round(share * len(practices))
-            cov.refused[driver] = (
-                f"{source.split(' (')[0]} known for only {share:.0%} of practices ({known:,} of "
-                f"{len(practices):,}; at least {MIN_COVERAGE:.0%} needed: load it for every "
-                "practice the QOF file holds, e.g. as practice-attributes)")
+            cov.refused[driver] = (f"{source.split(' (')[0]} known for only {share:.0%} of "
+                                   f"practices, {known:,} of {len(practices):,}")
             return False
         cov.refused.pop(driver, None)
         cov.frame = cov.frame.merge(frame[["practice_code", *columns]], on="practice_code",
@@ -308,9 +306,11 @@ def describe_model(cov: Covariates, adjust_for: Iterable[str]) -> str:
         parts.append(f"{driver}: {cov.sources[driver]}{known}")
     absent = [d for d in adjust_for if d not in cov.sources and d not in cov.refused]
     text = "binomial GLM (logit link, list-size weighted) on " + ("; ".join(parts) or "nothing")
-    if cov.refused:
-        text += "; not used: " + "; ".join(f"{d} ({why})" for d, why in cov.refused.items()
-                                           if d not in cov.sources)
+    refused = {d: why for d, why in cov.refused.items() if d not in cov.sources}
+    if refused:
+        text += ("; not used: " + "; ".join(f"{d} ({why})" for d, why in refused.items())
+                 + f" (each needs to be known for at least {MIN_COVERAGE:.0%} of practices: load "
+                 "it for every practice the QOF file holds, e.g. as practice-attributes)")
     if absent:
         text += f"; not available: {', '.join(absent)}"
     if "deprivation" not in adjust_for:
