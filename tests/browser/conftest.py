@@ -96,5 +96,9 @@ def page(browser):
     tab.console_errors = []
     tab.on("console", lambda m: tab.console_errors.append(m.text) if m.type == "error" else None)
     tab.on("pageerror", lambda e: tab.console_errors.append(str(e)))
+    # Every Content-Security-Policy violation, whether or not the page reports it in the console.
+    tab.add_init_script("window.cspViolations = []; document.addEventListener("
+                        "'securitypolicyviolation', e => window.cspViolations.push("
+                        "e.violatedDirective + ' ' + e.blockedURI));")
     yield tab
     context.close()

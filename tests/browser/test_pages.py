@@ -42,6 +42,7 @@ def _check_drawn(page, name: str, maps: int = 1) -> None:
         assert page.locator(".leaflet-interactive").count() > 0, f"{name}: the map drew no areas"
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
     assert page.console_errors == [], f"{name}: console errors {page.console_errors}"
+    assert page.evaluate("window.cspViolations") == [], f"{name}: CSP violations"
 
 
 def _axe(page, name: str) -> None:
@@ -64,6 +65,9 @@ def test_page_draws_and_is_accessible(server, page, name, path, maps):
     url = server + path.format(**_codes(server))
     response = page.goto(url)
     assert response.status == 200
+    # Drawn under the strict policy: no inline script and no eval (Vega's interpreter instead).
+    script_src = response.headers["content-security-policy"].split("script-src")[1].split(";")[0]
+    assert script_src.split() == ["'self'"]
     _check_drawn(page, name, maps)
     _axe(page, name)
 

@@ -1,11 +1,11 @@
 """Security headers on every response of the web app.
 
-Content-Security-Policy allows scripts from this site only (no inline script), so a name or
-note that slipped past escaping still could not run; styles may be inline because the chart and
-map libraries set them. Vega compiles chart expressions with ``new Function``, so script-src
-allows 'unsafe-eval' (eval of this site's own chart specs; inline script stays refused) until
-the pages switch to Vega's CSP-safe expression interpreter. ``frame-ancestors 'none'`` (and X-Frame-Options for old
-browsers) refuses framing; nosniff, a strict Referrer-Policy, and HSTS when the request came
+Content-Security-Policy allows scripts from this site only: no inline script and no eval, so a
+name or note that slipped past escaping still could not run; styles may be inline because the
+chart and map libraries set them. Vega would compile chart expressions with ``Function()``; the
+pages ask vega-embed for ``ast: true`` instead, so expressions are evaluated by Vega's CSP-safe
+interpreter (the ``vega-interpreter`` package, bundled in vega-embed's build).
+``frame-ancestors 'none'`` (and X-Frame-Options for old browsers) refuses framing; nosniff, a strict Referrer-Policy, and HSTS when the request came
 over HTTPS (behind a proxy: uvicorn ``--proxy-headers`` sets the scheme). Downloaded reports
 (``/pcn/CODE/report``) are self-contained files with inline scripts and are sent as
 attachments without a CSP.
@@ -27,7 +27,7 @@ def policy() -> str:
     tiles = os.environ.get(TILES_ENV, "")
     origin = "/".join(tiles.split("/")[:3]) if tiles.startswith("https://") else ""
     images = f"'self' data: {origin}".strip()
-    return ("default-src 'self'; script-src 'self' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; "
+    return ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
             f"img-src {images}; connect-src 'self'; font-src 'self'; object-src 'none'; "
             "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 

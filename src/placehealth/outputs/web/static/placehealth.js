@@ -12,7 +12,9 @@
     document.querySelectorAll("[data-chart]").forEach(function (el) {
       var spec = json(el.getAttribute("data-chart"));
       if (!spec) return;
-      vegaEmbed(el, spec, { actions: false, renderer: "svg" }).then(function () {
+      // ast: Vega keeps each expression's syntax tree and evaluates it with vega-interpreter
+      // (bundled in vega-embed's build), never with Function(): the CSP refuses eval.
+      vegaEmbed(el, spec, { actions: false, renderer: "svg", ast: true }).then(function () {
         el.setAttribute("data-drawn", "true");
       }).catch(function (err) {
         el.textContent = "The chart could not be drawn: " + err;
