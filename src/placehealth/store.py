@@ -49,7 +49,7 @@ SPARK_LOCAL_CONFIG = {
 }
 
 _SQL_TYPES = {"string": "VARCHAR", "int64": "BIGINT", "float64": "DOUBLE", "boolean": "BOOLEAN",
-              "binary": "BLOB"}
+              "binary": "BLOB", "date": "DATE"}
 
 
 def resolve_db(db: str | os.PathLike[str] | None = None) -> str:
@@ -212,10 +212,14 @@ class Store:
                                       "kind": result.kind, "period": result.period})
                     continue
                 load_id = self._next_load_id()
+                for name in result.in_engine:  # before any write: a repeated period changes nothing
+                    self._refuse_loaded(CANONICAL[name], result)
                 for name, frame in result.tables.items():
                     if replace:
                         self._drop_partitions(CANONICAL[name], frame)
                     self._merge(CANONICAL[name], frame.assign(load_id=load_id), result.file_name)
+                for name, rows in result.in_engine.items():
+                    self._insert_in_engine(CANONICAL[name], rows, load_id)
                 ledger = pd.DataFrame([{
                     "load_id": load_id, "file_name": result.file_name, "sha256": result.sha256,
                     "kind": result.kind, "publication": result.publication,
@@ -232,6 +236,32 @@ class Store:
     def _next_load_id(self) -> int:
         loads = self.loads()
         return 1 if loads.empty else int(loads["load_id"].max()) + 1
+
+    def _refuse_loaded(self, spec: TableSpec, result: ReadResult) -> None:
+        """A row-level table's period is loaded from one file only (its rows are not merged)."""
+        if not self.has(spec.name):
+            return
+        t = self.con.table(spec.name)
+        if t.filter(t.period == result.period).count().execute():
+            earlier = self.loads()
+            earlier = earlier[(earlier["kind"] == result.kind)
+                              & (earlier["period"] == result.period)]["file_name"]
+            raise InputError(result.file_name, f"{spec.name} for {result.period} are already "
+                             f"loaded from {earlier.iloc[-1] if len(earlier) else 'another file'}",
+                             field="period", hint="an extract month is loaded once; to replace "
+                             "it, load everything into a new store (--db NEW.duckdb)")
+
+    def _insert_in_engine(self, spec: TableSpec, rows: ibis.Table, load_id: int) -> None:
+        """Write rows that are an expression of this engine (a file it reads) by the engine
+        itself (INSERT ... SELECT): they never pass through Python."""
+        self._ensure(spec.name, spec.columns)
+        rows = rows.mutate(load_id=ibis.literal(load_id, "int64")).select(list(spec.columns))
+        raw = self._raw
+        if raw is not None:
+            cols = ", ".join(f'"{c}"' for c in spec.columns)
+            raw.execute(f'INSERT INTO "{spec.name}" ({cols}) {self.con.compile(rows)}')
+        else:
+            self.con.insert(spec.name, rows)
 
     def _merge(self, spec: TableSpec, frame: pd.DataFrame, file_name: str) -> None:
         """Merge rows into their partitions: keep equal rows once, fill gaps, refuse conflicts."""

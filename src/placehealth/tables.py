@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 #: Column types, as portable names understood by every Ibis backend.
 STRING, INT, FLOAT, BOOL, BINARY = "string", "int64", "float64", "boolean", "binary"
+DATE = "date"
 
 
 @dataclass(frozen=True)
@@ -361,6 +362,49 @@ CANONICAL: dict[str, TableSpec] = {
         ),
     ]
 }
+
+#: QOF disease groups a patient-level extract flags, with the QOF list type whose people the
+#: register counts (TOTAL: all ages; 06OV: aged 6 and over; 17OV, 18OV likewise). The groups
+#: and denominators are those of QOF 2020/21 onwards (NHS England, *Quality and Outcomes
+#: Framework, Prevalence*: PATIENT_LIST_TYPE of the raw PREVALENCE file).
+QOF_REGISTERS: dict[str, str] = {
+    "AF": "TOTAL", "AST": "06OV", "CAN": "TOTAL", "CHD": "TOTAL", "CKD": "18OV", "COPD": "TOTAL",
+    "DEM": "TOTAL", "DEP": "18OV", "DM": "17OV", "HF": "TOTAL", "HYP": "TOTAL", "LD": "TOTAL",
+    "MH": "TOTAL", "NDH": "18OV", "OB": "18OV", "PAD": "TOTAL", "STIA": "TOTAL",
+}
+#: The least age of each QOF list type.
+LIST_TYPE_AGES = {"TOTAL": 0, "06OV": 6, "16OV": 16, "17OV": 17, "18OV": 18, "50OV": 50}
+#: Vaccinations and checks a patient-level extract dates (the latest of each, null if none).
+PATIENT_EVENTS: dict[str, str] = {
+    "flu_vaccination_date": "latest seasonal influenza vaccination",
+    "mmr1_date": "first dose of measles, mumps and rubella vaccine",
+    "mmr2_date": "second dose of measles, mumps and rubella vaccine",
+    "blood_pressure_date": "latest blood pressure recorded",
+    "nhs_health_check_date": "latest NHS Health Check",
+    "smi_health_check_date": "latest annual physical health check for severe mental illness",
+}
+
+#: Tables of one row per person: they stay inside the engine and never leave through an output
+#: (only their aggregates do; docs/DATA.md).
+ROW_LEVEL = frozenset({"patients"})
+
+CANONICAL["patients"] = _spec(
+    "patients",
+    {"period": STRING, "person_id": STRING, "practice_code": STRING, "lsoa_code": STRING,
+     "age": INT, "sex": STRING, "ethnicity": STRING,
+     **{f"{code.lower()}_date": DATE for code in QOF_REGISTERS},
+     **dict.fromkeys(PATIENT_EVENTS, DATE)},
+    key=("period", "person_id"),
+    partition=("period",),
+    description="Pseudonymised patients registered at a practice on the extract date (period "
+    "YYYY-MM): person_id (a pseudonym, unique in the extract), practice, LSOA of residence, age "
+    "in years, sex (M, F, I indeterminate, U unknown), NHS ethnic category (A-H, J-N, P, R, S, "
+    "Z; null if not recorded), the date each QOF condition was first recorded (<group>_date, "
+    "null = not on the register) and the latest date of each vaccination or check. Read and "
+    "aggregated inside the engine (--as patients); only aggregates leave it.",
+    nullable=("ethnicity", *(f"{code.lower()}_date" for code in QOF_REGISTERS),
+              *PATIENT_EVENTS),
+)
 
 #: Columns of the derived table ``series`` (built by ``analyses/series.py``; docs/DATA.md):
 #: every indicator over every loaded period at every level, one row per unit and period.

@@ -19,6 +19,8 @@ BUILD_STEPS: list[tuple[str, str]] = [
     ("need", "placehealth.analyses.need:build"),
     # inequality reads prevalence_gap, prevalence_gap_lsoa and uptake_gap: keep it after need
     ("inequality", "placehealth.analyses.inequality:build"),
+    # Core20PLUS5 cohorts counted from a patient-level extract in the engine (if one is loaded)
+    ("cohorts", "placehealth.analyses.cohorts:build"),
     # peers reads practice_profile; compare reads peers: keep them last, in this order
     ("peers", "placehealth.analyses.peers:build"),
     ("compare", "placehealth.analyses.compare:build"),

@@ -31,11 +31,13 @@ from placehealth.outputs.disclosure import (
     rule_for,
 )
 from placehealth.store import Store
+from placehealth.tables import ROW_LEVEL
 
 SCHEMA = "disclosed"
 LEDGER = "ledger"
-#: Tables that are never copied: the load ledger describes files, not people.
-SKIP = {"loads"}
+#: Tables that are never copied: the load ledger describes files, not people; row-level tables
+#: (one row per person) never leave the engine at all.
+SKIP = {"loads", *ROW_LEVEL}
 LEDGER_COLUMNS = ["table_name", "policy", "fingerprint", "rows", "dtypes", "made_at"]
 
 

@@ -26,6 +26,7 @@ from placehealth import levels
 from placehealth.outputs import disclosed
 from placehealth.outputs.disclosure import SUPPRESSED, Policy, get_policy
 from placehealth.store import Store, resolve_db
+from placehealth.tables import ROW_LEVEL
 
 
 class NotFound(LookupError):
@@ -151,9 +152,11 @@ class Data:
             return store.table(name).to_pandas()
 
     def tables(self) -> list[str]:
+        """The tables outputs may show: every table but the row-level ones (tables.ROW_LEVEL),
+        which never leave the engine."""
         def make() -> list[str]:
             with self.session() as store:
-                return store.list_tables()
+                return [t for t in store.list_tables() if t not in ROW_LEVEL]
         return self._cached("__tables__", make)
 
     def _copy(self, name: str) -> dict | None:

@@ -61,6 +61,25 @@ def detect(source: SourceFile) -> Reader:
     )
 
 
+#: Kinds read by the store's engine rather than into Python (row-level extracts), by the
+#: function reading them: ``read(con, path, options)``.
+ENGINE_KINDS = {"patients": "placehealth.sources.patients:read_patients"}
+
+
+def in_engine(path: str | Path, kind: str | None) -> bool:
+    """Whether a file is read by the store's engine: ``--as patients``, or any Parquet file."""
+    return kind in ENGINE_KINDS or (kind is None and Path(path).suffix.lower() in
+                                    (".parquet", ".pq"))
+
+
+def read_in_engine(con, path: str | Path, kind: str | None = None,
+                   options: ReadOptions | None = None) -> ReadResult:
+    """Read and check a row-level file inside the engine of ``con`` (an Ibis backend): only
+    aggregates come back, the rows stay an expression of the engine for the store to write."""
+    module, function = ENGINE_KINDS[kind or "patients"].split(":")
+    return getattr(importlib.import_module(module), function)(con, path, options)
+
+
 def read_file(path: str | Path, kind: str | None = None, options: ReadOptions | None = None
               ) -> ReadResult:
     """Read and validate one file with the reader of ``kind`` (or the detected one).
@@ -70,6 +89,9 @@ def read_file(path: str | Path, kind: str | None = None, options: ReadOptions | 
     ``options.skip_rows`` drops.
     """
     options = options or ReadOptions()
+    if kind in ENGINE_KINDS:
+        raise InputError(Path(path).name, f"{kind} files are read by the store's engine",
+                         hint=f"placehealth ingest --as {kind} FILE --period YYYY-MM")
     source = open_source(path)
     known = readers()
     if kind is not None and kind not in known:
@@ -86,11 +108,11 @@ def read_file(path: str | Path, kind: str | None = None, options: ReadOptions | 
         if exc.file != UNNAMED:
             raise
         # a check on a frame a reader built itself does not know the file: name it here
-        raise InputError(source.name, exc.message, line=exc.line, field=exc.field,
+        raise InputError(source.name, exc.message, line=exc.line, field=exc.field, row=exc.row,
                          hint=exc.hint) from None
     result.warnings[:0] = source.warnings
     result.sha256, result.file_name = source.sha256, source.name
     return result
 
 
-__all__ = ["InputError", "ReadOptions", "ReadResult", "Reader", "detect", "read_file", "readers"]
+__all__ = ["ENGINE_KINDS", "InputError", "ReadOptions", "ReadResult", "Reader", "detect", "in_engine", "read_file", "read_in_engine", "readers"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import pandas as pd
 
@@ -42,10 +43,14 @@ class ReadResult:
     warnings: list[str] = field(default_factory=list)
     file_name: str = ""
     sha256: str = ""
+    #: Tables whose rows stay in the engine (patient-level extracts): Ibis expressions over the
+    #: file, written by the store's engine, never brought into Python; ``engine_rows`` counts them.
+    in_engine: dict[str, Any] = field(default_factory=dict)
+    engine_rows: int = 0
 
     @property
     def rows(self) -> int:
-        return sum(len(t) for t in self.tables.values())
+        return sum(len(t) for t in self.tables.values()) + self.engine_rows
 
 
 @dataclass(frozen=True)

@@ -51,12 +51,16 @@ class InputError(ValueError):
         line: int | None = None,
         field: str | None = None,
         hint: str | None = None,
+        row: int | None = None,
     ) -> None:
         self.file, self.line, self.field, self.hint = file, line, field, hint
+        self.row = row  # 1-based data row, for files without lines (Parquet)
         self.message = message
         where = file
         if line is not None:
             where += f", line {line}"
+        if row is not None:
+            where += f", row {row}"
         if field is not None:
             where += f", field {field!r}"
         text = f"{where}: {message}"

@@ -19,7 +19,14 @@ from placehealth.outputs.cli.common import (
     open_store,
     print_frame,
 )
-from placehealth.sources import ReadOptions, read_file, readers
+from placehealth.sources import (
+    ENGINE_KINDS,
+    ReadOptions,
+    in_engine,
+    read_file,
+    read_in_engine,
+    readers,
+)
 from placehealth.sources.postcodes import locate
 from placehealth.sources.validate import InputError
 from placehealth.store import resolve_db
@@ -36,7 +43,7 @@ def _parse_map(pairs: list[str]) -> dict[str, str]:
 
 
 def ingest(
-    paths: Annotated[list[Path], typer.Argument(help="Files to load (CSV, CSV.gz, XLSX, GeoJSON).")],
+    paths: Annotated[list[Path], typer.Argument(help="Files to load (CSV, CSV.gz, XLSX, GeoJSON; Parquet for --as patients).")],
     kind: Annotated[str | None, typer.Option("--as", help="Force a reader kind (see `placehealth kinds`).")] = None,
     map_: Annotated[list[str] | None, typer.Option("--map", help="canonical=source_column (repeatable).")] = None,
     period: Annotated[str | None, typer.Option("--period", help="Period when the file has none.")] = None,
@@ -63,17 +70,25 @@ def ingest(
     options = ReadOptions(mapping=_parse_map(map_ or []), period=period,
                           postcodes=_postcode_lookup(db, results),
                           allow_unlocated=allow_unlocated, sheet=sheet, skip_rows=skip_rows)
+    engine_paths = [p for p in paths if in_engine(p, kind)]
     with Progress(console=err, transient=True) as progress:
         task = progress.add_task("reading", total=len(paths))
         for path in paths:
+            if path in engine_paths:
+                continue
             progress.update(task, description=f"reading {path.name}")
             results.append(read_file(path, kind, options))
             progress.advance(task)
-    for result in results:
-        for warning in result.warnings:
-            err.print(f"[yellow]warning:[/] {warning}")
-    with open_store(db) as store:
-        summaries = store.ingest(results)
+        with open_store(db) as store:
+            # row-level extracts are read, checked and aggregated by the store's own engine
+            for path in engine_paths:
+                progress.update(task, description=f"reading {path.name} in the engine")
+                results.append(read_in_engine(store.con, path, kind, options))
+                progress.advance(task)
+            for result in results:
+                for warning in result.warnings:
+                    err.print(f"[yellow]warning:[/] {warning}")
+            summaries = store.ingest(results)
     for s in summaries:
         state = "loaded" if s["new"] else "already loaded (unchanged)"
         console.print(f"{s['file']}: {state} as {s['kind']} {s['period']}, {s['rows']:,} rows "
@@ -103,7 +118,9 @@ def kinds() -> None:
     frame = pd.DataFrame([
         {"kind": r.kind, "publication": r.publication, "example": r.example}
         for r in readers().values()
-    ])
+    ] + [{"kind": kind, "publication": "row-level extract read by the store's engine",
+          "example": f"placehealth ingest --as {kind} FILE.parquet --period YYYY-MM"}
+         for kind in ENGINE_KINDS])
     print_frame(frame, "table")
 
 

@@ -12,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.table import Table
 
 from placehealth.outputs.cli.common import DbOption, console, err, open_store
-from placehealth.sources import read_file
+from placehealth.sources import ReadOptions, read_file, read_in_engine
 from placehealth.sources.demo import DemoConfig, generate, read_options
 from placehealth.sources.validate import InputError
 from placehealth.store import resolve_db
@@ -34,6 +34,11 @@ def demo(
     patients: Annotated[int | None, typer.Option(
         "--patients", help="Registered patients [default: 1,500 per LSOA, 1.2M for 800].")]
     = None,
+    patients_level: Annotated[int | None, typer.Option(
+        "--patients-level", min=1, help="Write a pseudonymised patient-level extract of N "
+        "people (Parquet) and load it in place of the registration counts, QOF registers and "
+        "uptake files: everything is then aggregated from patient rows inside the engine.")]
+    = None,
     db: DbOption = None,
     no_build: Annotated[bool, typer.Option("--no-build", help="Load only; skip `build`.")]
     = False,
@@ -45,9 +50,11 @@ def demo(
     under-diagnosis is written to OUT/demo-truth.json).
 
     Example: placehealth demo --out demo-data --seed 7 --practices 40 --pcns 8 --lsoas 200 --las 3
+    Example: placehealth demo --patients-level 1000000
     """
     config = DemoConfig(seed=seed, practices=practices, pcns=pcns, lsoas=lsoas, las=las,
-                        patients=patients if patients is not None else lsoas * 1_500)
+                        patients=patients if patients is not None else lsoas * 1_500,
+                        patients_level=patients_level)
     location = resolve_db(db)
     if fresh and "://" not in location:
         for stale in (Path(location), Path(location + ".wal")):
@@ -71,6 +78,8 @@ def demo(
     with _progress() as progress:
         task = progress.add_task("reading", total=len(place.files))
         for path in place.files:
+            if path == place.patients_file:
+                continue  # read by the store's engine below
             progress.update(task, description=f"reading {path.relative_to(place.out)}")
             try:
                 results.append(read_file(path, options=read_options(results)))
@@ -86,6 +95,9 @@ def demo(
     with open_store(location) as store:
         with _progress() as progress:
             progress.add_task("loading into the store", total=None)
+            if place.patients_file is not None:
+                results.append(read_in_engine(store.con, place.patients_file, "patients",
+                                              ReadOptions(period=place.periods[-1])))
             summaries = store.ingest(results)
         if not no_build:
             from placehealth.analyses import BUILD_STEPS, build_all

@@ -27,6 +27,7 @@ from placehealth.sources.demo import series as demo_series
 from placehealth.sources.demo.deprivation import build_deprivation
 from placehealth.sources.demo.geography import build_geography
 from placehealth.sources.demo.health import CONDITIONS, IMMUNISATIONS, build_health
+from placehealth.sources.demo.patients import write_patients
 from placehealth.sources.demo.population import build_population
 from placehealth.sources.demo.registrations import (
     REGISTERED_SHARE,
@@ -56,6 +57,10 @@ class DemoConfig:
     month_step: int = 6             # months between extracts
     qof_years: tuple[str, ...] = ("2023-24", "2024-25")
     neighbours: int | None = None   # practices each LSOA registers with (default 25, 40 at scale)
+    #: People in a patient-level extract of the latest month (``patients.write_patients``); when
+    #: set, the extract replaces the registration counts, QOF registers and uptake files.
+    patients_level: int | None = None
+    patients_chunk: int = 1_000_000
 
 
 @dataclass
@@ -72,6 +77,8 @@ class DemoPlace:
     patients: int
     periods: list[str]
     rows_per_month: dict[str, int] = field(default_factory=dict)
+    #: The patient-level extract (read with ``--as patients --period`` the latest month), if any.
+    patients_file: Path | None = None
 
 
 def _rngs(seed: int, n: int) -> list[np.random.Generator]:
@@ -109,10 +116,11 @@ def generate(out: str | Path, config: DemoConfig | None = None,
         folder = out / "registrations" / month.period
         files.append(write.registrations_map(folder / "gp-reg-pat-prac-map.csv", month.period,
                                              prac, orgs))
-        files.append(write.registrations_lsoa(folder / "gp-reg-pat-prac-lsoa-all.csv", month,
-                                              geo, prac))
-        files.append(write.registrations_age(folder / "gp-reg-pat-prac-quin-age.csv", month,
-                                             prac, orgs))
+        if config.patients_level is None:
+            files.append(write.registrations_lsoa(folder / "gp-reg-pat-prac-lsoa-all.csv",
+                                                  month, geo, prac))
+            files.append(write.registrations_age(folder / "gp-reg-pat-prac-quin-age.csv", month,
+                                                 prac, orgs))
         rows[month.period] = len(month.patients) + int((month.unknown > 0).sum())
 
     step("health")
@@ -134,9 +142,18 @@ def generate(out: str | Path, config: DemoConfig | None = None,
         files.append(write.qof_geographies(
             out / "qof" / f"MAPPING_NHS_GEOGRAPHIES_{tag}.csv", prac, orgs,
             latest=year == config.qof_years[-1]))
-        files.append(write.qof_prevalence(out / "qof" / f"PREVALENCE_{tag}.csv", year,
-                                          health, prac))
-    files.append(write.immunisations(out / "cover_practice_uptake.csv", health, prac))
+        if config.patients_level is None:
+            files.append(write.qof_prevalence(out / "qof" / f"PREVALENCE_{tag}.csv", year,
+                                              health, prac))
+    patients_file = None
+    if config.patients_level is None:
+        files.append(write.immunisations(out / "cover_practice_uptake.csv", health, prac))
+    else:
+        step(f"writing {config.patients_level:,} patients")
+        patients_file = write_patients(out / "patients" / f"patients-{periods[0]}.parquet",
+                                       config.patients_level, config.seed, geo, pop, prac,
+                                       latest, health, chunk=config.patients_chunk)
+        files.append(patients_file)
     step("writing partners")
     files += partners.write_all(out, r_partners, geo, prac)
 
@@ -154,7 +171,7 @@ def generate(out: str | Path, config: DemoConfig | None = None,
     return DemoPlace(out=out, files=files, truth=truth, practices=prac.n,
                      pcns=len(prac.pcn_code), lsoas=geo.n, las=len(geo.lad_code),
                      patients=int(latest.practice_totals.sum()), periods=sorted(periods),
-                     rows_per_month=rows)
+                     rows_per_month=rows, patients_file=patients_file)
 
 
 def read_options(earlier: list) -> ReadOptions:

@@ -98,6 +98,28 @@ def _age_curve(c: Condition) -> np.ndarray:
     return curve * eligible
 
 
+def condition_rates(geo: Geography, pop: Population
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each condition's true rate = scale x age curve x LSOA relative risk (capped at 0.9 of
+    the eligible): the age curves (n_conditions, 91), the relative risks (n_lsoas,
+    n_conditions) and the scales calibrating the place to England's prevalence."""
+    residents = (pop.female + pop.male).astype(float)
+    south_asian, black = pop.shares(SOUTH_ASIAN), pop.shares(BLACK)
+    curves = np.array([_age_curve(c) for c in CONDITIONS])
+    relatives = np.zeros((geo.n, len(CONDITIONS)))
+    scales = np.zeros(len(CONDITIONS))
+    for j, c in enumerate(CONDITIONS):
+        relative = np.exp(c.gradient * geo.deprivation)
+        if c.code == "DM":
+            relative *= 1 + 1.5 * south_asian + 0.8 * black
+        if c.code == "HYP":
+            relative *= 1 + 0.6 * black
+        relatives[:, j] = relative
+        eligible = residents @ (curves[j] > 0)
+        scales[j] = c.target / 100 * eligible.sum() / ((residents @ curves[j]) * relative).sum()
+    return curves, relatives, scales
+
+
 def build_health(rng: np.random.Generator, geo: Geography, pop: Population, prac: Practices,
                  month: Month, qof_years: list[str], imm_years: list[str],
                  imd_decile: np.ndarray) -> Health:
@@ -126,17 +148,12 @@ def build_health(rng: np.random.Generator, geo: Geography, pop: Population, prac
     recorded = np.zeros((prac.n, len(CONDITIONS)))
     list_size = np.zeros((prac.n, len(CONDITIONS)), dtype=np.int64)
     z = geo.deprivation
+    curves, relatives, scales = condition_rates(geo, pop)
     for j, c in enumerate(CONDITIONS):
-        curve = _age_curve(c)
-        relative = np.exp(c.gradient * z)
-        if c.code == "DM":
-            relative *= 1 + 1.5 * south_asian + 0.8 * black
-        if c.code == "HYP":
-            relative *= 1 + 0.6 * black
+        curve, relative = curves[j], relatives[:, j]
         eligible = residents @ (curve > 0)
         raw = (residents @ curve) * relative                          # expected cases, unscaled
-        scale = c.target / 100 * eligible.sum() / raw.sum()
-        cases = np.minimum(raw * scale, 0.9 * eligible)
+        cases = np.minimum(raw * scales[j], 0.9 * eligible)
         true_prev[:, j] = cases / np.maximum(eligible, 1)
         # Practice registers: patients from each LSOA carry its prevalence (per registered
         # patient of eligible age) and detection.
@@ -181,4 +198,4 @@ def build_health(rng: np.random.Generator, geo: Geography, pop: Population, prac
                   true_prevalence=true_prev, qof=qof, immunisation=immunisation)
 
 
-__all__ = ["CONDITIONS", "IMMUNISATIONS", "Condition", "Health", "build_health"]
+__all__ = ["CONDITIONS", "IMMUNISATIONS", "Condition", "Health", "build_health", "condition_rates"]
