@@ -18,7 +18,7 @@ from placehealth import levels
 from placehealth.outputs import html
 from placehealth.outputs.disclosure import Policy
 from placehealth.outputs.queries import BadRequest, Data, NotFound, StoreBusy
-from placehealth.outputs.web import api, auth, forms, pages, security
+from placehealth.outputs.web import admin, api, auth, forms, pages, security
 
 STATIC = Path(__file__).resolve().parent / "static"
 #: Pages and API views addressed by an official code (ODS, ONS), which is upper case.
@@ -106,6 +106,7 @@ def create_app(db: str | os.PathLike[str] | None = None, policy: str | Policy | 
 
     auth.install(app, db, auth_required)
     app.include_router(forms.router)
+    app.include_router(admin.router)
     app.include_router(api.router)
     app.include_router(api.downloads)
     app.include_router(pages.router)

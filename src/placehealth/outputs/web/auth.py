@@ -211,4 +211,29 @@ def install(app: FastAPI, db, required: bool | None = None) -> None:
                 return JSONResponse({"detail": "sign in first (POST /signin)", "status": 401},
                                     status_code=401)
             return RedirectResponse(f"/signin?next={_local(path)}", status_code=303)
-        return await call_next(request)
+        response = await call_next(request)
+        if app.state.auth_on() and response.headers.get("content-type", "").startswith("text/html") \
+                and "attachment" not in response.headers.get("content-disposition", ""):
+            return await personalise(request, response)
+        return response
+
+
+#: Where each page's navigation holds the visitor's links (base.html); pages are cached for
+#: every visitor, so the links are filled in per request.
+ACCOUNT_SLOT = b"<!--ph:account-->"
+
+
+async def personalise(request: Request, response: Response) -> Response:
+    """The page with the visitor's navigation: sign-in, or their name, role, the pages their
+    role opens and sign-out."""
+    body = b"".join([chunk async for chunk in response.body_iterator])
+    if ACCOUNT_SLOT in body:
+        who = user(request)
+        links = render("_nav_account.html", who=who,
+                       csrf=form_token(request) if who.role != "public" else "",
+                       here="/" if request.url.path == "/signin" else _local(request.url.path))
+        body = body.replace(ACCOUNT_SLOT, links.encode())
+    out = Response(body, status_code=response.status_code)
+    out.raw_headers = [(k, v) for k, v in response.raw_headers if k != b"content-length"] + \
+        [(b"content-length", str(len(body)).encode())]
+    return out

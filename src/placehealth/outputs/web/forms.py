@@ -1,4 +1,4 @@
-"""Web forms that edit the registers, and the audit log admins read and export.
+"""Web forms that edit the registers (every change audited; admins read the log, :mod:`.admin`).
 
 A partner keeps the partner register named by their organisation; analysts and admins keep
 any, and the intervention register (which names no organisation). The
@@ -8,8 +8,6 @@ with the form again, a message naming the field, and 422 (never a 500).
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 
 import pandas as pd
@@ -185,23 +183,3 @@ async def intervention_add(request: Request) -> Response:
 @router.post("/interventions/{name}")
 async def intervention_change(request: Request, name: str) -> Response:
     return await _intervention_save(request, name)
-
-
-@router.get("/admin/audit")
-def audit(request: Request) -> Response:
-    require(request, "admin")
-    return page(request, "audit.html", title="Audit log", entries=accounts(request).audit_log()[::-1])
-
-
-@router.get("/admin/audit.csv")
-def audit_csv(request: Request) -> Response:
-    require(request, "admin")
-    entries = accounts(request).audit_log()
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, ["id", "at", "username", "action", "target", "before", "after"])
-    writer.writeheader()
-    for entry in entries:   # a cell starting = + - @ would be a formula in a spreadsheet
-        writer.writerow({k: f"'{v}" if isinstance(v, str) and v[:1] in "=+-@" else v
-                         for k, v in entry.items()})
-    return Response(buffer.getvalue(), media_type="text/csv",
-                    headers={"Content-Disposition": 'attachment; filename="placehealth-audit.csv"'})
