@@ -16,14 +16,22 @@ Loads are atomic and idempotent:
   added beside the old ones; rows already present with the same values are kept once; a value
   that fills a gap (e.g. a score where only a rank was loaded) is merged in; a value that
   contradicts one already loaded from another file is an error.
+
+DuckDB writes inside its own transactions. Engines without multi-table transactions (Spark's
+managed tables) write every changed table whole under a staging name, through Ibis expressions
+and Arrow; the staged tables are renamed into place only when every write of the transaction has
+succeeded (the ``loads`` ledger last), so a failed load drops its staged tables and leaves the
+stored ones untouched. A load interrupted during the renames is not in the ledger and is loaded
+again next time, merging into the same rows (:meth:`Store.recover` tidies what it left).
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -38,6 +46,9 @@ from placehealth.tables import CANONICAL, LOADS, LOADS_COLUMNS, TableSpec
 
 DEFAULT_DB = "placehealth.duckdb"
 ENV_DB = "PLACEHEALTH_DB"
+#: Local Spark (``spark://local``): the folder holding its tables and their catalog.
+ENV_SPARK_WAREHOUSE = "PLACEHEALTH_SPARK_WAREHOUSE"
+DEFAULT_SPARK_WAREHOUSE = "placehealth-spark"
 
 SPARK_SCHEMES = ("spark://", "sc://")
 SPARK_LOCAL_CONFIG = {
@@ -47,6 +58,11 @@ SPARK_LOCAL_CONFIG = {
     "spark.sql.session.timeZone": "UTC",
     "spark.sql.ansi.enabled": "false",  # Ibis 12 writes SQL for Spark's non-ANSI semantics
 }
+
+#: Spark and other engines without transactions: a table being written, and one being replaced.
+STAGED = "placehealth_staged__"
+OLD = "placehealth_old__"
+_INTERNAL = ("ibis_", STAGED, OLD)
 
 _SQL_TYPES = {"string": "VARCHAR", "int64": "BIGINT", "float64": "DOUBLE", "boolean": "BOOLEAN",
               "binary": "BLOB", "date": "DATE"}
@@ -60,24 +76,45 @@ def resolve_db(db: str | os.PathLike[str] | None = None) -> str:
 def spark_session(url: str):
     """A Spark session for ``url``: ``spark://local`` or ``spark://local[N]`` runs Spark on this
     machine (two cores unless N is given), ``spark://HOST:PORT`` joins a standalone cluster, and
-    ``sc://...`` is a Spark Connect endpoint. An active session of the same master is reused."""
+    ``sc://...`` is a Spark Connect endpoint. An active session of the same master is reused.
+    ``spark://MASTER/DATABASE`` keeps the tables in that database (created when missing), in a
+    session of its own sharing the Spark context, so stores in different databases coexist."""
     from pyspark.sql import SparkSession  # optional dependency (placehealth[spark])
 
     if url.startswith("sc://"):
         return SparkSession.builder.remote(url).getOrCreate()
-    master = url.removeprefix("spark://")
-    if master.startswith("local"):
-        master = master if "[" in master else "local[2]"
-        warehouse = os.environ.get("PLACEHEALTH_SPARK_WAREHOUSE",
-                                   str(Path(tempfile.gettempdir()) / "placehealth-spark"))
-    else:
-        master, warehouse = url, None
-    builder = SparkSession.builder.master(master).appName("placehealth")
+    master, _, database = url.removeprefix("spark://").partition("/")
+    session = _spark_master(master)
+    if database:
+        session = session.newSession()
+        for key, value in SPARK_LOCAL_CONFIG.items():
+            session.conf.set(key, value)
+        session.sql(f"CREATE DATABASE IF NOT EXISTS `{database}`")
+        session.catalog.setCurrentDatabase(database)
+    return session
+
+
+def _spark_master(master: str):
+    """The session of a Spark master (``local``, ``local[N]`` or ``HOST:PORT``)."""
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder.appName("placehealth")
     for key, value in SPARK_LOCAL_CONFIG.items():
         builder = builder.config(key, value)
-    if warehouse:
-        builder = builder.config("spark.sql.warehouse.dir", warehouse)
-    return builder.getOrCreate()
+    if not master.startswith("local"):  # the cluster's own warehouse and metastore
+        return builder.master(f"spark://{master}").getOrCreate()
+    # On this machine: tables in the warehouse folder, their catalog in an embedded Derby
+    # metastore beside them, so a store outlives the process (one process at a time).
+    warehouse = Path(os.environ.get(ENV_SPARK_WAREHOUSE, DEFAULT_SPARK_WAREHOUSE)).resolve()
+    warehouse.mkdir(parents=True, exist_ok=True)
+    metastore = f"jdbc:derby:;databaseName={warehouse / 'metastore_db'};create=true"
+    session = (builder.master(master if "[" in master else "local[2]")
+               .config("spark.sql.warehouse.dir", str(warehouse))
+               .config("spark.hadoop.javax.jdo.option.ConnectionURL", metastore)
+               .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={warehouse}")
+               .enableHiveSupport().getOrCreate())
+    session.sparkContext.setLogLevel("ERROR")  # warnings about the metastore are not the user's
+    return session
 
 
 class Store:
@@ -96,19 +133,44 @@ class Store:
             # inserts); the CLI has its own progress bars, so keep stdout clean.
             self.con.con.execute("SET enable_progress_bar = false")
         self.read_only = read_only
+        #: engines without transactions, inside one: each table written -> its new content
+        self._pending: dict[str, _Pending] | None = None
+        self._views: list[str] = []  # Spark: temporary views of uploaded rows
+        self._recovered = False
 
     # ---------------------------------------------------------------- reading
+    @property
+    def _spark(self):
+        """The Spark session, or None on other backends."""
+        return getattr(self.con, "_session", None) if self.con.name == "pyspark" else None
+
+    def _catalog(self) -> list[str]:
+        """Every table the engine holds, staged and old copies included (no temporary views)."""
+        spark = self._spark
+        if spark is None:
+            return self.con.list_tables()
+        return [row.tableName for row in spark.sql("SHOW TABLES").collect() if not row.isTemporary]
+
     def list_tables(self) -> list[str]:
-        return sorted(t for t in self.con.list_tables() if not t.startswith("ibis_"))
+        names = set(self._catalog()) | set(self._pending or ())
+        return sorted(t for t in names if not t.startswith(_INTERNAL))
 
     def has(self, name: str) -> bool:
+        if self._pending and name in self._pending:
+            return True
+        spark = self._spark
+        if spark is not None:  # a catalog lookup, not a listing (a listing takes a second)
+            return spark.catalog.tableExists(name)
         return name in self.con.list_tables()
 
     def table(self, name: str) -> ibis.Table:
-        """An Ibis expression over a stored table (the engine-agnostic way to read)."""
+        """An Ibis expression over a stored table (the engine-agnostic way to read); inside a
+        transaction on an engine without them, the table as the transaction has written it."""
         if not self.has(name):
             raise KeyError(f"table {name!r} is not in the store {self.location}; "
                            f"it has: {', '.join(self.list_tables()) or 'nothing yet'}")
+        if self._pending and name in self._pending:
+            return self._pending_rows(self._pending[name])
         return self.con.table(name)
 
     def read(self, name: str, **equal: Any) -> pd.DataFrame:
@@ -129,6 +191,11 @@ class Store:
         return sorted(v for v in t.select(column).distinct().to_pandas()[column] if v is not None)
 
     def loads(self) -> pd.DataFrame:
+        if self._pending and LOADS in self._pending:  # held whole in memory while loading
+            frames = [f for f in self._pending[LOADS].rows if len(f)]
+            if frames:
+                return pd.concat(frames, ignore_index=True).sort_values("load_id", ignore_index=True)
+            return pd.DataFrame(columns=list(LOADS_COLUMNS))
         if not self.has(LOADS):
             return pd.DataFrame(columns=list(LOADS_COLUMNS))
         return self.table(LOADS).order_by("load_id").to_pandas()
@@ -148,28 +215,127 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """All writes inside commit together or not at all (DuckDB; best effort elsewhere)."""
-        raw = self._raw
-        if raw is None:
-            yield
-            return
-        raw.begin()
-        try:
-            yield
-        except BaseException:
-            raw.rollback()
-            raise
-        else:
-            raw.commit()
-
-    def _execute(self, sql: str, params: list | None = None) -> None:
+        """All writes inside commit together or not at all: DuckDB's own transaction; elsewhere
+        each changed table is written whole under a staging name, and the staged tables are
+        renamed into place once all are written."""
         raw = self._raw
         if raw is not None:
-            raw.execute(sql, params or [])
-        else:
-            self.con.raw_sql(sql)
+            raw.begin()
+            try:
+                yield
+            except BaseException:
+                raw.rollback()
+                raise
+            else:
+                raw.commit()
+            return
+        if self._pending is not None:  # nested: the outer transaction commits
+            yield
+            return
+        self.recover()
+        self._pending = {}
+        try:
+            yield
+            pending = self._pending
+        finally:
+            self._pending = None
+            self._drop_views()
+        self._commit(pending)
+
+    def _commit(self, pending: dict[str, _Pending]) -> None:
+        """Stage every pending table, then rename each into place (the loads ledger last)."""
+        staged: dict[str, str] = {}
+        try:
+            for name, content in pending.items():
+                staged[name] = f"{STAGED}{name}__{uuid.uuid4().hex[:12]}"
+                self.con.create_table(staged[name], self._pending_rows(content))
+        except BaseException:
+            for name in staged.values():
+                self.con.drop_table(name, force=True)
+            raise
+        finally:
+            self._drop_views()
+        for name in sorted(staged, key=lambda n: n == LOADS):
+            if self.has(name):
+                self.con.rename_table(name, OLD + name)
+            self.con.rename_table(staged[name], name)
+            self.con.drop_table(OLD + name, force=True)
+
+    def recover(self) -> None:
+        """Tidy what an interrupted write left (engines without transactions): staged tables are
+        dropped, and a table caught between its old and new copy gets its old copy back."""
+        if self._recovered or self._raw is not None:
+            return
+        names = set(self._catalog())
+        for name in sorted(names):
+            if name.startswith(STAGED):
+                self.con.drop_table(name, force=True)
+            elif name.startswith(OLD):
+                if name.removeprefix(OLD) in names:
+                    self.con.drop_table(name, force=True)
+                else:
+                    self.con.rename_table(name, name.removeprefix(OLD))
+        self._recovered = True
+
+    def _execute(self, sql: str, params: list | None = None) -> None:
+        self._raw.execute(sql, params or [])
+
+    def _pending_table(self, name: str, columns: dict[str, str] | None = None) -> _Pending:
+        """The transaction's content of ``name``: stored rows kept and rows added (engines
+        without transactions). The loads ledger is small and read whole once."""
+        if name not in self._pending:
+            stored = self.con.table(name) if self.has(name) else None
+            if name == LOADS:
+                rows = [] if stored is None else [stored.to_pandas()]
+                content = _Pending(None, rows, _schema(columns or LOADS_COLUMNS))
+            else:
+                content = _Pending(stored, [], None if stored is not None else _schema(columns))
+            self._pending[name] = content
+        return self._pending[name]
+
+    def _pending_rows(self, content: _Pending) -> ibis.Table:
+        """A pending table as one Ibis expression: the stored rows kept plus the rows added."""
+        frames = [f for f in content.rows if len(f)]
+        if content.keep is not None and not frames:
+            return content.keep
+        frames = frames or content.rows[:1]  # an empty table written whole keeps its columns
+        tables = [f if isinstance(f, pa.Table) else pa.Table.from_pandas(f, preserve_index=False)
+                  for f in frames]
+        arrow = pa.concat_tables(tables, promote_options="permissive") if tables else None
+        if content.schema is not None:
+            arrow = (content.schema.empty_table() if arrow is None
+                     else arrow.select(content.schema.names).cast(content.schema))
+        rows = self._upload(_portable(arrow))
+        if content.keep is None:
+            return rows
+        kept = content.keep.schema()
+        return content.keep.union(rows.select(*[
+            (rows[c] if c in rows.columns else ibis.null()).cast(kept[c]).name(c) for c in kept.names]))
+
+    def _upload(self, arrow: pa.Table) -> ibis.Table:
+        """Arrow rows as an Ibis table in the engine. Spark gets them straight from Arrow as a
+        temporary view (dropped when the transaction ends): Ibis's in-memory tables go through
+        pandas there, which turns a missing string into 'NaN' and loses integers beside gaps."""
+        spark = self._spark
+        if spark is None:
+            return ibis.memtable(arrow)
+        view = f"placehealth_rows_{uuid.uuid4().hex[:12]}"
+        spark.createDataFrame(arrow).createOrReplaceTempView(view)
+        self._views.append(view)
+        return self.con.table(view)
+
+    def _drop_views(self) -> None:
+        while self._views:
+            self._spark.catalog.dropTempView(self._views.pop())
 
     def _ensure(self, name: str, columns: dict[str, str]) -> None:
+        if self._raw is None:
+            content = self._pending_table(name, columns)
+            if content.keep is not None:
+                missing = {c: k for c, k in columns.items() if c not in content.keep.columns}
+                content.keep = content.keep.mutate(
+                    **{c: ibis.null(_IBIS_TYPES[k]) for c, k in missing.items()})
+            return
         if self.has(name):
             existing = set(self.con.table(name).columns)
             for column, kind in columns.items():
@@ -182,17 +348,44 @@ class Store:
     def _insert(self, name: str, frame: pd.DataFrame) -> None:
         if frame.empty:
             return
-        arrow = pa.Table.from_pandas(frame, preserve_index=False)
         raw = self._raw
-        if raw is not None:
-            raw.register("_placehealth_rows", arrow)
-            try:
-                cols = ", ".join(f'"{c}"' for c in frame.columns)
-                raw.execute(f'INSERT INTO "{name}" ({cols}) SELECT {cols} FROM _placehealth_rows')
-            finally:
-                raw.unregister("_placehealth_rows")
-        else:
-            self.con.insert(name, arrow)
+        if raw is None:
+            self._pending_table(name).rows.append(frame)
+            return
+        arrow = pa.Table.from_pandas(frame, preserve_index=False)
+        raw.register("_placehealth_rows", arrow)
+        try:
+            cols = ", ".join(f'"{c}"' for c in frame.columns)
+            raw.execute(f'INSERT INTO "{name}" ({cols}) SELECT {cols} FROM _placehealth_rows')
+        finally:
+            raw.unregister("_placehealth_rows")
+
+    def _partition_rows(self, spec: TableSpec, parts: pd.DataFrame) -> pd.DataFrame:
+        """The stored rows of the given partitions (as this transaction has written them)."""
+        if self._raw is not None:
+            t = self.con.table(spec.name)
+            return t.filter(_in_parts(t, spec.partition, parts)).to_pandas()
+        content = self._pending_table(spec.name)
+        found = [f[_in_frame(f, spec.partition, parts)] for f in content.rows]
+        if content.keep is not None:
+            found.insert(0, content.keep.filter(_in_parts(content.keep, spec.partition, parts))
+                         .to_pandas())
+        found = [f for f in found if len(f)]
+        return pd.concat(found, ignore_index=True) if found else pd.DataFrame()
+
+    def _delete_partitions(self, spec: TableSpec, parts: pd.DataFrame) -> None:
+        if self._raw is not None:
+            delete = " OR ".join(
+                "(" + " AND ".join(f'"{c}" = ?' for c in spec.partition) + ")" for _ in range(len(parts))
+            )
+            params = [v for _, part in parts.iterrows() for v in part.tolist()]
+            self._execute(f'DELETE FROM "{spec.name}" WHERE {delete}', params)
+            return
+        content = self._pending_table(spec.name)
+        content.rows = [f[~_in_frame(f, spec.partition, parts)] for f in content.rows]
+        if content.keep is not None:
+            inside = _in_parts(content.keep, spec.partition, parts).fill_null(False)
+            content.keep = content.keep.filter(~inside)
 
     def ingest(self, results: list[ReadResult], *, replace: bool = False) -> list[dict[str, Any]]:
         """Write already-validated read results, all in one transaction; skip files seen before.
@@ -268,15 +461,7 @@ class Store:
         frame = _conform(spec, frame)
         self._ensure(spec.name, spec.columns)
         parts = frame[list(spec.partition)].drop_duplicates()
-        t = self.con.table(spec.name)
-        where = None
-        for _, part in parts.iterrows():
-            cond = None
-            for column in spec.partition:
-                c = t[column] == part[column]
-                cond = c if cond is None else cond & c
-            where = cond if where is None else where | cond
-        existing = t.filter(where).to_pandas() if where is not None else pd.DataFrame()
+        existing = self._partition_rows(spec, parts) if len(parts) else pd.DataFrame()
         if existing.empty:
             self._insert(spec.name, frame)
             return
@@ -304,26 +489,21 @@ class Store:
                 )
             merged[column] = new.where(new.notna(), old)
         merged["load_id"] = both["load_id"].where(both["_merge"] != "left_only", both["load_id_old"])
-        delete = " OR ".join(
-            "(" + " AND ".join(f'"{c}" = ?' for c in spec.partition) + ")" for _ in range(len(parts))
-        )
-        params = [v for _, part in parts.iterrows() for v in part.tolist()]
-        self._execute(f'DELETE FROM "{spec.name}" WHERE {delete}', params)
+        self._delete_partitions(spec, parts)
         self._insert(spec.name, _conform(spec, merged))
 
     def _drop_partitions(self, spec: TableSpec, frame: pd.DataFrame) -> None:
-        if not self.has(spec.name):
-            return
-        where = " AND ".join(f'"{c}" = ?' for c in spec.partition)
-        for _, part in frame[list(spec.partition)].drop_duplicates().iterrows():
-            self._execute(f'DELETE FROM "{spec.name}" WHERE {where}', [str(v) for v in part.tolist()])
+        if self.has(spec.name):
+            self._delete_partitions(spec, frame[list(spec.partition)].drop_duplicates().astype(str))
 
-    def replace_table(self, name: str, frame: pd.DataFrame) -> None:
-        """Write a derived table whole (built by an analysis), atomically replacing any old one."""
-        arrow = pa.Table.from_pandas(frame, preserve_index=False)
+    def replace_table(self, name: str, frame: pd.DataFrame | pa.Table) -> None:
+        """Write a table whole (built by an analysis, or Arrow rows straight into the engine),
+        atomically replacing any old one; inside a transaction, committed with it."""
+        arrow = frame if isinstance(frame, pa.Table) else pa.Table.from_pandas(frame, preserve_index=False)
         raw = self._raw
         if raw is None:
-            self.con.create_table(name, arrow, overwrite=True)
+            with self.transaction():
+                self._pending[name] = _Pending(None, [arrow], None)
             return
         with self.transaction():
             raw.register("_placehealth_rows", arrow)
@@ -333,6 +513,10 @@ class Store:
                 raw.unregister("_placehealth_rows")
 
     def close(self) -> None:
+        """Close the connection; a Spark session is left running for whoever else holds it (a
+        notebook, other stores) and ends with the process."""
+        if self._spark is not None:
+            return
         disconnect = getattr(self.con, "disconnect", None)
         if disconnect:
             disconnect()
@@ -363,3 +547,51 @@ def _conform(spec: TableSpec, frame: pd.DataFrame) -> pd.DataFrame:
             values = values.astype(_STRING)
         out[column] = values
     return out
+
+
+_IBIS_TYPES = {"string": "string", "int64": "int64", "float64": "float64", "boolean": "boolean",
+               "binary": "binary"}
+_ARROW_TYPES = {"string": pa.string(), "int64": pa.int64(), "float64": pa.float64(),
+                "boolean": pa.bool_(), "binary": pa.binary()}
+
+
+@dataclass
+class _Pending:
+    """A table's content in a transaction on an engine without them: the stored rows kept (an
+    Ibis expression; None for a new table or one written whole), the rows added, and the column
+    types of a new table."""
+
+    keep: ibis.Table | None
+    rows: list[pd.DataFrame]
+    schema: pa.Schema | None
+
+
+def _schema(columns: dict[str, str] | None) -> pa.Schema | None:
+    return None if columns is None else pa.schema([(c, _ARROW_TYPES[k]) for c, k in columns.items()])
+
+
+def _in_parts(t: ibis.Table, partition: tuple[str, ...], parts: pd.DataFrame) -> ibis.BooleanValue:
+    """Rows of ``t`` in any of the partitions ``parts`` (one row per partition)."""
+    return ibis.or_(*(ibis.and_(*(t[c] == part[c] for c in partition))
+                      for _, part in parts.iterrows()))
+
+
+def _in_frame(frame: pd.DataFrame, partition: tuple[str, ...], parts: pd.DataFrame) -> pd.Series:
+    """Rows of ``frame`` in any of the partitions ``parts`` (compared as text)."""
+    keys = pd.MultiIndex.from_frame(frame[list(partition)].astype(str))
+    return pd.Series(keys.isin(pd.MultiIndex.from_frame(parts[list(partition)].astype(str))),
+                     index=frame.index)
+
+
+def _portable(arrow: pa.Table) -> pa.Table:
+    """Arrow types every engine stores: columns of nothing but nulls as strings (Parquet has no
+    null type), dictionaries as their values, large strings as strings."""
+    fields = []
+    for field in arrow.schema:
+        kind = field.type
+        if pa.types.is_dictionary(kind):
+            kind = kind.value_type
+        if pa.types.is_null(kind) or pa.types.is_large_string(kind):
+            kind = pa.string()
+        fields.append(pa.field(field.name, kind))
+    return arrow.cast(pa.schema(fields))

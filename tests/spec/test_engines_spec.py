@@ -1,16 +1,14 @@
 """Spec: the heavy aggregations give the same results on DuckDB and on Spark (to 1e-9).
 
 The tiny hand-made place of the profile spec (support.tiny_place) plus one QOF condition
-(support.tiny_need) is built once in DuckDB and copied table by table into one local Spark
-session (``spark://local``: local[2], two shuffle partitions, no UI) shared by the whole run.
-Every test is parametrised over the two engines: the registration matrix, the profile roll-ups,
+(support.tiny_need) is built once in DuckDB and copied table by table, as Arrow, into a database
+of the run's one local Spark session (tests/spec/conftest.py).
+Every test runs on both engines (the ``engines`` mark): the registration matrix, the profile roll-ups,
 the indicator values and the registration shares need apportioning starts from are computed by
 the same Ibis expressions on each, and compared with the DuckDB results and hand-worked values.
 """
 
 from __future__ import annotations
-
-import os
 
 import pandas as pd
 import pytest
@@ -25,7 +23,7 @@ from support import ingest
 from support.tiny_need import QOF
 from support.tiny_place import build_place
 
-ENGINES = ["duckdb", "spark"]
+pytestmark = pytest.mark.engines
 
 
 @pytest.fixture(scope="session")
@@ -37,22 +35,17 @@ def duck_place(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def spark_place(duck_place, tmp_path_factory):
-    """The same tables in one local Spark session (started once per test run: ~20 s)."""
-    os.environ["PLACEHEALTH_SPARK_WAREHOUSE"] = str(tmp_path_factory.mktemp("warehouse"))
-    store = Store("spark://local")
-    session = store.con._session
-    for name in duck_place.list_tables():
-        # straight from Arrow: through pandas, Spark would store a missing string as 'NaN'
-        rows = session.createDataFrame(duck_place.table(name).to_pyarrow())
-        rows.write.mode("overwrite").saveAsTable(name)
-    yield store
-    store.con._session.stop()
+def spark_place(duck_place, spark_master):
+    """The same tables in a database of the run's one local Spark session, copied as Arrow."""
+    with Store(f"{spark_master}/engines") as store, store.transaction():
+        for name in duck_place.list_tables():
+            store.replace_table(name, duck_place.table(name).to_pyarrow())
+    return Store(f"{spark_master}/engines")
 
 
-@pytest.fixture(params=ENGINES)
-def place(request, duck_place) -> Store:
-    return duck_place if request.param == "duckdb" else request.getfixturevalue("spark_place")
+@pytest.fixture
+def place(request, engine, duck_place) -> Store:
+    return duck_place if engine == "duckdb" else request.getfixturevalue("spark_place")
 
 
 def _sorted(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:

@@ -46,6 +46,18 @@ def write_csv(path: Path, header: list[str], rows: list[list], *, bom: bool = Fa
     return path
 
 
+REGISTRATIONS_HEADER = ["PUBLICATION", "EXTRACT_DATE", "PRACTICE_CODE", "PRACTICE_NAME",
+                        "LSOA_CODE", "SEX", "NUMBER_OF_PATIENTS"]
+
+
+def write_registrations(path: Path, month: str, rows: list[tuple[str, str, int]]) -> Path:
+    """*Patients Registered at a GP Practice* by LSOA: (practice, LSOA, patients) ALL rows of
+    one extract month (e.g. ``01APR2020``)."""
+    return write_csv(path, REGISTRATIONS_HEADER, [
+        ["GP_PRAC_PAT_LIST", month, practice, f"SURGERY {practice}", lsoa, "ALL", patients]
+        for practice, lsoa, patients in rows])
+
+
 def write_file7(path: Path, rows: list[list] | None = None) -> Path:
     rows = rows if rows is not None else [
         file7_row("E01900001", 45.123, 1_234, 1, 1_520),

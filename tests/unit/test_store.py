@@ -11,14 +11,11 @@ from placehealth.sources import read_file
 from placehealth.sources.validate import InputError
 from placehealth.store import Store, resolve_db
 
-HEADER = "PUBLICATION,EXTRACT_DATE,PRACTICE_CODE,PRACTICE_NAME,LSOA_CODE,SEX,NUMBER_OF_PATIENTS\n"
+from support.layouts import write_registrations
 
 
 def registrations(tmp_path, name: str, month: str, rows: list[tuple[str, str, int]]):
-    path = tmp_path / name
-    body = "".join(f"GP_PRAC_PAT_LIST,{month},{p},SURGERY {p},{lsoa},ALL,{n}\n" for p, lsoa, n in rows)
-    path.write_text(HEADER + body)
-    return path
+    return write_registrations(tmp_path / name, month, rows)
 
 
 def total(store: Store, period: str | None = None) -> int:
