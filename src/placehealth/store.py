@@ -88,7 +88,8 @@ def spark_session(url: str):
     if database:
         session = session.newSession()
         for key, value in SPARK_LOCAL_CONFIG.items():
-            session.conf.set(key, value)
+            if key.startswith("spark.sql."):  # a session's own settings (the rest are static)
+                session.conf.set(key, value)
         session.sql(f"CREATE DATABASE IF NOT EXISTS `{database}`")
         session.catalog.setCurrentDatabase(database)
     return session

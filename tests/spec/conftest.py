@@ -52,9 +52,10 @@ def spark_master(tmp_path_factory) -> str:
     return SPARK_MASTER
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def engine(request) -> str:
-    """The engine this case runs on: each of ENGINES for specs marked ``engines``, else DuckDB."""
+    """The engine this case runs on: each of ENGINES for specs marked ``engines``, else DuckDB
+    (session-scoped, so module fixtures can build their place once per engine)."""
     name = getattr(request, "param", "duckdb")
     if name == "spark":
         request.getfixturevalue("spark_master")
@@ -72,3 +73,9 @@ def engine_location(engine: str, folder: Path) -> str:
 def store(engine, tmp_path):
     with Store(engine_location(engine, tmp_path)) as s:
         yield s
+
+
+@pytest.fixture(scope="session")
+def new_store(engine):
+    """Makes a new, empty store on this case's engine in a folder (for module-scoped places)."""
+    return lambda folder: Store(engine_location(engine, folder))

@@ -21,7 +21,6 @@ import pytest
 
 from placehealth import levels as lv
 from placehealth.analyses.profile import build_profiles, period_tables, score_decile
-from placehealth.store import Store
 
 from support.tiny_place import (
     L1,
@@ -48,8 +47,8 @@ def _row(frame, code):
 
 
 @pytest.fixture(scope="module")
-def january(tmp_path_factory):
-    with Store(tmp_path_factory.mktemp("place") / "place.duckdb") as store:
+def january(tmp_path_factory, new_store):
+    with new_store(tmp_path_factory.mktemp("place")) as store:
         yield period_tables(build_place(store), "2025-01")
 
 
