@@ -454,8 +454,15 @@ class Store:
         if raw is not None:
             cols = ", ".join(f'"{c}"' for c in spec.columns)
             raw.execute(f'INSERT INTO "{spec.name}" ({cols}) {self.con.compile(rows)}')
+            return
+        content = self._pending_table(spec.name, spec.columns)  # written with the others at commit
+        if content.keep is None:
+            content.keep = rows.select(*[rows[c].cast(_IBIS_TYPES[k]).name(c)
+                                         for c, k in spec.columns.items()])
         else:
-            self.con.insert(spec.name, rows)
+            kept = content.keep.schema()
+            content.keep = content.keep.union(rows.select(*[rows[c].cast(kept[c]).name(c)
+                                                            for c in kept.names]))
 
     def _merge(self, spec: TableSpec, frame: pd.DataFrame, file_name: str) -> None:
         """Merge rows into their partitions: keep equal rows once, fill gaps, refuse conflicts."""
@@ -551,16 +558,16 @@ def _conform(spec: TableSpec, frame: pd.DataFrame) -> pd.DataFrame:
 
 
 _IBIS_TYPES = {"string": "string", "int64": "int64", "float64": "float64", "boolean": "boolean",
-               "binary": "binary"}
+               "binary": "binary", "date": "date"}
 _ARROW_TYPES = {"string": pa.string(), "int64": pa.int64(), "float64": pa.float64(),
-                "boolean": pa.bool_(), "binary": pa.binary()}
+                "boolean": pa.bool_(), "binary": pa.binary(), "date": pa.date32()}
 
 
 @dataclass
 class _Pending:
-    """A table's content in a transaction on an engine without them: the stored rows kept (an
-    Ibis expression; None for a new table or one written whole), the rows added, and the column
-    types of a new table."""
+    """A table's content in a transaction on an engine without them: the rows the engine holds
+    (an Ibis expression: the stored rows kept, plus rows it read itself; None for a new table or
+    one written whole), the rows added from Python, and the column types of a new table."""
 
     keep: ibis.Table | None
     rows: list[pd.DataFrame]
