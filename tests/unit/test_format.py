@@ -77,3 +77,26 @@ def test_text_frame_formats_by_column_and_marks_hidden_cells():
     assert text["missing"].tolist() == ["450", "-220"]
     assert text["unit_code"].tolist() == ["U1", "U2"]
     assert text["suppressed_cells"].tolist() == ["", "patients,core20_pct"]
+
+
+@pytest.mark.parametrize(("values", "texts"), [
+    ([0.82, 0.721, 0.936], ["0.820", "0.721", "0.936"]),              # typical 0.8: three decimals
+    ([1.05, 1.8, 0.95], ["1.05", "1.80", "0.95"]),                    # typical 1: two
+    ([0.0727, -0.3, 0.453], ["0.073", "-0.300", "0.453"]),           # typical 0.07: three
+    ([3.21, 3.01, 3.4, None], ["3.21", "3.01", "3.40", ""]),
+    ([41.7, 38.25, 9.0], ["41.7", "38.2", "9.0"]),                    # typical 38: one decimal
+    ([1520.4, 980.0], ["1,520", "980"]),                              # whole above 100s
+    ([0.0004, 0.0012], ["0.000", "0.001"]),                           # never more than 3 decimals
+])
+def test_a_column_of_numbers_gets_one_number_of_decimals(values, texts):
+    frame = pd.DataFrame({"value": pd.Series(values, dtype="float64")})
+    assert fmt.text_frame(frame)["value"].tolist() == texts
+
+
+def test_named_kinds_and_whole_columns_keep_their_own_format():
+    frame = pd.DataFrame({"ratio": [0.8, 1.234], "patients": [10.0, 2000.0], "rank": [1.0, 12.0],
+                          "score": [2.0, 30.0]})
+    text = fmt.text_frame(frame)
+    assert text["ratio"].tolist() == ["0.80", "1.23"]
+    assert text["patients"].tolist() == ["10", "2,000"]
+    assert text["score"].tolist() == ["2", "30"]      # whole numbers stay whole

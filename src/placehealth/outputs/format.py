@@ -13,7 +13,9 @@ Each kind of number is written one way everywhere:
   interval is far wider than the rounding);
 - **score** (IMD scores, distances): one decimal;
 - **number** (anything else): three significant figures below 10 (a slope of 0.0043 is not 0.00),
-  one decimal below 1,000, whole numbers above.
+  one decimal below 1,000, whole numbers above. In a table column, one number of decimals for the
+  whole column (:func:`column_kind`): enough for three significant figures of its typical value,
+  so ``1.05, 1.8, 0.95`` reads ``1.05, 1.80, 0.95``.
 
 A suppressed cell is written :data:`MARK` (``[c]``) whatever its kind; a missing one as ``""``
 (tables) or the ``missing`` text given.
@@ -136,6 +138,34 @@ def number(value: Any, missing: str = "") -> str:
     return f"{value:,.1f}" if abs(value) < 1000 else f"{value:,.0f}"
 
 
+def fixed(value: Any, digits: int, missing: str = "") -> str:
+    """A number with exactly ``digits`` decimals (``0.3 -> 0.300`` at 3)."""
+    v = _number(value)
+    return missing if v is None else f"{v:,.{digits}f}"
+
+
+#: Decimals a column of numbers may get: never more than this.
+MAX_DECIMALS = 3
+
+
+def column_kind(values: pd.Series, kind: str | None = None) -> str | None:
+    """The kind a table column is written in: its kind (given, or from its name), except that a
+    column of plain non-whole numbers gets one number of decimals (``fixedN``) for every row:
+    enough for three significant figures of its median size, at most :data:`MAX_DECIMALS`."""
+    kind = kind or kind_of(str(values.name) if values.name is not None else None)
+    if kind != "number" or not pd.api.types.is_float_dtype(values):
+        return kind
+    v = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+    v = np.abs(v[np.isfinite(v)])
+    if not len(v):
+        return kind
+    if np.all(v == np.round(v)):
+        return "fixed0"
+    typical = float(np.median(v[v > 0])) if (v > 0).any() else 1.0
+    digits = min(max(2 - math.floor(math.log10(typical)), 0), MAX_DECIMALS)
+    return f"fixed{digits}"
+
+
 def kind_of(column: str | None) -> str:
     """The kind of number a column holds, from its name (see the module docstring)."""
     if not column:
@@ -176,6 +206,8 @@ def cell(value: Any, column: str | None = None, *, kind: str | None = None, supp
     kind = kind or kind_of(column)
     if kind == "text":
         return str(value)
+    if kind.startswith("fixed") and kind[5:].isdigit():
+        return fixed(value, int(kind[5:]), missing=missing)
     if kind not in _BY_KIND:
         raise ValueError(f"unknown number kind {kind!r}; known: {', '.join(KINDS)}")
     return _BY_KIND[kind](value, missing=missing)
@@ -200,6 +232,8 @@ def text_frame(frame: pd.DataFrame, kinds: dict[str, str] | None = None,
         if kind is None and not numeric:
             kind = "text" if frame[column].map(lambda v: isinstance(v, str) or _plain(v) is None).all() \
                 else None
+        if numeric:
+            kind = column_kind(frame[column], kind)
         out[column] = [cell(v, column, kind=kind, suppressed=column in h, missing=missing)
                        for v, h in zip(frame[column].tolist(), hidden_sets, strict=True)]
     return pd.DataFrame(out, index=frame.index, columns=list(frame.columns))

@@ -71,6 +71,8 @@ def table_model(frame: pd.DataFrame | None, columns: dict[str, str] | None = Non
     labels, formats = columns or {}, formats or {}
     numeric = {c: pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])
                for c in shown}
+    kinds = {c: fmt.column_kind(frame[c], formats.get(c)) if numeric[c] and formats.get(c) not in WORDED
+             else formats.get(c) for c in shown}
     rows = []
     hidden_lists = frame[SUPPRESSED].tolist() if SUPPRESSED in frame else [""] * len(frame)
     for values, hidden in zip(frame[shown].head(limit).itertuples(index=False), hidden_lists, strict=False):
@@ -78,7 +80,7 @@ def table_model(frame: pd.DataFrame | None, columns: dict[str, str] | None = Non
         cells = []
         for column, value in zip(shown, values, strict=True):
             cell: dict[str, Any] = {"num": numeric[column], "suppressed": column in hidden_set}
-            cell["text"] = cell_text(value, column, formats.get(column))
+            cell["text"] = cell_text(value, column, kinds[column])
             link = LINKS.get(column) or (unit_link if column == "unit_code" else None)
             if link and not cell["suppressed"] and isinstance(value, str):
                 cell["href"] = link.format(value)

@@ -17,7 +17,7 @@ from placehealth.sources.validate import InputError
 from placehealth.store import Store
 
 console = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # errors name files and rows: never broken mid-path
 
 DbOption = Annotated[
     str | None,
