@@ -58,7 +58,11 @@ CREATE TABLE IF NOT EXISTS audit (
   id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, username TEXT NOT NULL,
   action TEXT NOT NULL, target TEXT NOT NULL, before TEXT, after TEXT);
 CREATE TABLE IF NOT EXISTS settings (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS identities (subject TEXT PRIMARY KEY, username TEXT NOT NULL UNIQUE);
 """
+#: The password hash of an account that signs in through an OpenID Connect provider: no
+#: password can match it (Argon2 refuses it as a hash).
+NO_PASSWORD = "!openid-connect"
 
 
 @dataclass(frozen=True)
@@ -135,10 +139,12 @@ class Accounts:
 
     def list(self) -> list[dict[str, Any]]:
         with self._db() as con:
-            rows = con.execute("SELECT username, role, organisation, disabled, created FROM users "
-                               "ORDER BY username").fetchall()
-        return [{"username": u, "role": r, "organisation": o, "disabled": bool(d), "created": c}
-                for u, r, o, d, c in rows]
+            rows = con.execute("SELECT u.username, role, organisation, disabled, created, i.subject "
+                               "FROM users u LEFT JOIN identities i ON i.username = u.username "
+                               "ORDER BY u.username").fetchall()
+        return [{"username": u, "role": r, "organisation": o, "disabled": bool(d), "created": c,
+                 "signs_in_with": "OpenID Connect" if subject else "password"}
+                for u, r, o, d, c, subject in rows]
 
     def disable(self, username: str) -> None:
         """Disable an account and end its sessions at once."""
@@ -180,10 +186,37 @@ class Accounts:
                 con.execute("UPDATE users SET password_hash = ? WHERE username = ?",
                             [_HASHER.hash(password), username])
             con.execute("DELETE FROM attempts WHERE key = ?", [f"user:{username}"])
-            session = secrets.token_urlsafe(32)
-            con.execute("INSERT INTO sessions VALUES (?, ?, ?, ?)",
-                        [_digest(session), username, time.time(), time.time() + SESSION_SECONDS])
-            return self._user(con, username), session
+            return self._user(con, username), _new_session(con, username)
+
+    def sign_in_external(self, subject: str, username: str, role: str,
+                         organisation: str | None = None) -> tuple[User, str, dict | None] | None:
+        """Sign in someone an OpenID Connect provider vouched for (``subject``: issuer and
+        ``sub``): (user, new session id, the account as it was if it changed, or {} when made
+        now), or None for a disabled account. Their account is made at the first sign-in and
+        takes the role the provider's claims map to at each. A local account of the same name
+        is never taken over."""
+        with self._db() as con:
+            row = con.execute("SELECT u.username, role, organisation, disabled FROM identities i "
+                              "JOIN users u ON u.username = i.username WHERE subject = ?",
+                              [subject]).fetchone()
+            if row is None:
+                if con.execute("SELECT 1 FROM users WHERE username = ?", [username]).fetchone():
+                    raise InputError("users", f"an account named {username!r} already exists here "
+                                     "and signs in otherwise: ask an admin")
+                con.execute("INSERT INTO users VALUES (?, ?, ?, ?, 0, ?)",
+                            [username, NO_PASSWORD, role, organisation, _now()])
+                con.execute("INSERT INTO identities VALUES (?, ?)", [subject, username])
+                before: dict | None = {}
+            else:
+                username, old_role, old_organisation, disabled = row
+                if disabled:
+                    return None
+                before = None
+                if (old_role, old_organisation) != (role, organisation):
+                    before = {"username": username, "role": old_role, "organisation": old_organisation}
+                    con.execute("UPDATE users SET role = ?, organisation = ? WHERE username = ?",
+                                [role, organisation, username])
+            return self._user(con, username), _new_session(con, username), before
 
     def session_user(self, session: str) -> User | None:
         """The signed-in user of a live session, else None."""
@@ -226,6 +259,14 @@ class Accounts:
         """A consistent copy of the accounts file (SQLite's online backup)."""
         with self._db() as con, sqlite3.connect(to) as out:
             con.backup(out)
+
+
+def _new_session(con: sqlite3.Connection, username: str) -> str:
+    """A new random session id for ``username`` (stored only as its digest)."""
+    session = secrets.token_urlsafe(32)
+    con.execute("INSERT INTO sessions VALUES (?, ?, ?, ?)",
+                [_digest(session), username, time.time(), time.time() + SESSION_SECONDS])
+    return session
 
 
 def _digest(session: str) -> str:

@@ -13,6 +13,8 @@ when the request came over HTTPS (behind a proxy: uvicorn ``--proxy-headers``).
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import secrets
 from urllib.parse import urlsplit
@@ -30,9 +32,11 @@ from placehealth.outputs.accounts import (
     users_path,
 )
 from placehealth.outputs.html import render
+from placehealth.outputs.web.oidc import Config, Provider, SignInRefused
+from placehealth.sources.validate import InputError
 
 ENV_AUTH = "PLACEHEALTH_AUTH"
-SESSION_COOKIE, ANON_COOKIE = "ph_session", "ph_anon"
+SESSION_COOKIE, ANON_COOKIE, OIDC_COOKIE = "ph_session", "ph_anon", "ph_oidc"
 #: Tables that hold registers kept by partners (not open data).
 REGISTERS = ("partners", "interventions")
 #: What anyone may reach when sign-in is required.
@@ -125,12 +129,89 @@ def page(request: Request, template: str, status: int = 200, **context) -> HTMLR
     return response
 
 
+def signin_page(request: Request, status: int = 200, next: str = "/", message: str | None = None
+                ) -> HTMLResponse:
+    """The sign-in form, with the OpenID Connect provider's button when one is configured."""
+    return page(request, "signin.html", status, next=_local(next), message=message,
+                oidc=request.app.state.oidc is not None)
+
+
 @router.get("/signin", response_class=HTMLResponse)
 def signin_form(request: Request, next: str = "/") -> HTMLResponse:
     if not request.app.state.auth_on():
-        return page(request, "signin.html", 404, next="/", message="No accounts exist: this "
-                    "dashboard is public and read-only (placehealth users add makes one).")
-    return page(request, "signin.html", next=_local(next), message=None)
+        return signin_page(request, 404, message="No accounts exist: this dashboard is public "
+                           "and read-only (placehealth users add makes one).")
+    return signin_page(request, next=next)
+
+
+def _start_session(request: Request, session: str, target: str) -> Response:
+    """Redirect to ``target`` with the new session's cookie (any older session ends)."""
+    old = getattr(request.state, "session", None)
+    if old:
+        accounts(request).sign_out(old)
+    response = RedirectResponse(target, status_code=303)
+    _cookie(response, request, SESSION_COOKIE, sign(request.app.state.secret(), session), 8 * 3600)
+    response.delete_cookie(ANON_COOKIE, path="/")
+    response.delete_cookie(OIDC_COOKIE, path="/")
+    return response
+
+
+@router.get("/signin/oidc")
+def oidc_start(request: Request, next: str = "/") -> Response:
+    """Off to the OpenID Connect provider, with a fresh state, nonce and PKCE verifier kept in a
+    signed cookie for the callback (10 minutes)."""
+    provider: Provider | None = request.app.state.oidc
+    if provider is None:
+        return signin_page(request, 404, message="No OpenID Connect provider is configured here.")
+    try:
+        started = provider.start()
+    except SignInRefused as exc:
+        return signin_page(request, 503, next, f"Sign-in through your organisation failed: {exc}.")
+    kept = {"state": started["state"], "nonce": started["nonce"],
+            "verifier": started["code_verifier"], "next": _local(next)}
+    response = RedirectResponse(started["url"], status_code=303)
+    _cookie(response, request, OIDC_COOKIE, sign(request.app.state.secret(), base64.urlsafe_b64encode(
+        json.dumps(kept).encode()).decode()), 600)
+    return response
+
+
+@router.get("/signin/oidc/callback")
+def oidc_callback(request: Request, state: str = "", code: str = "", error: str = "") -> Response:
+    """Back from the provider: the state must be the one this browser was sent with, the ID token
+    valid and for the nonce sent; the account is made at the first sign-in, refused if disabled."""
+    provider: Provider | None = request.app.state.oidc
+    if provider is None:
+        return signin_page(request, 404, message="No OpenID Connect provider is configured here.")
+    kept_text = unsign(request.app.state.secret(), request.cookies.get(OIDC_COOKIE))
+    kept = json.loads(base64.urlsafe_b64decode(kept_text)) if kept_text else None
+    if kept is None or not state or not secrets.compare_digest(state, kept["state"]):
+        return signin_page(request, 400, message="The sign-in did not start in this browser, or "
+                           "took longer than 10 minutes: try again.")
+    if error or not code:
+        return signin_page(request, 401, kept["next"], f"Your organisation did not sign you in "
+                           f"({error or 'no code'}).")
+    try:
+        claims = provider.finish(code, kept["verifier"], kept["nonce"])
+    except SignInRefused as exc:
+        return signin_page(request, 401, kept["next"], f"Sign-in through your organisation failed: {exc}.")
+    role = provider.config.role_for(claims)
+    if role is None:
+        return signin_page(request, 403, kept["next"], "Your organisation signed you in, but "
+                           "gives you no role here: ask an admin.")
+    username = str(claims.get("email") or claims.get("preferred_username") or claims["sub"])
+    subject = f"{claims['iss']}|{claims['sub']}"
+    try:
+        result = accounts(request).sign_in_external(subject, username, *role)
+    except InputError as exc:
+        return signin_page(request, 403, kept["next"], exc.message + ".")
+    if result is None:
+        return signin_page(request, 403, kept["next"], "This account is disabled: ask an admin.")
+    who, session, before = result
+    if before is not None:
+        after = {"username": who.username, "role": who.role, "organisation": who.organisation}
+        accounts(request).audit(who.username, "user.add" if before == {} else "user.role",
+                                f"users/{who.username}", before or None, {**after, "via": "OpenID Connect"})
+    return _start_session(request, session, kept["next"])
 
 
 @router.post("/signin")
@@ -141,20 +222,12 @@ async def signin(request: Request) -> Response:
     target = _local(str(form.get("next", "/")))
     store = accounts(request)
     if store.blocked(username, _client(request)):
-        return page(request, "signin.html", 429, next=target, message="Too many failed sign-ins: "
-                    "wait 15 minutes and try again.")
+        return signin_page(request, 429, target, "Too many failed sign-ins: wait 15 minutes and "
+                           "try again.")
     result = store.sign_in(username, password, _client(request))
     if result is None:
-        return page(request, "signin.html", 401, next=target,
-                    message="The user name or password is wrong.")
-    _, session = result
-    old = getattr(request.state, "session", None)
-    if old:
-        store.sign_out(old)
-    response = RedirectResponse(target, status_code=303)
-    _cookie(response, request, SESSION_COOKIE, sign(request.app.state.secret(), session), 8 * 3600)
-    response.delete_cookie(ANON_COOKIE, path="/")
-    return response
+        return signin_page(request, 401, target, "The user name or password is wrong.")
+    return _start_session(request, result[1], target)
 
 
 @router.post("/signout")
@@ -179,7 +252,10 @@ def install(app: FastAPI, db, required: bool | None = None) -> None:
     app.state.accounts = store
     required = (os.environ.get(ENV_AUTH, "").lower() == "required") if required is None else required
     app.state.auth_required = required
-    app.state.auth_on = lambda: required or (store is not None and store.exists())
+    config = Config.from_env()
+    app.state.oidc = Provider(config) if config is not None and store is not None else None
+    app.state.auth_on = lambda: required or app.state.oidc is not None or (
+        store is not None and store.exists())
     app.state.secret = lambda: store.secret() if store is not None else b""
     app.include_router(router)
 
