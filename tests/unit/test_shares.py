@@ -12,7 +12,12 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from placehealth.analyses import profile, shares
-from placehealth.analyses.shares import decile_weight, fair_shares, largest_remainder
+from placehealth.analyses.shares import (
+    decile_weight,
+    fair_shares,
+    largest_remainder,
+    shares_within,
+)
 from placehealth.outputs.cli import _register, app
 from placehealth.store import Store
 
@@ -69,6 +74,19 @@ def test_actuals_and_gaps():
     assert table["fair_share"].tolist() == [6, 2]
     assert table["gap"].tolist() == [-4.0, 4.0]   # A gets 4 sessions fewer than its fair share
     assert table["weight_pct"].tolist() == [75.0, 25.0]
+
+
+def test_shares_within_each_group_are_each_groups_own_fair_shares():
+    rng = np.random.default_rng(3)
+    units = pd.DataFrame({"unit_code": [f"P{i:03d}" for i in range(60)],
+                          "unit_name": [f"Practice {i}" for i in range(60)],
+                          "weight": rng.gamma(2.0, 1000.0, 60),
+                          "pcn_code": rng.choice(["U3", "U1", "U2"], 60)})
+    got = shares_within(units, "pcn_code", 100)
+    want = pd.concat([fair_shares(rows.drop(columns="pcn_code"), 100).assign(scope=code)
+                      for code, rows in units.groupby("pcn_code")], ignore_index=True)
+    pd.testing.assert_frame_equal(got[want.columns], want, check_dtype=False)
+    assert got.groupby("scope")["fair_share"].sum().tolist() == [100, 100, 100]
 
 
 def test_deprivation_gradient():
