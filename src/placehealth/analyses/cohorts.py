@@ -29,8 +29,8 @@ from placehealth.store import Store
 
 TABLE = "core20plus5_cohorts"
 COLUMNS = ["period", "level", "unit_code", "unit_name", "clinical_area", "cohort",
-           "core20_denominator", "core20_numerator", "core20_value", "rest_denominator",
-           "rest_numerator", "rest_value", "difference", "core20_share"]
+           "core20_denominator", "core20_numerator", "core20_pct", "rest_denominator",
+           "rest_numerator", "rest_pct", "core20_share_pct"]
 CORE20_DECILES = (1, 2)
 
 
@@ -127,14 +127,15 @@ def long_counts(wide: pd.DataFrame) -> pd.DataFrame:
 
 
 def finish(counts: pd.DataFrame) -> pd.DataFrame:
-    """Proportions, the Core20 - rest difference and the Core20 share of the eligible."""
+    """Percentages of the eligible on each side, and the Core20 share of the eligible (outputs
+    recompute each from the protected counts; a difference is taken from those)."""
     out = counts.copy()
     for side in ("core20", "rest"):
         den = out[f"{side}_denominator"]
-        out[f"{side}_value"] = (out[f"{side}_numerator"] / den.where(den > 0)).astype(float)
-    out["difference"] = out["core20_value"] - out["rest_value"]
+        out[f"{side}_pct"] = (out[f"{side}_numerator"] / den.where(den > 0) * 100).astype(float)
     whole = out["core20_denominator"] + out["rest_denominator"]
-    out["core20_share"] = (out["core20_denominator"] / whole.where(whole > 0)).astype(float)
+    out["core20_share_pct"] = (out["core20_denominator"] / whole.where(whole > 0) * 100
+                               ).astype(float)
     return out.reindex(columns=COLUMNS)
 
 

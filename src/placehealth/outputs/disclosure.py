@@ -256,15 +256,17 @@ TABLE_RULES: dict[str, TableRule] = {
                             derived={c: ("numerator", "denominator")
                                      for c in ("uptake", "lowercl", "uppercl", "gap")},
                             proportion=("numerator", "denominator", "uptake")),
-    # Core20PLUS5 cohorts from patient rows: people counted and eligible on each side
+    # Core20PLUS5 cohorts from patient rows: people counted and eligible on each side; the
+    # percentages are recomputed from the rounded counts (an exact one would give a count back)
     "core20plus5_cohorts": TableRule(
         counts=("core20_denominator", "core20_numerator", "rest_denominator", "rest_numerator"),
         dimensions=("unit_code",), fixed=("period", "level", "clinical_area", "cohort"),
-        derived={"core20_value": ("core20_numerator", "core20_denominator"),
-                 "rest_value": ("rest_numerator", "rest_denominator"),
-                 "difference": ("core20_numerator", "core20_denominator", "rest_numerator",
-                                "rest_denominator"),
-                 "core20_share": ("core20_denominator", "rest_denominator")}),
+        derived={"core20_pct": ("core20_numerator", "core20_denominator"),
+                 "rest_pct": ("rest_numerator", "rest_denominator"),
+                 "core20_share_pct": ("core20_denominator", "rest_denominator")},
+        share_of={"core20_pct": ("core20_numerator", "core20_denominator"),
+                  "rest_pct": ("rest_numerator", "rest_denominator"),
+                  "core20_share_pct": ("core20_denominator", None)}),
     "core20plus5": TableRule(counts=("core20_observed", "core20_expected", "rest_observed",
                                      "rest_expected"), dimensions=("pcn_code",),
                              fixed=("period", "clinical_area", "indicator", "measure"),

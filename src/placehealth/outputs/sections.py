@@ -413,6 +413,19 @@ def core20plus5_rows(unit: Unit) -> pd.DataFrame:
     return rows
 
 
+def cohort_rows(unit: Unit) -> pd.DataFrame:
+    """Core20PLUS5 cohorts counted from a patient-level extract: Core20 against the rest, as
+    percentages of the eligible (protected), and the difference between them in points."""
+    rows = latest(unit.data.rows("core20plus5_cohorts", latest=False, level=unit.level,
+                                 unit_code=unit.code))
+    if "cohort" not in rows:
+        return rows
+    rows = rows[rows["cohort"] != "registered patients"].copy()
+    rows["difference"] = rows["core20_pct"].astype("float64") - rows["rest_pct"].astype("float64")
+    rows["clinical_area"] = rows["clinical_area"].str.capitalize()
+    return rows
+
+
 #: Share of a PCN's patients the councils listed on its page hold (a few patients live far away).
 COUNCILS_PCT = 99
 
@@ -558,6 +571,18 @@ SECTIONS: list[Spec] = [
          columns={"clinical_area": "Clinical area", "indicator_title": "Indicator", "measure": "Measure",
                   "all_value": "Whole PCN", "core20_value": "Core20", "rest_value": "Rest",
                   "difference": "Core20 − rest"}),
+    Spec("cohorts", "Core20PLUS5 cohorts from patient records: the most deprived fifth against the rest",
+         ("practice", "pcn"), table="core20plus5_cohorts", rows=cohort_rows,
+         filters={"level": "{level}", "unit_code": "{code}"}, source="core20plus5_cohorts",
+         nothing_loaded="Counted from a patient-level extract when one is loaded "
+                        "(placehealth ingest --as patients FILE --period YYYY-MM).",
+         columns={"clinical_area": "Clinical area", "cohort": "Cohort",
+                  "core20_denominator": "Core20: eligible", "core20_pct": "Core20 %",
+                  "rest_denominator": "Rest: eligible", "rest_pct": "Rest %",
+                  "difference": "Core20 − rest (points)"},
+         note="Core20: people living in the most deprived 20% of neighbourhoods in England (IMD "
+              "deciles 1-2). Counted inside the database from one row per patient; only these "
+              "protected counts leave it."),
     Spec("councils", "Councils its patients live in", ("pcn",), table="pcn_la", rows=council_rows,
          filters={"pcn_code": "{code}"},
          columns={"la_code": "Council", "la_name": "Name", "patients": "Patients",
