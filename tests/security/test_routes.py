@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 import shutil
+import threading
+import time
 
 import pytest
 from fastapi import FastAPI
@@ -139,3 +141,29 @@ def test_pages_carry_no_inline_script(apps, role):
             assert 'type="application/json"' in attributes or ("src=" in attributes and not body.strip()), url
         assert not re.search(r"\son[a-z]+\s*=", html), url      # no inline event handlers
         assert "javascript:" not in html
+
+
+def test_the_home_page_is_built_ahead_and_answers_while_another_page_builds(apps):
+    """Everyone lands on the home page, after sign-in too: warming builds it first, and once
+    built it answers even while a page build holds the store."""
+    from placehealth.outputs.web.app import warm
+
+    data = apps[False].state.data
+    warm(data)
+    assert data.peek("html:home") is not None
+    held, release = threading.Event(), threading.Event()
+
+    def build_elsewhere():
+        with data._lock:          # what a page build holds
+            held.set()
+            release.wait(10)
+    builder = threading.Thread(target=build_elsewhere)
+    builder.start()
+    held.wait(5)
+    try:
+        started = time.monotonic()
+        assert client(apps, "public").get("/").status_code == 200
+        assert time.monotonic() - started < 5
+    finally:
+        release.set()
+        builder.join()

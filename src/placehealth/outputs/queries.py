@@ -82,13 +82,14 @@ class Data:
         return (stat.st_mtime_ns, stat.st_size, wal.stat().st_mtime_ns if wal.exists() else 0)
 
     def peek(self, key: str) -> Any:
-        """What ``memo`` holds for ``key`` if the store is unchanged, else None (never builds)."""
+        """What ``memo`` holds for ``key`` if the store is unchanged, else None (never builds).
+        Takes no lock, so a built page answers at once while another page is being built (a
+        dict read is atomic; at worst a page just cleared is built again by ``memo``)."""
         try:
             version = self.version()
         except NotFound:
             return None
-        with self._lock:
-            return self._cache.get(key) if version == self._version else None
+        return self._cache.get(key) if version == self._version else None
 
     def memo(self, key: str, make):
         """Keep ``make()`` until the store changes (a view reads many tables through one

@@ -60,8 +60,10 @@ class Traffic:
 
 
 def warm(data: Data, traffic: Traffic | None = None) -> None:
-    """Build the PCN pages before visitors ask (run in a thread), only while no one is asking."""
+    """Build the home page, then the PCN pages, before visitors ask (run in a thread), only
+    while no one is asking."""
     try:
+        pages.home_page(data)   # where everyone lands, after sign-in too
         for code in list(data.names("pcn"))[:WARM_PAGES]:
             while traffic is not None and not traffic.quiet():
                 time.sleep(0.2)

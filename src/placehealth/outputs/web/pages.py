@@ -25,9 +25,15 @@ def _data(request: Request) -> Data:
 
 
 @router.get("/", response_class=HTMLResponse)
-def home(request: Request) -> HTMLResponse:
+async def home(request: Request) -> HTMLResponse:
     data = _data(request)
-    return HTMLResponse(data.memo("html:home", lambda: _home(data)))
+    page = data.peek("html:home")  # built: answered at once, even while another page builds
+    return HTMLResponse(page if page is not None else await run_in_threadpool(home_page, data))
+
+
+def home_page(data: Data) -> str:
+    """The home page, kept until the store changes (built ahead of the first visitor)."""
+    return data.memo("html:home", lambda: _home(data))
 
 
 def _home(data: Data) -> str:
