@@ -264,8 +264,8 @@ def main() -> None:
             results += got
             if problem:
                 done = {r["step"] for r in got}
-                step = next(s for s in STEPS if s not in done and (what != "generate"
-                                                                    or s == "generate"))
+                steps = STEPS[:1] if what == "generate" else STEPS[1:]
+                step = next((s for s in steps if s not in done), steps[-1])
                 engine = got[0]["engine"] if got else what
                 results.append({"size": size, "engine": engine, "step": step,
                                 "unfinished": problem})

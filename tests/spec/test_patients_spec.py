@@ -11,7 +11,6 @@ with DuckDB to 1e-9.
 
 from __future__ import annotations
 
-import os
 import re
 from datetime import date
 
@@ -186,10 +185,9 @@ def test_core20plus5_cohorts_equal_pandas_sums(built):
 
 
 @pytest.fixture(scope="module")
-def spark(tmp_path_factory):
-    """A local Spark session through Ibis (shared with the other engine specs if one is open)."""
-    os.environ.setdefault("PLACEHEALTH_SPARK_WAREHOUSE", str(tmp_path_factory.mktemp("warehouse")))
-    store = Store("spark://local")
+def spark(spark_master):
+    """The run's one local Spark session (tests/spec/conftest.py), through Ibis."""
+    store = Store(spark_master)
     yield store.con
 
 
