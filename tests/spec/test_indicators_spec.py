@@ -117,6 +117,7 @@ def test_bad_definitions_name_the_file_and_field(tmp_path, tiny):
         indicator_values(tiny, bad, "pcn")
 
 
+@pytest.mark.engines
 def test_every_unit_and_period_matches_sums_taken_straight_from_the_tables(tiny):
     """An independent oracle: the tiny store's own text tables summed by hand with pandas."""
     qof = frame(QOF).astype({"register": int, "list_size": int})
@@ -152,6 +153,7 @@ UPTAKE = """
 """
 
 
+@pytest.mark.engines
 def test_uptake_indicators_from_the_uptake_table(tiny):
     import placehealth.sources.uptake  # noqa: F401  (registers the uptake table)
 

@@ -129,6 +129,7 @@ def test_deprivation_adjustment_is_a_documented_choice_and_expected_sums_to_obse
     assert r_nodep < r_dep
 
 
+@pytest.mark.engines
 def test_registers_are_apportioned_to_neighbourhoods_by_registration_shares(gap_store):
     reg = [("A00001", "E01000001", 600), ("A00001", "E01000002", 400),
            ("A00002", "E01000002", 900), ("A00002", "NO2021", 100)]
@@ -147,6 +148,7 @@ def test_registers_are_apportioned_to_neighbourhoods_by_registration_shares(gap_
     assert pcn.loc["E01000001", "missing"] == pytest.approx(9)
 
 
+@pytest.mark.engines
 def test_uptake_gap_and_people_behind_it(store):
     rows = [("A00001", 90, 100), ("A00002", 90, 101), ("A00003", None, None), ("A00004", 97, 100)]
     ingest(store, "uptake", [

@@ -52,6 +52,7 @@ def january(tmp_path_factory, new_store):
         yield period_tables(build_place(store), "2025-01")
 
 
+@pytest.mark.engines
 def test_practice_score_is_registration_weighted_over_matched_lsoas(january):
     practices = january["practice_profile"]
     a1 = _row(practices, "A00001")
@@ -74,6 +75,7 @@ def test_practice_score_is_registration_weighted_over_matched_lsoas(january):
     assert (a3["imd_edition"], a3["lsoa_vintage"]) == ("IoD2025", 2021)
 
 
+@pytest.mark.engines
 def test_pcn_score_weights_lsoas_not_practices(january):
     u1 = _row(january["pcn_profile"], "U00001")
     assert u1["patients"] == 300
@@ -99,6 +101,7 @@ def test_score_decile_unit():
     assert decile.iloc[0] == 10
 
 
+@pytest.mark.engines
 def test_age_structure_weighted_by_unit_patients_at_each_practice(january):
     a1 = _row(january["practice_profile"], "A00001")
     assert a1["age_0_4_pct"] == pytest.approx(20.0)
@@ -113,6 +116,7 @@ def test_age_structure_weighted_by_unit_patients_at_each_practice(january):
     assert u1["pct_under_18"] == pytest.approx((100 * 32 + 200 * 50) / 300)
 
 
+@pytest.mark.engines
 def test_ethnic_mix_apportioned_by_registrations(january):
     a1 = _row(january["practice_profile"], "A00001")
     assert a1["ethnic_asian_pct"] == pytest.approx(100 * (60 * 0.5) / 90)

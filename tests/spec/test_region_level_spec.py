@@ -86,6 +86,7 @@ def test_region_membership_falls_back_like_other_levels(regions):
     assert only.kind == "practice" and only.source_period == "2024-05"
 
 
+@pytest.mark.engines
 def test_region_indicator_uses_the_level(regions):
     values = indicator_values(regions, "qof_hyp_prevalence", "region", "2024-25")
     rows = values.set_index("unit_code")
