@@ -1,4 +1,5 @@
-"""Browser tests: the demo place served on loopback, driven by Debian's Chromium via Playwright.
+"""Browser tests: the shared demo place (``demo_db``, tests/conftest.py) served on loopback,
+driven by Debian's Chromium via Playwright.
 
 Never downloads a browser: Playwright's Python client launches /usr/bin/chromium. Tests are
 skipped (with the reason) when Chromium or the front-end assets are missing.
@@ -31,17 +32,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-@pytest.fixture(scope="session")
-def demo_db(tmp_path_factory) -> Path:
-    """A small demo place, generated, loaded and built through the ordinary commands."""
-    folder = tmp_path_factory.mktemp("demo")
-    db = folder / "demo.duckdb"
-    subprocess.run([str(BIN / "placehealth"), "demo", "--out", str(folder / "data"), "--db", str(db),
-                    "--practices", "24", "--pcns", "5", "--lsoas", "120", "--las", "2",
-                    "--patients", "150000"], check=True, capture_output=True, timeout=600)
-    return db
 
 
 @pytest.fixture(scope="session")

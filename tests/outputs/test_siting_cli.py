@@ -18,12 +18,12 @@ runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
-def pcn(demo_store) -> str:
-    return sorted(Data(demo_store).names("pcn"))[0]
+def pcn(demo_db) -> str:
+    return sorted(Data(demo_db).names("pcn"))[0]
 
 
-def _json(demo_store, *args: str) -> dict:
-    result = runner.invoke(app, ["target", "site", "pcn", *args, "--db", str(demo_store),
+def _json(demo_db, *args: str) -> dict:
+    result = runner.invoke(app, ["target", "site", "pcn", *args, "--db", str(demo_db),
                                  "--format", "json"])
     assert result.exit_code == 0, result.output + str(result.exception)
     return json.loads(result.stdout)
@@ -33,8 +33,8 @@ def _protected(value) -> bool:
     return value is None or value % 5 == 0
 
 
-def test_mclp_from_the_store(demo_store, pcn):
-    data = _json(demo_store, pcn, "--p", "2", "--radius", "2000")
+def test_mclp_from_the_store(demo_db, pcn):
+    data = _json(demo_db, pcn, "--p", "2", "--radius", "2000")
     assert data["pcn_code"] == pcn and data["status"] == "Optimal" and data["optimal"]
     assert len(data["chosen"]) == 2 == len(data["sites"])
     assert all(site["name"] and site["kind"] for site in data["sites"])
@@ -48,21 +48,21 @@ def test_mclp_from_the_store(demo_store, pcn):
     assert {a["site_id"] for a in data["assignments"] if a["site_id"]} <= set(data["chosen"])
 
 
-def test_fixed_site_kept_and_coverage_does_not_fall_with_p(demo_store, pcn):
-    one = _json(demo_store, pcn, "--p", "1", "--radius", "2000")
+def test_fixed_site_kept_and_coverage_does_not_fall_with_p(demo_db, pcn):
+    one = _json(demo_db, pcn, "--p", "1", "--radius", "2000")
     fixed = one["chosen"][0]
-    three = _json(demo_store, pcn, "--p", "3", "--radius", "2000", "--fixed", fixed)
+    three = _json(demo_db, pcn, "--p", "3", "--radius", "2000", "--fixed", fixed)
     assert fixed in three["chosen"] and three["sites"][0]["site_id"] == fixed
     assert three["sites"][0]["fixed"] is True
     assert (three["covered_weight"] or 0) >= (one["covered_weight"] or 0)
 
 
-def test_pmedian_and_set_cover_from_the_store(demo_store, pcn):
-    median = _json(demo_store, pcn, "--objective", "pmedian", "--p", "2")
+def test_pmedian_and_set_cover_from_the_store(demo_db, pcn):
+    median = _json(demo_db, pcn, "--objective", "pmedian", "--p", "2")
     assert median["optimal"] and len(median["chosen"]) == 2
     assert all(a["site_id"] in median["chosen"] for a in median["assignments"])
     cover = runner.invoke(app, ["target", "site", "pcn", pcn, "--objective", "lscp", "--radius",
-                                "3000", "--db", str(demo_store), "--format", "json"])
+                                "3000", "--db", str(demo_db), "--format", "json"])
     if cover.exit_code == 0:  # every high-need neighbourhood within reach of a chosen site
         data = json.loads(cover.stdout)
         assert data["optimal"] and data["chosen"]
@@ -70,10 +70,10 @@ def test_pmedian_and_set_cover_from_the_store(demo_store, pcn):
         assert "beyond 3000 m of every candidate" in cover.output
 
 
-def test_unknown_pcn_and_kind_are_named(demo_store, pcn):
-    result = runner.invoke(app, ["target", "site", "pcn", "U00000", "--db", str(demo_store)])
+def test_unknown_pcn_and_kind_are_named(demo_db, pcn):
+    result = runner.invoke(app, ["target", "site", "pcn", "U00000", "--db", str(demo_db)])
     assert result.exit_code != 0 and "U00000" in str(result.exception)
     result = runner.invoke(app, ["target", "site", "pcn", pcn, "--kind", "castle", "--db",
-                                 str(demo_store)])
+                                 str(demo_db)])
     assert result.exit_code != 0 and "castle" in str(result.exception)
     assert "kinds in the store" in str(result.exception)

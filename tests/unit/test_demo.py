@@ -14,7 +14,6 @@ import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
-from typer.testing import CliRunner
 
 from placehealth.sources import read_file
 from placehealth.sources.demo import DemoConfig, generate, read_options
@@ -332,23 +331,16 @@ def test_generator_scales_to_england():
     assert month.practice_totals.sum() == month.patients.sum() + month.unknown.sum()
 
 
-@pytest.mark.slow
-def test_cli_demo_generates_loads_builds_and_summarises(tmp_path):
-    from placehealth.outputs.cli import _register, app
-
-    _register()
-    result = CliRunner().invoke(app, [
-        "demo", "--out", str(tmp_path / "demo-data"), "--db", str(tmp_path / "demo.duckdb"),
-        "--practices", "20", "--pcns", "4", "--lsoas", "80", "--las", "2",
-        "--patients", "120000", "--seed", "3"])
-    assert result.exit_code == 0, result.output
-    assert "practices" in result.output and "PCNs" in result.output
-    assert (tmp_path / "demo-data" / "demo-truth.json").exists()
-    with Store(tmp_path / "demo.duckdb", read_only=True) as store:
+def test_cli_demo_generates_loads_builds_and_summarises(demo_place):
+    """`placehealth demo` (the session's shared demo place, tests/conftest.py) writes the files,
+    loads them, builds and prints a summary."""
+    assert "practices" in demo_place["output"] and "PCNs" in demo_place["output"]
+    assert (demo_place["out"] / "demo-truth.json").exists()
+    with Store(demo_place["db"], read_only=True) as store:
         assert store.periods("registrations_lsoa") == ["2025-04", "2025-10"]
         gaps = store.read("prevalence_gap", level="practice", period="2024-25")
     # The need analysis finds the practices where under-diagnosis was planted (truth file).
-    truth = json.loads((tmp_path / "demo-data" / "demo-truth.json").read_text())
+    truth = json.loads((demo_place["out"] / "demo-truth.json").read_text())
     planted = set(truth["planted"]["practice_factor"])
     assert planted
     flagged = gaps[gaps["significantly_low"].astype(bool)].groupby("area_code").size()
