@@ -43,7 +43,7 @@ from placehealth.store import Store
 PRACTICE, PLACE, ALL, GROUP = "practice", "lsoa", "all", "group"
 
 #: Analyses a level can be reported at (``Level.analyses``).
-ANALYSES = ("profile", "need", "uptake", "inequality", "indicators", "compare")
+ANALYSES = ("profile", "need", "uptake", "inequality", "indicators", "compare", "shares")
 
 
 @dataclass(frozen=True)
@@ -92,9 +92,9 @@ _EVERY = frozenset({"profile", "need", "uptake", "inequality", "indicators"})
 
 REGISTRY: dict[str, Level] = {level.name: level for level in (
     Level("practice", "GP practice", PRACTICE,
-          frozenset({"profile", "need", "indicators", "compare"}),
+          frozenset({"profile", "need", "indicators", "compare", "shares"}),
           mapping=(("practice_code",), "practice_name")),
-    Level("pcn", "Primary Care Network", PRACTICE, _EVERY | {"compare"},
+    Level("pcn", "Primary Care Network", PRACTICE, _EVERY | {"compare", "shares"},
           mapping=(("pcn_code",), "pcn_name")),
     Level("sub_icb", "Sub-ICB location", PRACTICE, _EVERY,
           mapping=(("sub_icb_code", "sub_icb_ons_code", "sub_icb_name"), "sub_icb_name")),
@@ -105,7 +105,7 @@ REGISTRY: dict[str, Level] = {level.name: level for level in (
     Level("england", "England", ALL, frozenset({"indicators"}), unit=("E92000001", "England")),
     Level("group", "User-defined group", GROUP, frozenset({"profile", "need", "indicators"}),
           code="group_name"),
-    Level("lsoa", "Neighbourhood (LSOA)", PLACE, frozenset({"profile"})),
+    Level("lsoa", "Neighbourhood (LSOA)", PLACE, frozenset({"profile", "shares"})),
     Level("ward", "Electoral ward", PLACE, frozenset({"profile"}), lookup="ward"),
     Level("la", "Local authority (district or unitary)", PLACE,
           frozenset({"profile", "uptake", "inequality"}), lookup="lad"),

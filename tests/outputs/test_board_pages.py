@@ -26,13 +26,13 @@ OUTPUTS = ROOT / "src" / "placehealth" / "outputs"
 
 
 @pytest.fixture(scope="module")
-def demo(demo_store) -> TestClient:
-    return TestClient(create_app(demo_store))
+def demo(demo_db) -> TestClient:
+    return TestClient(create_app(demo_db))
 
 
 @pytest.fixture(scope="module")
-def demo_pcn(demo_store) -> str:
-    return sorted(Data(demo_store).names("pcn"))[0]
+def demo_pcn(demo_db) -> str:
+    return sorted(Data(demo_db).names("pcn"))[0]
 
 
 @pytest.fixture(scope="module")
@@ -54,12 +54,12 @@ def _table(page: str, table_id: str) -> list[list[str]]:
 
 
 # ------------------------------------------------------------------------------ titles, not codes
-def test_no_indicator_key_or_condition_code_reaches_a_reader(demo, demo_store, demo_pcn):
+def test_no_indicator_key_or_condition_code_reaches_a_reader(demo, demo_db, demo_pcn):
     page = demo.get(f"/pcn/{demo_pcn}").text
     text = _visible_text(page)
     for key in ("prevalence_ratio:", "prevalence_gap:", "prevalence:", "uptake:", "core20_share"):
         assert key not in text, key
-    codes = set(Data(demo_store).rows("prevalence_gap", level="pcn", area_code=demo_pcn)["group_code"])
+    codes = set(Data(demo_db).rows("prevalence_gap", level="pcn", area_code=demo_pcn)["group_code"])
     cells = [c for row in _table(page, "need-table") + _table(page, "inequality-table") for c in row]
     assert codes and not codes & set(cells), "a condition code shown where its title belongs"
     assert "Hypertension" in cells
@@ -70,9 +70,9 @@ def test_no_indicator_key_or_condition_code_reaches_a_reader(demo, demo_store, d
         assert not codes & labels and not any(":" in v for v in labels), chart_id
 
 
-def test_inequality_shares_are_percentage_points(demo, demo_store, demo_pcn):
+def test_inequality_shares_are_percentage_points(demo, demo_db, demo_pcn):
     rows = demo.get(f"/api/pcn/{demo_pcn}").json()["sections"]["inequality"]["rows"]
-    raw = Data(demo_store).rows("inequality", area_level="pcn", area_code=demo_pcn, measure="sii")
+    raw = Data(demo_db).rows("inequality", area_level="pcn", area_code=demo_pcn, measure="sii")
     raw = raw[raw["indicator"].str.startswith("prevalence:")].set_index("indicator")["value"]
     shown = {r["indicator"]: r for r in rows if r["indicator"].startswith("prevalence:")}
     assert shown and all(r["scale"] == "percentage points" for r in shown.values())
@@ -82,11 +82,11 @@ def test_inequality_shares_are_percentage_points(demo, demo_store, demo_pcn):
 
 
 # ------------------------------------------------------------------------------ estimates in words
-def test_missing_patients_are_rounded_and_worded(demo, demo_store, demo_pcn):
+def test_missing_patients_are_rounded_and_worded(demo, demo_db, demo_pcn):
     page = demo.get(f"/pcn/{demo_pcn}").text
     header = [h for h in re.findall(r"<th[^>]*>(.*?)</th>", page.split('id="need-table"', 1)[1].split("</thead>")[0])]
     column = header.index("Missing patients (estimate)")
-    gaps = Data(demo_store).rows("prevalence_gap", level="pcn", area_code=demo_pcn).sort_values("missing", ascending=False)
+    gaps = Data(demo_db).rows("prevalence_gap", level="pcn", area_code=demo_pcn).sort_values("missing", ascending=False)
     shown = [row[column] for row in _table(page, "need-table")]
     assert len(shown) == len(gaps)
     for text, value in zip(shown, gaps["missing"], strict=True):
@@ -99,9 +99,9 @@ def test_missing_patients_are_rounded_and_worded(demo, demo_store, demo_pcn):
 
 
 # ------------------------------------------------------------------------------ one figure, one name
-def test_core20_is_one_figure(demo, demo_store, demo_pcn):
+def test_core20_is_one_figure(demo, demo_db, demo_pcn):
     view = demo.get(f"/api/pcn/{demo_pcn}").json()
-    core20 = Data(demo_store).rows("pcn_profile", unit_code=demo_pcn)["core20_pct"].iloc[0]
+    core20 = Data(demo_db).rows("pcn_profile", unit_code=demo_pcn)["core20_pct"].iloc[0]
     figure = f"{core20:.1f}%"
     assert figure in view["narrative"][0]
     assert figure in _visible_text(demo.get(f"/pcn/{demo_pcn}").text)
@@ -110,8 +110,8 @@ def test_core20_is_one_figure(demo, demo_store, demo_pcn):
     assert all("core20_share" not in r for r in core20plus5)
 
 
-def test_a_pcn_is_named_one_way_everywhere(demo, demo_store, demo_pcn):
-    data = Data(demo_store)
+def test_a_pcn_is_named_one_way_everywhere(demo, demo_db, demo_pcn):
+    data = Data(demo_db)
     current = data.names("pcn")
     older = set(data.rows("comparison", latest=False, level="pcn")["unit_name"]) \
         | set(data.rows("uptake_gap", area_level="pcn")["area_name"])
@@ -139,9 +139,9 @@ def test_councils_on_the_pcn_page_report_and_home(tiny_client, tmp_path):
     assert _table(tiny_client.get("/").text, "council-table")[0][:2] == ["E06000001", "Demoshire"]
 
 
-def test_neighbourhood_need_names_each_neighbourhood(demo, demo_store, demo_pcn):
+def test_neighbourhood_need_names_each_neighbourhood(demo, demo_db, demo_pcn):
     rows = demo.get(f"/api/pcn/{demo_pcn}").json()["sections"]["need_lsoa"]["rows"]
-    names = Data(demo_store).rows("lsoa_profile").set_index("unit_code")["unit_name"]
+    names = Data(demo_db).rows("lsoa_profile").set_index("unit_code")["unit_name"]
     assert rows and all(r["lsoa_name"] == names[r["lsoa_code"]] for r in rows)
     cells = _table(demo.get(f"/pcn/{demo_pcn}").text, "need_lsoa-table")
     assert cells and all(row[1] == names[row[0]] for row in cells)
@@ -175,10 +175,10 @@ def test_compare_starts_from_the_place_not_all_of_england(tmp_path):
     assert chosen == {"U90007"}
 
 
-def test_deciles_are_labelled_for_what_they_rank(demo, demo_store, demo_pcn):
+def test_deciles_are_labelled_for_what_they_rank(demo, demo_db, demo_pcn):
     page = demo.get(f"/pcn/{demo_pcn}").text
     assert "Decile among PCNs compared (1 = lowest)" in page and "National decile" not in page
-    data = Data(demo_store)
+    data = Data(demo_db)
     imd = data.rows("imd", latest=False)
     imd = imd[imd["domain"] == "imd"].set_index("lsoa_code")["decile"]
     rows = demo.get(f"/api/pcn/{demo_pcn}").json()["sections"]["neighbourhoods"]["rows"]
@@ -186,10 +186,10 @@ def test_deciles_are_labelled_for_what_they_rank(demo, demo_store, demo_pcn):
 
 
 # ------------------------------------------------------------------------------ maps
-def test_the_map_draws_the_footprint_and_fragmentation_is_local(demo, demo_store, demo_pcn):
+def test_the_map_draws_the_footprint_and_fragmentation_is_local(demo, demo_db, demo_pcn):
     page = demo.get(f"/pcn/{demo_pcn}").text
     geo = json.loads(re.search(r'id="geo-pcn">(.*?)</script>', page, re.S).group(1).replace("<\\/", "</"))
-    rows = Data(demo_store).rows("pcn_lsoa", pcn_code=demo_pcn).set_index("lsoa_code")["patients"]
+    rows = Data(demo_db).rows("pcn_lsoa", pcn_code=demo_pcn).set_index("lsoa_code")["patients"]
     inside = {f["id"] for f in geo["features"] if f["properties"]["footprint"]}
     outside = {f["id"] for f in geo["features"] if not f["properties"]["footprint"]}
     assert inside and outside, "the demo scatters a few patients beyond the footprint, as real data does"
@@ -208,6 +208,24 @@ def test_a_section_declared_once_appears_on_every_level_it_names(tiny_client, mo
         rows = tiny_client.get(url).json()["sections"]["extra"]["rows"]
         assert {r["pcn_code"] for r in rows} == {"U00001", "U00002"}, url
     assert "extra" not in tiny_client.get("/api/practice/A00001").json()["sections"]
+
+
+def test_every_level_with_a_profile_has_an_api_view_and_a_page(tiny_client, monkeypatch):
+    """/api/{level}/{code} and /{level}/{code} answer for the level registry's levels with a
+    profile (the old /api/practice, /api/lsoa and /api/la URLs among them), and only those."""
+    from placehealth import levels
+    from placehealth.outputs import views
+
+    assert {"practice", "lsoa", "la", "icb", "ward", "utla"} <= set(views.UNIT_LEVELS)
+    assert set(views.UNIT_LEVELS) == set(levels.profile_tables()) - {"pcn", "group"}
+    for url in ("/api/practice/A00001", "/api/la/E06000001", "/api/icb/QZ1"):
+        answer = tiny_client.get(url)
+        assert answer.status_code == 200, url
+        assert answer.json()["code"] == url.rsplit("/", 1)[1]
+        assert tiny_client.get(url.removeprefix("/api")).status_code == 200
+    assert tiny_client.get("/api/nowhere/X1").status_code == 404
+    assert tiny_client.get("/api/icb/NOPE").status_code == 404
+    assert tiny_client.get("/api/tables/pcn_la").status_code == 200  # named routes still first
 
 
 def _functions(path: Path) -> list[tuple[str, int]]:
@@ -244,7 +262,7 @@ def test_reports_and_pages_share_rendering_without_importing_each_other():
 
 
 # ------------------------------------------------------------------------------ the PDF
-def test_the_pdf_report_is_a4_with_whole_tables(demo_store, demo_pcn, tmp_path):
+def test_the_pdf_report_is_a4_with_whole_tables(demo_db, demo_pcn, tmp_path):
     from placehealth.outputs.pdf import find_chromium
     from placehealth.outputs.reports import write_pcn_report
     from placehealth.outputs.web.assets import installed
@@ -252,7 +270,7 @@ def test_the_pdf_report_is_a4_with_whole_tables(demo_store, demo_pcn, tmp_path):
     if find_chromium() is None or not installed():
         pytest.skip("PDF reports need Chromium and the front-end assets")
     pypdf = pytest.importorskip("pypdf")
-    data = Data(demo_store)
+    data = Data(demo_db)
     out = write_pcn_report(data, demo_pcn, tmp_path / "report.pdf")
     reader = pypdf.PdfReader(out)
     for page in reader.pages:  # A4: 210 x 297 mm = 595 x 842 points
@@ -265,13 +283,13 @@ def test_the_pdf_report_is_a4_with_whole_tables(demo_store, demo_pcn, tmp_path):
     assert missing == [], "every comparison row is printed, not the first few of a scroll box"
 
 
-def test_the_profile_decile_is_not_called_a_peer_or_national_decile(demo_store, demo_pcn):
+def test_the_profile_decile_is_not_called_a_peer_or_national_decile(demo_db, demo_pcn):
     from typer.testing import CliRunner
 
     from placehealth.outputs.cli import _register, app
 
     _register()
-    result = CliRunner().invoke(app, ["profile", "pcn", demo_pcn, "--db", str(demo_store)],
+    result = CliRunner().invoke(app, ["profile", "pcn", demo_pcn, "--db", str(demo_db)],
                                 env={"COLUMNS": "240"})
     assert result.exit_code == 0, result.output
     assert "among peers" not in result.output
@@ -322,10 +340,10 @@ def test_lower_case_codes_reach_the_api_views_too(tiny_client):
     assert tiny_client.get("/group/East Side").status_code == 200  # names are left as they are
 
 
-def test_every_level_with_a_profile_has_a_page_with_its_registry_sections(demo, demo_store):
+def test_every_level_with_a_profile_has_a_page_with_its_registry_sections(demo, demo_db):
     """Sub-ICB and ICB pages exist because the registry gives them profiles, and show need and
     inequality because the registry reports those analyses at them."""
-    data = Data(demo_store)
+    data = Data(demo_db)
     sub_icb = sorted(data.names("sub_icb"))[0]
     page = demo.get(f"/sub_icb/{sub_icb.lower()}")
     assert page.status_code == 200 and page.url.path == f"/sub_icb/{sub_icb}"
@@ -346,8 +364,8 @@ def test_home_lists_upper_tier_councils_when_built(tmp_path):
     assert "Staffordshire" in client.get("/utla/e10000028").text
 
 
-def test_a_practice_page_lists_its_footprint_and_maps_it(demo, demo_store):
-    data = Data(demo_store)
+def test_a_practice_page_lists_its_footprint_and_maps_it(demo, demo_db):
+    data = Data(demo_db)
     practice = sorted(data.rows("practice_profile")["unit_code"])[0]
     page = demo.get(f"/practice/{practice}").text
     registered = data.rows("registrations_lsoa", practice_code=practice)

@@ -29,6 +29,7 @@ each weight beside its actual amounts.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from itertools import pairwise
 
 import numpy as np
 import pandas as pd
@@ -37,7 +38,12 @@ from placehealth import levels as lv
 from placehealth.store import Store
 
 WEIGHTS = ("population", "need_weighted", "missing", "custom")
-LEVELS = ("pcn", "practice", "lsoa")
+#: Levels fair shares are worked out at (the level registry's ``shares`` levels).
+LEVELS = lv.levels_for("shares")
+#: The practice-based ones, smallest units first: the largest units share 1,000 across the
+#: place, the units of each other level 100 within their unit of the next level up (practices
+#: within their PCN).
+NOMINAL = lv.levels_for("shares", lv.PRACTICE)
 PROFILE = {level: lv.get(level).profile_table for level in LEVELS}
 DEFAULT_GRADIENT = 1.0
 COLUMNS = ["scope", "level", "unit_code", "unit_name", "resource", "weight_by", "weight",
@@ -186,34 +192,48 @@ def actual_amounts(store: Store, resource: str, level: str) -> dict[str, float]:
 
 
 # ---------------------------------------------------------------------------------- build
+def _parents(store: Store, child: str, parent: str, period: str) -> pd.Series:
+    """Each unit of ``child`` -> the unit of ``parent`` holding it (by their practices, in the
+    mapping of ``period``); empty without a mapping."""
+    try:
+        up = lv.practice_units(store, parent, period)[["practice_code", "unit_code"]]
+        if child == "practice":
+            return up.set_index("practice_code")["unit_code"]
+        down = lv.practice_units(store, child, period)[["practice_code", "unit_code"]]
+    except LookupError:
+        return pd.Series(dtype=object)
+    pairs = down.merge(up, on="practice_code", suffixes=("", "_parent")).drop_duplicates("unit_code")
+    return pairs.set_index("unit_code")["unit_code_parent"]
+
+
 def build(store: Store, gradient: float = DEFAULT_GRADIENT) -> dict[str, int]:
-    """``fair_shares``: nominal shares (PCNs of 1,000, practices of 100 within each PCN) by
-    each weight, and every loaded allocation re-split beside its actual amounts."""
-    if not store.has("pcn_profile"):
+    """``fair_shares``: nominal shares (:data:`NOMINAL`: PCNs of 1,000, practices of 100 within
+    each PCN) by each weight, and every loaded allocation re-split beside its actual amounts."""
+    top = NOMINAL[-1]
+    if not store.has(PROFILE[top]):
         return {}
     frames = []
     by = {}
     periods = store.periods("practice_pcn")
-    pcn_of = (store.read("practice_pcn", period=periods[-1])[["practice_code", "pcn_code"]]
-              if periods else pd.DataFrame(columns=["practice_code", "pcn_code"]))
     for weight_by in ("population", "need_weighted", "missing"):
         try:
-            by[weight_by] = {level: weights(store, level, weight_by, gradient)
-                             for level in ("pcn", "practice")}
+            by[weight_by] = {level: weights(store, level, weight_by, gradient) for level in NOMINAL}
         except LookupError:
             continue
-    for weight_by, levels in by.items():
-        pcns = levels["pcn"][levels["pcn"]["weight"] > 0]
-        if len(pcns):
-            frames.append(fair_shares(pcns, 1000).assign(
-                scope="all", level="pcn", resource="per_1000", weight_by=weight_by))
-        practices = levels["practice"].merge(pcn_of, left_on="unit_code",
-                                             right_on="practice_code", how="inner")
-        practices = practices[practices["pcn_code"].isin(set(pcns["unit_code"]))
-                              & (practices["weight"] > 0)]
-        if len(practices):
-            frames.append(shares_within(practices, "pcn_code", 100).assign(
-                level="practice", resource="per_100", weight_by=weight_by))
+    parents = {child: _parents(store, child, parent, periods[-1]) if periods else pd.Series(dtype=object)
+               for child, parent in pairwise(NOMINAL)}
+    for weight_by, units in by.items():
+        shared = units[top][units[top]["weight"] > 0]
+        if len(shared):
+            frames.append(fair_shares(shared, 1000).assign(
+                scope="all", level=top, resource="per_1000", weight_by=weight_by))
+        for child, parent in pairwise(NOMINAL):
+            sharing = set(units[parent].loc[units[parent]["weight"] > 0, "unit_code"])
+            members = units[child].assign(_parent=units[child]["unit_code"].map(parents[child]))
+            members = members[members["_parent"].isin(sharing) & (members["weight"] > 0)]
+            if len(members):
+                frames.append(shares_within(members, "_parent", 100).assign(
+                    level=child, resource="per_100", weight_by=weight_by))
     if store.has("allocations"):
         loaded = store.read("allocations")[["resource", "level"]].drop_duplicates()
         for resource, level in loaded.itertuples(index=False):

@@ -36,6 +36,9 @@ __all__ = ["Section", "compare_view", "group_view", "headline", "home_view", "in
 
 #: The profile table of each level (from the level registry).
 PROFILE_TABLE = levels.profile_tables()
+#: Levels whose units have a page and API view of the one kind (:func:`unit_view`): every level
+#: with a profile but the PCN and user groups, whose views are their own.
+UNIT_LEVELS = tuple(name for name in PROFILE_TABLE if name not in ("pcn", "group"))
 #: Above this many PCNs, /compare starts from one ICB's PCNs rather than every one.
 COMPARE_ALL_UP_TO = 60
 

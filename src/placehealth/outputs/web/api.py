@@ -73,21 +73,6 @@ async def pcn(request: Request, code: str, indicator: str | None = Query(None, m
     return Response(body, media_type="application/json")
 
 
-@router.get("/practice/{code}", summary="A practice's profile and need")
-def practice(request: Request, code: str) -> dict[str, Any]:
-    return views.view_json(views.unit_view(_data(request), "practice", code))
-
-
-@router.get("/lsoa/{code}", summary="A neighbourhood (LSOA): profile, PCNs, need")
-def lsoa(request: Request, code: str) -> dict[str, Any]:
-    return views.view_json(views.unit_view(_data(request), "lsoa", code))
-
-
-@router.get("/la/{code}", summary="A local authority: profile and the PCNs serving it")
-def la(request: Request, code: str) -> dict[str, Any]:
-    return views.view_json(views.unit_view(_data(request), "la", code))
-
-
 @router.get("/target/{level}/{code}", summary="Targeting: reach of need, partners, fair shares",
             description="level is pcn or la; the sections of the targeting page")
 def target(request: Request, level: str, code: str) -> dict[str, Any]:
@@ -143,3 +128,13 @@ def download(request: Request, name: str, format: str = Query("csv", pattern="^(
     payload = render(frame, format, table=name, note=explanation(data.policy))
     return Response(payload, media_type=FORMATS[format],
                     headers={"Content-Disposition": f'attachment; filename="{name}.{format}"'})
+
+
+@router.get("/{level}/{code}", summary="A unit of any level with a profile: its profile and sections",
+            description=f"level is one of {', '.join(views.UNIT_LEVELS)} (the level registry's "
+            "levels with a profile; PCNs and groups have views of their own above)")
+def unit(request: Request, level: str, code: str) -> dict[str, Any]:
+    """Declared last, so that every view above is matched first."""
+    if level not in views.UNIT_LEVELS:
+        raise NotFound(f"no view for {level!r}: views are for {', '.join(views.UNIT_LEVELS)}, PCNs and groups")
+    return views.view_json(views.unit_view(_data(request), level, code))

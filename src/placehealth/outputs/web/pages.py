@@ -157,9 +157,9 @@ def error_page(status: int, heading: str, message: str, disclosure: str = "") ->
                                disclosure=disclosure), status_code=status)
 
 
-#: Levels whose units have a page at /{level}/{code}: every level with a profile (the PCN and
-#: user groups have pages of their own above).
-UNIT_PAGES = tuple(name for name in views.PROFILE_TABLE if name not in ("pcn", "group"))
+#: Levels whose units have a page at /{level}/{code} (the PCN and user groups have pages of
+#: their own above).
+UNIT_PAGES = views.UNIT_LEVELS
 
 
 @router.get("/{level}/{code}", response_class=HTMLResponse)
