@@ -196,11 +196,15 @@ def test_declared_tables_also_hide_derived_columns_named_as_such():
     frame = pd.DataFrame({"indicator": "x", "level": "pcn", "period": "2024-25",
                           "unit_code": ["U1", "U2", "U3"], "numerator": [3, 400, 500],
                           "denominator": [1000, 9000, 9000], "value": [0.3, 4.4, 5.6],
-                          "lowercl": [0.1, 4.0, 5.1], "national_rank": [1, 2, 3]})
+                          "lowercl": [0.1, 4.0, 5.1], "peer_mean": [4.0, 4.1, 4.2],
+                          "national_rank": [1, 2, 3], "practices": [1, 2, 3]})
     out = protect(frame, "comparison", "nhs_england")
     assert out["value"].isna().tolist() == [True, True, False]
     assert out["lowercl"].isna().tolist() == [True, True, False]
-    assert out["national_rank"].tolist() == [1, 2, 3]
+    assert out["peer_mean"].isna().tolist() == [True, True, False]  # not declared, named as derived
+    # a hidden value's rank would place it among the shown ones: hidden too (declared)
+    assert out["national_rank"].isna().tolist() == [True, True, False]
+    assert out["practices"].tolist() == [1, 2, 3]
 
 
 @settings(max_examples=60, deadline=None)

@@ -59,6 +59,8 @@ TREND_PERIODS = 5
 #: Levels compared (the level registry's ``compare`` levels).
 LEVELS = lv.levels_for("compare")
 PERCENTILES = (10, 20, 30, 40, 50, 60, 70, 80, 90)
+#: What the comparison carries of England and the ICB: the value and the counts behind it.
+BENCHMARK_COLUMNS = ("value", "numerator", "denominator")
 
 
 def _rate(frame: pd.DataFrame, benchmark: str, polarity: str | None, lower: str = "lowercl",
@@ -275,17 +277,24 @@ def comparison(
         return pd.DataFrame()
     out = values.copy()
     out["polarity"] = out["indicator"].map(lambda n: indicators[n].polarity)
-    eng = england.set_index(["indicator", "period"])["value"]
-    out["england_value"] = eng.reindex(pd.MultiIndex.from_frame(out[["indicator", "period"]])
-                                       ).to_numpy()
+    # each benchmark's value with the counts it comes from (disclosure control rounds them)
+    eng = england.set_index(["indicator", "period"])
+    key = pd.MultiIndex.from_frame(out[["indicator", "period"]])
+    for column in BENCHMARK_COLUMNS:
+        out[f"england_{column}"] = (eng[column].reindex(key).to_numpy() if column in eng
+                                    else np.nan)
     out["vs_england"] = "not compared"
     if icb is not None and unit_icb is not None and not icb.empty:
         out["icb_code"] = out["unit_code"].map(unit_icb)
-        icb_values = icb.set_index(["indicator", "period", "unit_code"])["value"]
+        icb_values = icb.set_index(["indicator", "period", "unit_code"])
         key = pd.MultiIndex.from_frame(out[["indicator", "period", "icb_code"]])
-        out["icb_value"] = icb_values.reindex(key).to_numpy()
+        for column in BENCHMARK_COLUMNS:
+            out[f"icb_{column}"] = (icb_values[column].reindex(key).to_numpy()
+                                    if column in icb_values else np.nan)
     else:
-        out["icb_code"], out["icb_value"] = None, np.nan
+        out["icb_code"] = None
+        for column in BENCHMARK_COLUMNS:
+            out[f"icb_{column}"] = np.nan
     out["vs_icb"] = "not compared"
     bench = peer_benchmark(values, peers) if peers is not None else pd.DataFrame()
     if not bench.empty:

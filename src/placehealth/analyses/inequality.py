@@ -63,7 +63,8 @@ CORE20_AREAS = {"hypertension": ["HYP"], "chronic respiratory disease": ["COPD",
 CORE20_COLUMNS = ["period", "pcn_code", "pcn_name", "clinical_area", "indicator", "measure",
                   "all_value", "core20_value", "core20_lowercl", "core20_uppercl", "rest_value",
                   "rest_lowercl", "rest_uppercl", "difference", "core20_share",
-                  "core20_observed", "core20_expected", "rest_observed", "rest_expected"]
+                  "core20_observed", "core20_expected", "rest_observed", "rest_expected", "tau2",
+                  "core20_patients", "patients"]
 
 
 def assign_quantiles(units: pd.DataFrame, k: int) -> pd.DataFrame:
@@ -370,22 +371,23 @@ def core20plus5(store: Store, gap: pd.DataFrame, lsoa: pd.DataFrame,
     scopes = (lsoa[(lsoa["level"] == "pcn") & lsoa["group_code"].isin(list(groups))]
               if len(lsoa) else lsoa)
     scores = _lsoa_scores(store, scopes["lsoa_code"].unique()) if len(scopes) else None
-    share = pd.DataFrame(columns=["period", "area_code", "core20_share"])
+    share = pd.DataFrame(columns=["period", "area_code", "core20_patients", "patients", "core20_share"])
     if scores is not None:
         scoped = scopes.merge(scores[["lsoa_code", "decile"]], on="lsoa_code", how="left")
         scoped["core20"] = scoped["decile"].isin([1, 2])
         people = scoped.drop_duplicates(["period", "area_code", "lsoa_code"])
         totals = (people.assign(c=people["patients"].where(people["core20"], 0))
                   .groupby(["period", "area_code"])[["c", "patients"]].sum())
-        share = (totals["c"] / totals["patients"]).rename("core20_share").reset_index()
+        share = totals.rename(columns={"c": "core20_patients"}).reset_index()
+        share["core20_share"] = share["core20_patients"] / share["patients"]
         summed = scoped.groupby([*keys, "core20"])[["observed", "expected"]].sum().reset_index()
         summed = summed[summed["expected"] > 0]
         # limits allow for the between-practice variation, as every need flag does
         practices = gap[gap["level"] == "practice"]
         tau2 = practices.groupby(["period", "group_code"], as_index=False)["tau2"].first()
         summed = summed.merge(tau2, on=["period", "group_code"], how="left")
-        split = (ratio_limits(summed, [*keys, "core20"], tau2="tau2") if len(summed)
-                 else pd.DataFrame())
+        split = (ratio_limits(summed, [*keys, "core20"], tau2="tau2").merge(
+            tau2, on=["period", "group_code"], how="left") if len(summed) else pd.DataFrame())
         for side, flag in (("core20", True), ("rest", False)):
             if split.empty:
                 break
@@ -397,10 +399,11 @@ def core20plus5(store: Store, gap: pd.DataFrame, lsoa: pd.DataFrame,
                 side_rows[f"{side}_uppercl"] = part[f"{measure}_uppercl"].to_numpy()
                 side_rows[f"{side}_observed"] = part["observed"].to_numpy()
                 side_rows[f"{side}_expected"] = part["expected"].to_numpy()
+                side_rows["tau2"] = part["tau2"].to_numpy()
                 long = long.merge(side_rows, on=[*keys, "measure"], how="left",
                                   suffixes=("", "_new"))
                 for column in (f"{side}_value", f"{side}_lowercl", f"{side}_uppercl",
-                               f"{side}_observed", f"{side}_expected"):
+                               f"{side}_observed", f"{side}_expected", "tau2"):
                     if f"{column}_new" in long:
                         long[column] = long[column].fillna(long.pop(f"{column}_new"))
     long = long.merge(share, on=["period", "area_code"], how="left")
@@ -417,7 +420,8 @@ def core20plus5(store: Store, gap: pd.DataFrame, lsoa: pd.DataFrame,
         parts.append(pd.DataFrame({
             "period": share["period"], "pcn_code": share["area_code"],
             "clinical_area": "population", "indicator": "core20_share", "measure": "share",
-            "all_value": share["core20_share"], "core20_share": share["core20_share"]}))
+            "all_value": share["core20_share"], "core20_share": share["core20_share"],
+            "core20_patients": share["core20_patients"], "patients": share["patients"]}))
     out = pd.concat(parts, ignore_index=True).reindex(columns=CORE20_COLUMNS)
     out["difference"] = out["core20_value"] - out["rest_value"]
     return out.sort_values(["period", "pcn_code", "clinical_area", "indicator", "measure"],

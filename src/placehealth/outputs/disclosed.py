@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from placehealth.outputs import recomputed
 from placehealth.outputs.disclosure import (
     FOLLOWS,
     PRESETS,
@@ -42,10 +43,14 @@ LEDGER_COLUMNS = ["table_name", "policy", "fingerprint", "rows", "dtypes", "made
 
 
 def rules_version() -> str:
-    """A digest of the disclosure rules' source: copies made under other rules are not used."""
+    """A digest of the disclosure rules' source (and of the recomputations after them): copies
+    made under other rules are not used."""
     from placehealth.outputs import disclosure
 
-    return hashlib.sha256(Path(disclosure.__file__).read_bytes()).hexdigest()[:16]
+    digest = hashlib.sha256()
+    for module in (disclosure, recomputed):
+        digest.update(Path(module.__file__).read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def copy_name(table: str, policy: Policy) -> str:
@@ -64,13 +69,23 @@ def fingerprint(store: Store, table: str) -> str | None:
 def protected_table(read: Callable[[str], pd.DataFrame], table: str, policy: Policy,
                     protected: Callable[[str], pd.DataFrame] | None = None) -> pd.DataFrame:
     """A whole table after disclosure control: ``read(name)`` gives a raw table; tables that follow
-    another (:data:`FOLLOWS`) hide what that table's protected copy (``protected(name)``) hides."""
+    another (:data:`FOLLOWS`) hide what that table's protected copy (``protected(name)``) hides;
+    tables derived from counts elsewhere are derived again from the protected counts
+    (:data:`recomputed.RECOMPUTED`)."""
     frame = protect(read(table), table, policy)
     if table in FOLLOWS and protected is not None:
         other = protected(FOLLOWS[table][0])
         if other is not None:
             frame = follow(frame, other, *FOLLOWS[table][1:])
+    if table in recomputed.RECOMPUTED and protected is not None:
+        frame = recomputed.RECOMPUTED[table][0](frame, protected)
     return frame
+
+
+def _depends_on(table: str) -> set[str]:
+    """The tables whose protected copy ``table``'s copy is made from."""
+    follows = {FOLLOWS[table][0]} if table in FOLLOWS else set()
+    return follows | set(recomputed.RECOMPUTED.get(table, (None, ()))[1])
 
 
 def follow(frame: pd.DataFrame, other: pd.DataFrame, keys: tuple[str, ...],
@@ -99,7 +114,7 @@ def needs_protection(store: Store, table: str) -> bool:
     """Whether disclosure control changes anything in ``table``: it has count columns (declared,
     or inferred from its column names and types), it follows another table, or it has a column
     withheld from every output. Tables without (lookups, boundaries, scores) are read as stored."""
-    if table in FOLLOWS or table in WITHHELD:
+    if table in FOLLOWS or table in WITHHELD or table in recomputed.RECOMPUTED:
         return True
     schema = store.con.table(table).schema()
     empty = pd.DataFrame({name: pd.Series(dtype=kind) for name, kind in schema.to_pandas()})
@@ -126,20 +141,28 @@ def write_all(store: Store, policies: Iterable[str | Policy] = tuple(PRESETS),
     current = {(r.table_name, r.policy): r.fingerprint for r in old.itertuples()}
     rows: list[dict] = [r._asdict() for r in old.itertuples(index=False)]
     written: dict[str, int] = {}
-    tables = [t for t in store.list_tables() if t not in SKIP and needs_protection(store, t)]
-    # tables that others follow first, so the follower reads their fresh copy
-    tables.sort(key=lambda t: t not in {other for other, *_ in FOLLOWS.values()})
+    everything = store.list_tables()
+    tables = [t for t in everything if t not in SKIP and needs_protection(store, t)]
+    # tables others are made from first, so those read their fresh copy (comparison, then spine)
+    needed = set().union(*(_depends_on(t) for t in tables))
+    tables.sort(key=lambda t: t not in needed)
     prints = {t: fingerprint(store, t) for t in tables}
     for policy in policies:
         made: dict[str, pd.DataFrame] = {}
+
+        def source(name: str, made=made, policy=policy) -> pd.DataFrame | None:
+            if name in made:
+                return made[name]
+            if name in everything and not needs_protection(store, name):
+                return store.read(name).assign(**{SUPPRESSED: ""})
+            return _read_copy(store, name, policy)
+
         for table in tables:
-            if current.get((table, policy.name)) == prints[table] and table not in FOLLOWS:
+            if current.get((table, policy.name)) == prints[table] and not _depends_on(table):
                 continue
             if progress:
                 progress(f"{table} ({policy.name})")
-            frame = protected_table(store.read, table, policy,
-                                    lambda name, made=made, policy=policy: made.get(name) if name in made
-                                    else _read_copy(store, name, policy))
+            frame = protected_table(store.read, table, policy, source)
             made[table] = frame
             store.con.create_table(copy_name(table, policy), _storable(frame), database=SCHEMA,
                                    overwrite=True)

@@ -43,9 +43,11 @@ Three steps, applied to a whole table before any filtering so every view of it a
 A count is tested for smallness once rounded to whole people (an apportioned 7.3 is 7, so it is
 suppressed rather than rounded to 5).
 
+The comparison tables (``comparison``, ``spine``, ``deciles``, ``funnel``, ``funnel_limits``)
+are derived again from the protected counts after these steps (``outputs/recomputed.py``).
+
 Known limits: a count published in two tables is protected in each, and the two patterns may
-differ; rates of tables without a declared recomputation (e.g. ``comparison``, ``core20plus5``)
-are hidden with their counts but otherwise unrounded; three-way tables get the greedy step without the bridge check.
+differ; three-way tables get the greedy step without the bridge check.
 
 Suppressed cells become null and the row's ``suppressed_cells`` column names them; outputs show
 :data:`MARK` in their place, with :func:`explanation` as the note.
@@ -160,6 +162,11 @@ class TableRule:
     #: (numerator, denominator, value): a proportion and its Wilson limits (``lowercl``,
     #: ``uppercl``), gap to and meeting of a ``target``, recomputed from the rounded counts.
     proportion: tuple[str, str, str] | None = None
+    #: Sides of a split (e.g. Core20 and the rest): ``{side}_value``, ``_lowercl`` and
+    #: ``_uppercl`` are the O/E ratio, or missing patients (as the row's ``measure`` says), of
+    #: ``{side}_observed`` and ``{side}_expected``, recomputed from their rounded values with
+    #: the row's ``tau2``; ``difference`` is the first side's value less the second's.
+    observed_expected_sides: tuple[str, ...] = ()
 
 
 def profile_rule(frame: pd.DataFrame) -> TableRule:
@@ -209,6 +216,11 @@ _NEED_DERIVED: dict[str, tuple[str, ...]] = {
     "observed_prevalence": ("observed", "list_size"),
     "expected_prevalence": ("expected", "list_size"),
 }
+
+#: Comparison columns describing the unit itself (hidden with its counts).
+_UNIT_COMPARED = ("value", "lowercl", "uppercl", "vs_england", "vs_icb", "peer_z", "peer_difference",
+                  "peer_difference_lowercl", "peer_difference_uppercl", "vs_peers", "national_rank",
+                  "national_decile")
 
 #: Declared rules for the tables whose columns are known.
 TABLE_RULES: dict[str, TableRule] = {
@@ -267,18 +279,37 @@ TABLE_RULES: dict[str, TableRule] = {
         share_of={"core20_pct": ("core20_numerator", "core20_denominator"),
                   "rest_pct": ("rest_numerator", "rest_denominator"),
                   "core20_share_pct": ("core20_denominator", None)}),
+    # Core20PLUS5: each side's O/E (or missing patients) and the difference from the side's
+    # rounded registers; the Core20 share from the rounded patients; the whole PCN's value is
+    # the protected need or uptake table's (outputs/recomputed.py).
     "core20plus5": TableRule(counts=("core20_observed", "core20_expected", "rest_observed",
-                                     "rest_expected"), dimensions=("pcn_code",),
+                                     "rest_expected", "core20_patients", "patients"),
+                             dimensions=("pcn_code",),
                              fixed=("period", "clinical_area", "indicator", "measure"),
                              derived={**{f"core20_{c}": ("core20_observed", "core20_expected")
                                          for c in ("value", "lowercl", "uppercl")},
                                       **{f"rest_{c}": ("rest_observed", "rest_expected")
                                          for c in ("value", "lowercl", "uppercl")},
-                                      "difference": ()}),
-    "comparison": TableRule(counts=("numerator", "denominator"), dimensions=("unit_code",),
-                            fixed=("indicator", "level", "period")),
+                                      "difference": ("core20_observed", "core20_expected",
+                                                     "rest_observed", "rest_expected"),
+                                      "core20_share": ("core20_patients", "patients"),
+                                      "all_value": ("patients",)},
+                             share_of={"core20_share": ("core20_patients", "patients")},
+                             observed_expected_sides=("core20", "rest")),
+    # Comparison: the unit's counts and those of England and its ICB; what describes the unit
+    # (its value, ratings, rank, distance from its peers) is hidden with its counts, and every
+    # shown value is derived again from the protected counts (outputs/recomputed.py).
+    "comparison": TableRule(counts=("numerator", "denominator", "england_numerator",
+                                    "england_denominator", "icb_numerator", "icb_denominator"),
+                            dimensions=("unit_code",), fixed=("indicator", "level", "period"),
+                            derived={**dict.fromkeys(_UNIT_COMPARED, ("numerator", "denominator")),
+                                     "england_value": ("england_numerator", "england_denominator"),
+                                     "icb_value": ("icb_numerator", "icb_denominator")}),
     "funnel": TableRule(counts=("numerator", "denominator"), dimensions=("unit_code",),
-                        fixed=("indicator", "level", "period")),
+                        fixed=("indicator", "level", "period"),
+                        derived=dict.fromkeys(("value", "lower95_0limit", "upper95_0limit",
+                                               "lower99_8limit", "upper99_8limit", "funnel95_0",
+                                               "funnel99_8", "position"), ("numerator", "denominator"))),
     # Series: counts protected; the value is derived from them (hidden with a hidden count).
     "series": TableRule(counts=("numerator", "denominator"), dimensions=("unit_code",),
                         fixed=("indicator", "level", "period", "source"),
@@ -633,6 +664,8 @@ def protect(frame: pd.DataFrame, table: str | None = None,
         out[column] = value
     for column, value in _proportion(out, rule, policy).items():
         out[column] = value
+    for column, value in _sides(out, rule, policy).items():
+        out[column] = value
     for column, digits in rule.decimals.items():
         if column in out:
             out[column] = pd.to_numeric(out[column], errors="coerce").round(digits)
@@ -720,6 +753,43 @@ def _observed_expected(frame: pd.DataFrame, rule: TableRule, policy: Policy) -> 
         with np.errstate(divide="ignore", invalid="ignore"):
             shortfall = np.round(detectable_shortfall(np.where(usable, expected, 0.0), tau2), 2)
         out["detectable_shortfall"] = pd.Series(np.where(usable, shortfall, np.nan), index=frame.index)
+    return out
+
+
+def _sides(frame: pd.DataFrame, rule: TableRule, policy: Policy) -> dict[str, pd.Series]:
+    """Each side's O/E ratio or missing patients with limits (``measures.observed_expected``) from
+    its rounded registers, and the difference between the sides (see ``observed_expected_sides``)."""
+    if not rule.observed_expected_sides or "measure" not in frame:
+        return {}
+    from placehealth.measures.observed_expected import ratio_limits
+
+    measure = frame["measure"].to_numpy()
+    wanted = np.isin(measure, ["ratio", "missing"])
+    tau2 = (pd.to_numeric(frame["tau2"], errors="coerce").fillna(0.0).to_numpy(dtype="float64")
+            if "tau2" in frame else np.zeros(len(frame)))
+    out: dict[str, pd.Series] = {}
+    for side in rule.observed_expected_sides:
+        names = [f"{side}_observed", f"{side}_expected"]
+        if not set(names) <= set(frame.columns):
+            continue
+        observed, expected = (_rounded(pd.to_numeric(frame[n], errors="coerce").to_numpy(dtype="float64"),
+                                       policy) for n in names)
+        usable = wanted & np.isfinite(observed) & np.isfinite(expected) & (expected > 0)
+        rows = pd.DataFrame({"observed": np.where(usable, observed, 0.0),
+                             "expected": np.where(usable, expected, 1.0), "tau2": tau2})
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            stats = ratio_limits(rows, [], unique=True, tau2="tau2")
+        for suffix, ending in (("value", ""), ("lowercl", "_lowercl"), ("uppercl", "_uppercl")):
+            column = f"{side}_{suffix}"
+            if column not in frame:
+                continue
+            recomputed = np.where(measure == "ratio", stats[f"ratio{ending}"], stats[f"missing{ending}"])
+            kept = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype="float64")
+            out[column] = pd.Series(np.where(usable, recomputed, np.where(wanted, np.nan, kept)),
+                                    index=frame.index)
+    first, second = (f"{side}_value" for side in rule.observed_expected_sides[:2])
+    if "difference" in frame and first in out and second in out:
+        out["difference"] = out[first] - out[second]
     return out
 
 
