@@ -13,30 +13,17 @@ Run: .venv/bin/python benchmarks/evaluate.py [--only spc,synth,did]
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import time
 
 import numpy as np
 import pandas as pd
 
+from _machine import machine
 from placehealth.measures.did import callaway_santanna
 from placehealth.measures.spc import xmr
 from placehealth.measures.synth import synthetic_control
 
 PCNS, PERIODS = 1250, 60
-
-
-def machine() -> str:
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as handle:
-            cpu = next(line.split(":", 1)[1].strip() for line in handle if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return (f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, numpy "
-            f"{np.__version__}, pandas {pd.__version__}; load average {load:.1f} at start")
 
 
 def panel(units: int, periods: int, seed: int) -> np.ndarray:

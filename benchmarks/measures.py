@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import time
 from datetime import UTC, datetime
 
@@ -21,21 +20,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from _machine import machine
 from placehealth.measures import dsr, esp2013, sii
 
 Z95 = stats.norm.ppf(0.975)
-
-
-def machine() -> str:
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as handle:
-            cpu = next(line.split(":", 1)[1].strip() for line in handle if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return (f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, numpy "
-            f"{np.__version__}, pandas {pd.__version__}; load average {load:.1f} at start")
 
 
 # --- sii ----------------------------------------------------------------------------------------

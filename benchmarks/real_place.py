@@ -22,7 +22,6 @@ import argparse
 import os
 import platform
 import resource
-import socket
 import subprocess
 import sys
 import tempfile
@@ -31,13 +30,9 @@ import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
+from _machine import serve
+
 BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _children_cpu() -> float:
@@ -66,18 +61,8 @@ def timed(label: str, command: list[str], env: dict[str, str]) -> float:
 
 def first_page(label: str, db: Path, path: str, env: dict[str, str]) -> float:
     """Start the dashboard, wait until it listens, time the first request of ``path``."""
-    port = free_port()
-    server = subprocess.Popen([str(BIN / "placehealth"), "serve", "--port", str(port), "--db", str(db)],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              start_new_session=True)
+    server, port = serve(db, env)
     try:
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                    break
-            except OSError:
-                time.sleep(0.2)
         cpu = _process_cpu(server.pid)
         started = time.perf_counter()
         with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=1200) as response:

@@ -25,7 +25,6 @@ import os
 import platform
 import resource
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,6 +32,8 @@ import time
 import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
+
+from _machine import serve
 
 BIN = Path(sys.executable).parent
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"  # ../shared/data beside the checkout
@@ -61,18 +62,8 @@ def timed(label: str, command: list[str]) -> float:
 
 
 def first_page(label: str, db: Path, path: str) -> float:
-    port = _free_port()
-    server = subprocess.Popen([PLACEHEALTH, "serve", "--port", str(port), "--db", str(db)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              start_new_session=True)
+    server, port = serve(db)
     try:
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                    break
-            except OSError:
-                time.sleep(0.2)
         started = time.perf_counter()
         with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=1200) as response:
             status, size = response.status, len(response.read())
@@ -87,12 +78,6 @@ def first_page(label: str, db: Path, path: str) -> float:
     finally:
         server.terminate()
         server.wait(timeout=30)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def main() -> None:

@@ -10,26 +10,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from placehealth.analyses import compare, peers
 from placehealth.measures import proportion
 from placehealth.outputs import disclosed
 from placehealth.outputs.disclosure import SUPPRESSED
 from placehealth.outputs.queries import Data
 from placehealth.store import Store
 
-from support import frame, ingest
-from support.tiny_practices import ATTRIBUTES, tiny_store
+from support.tiny_practices import built_comparison
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    db_path = tmp_path_factory.mktemp("comparison") / "tiny.duckdb"
-    with Store(db_path) as store:
-        tiny_store(store)
-        ingest(store, "practice_attributes", frame(ATTRIBUTES), "2020-21")
-        peers.build(store)
-        compare.build(store)
-    return db_path
+    return built_comparison(tmp_path_factory.mktemp("comparison") / "tiny.duckdb")
 
 
 @pytest.fixture(scope="module")

@@ -1,16 +1,7 @@
 """The tiny hand-made place of the profile spec and profile-CLI tests, written as readable rows.
 
-The place (January 2025, LSOA 2021 codes, IMD scores 40 / 20 / 10 for LSOAs 1 / 2 / 3):
-
-| practice | PCN (Jan) | PCN (Feb) | LSOA1 | LSOA2 | LSOA3 | W01000001 (Wales, no IMD) | EMPTY |
-|---|---|---|---|---|---|---|---|
-| A00001 | U00001 | U00001 | 60 | 30 | | | 10 |
-| A00002 | U00001 | U00002 | | 50 | 50 | 100 | |
-| A00003 | U00002 | U00002 | | | 100 (40 male + 60 female rows) | | |
-| A00004 | U00003 | U00003 | | | 100 | | |
-
-A00001 also has MALE rows (30 in LSOA1) beside its ALL rows: they must not be added.
-LSOA1 and LSOA2 are in authority Alpha, LSOA3 in Beta, the Welsh LSOA in Gamma.
+The place is drawn as a table (practices, PCNs by month, patients by LSOA) at the top of
+tests/spec/test_profile_spec.py, whose expected values are worked out from it by hand.
 """
 
 from __future__ import annotations

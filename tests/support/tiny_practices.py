@@ -3,6 +3,8 @@ readable tables."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from placehealth.store import Store
 
 from support import frame, ingest
@@ -64,3 +66,15 @@ def tiny_store(store: Store) -> Store:
         ingest(store, "qof_prevalence", rows, period)
     ingest(store, "qof_indicators", frame(GROUPS), "2020-21")
     return store
+
+
+def built_comparison(path: Path) -> Path:
+    """The tiny store with practice attributes, its peers and comparison built, at ``path``."""
+    from placehealth.analyses import compare, peers
+
+    with Store(path) as store:
+        tiny_store(store)
+        ingest(store, "practice_attributes", frame(ATTRIBUTES), "2020-21")
+        peers.build(store)
+        compare.build(store)
+    return path

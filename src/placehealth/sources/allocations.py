@@ -15,22 +15,18 @@ import pandas as pd
 from placehealth.sources.base import ReadOptions, ReadResult, reader
 from placehealth.sources.partners import register_name
 from placehealth.sources.validate import (
-    LSOA,
-    PCN,
-    PRACTICE,
     InputError,
     SourceFile,
     check_unique,
-    read_table,
-    resolve_columns,
+    read_columns,
     single_value,
     to_numbers,
+    unit_codes,
 )
 
 PUBLICATION = "Actual allocations of a resource (user file)"
 #: Levels an allocation may be made to, with the code each must match.
-LEVELS = {"pcn": PCN, "practice": PRACTICE, "lsoa": LSOA,
-          "la": re.compile(r"^E0[6789]\d{6}$")}
+LEVELS = unit_codes("pcn", "practice", "lsoa", "la")
 
 _COLUMNS = {
     "level": ["level", "unit_level"],
@@ -45,11 +41,8 @@ _COLUMNS = {
         example="placehealth ingest --as allocations outreach_sessions_2025-26.csv")
 def read_allocations(source: SourceFile, options: ReadOptions) -> ReadResult:
     """``level, unit_code, amount`` -> ``allocations``."""
-    raw = read_table(source)
-    frame = resolve_columns(raw, _COLUMNS, mapping=options.mapping,
-                            optional=["resource", "period"], layout="allocations")
-    frame = frame.astype(object)
-    frame.attrs["source"] = source.name
+    frame = read_columns(source, _COLUMNS, mapping=options.mapping,
+                         optional=["resource", "period"], layout="allocations").astype(object)
     frame["level"] = frame["level"].astype(str).str.strip().str.lower()
     frame["unit_code"] = frame["unit_code"].astype(str).str.strip().str.upper()
     for line, level, code in frame[["level", "unit_code"]].itertuples():

@@ -42,8 +42,8 @@ from placehealth.sources.validate import (
     month_period,
     normalise_name,
     null_if_blank,
+    read_columns,
     read_table,
-    resolve_columns,
     single_value,
     to_numbers,
 )
@@ -324,11 +324,9 @@ def _detect_register(source: SourceFile) -> bool:
 def read_register(source: SourceFile, options: ReadOptions) -> ReadResult:
     """A partner register (CSV or the first sheet of a workbook) -> ``partners``."""
     raw = _first_sheet(source) if _is_xlsx(source) else read_table(source)
-    frame = resolve_columns(raw, _COLUMNS, mapping=options.mapping,
-                            optional=[c for c in _COLUMNS if c not in ("partner_id", "name", "kind")],
-                            layout="a partner register")
-    frame = frame.astype(object)
-    frame.attrs["source"] = source.name
+    frame = read_columns(source, _COLUMNS, mapping=options.mapping,
+                         optional=[c for c in _COLUMNS if c not in ("partner_id", "name", "kind")],
+                         layout="a partner register", raw=raw).astype(object)
     period = _period(frame, options, source)
     register = (single_value(frame, "register", "register") if "register" in frame
                 else register_name(source))
@@ -433,12 +431,9 @@ _GP_SITES = {
 def read_gp_sites(source: SourceFile, options: ReadOptions) -> ReadResult:
     """A practice location file -> ``partners`` as GP sites (register ``gp_sites``). The same
     files load as ``practice-locations`` when detected; this kind adds them to the register."""
-    raw = read_table(source)
-    frame = resolve_columns(raw, _GP_SITES, mapping=options.mapping,
-                            optional=["extract_date", "postcode", "latitude", "longitude",
-                                      "lsoa_code"], layout="practice locations")
-    frame = frame.astype(object)
-    frame.attrs["source"] = source.name
+    frame = read_columns(source, _GP_SITES, mapping=options.mapping,
+                         optional=["extract_date", "postcode", "latitude", "longitude",
+                                   "lsoa_code"], layout="practice locations").astype(object)
     if options.period:
         period = _snapshot(options.period, source.name)
     elif "extract_date" in frame:
@@ -484,10 +479,7 @@ def _venue_reader(kind_name: str):
         return {name_key(w) for w in wanted} <= keys
 
     def read(source: SourceFile, options: ReadOptions) -> ReadResult:
-        raw = read_table(source)
-        frame = resolve_columns(raw, columns, mapping=options.mapping, layout=publication)
-        frame = frame.astype(object)
-        frame.attrs["source"] = source.name
+        frame = read_columns(source, columns, mapping=options.mapping, layout=publication).astype(object)
         period = _period(frame, options, source)
         frame["name"] = frame["name"].astype(str).str.strip()
         blank = frame["name"] == ""

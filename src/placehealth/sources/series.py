@@ -30,23 +30,20 @@ import pandas as pd
 
 from placehealth.sources.base import ReadOptions, ReadResult, has_columns, reader
 from placehealth.sources.validate import (
-    LSOA,
-    PCN,
-    PRACTICE,
     InputError,
     SourceFile,
     check_unique,
+    read_columns,
     read_table,
-    resolve_columns,
     to_numbers,
+    unit_codes,
 )
 
 PUBLICATION = "A local indicator's series (long CSV: unit, period, numerator and denominator, or value)"
 COVER = "UKHSA COVER quarterly vaccination coverage by upper-tier local authority (long form)"
 
 #: Code patterns, first match wins (a PCN's U12345 also looks like a practice code), for telling a unit's level when the file does not say.
-LEVEL_PATTERNS = {"pcn": PCN, "practice": PRACTICE, "lsoa": LSOA,
-                  "utla": re.compile(r"^E(06|08|09|10)\d{6}$")}
+LEVEL_PATTERNS = unit_codes("pcn", "practice", "lsoa", "utla")
 _QUARTER = re.compile(r"^(\d{4})\s*[-/ ]?\s*Q([1-4])$", re.IGNORECASE)
 _MONTH = re.compile(r"^(\d{4})-(\d{2})(?:-\d{2})?$")
 _YEAR = re.compile(r"^(\d{4})$")
@@ -120,16 +117,15 @@ def _detect(source: SourceFile) -> bool:
         example="placehealth ingest --as series my_indicator.csv")
 def read_series(source: SourceFile, options: ReadOptions) -> ReadResult:
     """A long CSV of any local indicator (see the module doc)."""
-    raw = read_table(source)
-    frame = resolve_columns(
-        raw, {"unit_code": ["unit_code", "unit", "code", "area_code"], "period": ["period"],
+    frame = read_columns(
+        source, {"unit_code": ["unit_code", "unit", "code", "area_code"], "period": ["period"],
               "indicator": ["indicator"], "level": ["level"], "numerator": ["numerator"],
               "denominator": ["denominator"], "value": ["value"]},
         mapping=options.mapping, optional=["level", "numerator", "denominator", "value"],
         layout="series")
     if "value" not in frame and not {"numerator", "denominator"} <= set(frame):
         raise InputError(source.name, "give numerator and denominator, or value; found: "
-                         f"{', '.join(raw.columns)}", line=1, field="value")
+                         f"{', '.join(source.header())}", line=1, field="value")
     frame["unit_code"] = frame["unit_code"].astype(str).str.strip()
     frame["indicator"] = frame["indicator"].astype(str).str.strip()
     for column in ("unit_code", "indicator"):

@@ -21,16 +21,14 @@ import pandas as pd
 
 from placehealth.sources.base import ReadOptions, ReadResult, reader
 from placehealth.sources.validate import (
-    LSOA,
-    PCN,
-    PRACTICE,
     InputError,
     SourceFile,
     check_unique,
+    read_columns,
     read_table,
-    resolve_columns,
     to_counts,
     to_numbers,
+    unit_codes,
     year_period,
 )
 from placehealth.tables import INT, STRING, table_spec
@@ -56,7 +54,7 @@ AREA_COLUMNS: dict[str, list[str]] = {
     "lsoa": ["LSOA_CODE", "LSOA21CD", "LSOA11CD", "LSOA code"],
     "pcn": ["PCN_Code", "PCN_ODS_CODE", "PCN code"],
 }
-AREA_PATTERNS = {"practice": PRACTICE, "pcn": PCN, "lsoa": LSOA}
+AREA_PATTERNS = unit_codes("practice", "pcn", "lsoa")
 
 _COLUMNS = {
     "period": ["Year", "Period", "Financial_Year", "FINANCIAL_YEAR"],
@@ -111,8 +109,8 @@ def read_uptake(source: SourceFile, options: ReadOptions) -> ReadResult:
     """Numerator/denominator rows by area, indicator, age cohort and period."""
     raw = read_table(source)
     level, area_column = _area(raw, options)
-    frame = resolve_columns(raw, _COLUMNS, mapping=options.mapping,
-                            optional=["period", "age"], layout="uptake")
+    frame = read_columns(source, _COLUMNS, mapping=options.mapping, optional=["period", "age"],
+                         layout="uptake", raw=raw)
     frame["area_code"] = raw[area_column].astype(str).str.strip().str.upper()
     bad = ~frame["area_code"].str.match(AREA_PATTERNS[level])
     if bad.any():

@@ -30,6 +30,15 @@ LSOA = re.compile(r"^[EW]01\d{6}$")
 MSOA = re.compile(r"^[EW]02\d{6}$")
 LAD = re.compile(r"^[EWSN]0[6789]\d{6}$")
 ONS_CODE = re.compile(r"^[EWSNLM]\d{8}$")
+#: The code of a unit of each level that local files name directly, in the order a level is
+#: told from a code (a PCN's U12345 also looks like a practice code, so PCN comes first).
+UNIT_CODES = {"pcn": PCN, "practice": PRACTICE, "lsoa": LSOA,
+              "la": re.compile(r"^E0[6789]\d{6}$"), "utla": re.compile(r"^E(06|08|09|10)\d{6}$")}
+
+
+def unit_codes(*levels: str) -> dict[str, re.Pattern[str]]:
+    """The code patterns of ``levels`` (:data:`UNIT_CODES`), in that order."""
+    return {level: UNIT_CODES[level] for level in levels}
 
 #: LSOA-column values that are not English/Welsh LSOAs but are known in NHS England files:
 #: no LSOA recorded, closed or empty records, Scottish/NI small areas, Channel Islands, Isle of Man.
@@ -268,6 +277,18 @@ def resolve_columns(
     result = pd.DataFrame(out, index=frame.index)
     result.attrs.update(frame.attrs)
     return result
+
+
+def read_columns(source: SourceFile, wanted: Mapping[str, Iterable[str]], *,
+                 mapping: Mapping[str, str] | None = None, optional: Iterable[str] = (),
+                 layout: str = "", raw: pd.DataFrame | None = None) -> pd.DataFrame:
+    """A file's rows (:func:`read_table`, or ``raw`` when already read) with the columns
+    ``wanted`` picked out and renamed (:func:`resolve_columns`), remembering their file
+    (``attrs["source"]``) for the errors that name it."""
+    frame = resolve_columns(read_table(source) if raw is None else raw, wanted, mapping=mapping,
+                            optional=optional, layout=layout)
+    frame.attrs["source"] = source.name
+    return frame
 
 
 def column_key(name: str) -> str:
