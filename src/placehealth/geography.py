@@ -64,19 +64,12 @@ def population_totals(store: Store, vintage: int) -> tuple[pd.Series | None, str
         t = t.filter(t.lsoa_vintage == vintage)
         periods = sorted(p for p in t.select("period").distinct().to_pandas()["period"] if p)
         if periods:
-            # summed inside the engine: a national single-year file is millions of rows
-            t = t.filter(t.period == periods[-1])
-            flags = t.aggregate(all_ages=(t.age_from == -1).any(),
-                                persons=(t.sex.upper() == "ALL").any()).to_pandas()
-            if _true(flags["all_ages"]):
-                t = t.filter(t.age_from == -1)
-                flags = t.aggregate(persons=(t.sex.upper() == "ALL").any()).to_pandas()
-            if _true(flags["persons"]):
-                t = t.filter(t.sex.upper() == "ALL")
-            t = t.filter(t.lsoa_code.notnull())
-            rows = t.group_by("lsoa_code").aggregate(population=t.population.sum()).to_pandas()
-            totals = rows.set_index("lsoa_code")["population"].sort_index().astype(float)
-            totals = totals.fillna(0.0)
+            rows = t.filter(t.period == periods[-1]).to_pandas()
+            if (rows["age_from"] == -1).any():
+                rows = rows[rows["age_from"] == -1]
+            if (rows["sex"].str.upper() == "ALL").any():
+                rows = rows[rows["sex"].str.upper() == "ALL"]
+            totals = rows.groupby("lsoa_code")["population"].sum().astype(float)
             return totals, f"lsoa_population {periods[-1]}"
     if vintage == 2021 and store.has("census"):
         t = store.table("census")
@@ -86,12 +79,6 @@ def population_totals(store: Store, vintage: int) -> tuple[pd.Series | None, str
             return (rows.groupby("lsoa_code")["residents"].sum().astype(float),
                     "Census 2021 TS021 usual residents")
     return None, "equal shares (no population loaded)"
-
-
-def _true(flag: pd.Series) -> bool:
-    """An engine's one-row any() as a Python bool (NULL, over no rows, is False)."""
-    value = flag.iloc[0]
-    return bool(value) if pd.notna(value) else False
 
 
 def crosswalk(store: Store, from_vintage: int, to_vintage: int) -> Crosswalk:

@@ -10,9 +10,7 @@ is cached in the backend once per period (``Table.cache``) for every level to re
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
 
 import ibis
 import pandas as pd
@@ -49,22 +47,6 @@ class PeriodData:
     population: pd.Series | None  # residents by LSOA on lsoa_vintage
     pcn_members: pd.DataFrame | None  # practice_code, unit_code (PCN), unit_name
     notes: list[str] = field(default_factory=list)
-    #: what every period of one build shares (see :func:`shared_value`)
-    shared: dict = field(default_factory=dict)
-
-
-T = TypeVar("T")
-
-
-def shared_value(shared: dict | None, key: tuple, make: Callable[[], T]) -> T:
-    """``make()``, once per ``key`` in a build: the inputs that do not change from period to
-    period (LSOA characteristics, populations, place memberships) are read once for all twelve
-    months of a national build instead of once a month. ``shared`` None: no reuse."""
-    if shared is None:
-        return make()
-    if key not in shared:
-        shared[key] = make()
-    return shared[key]
 
 
 # ----------------------------------------------------------------------------- inputs
@@ -85,13 +67,10 @@ def registration_matrix(store: Store, period: str) -> tuple[ibis.Table, int | No
     return matrix, None if pd.isna(vintage) else int(vintage)
 
 
-def period_data(store: Store, period: str, edition: str | None = None,
-                shared: dict[Any, Any] | None = None) -> PeriodData:
-    """Read and harmonise everything the profiles of ``period`` need. ``shared``: a dict kept
-    across the periods of one build, so what does not depend on the period is read once."""
+def period_data(store: Store, period: str, edition: str | None = None) -> PeriodData:
+    """Read and harmonise everything the profiles of ``period`` need."""
     matrix, native = registration_matrix(store, period)
-    chosen, vintage = shared_value(shared, ("edition", native, edition),
-                                   lambda: choose_edition(store, native, edition))
+    chosen, vintage = choose_edition(store, native, edition)
     notes: list[str] = []
     harmonisation = "none (same vintage)"
     if native is not None and vintage is not None and native != vintage \
@@ -102,47 +81,25 @@ def period_data(store: Store, period: str, edition: str | None = None,
                       stacklevel=2)
         chosen, vintage = None, native
     if native is not None and vintage is not None and native != vintage:
-        walk = shared_value(shared, ("crosswalk", native, vintage),
-                            lambda: crosswalk(store, native, vintage))
+        walk = crosswalk(store, native, vintage)
         matrix = harmonise(matrix, walk, ["patients"])
         matrix = matrix.group_by(["practice_code", "lsoa_code", "lsoa_known"]).aggregate(
             patients=matrix.patients.sum())
         harmonisation = walk.label
         notes.append(f"registrations moved {walk.label}")
-    practice_ages = age_values(store, period)
-    lsoa_values, population, resident_note = shared_value(
-        shared, ("lsoa_values", chosen, vintage, len(practice_ages.columns) <= 1),
-        lambda: _lsoa_inputs(store, chosen, vintage, len(practice_ages.columns) <= 1))
-    if resident_note:
-        notes.append(f"{period}: {resident_note}")
-        warnings.warn(notes[-1], UserWarning, stacklevel=2)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", lv.LevelWarning)
-            pcn_members = lv.practice_units(store, "pcn", period)
-    except LookupError:
-        pcn_members = None
-    return PeriodData(period, matrix.cache(), chosen, vintage or native, harmonisation,
-                      lsoa_values, practice_ages, population, pcn_members, notes,
-                      {} if shared is None else shared)
-
-
-def _lsoa_inputs(store: Store, chosen: str | None, vintage: int | None, resident_ages: bool
-                 ) -> tuple[pd.DataFrame, pd.Series | None, str | None]:
-    """The LSOA characteristics and residents of an IMD edition's LSOA vintage (the same for
-    every period); ``resident_ages``: no practice age file, so the residents' ages stand in (and
-    the note saying so)."""
     walk_back = None
     if vintage is not None and vintage != 2021 and store.has("lsoa_changes"):
         walk_back = crosswalk(store, 2021, vintage)
     lsoa_values = imd_values(store, chosen)
+    practice_ages = age_values(store, period)
     extras = [ethnicity_values(store, vintage, walk_back), rural_urban_values(store, vintage)]
-    note = None
-    if resident_ages:
+    if len(practice_ages.columns) <= 1:  # no practice age file: the residents' ages instead
         extras.append(resident_age_values(store, vintage, walk_back))
         if len(extras[-1].columns) > 1:
-            note = ("ages are those of the usual residents (Census 2021) of the LSOAs the "
-                    "patients live in (resident_age_*): no practice age file is loaded")
+            notes.append(f"{period}: ages are those of the usual residents (Census 2021) of "
+                         "the LSOAs the patients live in (resident_age_*): no practice age file "
+                         "is loaded")
+            warnings.warn(notes[-1], UserWarning, stacklevel=2)
     for extra in extras:
         if len(extra.columns) > 1:
             lsoa_values = lsoa_values.merge(extra, on="lsoa_code", how="outer")
@@ -153,7 +110,14 @@ def _lsoa_inputs(store: Store, chosen: str | None, vintage: int | None, resident
             frame = harmonise_frame(census.rename("population").rename_axis("lsoa_code")
                                     .reset_index(), walk_back, ["population"])
             population = frame.set_index("lsoa_code")["population"]
-    return lsoa_values, population, note
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", lv.LevelWarning)
+            pcn_members = lv.practice_units(store, "pcn", period)
+    except LookupError:
+        pcn_members = None
+    return PeriodData(period, matrix.cache(), chosen, vintage or native, harmonisation,
+                      lsoa_values, practice_ages, population, pcn_members, notes)
 
 
 # ----------------------------------------------------------------------------- computation

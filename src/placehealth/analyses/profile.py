@@ -43,7 +43,7 @@ from placehealth.analyses.footprint import (
     pcn_la,
     pcn_lsoa,
 )
-from placehealth.analyses.matrix import PeriodData, period_data, shared_value, unit_rows
+from placehealth.analyses.matrix import PeriodData, period_data, unit_rows
 from placehealth.store import Store
 
 #: Derived tables built here: level -> table.
@@ -170,15 +170,7 @@ def _largest(rows: ibis.Table, by: str) -> pd.DataFrame:
 
 def top_shares(by_practice: ibis.Table, pcn_members: pd.DataFrame | None) -> pd.DataFrame:
     """Per unit: practices and PCNs holding its patients, the largest of each and its share (%)."""
-    # read four times below: kept in the engine once rather than joined from the matrix each time
-    by_practice = by_practice.filter(by_practice.patients > 0).cache()
-    try:
-        return _top_shares(by_practice, pcn_members)
-    finally:
-        by_practice.release()
-
-
-def _top_shares(by_practice: ibis.Table, pcn_members: pd.DataFrame | None) -> pd.DataFrame:
+    by_practice = by_practice.filter(by_practice.patients > 0)
     top = _largest(by_practice, "practice_code")
     out = pd.DataFrame({"distinct_practices": top["count"].astype("int64"),
                         "largest_practice_code": top["practice_code"],
@@ -200,7 +192,7 @@ def level_profile(data: PeriodData, store: Store, level: str,
                   base: BaseSums | None = None) -> pd.DataFrame | None:
     """The profile of every unit of ``level`` in one period (None when the level has no units)."""
     try:
-        memberships = _membership(store, level, data)
+        memberships = lv.membership(store, level, data.period, vintage=data.lsoa_vintage)
     except LookupError:
         return None
     memberships = [m for m in memberships if len(m.members) or m.level == "lsoa"]
@@ -228,9 +220,7 @@ def level_profile(data: PeriodData, store: Store, level: str,
     out = out.rename_axis("unit_code").reset_index()
     out = out.merge(_names(memberships), on="unit_code", how="left")
     if level == "lsoa":
-        names = shared_value(data.shared, ("lsoa_names", data.lsoa_vintage),
-                             lambda: lv.lsoa_names(store, data.lsoa_vintage))
-        named = out["unit_code"].map(names)
+        named = out["unit_code"].map(lv.lsoa_names(store, data.lsoa_vintage))
         out["unit_name"] = named.fillna(out["unit_code"])
     if data.population is not None and memberships[0].kind == "lsoa":
         out = _coverage(out, memberships, data)
@@ -246,16 +236,6 @@ def level_profile(data: PeriodData, store: Store, level: str,
     return out.sort_values("unit_code").reset_index(drop=True)
 
 
-def _membership(store: Store, level: str, data: PeriodData) -> list[lv.Membership]:
-    """The level's memberships in the period; a place-based level's (LSOAs -> areas) do not
-    change with the period and are read once per build."""
-    if lv.get(level).kind != lv.PLACE:
-        return lv.membership(store, level, data.period, vintage=data.lsoa_vintage)
-    return shared_value(data.shared, ("membership", level, data.lsoa_vintage),
-                        lambda: lv.membership(store, level, data.period,
-                                              vintage=data.lsoa_vintage))
-
-
 #: Characteristics reported as percentages, and their published names where they differ.
 _PERCENT = re.compile(r"imd_decile_\d+|core20|ethnic_\w+|ruc_\w+|rural|female|under_18|age_\w+"
                       r"|(fe)?male_age_\w+|resident_age_\w+")
@@ -265,22 +245,20 @@ _RENAME = {"under_18": "pct_under_18", "age_65_plus": "pct_65_plus", "age_85_plu
 
 def _columns(summed: pd.DataFrame) -> pd.DataFrame:
     """Turn summed n/d pairs into the documented score and percentage columns."""
-    # numpy arrays, not Series: every Series operation would align on the (string) unit index
-    patients = summed["patients"].to_numpy(dtype=float)
-    columns = {"patients": patients, "practices": summed["practices"].to_numpy(),
-               "unknown_lsoa_pct": 100 * summed["unknown"].to_numpy(dtype=float) / patients}
+    patients = summed["patients"]
+    columns = {"patients": patients, "practices": summed["practices"],
+               "unknown_lsoa_pct": 100 * summed["unknown"] / patients}
     for n in [c for c in summed.columns if c.startswith("n__")]:
         c = n[3:]
-        d = summed[f"d__{c}"].to_numpy(dtype=float)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            mean = np.where(d > 0, summed[n].to_numpy(dtype=float) / d, np.nan)
+        d = summed[f"d__{c}"]
+        mean = (summed[n] / d).where(d > 0)
         if _PERCENT.fullmatch(c):
             columns[_RENAME.get(c, f"{c}_pct")] = 100 * mean
         else:
             columns[c] = mean
     out = pd.DataFrame(columns, index=summed.index)
     if "imd_score" in out:
-        out["imd_matched_pct"] = 100 * summed["d__imd_score"].to_numpy(dtype=float) / patients
+        out["imd_matched_pct"] = 100 * summed["d__imd_score"] / patients
         out["imd_score_decile"] = score_decile(out["imd_score"])
     first = [c for c in ("patients", "practices", "unknown_lsoa_pct", "imd_score",
                          "imd_score_decile", "imd_matched_pct", "core20_pct") if c in out]
@@ -342,11 +320,10 @@ def build_profiles(store: Store, *, imd_edition: str | None = None,
     if not store.has("registrations_lsoa"):
         return {}
     tables: dict[str, list[pd.DataFrame]] = {}
-    shared: dict = {}  # what every period reads alike, read once
     for period in store.periods("registrations_lsoa"):
         if progress:
             progress(period)
-        for name, frame in period_tables(store, period, imd_edition, shared).items():
+        for name, frame in period_tables(store, period, imd_edition).items():
             tables.setdefault(name, []).append(frame)
     written = {}
     for name, frames in tables.items():
@@ -359,10 +336,9 @@ def build_profiles(store: Store, *, imd_edition: str | None = None,
     return written
 
 
-def period_tables(store: Store, period: str, imd_edition: str | None = None,
-                  shared: dict | None = None) -> dict[str, pd.DataFrame]:
-    """Every profile table of one registration period (``shared``: see :func:`period_data`)."""
-    data = period_data(store, period, imd_edition, shared)
+def period_tables(store: Store, period: str, imd_edition: str | None = None) -> dict[str, pd.DataFrame]:
+    """Every profile table of one registration period."""
+    data = period_data(store, period, imd_edition)
     base = base_sums(data)
     out: dict[str, pd.DataFrame] = {}
     for level in PROFILE_TABLES:
@@ -376,8 +352,7 @@ def period_tables(store: Store, period: str, imd_edition: str | None = None,
     out["pcn_lsoa"] = lsoas
     out["pcn_footprint"] = pcn_footprint(lsoas)
     try:
-        la_members = shared_value(data.shared, ("la", data.lsoa_vintage),
-                                  lambda: lv.lsoa_units(store, "la", vintage=data.lsoa_vintage))
+        la_members = lv.lsoa_units(store, "la", vintage=data.lsoa_vintage)
     except LookupError:
         la_members = None
     out["pcn_la"] = pcn_la(lsoas, la_members, data)
