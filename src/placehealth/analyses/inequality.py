@@ -35,6 +35,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterable
 
+import ibis
 import numpy as np
 import pandas as pd
 
@@ -121,15 +122,47 @@ def _quiet_units(store: Store, level: str, period: str) -> pd.DataFrame | None:
     return units if len(units) else None
 
 
-def _unit_rows(store: Store, practice: pd.DataFrame, lsoa: pd.DataFrame,
+#: The columns of ``prevalence_gap_lsoa`` the inequality views read.
+LSOA_UNIT_COLUMNS = ["period", "level", "area_code", "lsoa_code", "group_code", "patients",
+                     "observed", "expected", "list_size"]
+
+Rows = pd.DataFrame | ibis.Table
+
+
+def _lsoa_rows(lsoa: Rows, period: str | None = None, level: str | None = None,
+               groups: list[str] | None = None) -> pd.DataFrame:
+    """The LSOA gap rows of one period, level and set of groups (None: all), from a frame or
+    filtered inside the engine from the stored table, so only those rows reach pandas."""
+    if isinstance(lsoa, pd.DataFrame):
+        if lsoa.empty:
+            return lsoa
+        keep = pd.Series(True, index=lsoa.index)
+        for column, value in (("period", period), ("level", level)):
+            if value is not None:
+                keep &= lsoa[column] == value
+        if groups is not None:
+            keep &= lsoa["group_code"].isin(groups)
+        return lsoa[keep]
+    t = lsoa
+    if period is not None:
+        t = t.filter(t.period == period)
+    if level is not None:
+        t = t.filter(t.level == level)
+    if groups is not None:
+        t = t.filter(t.group_code.isin(groups))
+    return t.select(*LSOA_UNIT_COLUMNS).to_pandas()
+
+
+def _unit_rows(store: Store, practice: pd.DataFrame, lsoa: Rows,
                uptake: pd.DataFrame | None) -> pd.DataFrame:
     """Counts per (area, unit, indicator): area_level, area_code, area_name, unit_code, units,
-    period, indicator, kind (ratio | proportion), x, n, population, score."""
+    period, indicator, kind (ratio | proportion), x, n, population, score. ``lsoa`` (a frame,
+    or the stored ``prevalence_gap_lsoa``) is read one period at a time."""
     parts = []
     for period in sorted(practice["period"].unique()) if len(practice) else []:
         rows = practice[(practice["period"] == period) & practice["expected"].notna()]
         scores = _practice_scores(store, period)
-        lsoa_rows = lsoa[lsoa["period"] == period] if len(lsoa) else lsoa
+        lsoa_rows = _lsoa_rows(lsoa, period)
         lsoa_scores = (_lsoa_scores(store, lsoa_rows["lsoa_code"].unique())
                        if len(lsoa_rows) else None)
         for level in levels.levels_for("inequality"):
@@ -295,26 +328,49 @@ def quantile_values(units: pd.DataFrame, k: int) -> pd.DataFrame:
         pd.DataFrame(columns=columns)
 
 
+#: Units (rows) per block of areas in :func:`inequality_measures`: the quantile sums are taken a
+#: block of areas at a time, so memory stays near the units themselves at England scale.
+BLOCK_ROWS = 1_000_000
+
+
+def _area_blocks(units: pd.DataFrame) -> list[np.ndarray]:
+    """Row positions of ``units`` in blocks of whole areas (area_level, area_code) of about
+    :data:`BLOCK_ROWS` rows, each in the rows' order."""
+    area = units.groupby(["area_level", "area_code"], observed=True, sort=False,
+                         dropna=False).ngroup().to_numpy()
+    sizes = np.bincount(area)
+    block = np.cumsum(sizes) // BLOCK_ROWS
+    order = np.argsort(block[area], kind="stable")
+    cuts = np.flatnonzero(np.diff(block[area][order])) + 1
+    return np.split(order, cuts)
+
+
 def inequality_measures(units: pd.DataFrame, repetitions: int = DEFAULT_REPETITIONS,
                         seed: int | None = 1) -> pd.DataFrame:
     """SII, RII and the quantile gap per area and indicator, over quintiles and (where the area
-    has enough units) deciles."""
+    has enough units) deciles. Quantiles and their sums are per area, so they are taken a block
+    of areas at a time; the SII is then simulated for every area at once (one seeded stream)."""
     if units.empty:
         return empty(INEQUALITY_COLUMNS)
     out = []
     series = ["area_level", "area_code", "period", "indicator"]
     # each unit appears once per area and indicator, so rows count units
-    size = units.groupby(series, observed=True).agg(n_units=("unit_code", "size"),
-                                                    people=("population", "sum"))
+    which = units.groupby(series, observed=True).ngroup().to_numpy()  # -1: a key is missing
+    known = which >= 0
+    n_units = np.bincount(which[known])
+    people = np.bincount(which[known], weights=np.nan_to_num(
+        units["population"].to_numpy(dtype=float)[known]), minlength=len(n_units))
+    blocks = _area_blocks(units)
     for k in (5, 10):
-        ok = size["n_units"] >= k
+        ok = n_units >= k
         if k == 10:
-            ok &= (size["n_units"] >= DECILE_MIN_UNITS) & (size["people"] >= DECILE_MIN_POPULATION)
-        eligible = size.index[ok]
-        subset = units[pd.MultiIndex.from_frame(units[series]).isin(eligible)]
-        if subset.empty:
+            ok &= (n_units >= DECILE_MIN_UNITS) & (people >= DECILE_MIN_POPULATION)
+        eligible = known & ok[np.maximum(which, 0)]
+        if not eligible.any():
             continue
-        values = quantile_values(subset, k)
+        parts = [quantile_values(units.iloc[rows[eligible[rows]]], k) for rows in blocks
+                 if eligible[rows].any()]
+        values = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
         values = values[values["value"].notna() & np.isfinite(values["value"])]
         complete = values.groupby(["area_level", "area_code", "period", "indicator"])["quantile"] \
             .transform("nunique") == k
@@ -351,7 +407,7 @@ def inequality_measures(units: pd.DataFrame, repetitions: int = DEFAULT_REPETITI
     return table
 
 
-def inequality(store: Store, practice: pd.DataFrame, lsoa: pd.DataFrame,
+def inequality(store: Store, practice: pd.DataFrame, lsoa: Rows,
                repetitions: int = DEFAULT_REPETITIONS) -> pd.DataFrame:
     """The ``inequality`` table from practice expected registers, their LSOA apportioning and
     any uptake loaded."""
@@ -360,16 +416,17 @@ def inequality(store: Store, practice: pd.DataFrame, lsoa: pd.DataFrame,
     return inequality_measures(units, repetitions)
 
 
-def core20plus5(store: Store, gap: pd.DataFrame, lsoa: pd.DataFrame,
+def core20plus5(store: Store, gap: pd.DataFrame, lsoa: Rows,
                 uptake_gap: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Per PCN: Core20 share of patients and the clinical-area gaps, Core20 against the rest."""
+    """Per PCN: Core20 share of patients and the clinical-area gaps, Core20 against the rest.
+    ``lsoa``: the LSOA gap rows (a frame, or the stored table: only the PCN rows of the Core20
+    clinical areas are read)."""
     groups = {g: area for area, gs in CORE20_AREAS.items() for g in gs}
     keys = ["period", "area_code", "group_code"]
     pcn_gap = gap[(gap["level"] == "pcn") & gap["group_code"].isin(list(groups))]
     long = pcn_gap.melt(id_vars=[*keys, "area_name"], value_vars=["ratio", "missing"],
                         var_name="measure", value_name="all_value")
-    scopes = (lsoa[(lsoa["level"] == "pcn") & lsoa["group_code"].isin(list(groups))]
-              if len(lsoa) else lsoa)
+    scopes = _lsoa_rows(lsoa, level="pcn", groups=list(groups))
     scores = _lsoa_scores(store, scopes["lsoa_code"].unique()) if len(scopes) else None
     share = pd.DataFrame(columns=["period", "area_code", "core20_patients", "patients", "core20_share"])
     if scores is not None:
@@ -431,7 +488,8 @@ def core20plus5(store: Store, gap: pd.DataFrame, lsoa: pd.DataFrame,
 def compute(store: Store, repetitions: int = DEFAULT_REPETITIONS) -> dict[str, pd.DataFrame]:
     """``inequality`` and ``core20plus5`` from the need tables in the store (those it allows)."""
     gap = store.read("prevalence_gap") if store.has("prevalence_gap") else None
-    lsoa = (store.read("prevalence_gap_lsoa") if store.has("prevalence_gap_lsoa")
+    # read a period (or the Core20 rows) at a time inside the engine: 6M rows at England scale
+    lsoa = (store.table("prevalence_gap_lsoa") if store.has("prevalence_gap_lsoa")
             else empty(LSOA_GAP_COLUMNS))
     uptake_gap = store.read("uptake_gap") if store.has("uptake_gap") else None
     if gap is None and uptake_gap is None:
