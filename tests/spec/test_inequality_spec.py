@@ -52,6 +52,7 @@ def test_sii_of_a_planted_gradient_matches_a_weighted_least_squares_fit():
     assert set(out["quantiles"]) == {5}  # 10 practices: too few for deciles
 
 
+@pytest.mark.engines  # the LSOA gap rows are filtered inside the engine
 def test_core20_neighbourhoods_against_the_rest(store):
     ingest(store, "qof_prevalence", QOF, "2024-25")
     ingest(store, "practice_pcn", PCN, "2025-03")
@@ -100,6 +101,29 @@ def test_deciles_only_where_the_population_allows():
     out = inequality.inequality_measures(units, repetitions=1000)
     quantiles = out.groupby("area_code")["quantiles"].agg(set)
     assert quantiles["BIG"] == {5, 10} and quantiles["SMALL"] == {5}
+
+
+def test_blocks_of_areas_give_the_same_measures_as_all_areas_at_once(monkeypatch):
+    # quantiles and their sums are per area, taken a block of areas at a time; the simulated
+    # limits are drawn for every area at once, so neither depends on the block size
+    rng = np.random.default_rng(5)
+    units = pd.concat([pd.DataFrame({
+        "area_level": level, "area_code": f"{level}{a}", "area_name": f"{level}{a}",
+        "unit_code": [f"L{(a * 7 + i) % 40:03d}" for i in range(12)], "units": "lsoa",
+        "period": period, "population": rng.integers(200, 900, 12).astype(float),
+        "score": rng.uniform(5, 60, 12), "indicator": "prevalence:DM", "kind": "proportion",
+        "x": rng.integers(10, 60, 12).astype(float), "n": 800.0})
+        for level in ("pcn", "la") for a in range(6) for period in ("2023-24", "2024-25")],
+        ignore_index=True)
+    whole = inequality.inequality_measures(units, repetitions=1000)
+    monkeypatch.setattr(inequality, "BLOCK_ROWS", 30)  # 2-3 areas a block
+    calls = []
+    quantile_values = inequality.quantile_values
+    monkeypatch.setattr(inequality, "quantile_values",
+                        lambda rows, k: calls.append(k) or quantile_values(rows, k))
+    pd.testing.assert_frame_equal(inequality.inequality_measures(units, repetitions=1000), whole)
+    assert calls.count(5) > 4
+    assert len(whole) == 12 * 2 * 4  # 12 areas x 2 periods x (sii, rii, gap, gap_ratio)
 
 
 def test_uptake_by_lsoa_gives_inequality_within_each_local_authority(store):
