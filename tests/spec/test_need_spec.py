@@ -146,6 +146,8 @@ def test_registers_are_apportioned_to_neighbourhoods_by_registration_shares(gap_
     assert pcn.loc["E01000002", "patients"] == 1300
     assert "NO2021" not in pcn.index  # unknown LSOA keeps its 10% share but is not listed
     assert pcn.loc["E01000001", "missing"] == pytest.approx(9)
+    for column in ("area_code", "lsoa_code", "group_code"):  # text, decoded from categories
+        assert lsoa[column].dtype == "string" and lsoa[column].map(type).eq(str).all()
 
 
 @pytest.mark.engines

@@ -17,6 +17,7 @@ from placehealth.outputs.disclosure import (
     protect,
     protect_frame,
     rule_for,
+    suppressed_names,
 )
 
 #: The worst case for an attacker's arithmetic: no rounding, so published cells are exact.
@@ -244,3 +245,14 @@ def test_a_single_valued_dimension_does_not_stop_bridge_closing():
     as_pcn = frame.rename(columns={"practice_code": "pcn_code"})
     for where, low, high in attack_two_way(as_pcn, out, lower=0):
         assert high - low >= 1, (where, low, high)
+
+
+def test_suppressed_names_join_each_rows_hidden_columns():
+    # one join per distinct pattern (millions of rows, few patterns), words of 62 columns
+    rng = np.random.default_rng(4)
+    for columns in (1, 5, 62, 63, 130):
+        hidden = pd.DataFrame(rng.random((2000, columns)) < 0.5 / columns,
+                              columns=[f"c{i}" for i in range(columns)])
+        expected = [",".join(c for c in hidden.columns if row[c]) for _, row in hidden.iterrows()]
+        assert list(suppressed_names(hidden)) == expected
+    assert suppressed_names(pd.DataFrame({"a": [False, False]})) == ""

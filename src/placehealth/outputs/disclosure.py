@@ -674,10 +674,29 @@ def protect(frame: pd.DataFrame, table: str | None = None,
     for column in hidden.columns:
         if hidden[column].any():
             out.loc[hidden[column].to_numpy(), column] = None
-    names = np.array(list(hidden.columns), dtype=object)
-    flags = hidden.to_numpy()
-    out[SUPPRESSED] = [",".join(names[row]) for row in flags] if flags.any() else ""
+    out[SUPPRESSED] = suppressed_names(hidden)
     return out
+
+
+def suppressed_names(hidden: pd.DataFrame) -> np.ndarray | str:
+    """Per row, the names of its hidden columns joined by commas ('' for none): each distinct
+    pattern of hidden columns is joined once (a national table has millions of rows, few
+    patterns)."""
+    flags = hidden.to_numpy(dtype=bool)
+    if not flags.any():
+        return ""
+    pattern = np.zeros(len(flags), dtype=np.int64)
+    for start in range(0, flags.shape[1], 62):  # 62 columns a word, words combined by codes
+        word = np.zeros(len(flags), dtype=np.int64)
+        for bit, column in enumerate(flags[:, start:start + 62].T):
+            word |= column.astype(np.int64) << bit
+        codes, uniques = pd.factorize(word)
+        pattern = pd.factorize(pattern * len(uniques) + codes)[0] if start else codes
+    first = np.full(int(pattern.max()) + 1, len(flags))
+    np.minimum.at(first, pattern, np.arange(len(flags)))
+    names = np.array(list(hidden.columns), dtype=object)
+    joined = np.array([",".join(names[flags[row]]) for row in first], dtype=object)
+    return joined[pattern]
 
 
 def _reshared(frame: pd.DataFrame, rule: TableRule, policy: Policy) -> dict[str, pd.Series]:
