@@ -162,14 +162,32 @@ def age_values(store: Store, period: str) -> pd.DataFrame:
     85+ split a closed band across the cut by its years (5-year files give 3/5 of 15-19 to
     under 18), and are empty where an open band crosses the cut.
     """
+    return age_values_many(store, [period]).drop(columns="period")
+
+
+def age_values_many(store: Store, periods: list[str]) -> pd.DataFrame:
+    """:func:`age_values` of several registration periods at once (column ``period``): the age
+    files they use are read in one query and every practice of every file shared in one pass."""
+    empty = pd.DataFrame(columns=["period", "practice_code"])
     if not store.has("registrations_age"):
-        return pd.DataFrame(columns=["practice_code"])
-    periods = store.periods("registrations_age")
-    chosen, _ = lv.nearest_period(periods, period)
-    if chosen is None:
-        return pd.DataFrame(columns=["practice_code"])
-    ages = store.read("registrations_age", period=chosen)
-    codes, practices = pd.factorize(ages["practice_code"])  # group by integers, not strings
+        return empty
+    available = store.periods("registrations_age")
+    chosen = {p: lv.nearest_period(available, p)[0] for p in periods}
+    chosen = {p: c for p, c in chosen.items() if c is not None}
+    if not chosen:
+        return empty
+    sources = sorted(set(chosen.values()))
+    ages = store.read("registrations_age", period=sources[0] if len(sources) == 1 else sources)
+    shares = _age_shares(ages)
+    links = pd.DataFrame({"period": list(chosen), "source": list(chosen.values())})
+    return links.merge(shares, on="source").drop(columns="source")
+
+
+def _age_shares(ages: pd.DataFrame) -> pd.DataFrame:
+    """The shares of :func:`age_values` for every practice of every period of ``ages``
+    (columns source = the age file's period, practice_code, ...)."""
+    # group by integers, not strings: one code per period and practice
+    codes, keys = pd.factorize(pd.MultiIndex.from_arrays([ages["period"], ages["practice_code"]]))
     ages = ages.assign(practice_code=codes, patients=ages["patients"].astype(float))
     has_sexes = ages["sex"].ne("ALL").groupby(ages["practice_code"]).transform("any")
     ages = ages[(ages["sex"] != "ALL") | ~has_sexes]
@@ -216,8 +234,11 @@ def age_values(store: Store, period: str) -> pd.DataFrame:
                                    aggfunc="sum", fill_value=0)
         if {"MALE", "FEMALE"} <= set(by_sex.columns):
             out["female"] = by_sex["FEMALE"] / (by_sex["MALE"] + by_sex["FEMALE"])
-    out.index = practices[out.index]
-    return out.rename_axis("practice_code").reset_index()
+    keys = keys[out.index]
+    out.index = pd.RangeIndex(len(out))
+    front = pd.DataFrame({"source": keys.get_level_values(0), "practice_code":
+                          keys.get_level_values(1)})
+    return pd.concat([front, out], axis=1)
 
 
 def _band_name(a: int, b: int | None) -> str:

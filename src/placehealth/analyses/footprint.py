@@ -1,16 +1,21 @@
 """PCN footprints: where each PCN's patients live (``pcn_lsoa``), how few LSOAs hold most of them
 (``pcn_footprint``), which local authorities they fall in (``pcn_la``, with a coterminosity
 score) and the neighbourhoods no PCN holds a majority of (``fragmented_lsoas``).
+
+The unit x LSOA rows (millions at national scale: every PCN x LSOA of every month) are summed,
+shared out and ordered inside the engine, for every period at once; pandas sees only the result.
 """
 
 from __future__ import annotations
 
+import ibis
 import pandas as pd
 
 from placehealth import levels as lv
 from placehealth.analyses.matrix import PeriodData, unit_rows
 
 FOOTPRINT_SHARES = (50, 80, 95)
+UNIT = ["period", "unit_code"]
 
 
 def pcn_lsoa(data: PeriodData) -> pd.DataFrame:
@@ -19,7 +24,11 @@ def pcn_lsoa(data: PeriodData) -> pd.DataFrame:
     (largest first) that together hold 50/80/95% of the PCN's patients."""
     if data.pcn_members is None:
         return pd.DataFrame()
-    return unit_lsoa(data, [lv.Membership("pcn", "practice", data.pcn_members)], "pcn")
+    return unit_lsoa(data, [_pcns(data)], "pcn")
+
+
+def _pcns(data: PeriodData) -> lv.Membership:
+    return lv.Membership("pcn", "practice", data.pcn_members)
 
 
 def group_lsoa(data: PeriodData, memberships: list[lv.Membership]) -> pd.DataFrame:
@@ -27,37 +36,57 @@ def group_lsoa(data: PeriodData, memberships: list[lv.Membership]) -> pd.DataFra
     return unit_lsoa(data, memberships, "group")
 
 
+def _unit_lsoa_sums(data: PeriodData, memberships: list[lv.Membership]) -> ibis.Table | None:
+    """period, unit_code, lsoa_code, patients (> 0): each unit's patients in each known LSOA."""
+    rows = unit_rows(data, memberships)
+    if rows is None:
+        return None
+    rows = rows.filter(rows.lsoa_known)
+    rows = rows.group_by([*UNIT, "lsoa_code"]).aggregate(patients=rows.patients.sum())
+    return rows.filter(rows.patients > 0)
+
+
 def unit_lsoa(data: PeriodData, memberships: list[lv.Membership], prefix: str) -> pd.DataFrame:
     """Each unit x LSOA of a level (``prefix`` names its columns: pcn_code/pcn_name or
-    group_name): patients, shares both ways, cumulative share and the 50/80/95% footprints."""
-    rows = unit_rows(data, memberships)
+    group_name): patients, shares both ways, cumulative share and the 50/80/95% footprints.
+
+    The cumulative share runs over the unit's LSOAs from the largest (ties: the lowest code);
+    an LSOA is in the x% footprint when the LSOAs before it hold less than x%.
+    """
+    rows = _unit_lsoa_sums(data, memberships)
     if rows is None:
         return pd.DataFrame()
     code, name = _columns(prefix)
-    rows = rows.filter(rows.lsoa_known)
-    frame = rows.group_by(["unit_code", "lsoa_code"]).aggregate(
-        patients=rows.patients.sum()).to_pandas()
-    frame = frame[frame["patients"] > 0].rename(columns={"unit_code": code})
-    totals = data.matrix.filter(data.matrix.lsoa_known)
-    totals = totals.group_by("lsoa_code").aggregate(registered=totals.patients.sum()).to_pandas()
-    frame = frame.merge(totals, on="lsoa_code", how="left")
+    known = data.matrix.filter(data.matrix.lsoa_known)
+    totals = known.group_by(["period", "lsoa_code"]).aggregate(registered=known.patients.sum())
+    rows = rows.left_join(totals, ["period", "lsoa_code"]).select(rows, totals.registered)
+    share = f"{prefix}_share_pct"
+    rows = rows.mutate(**{share: 100 * rows.patients
+                          / rows.patients.sum().over(ibis.window(group_by=UNIT))})
+    order = ibis.cumulative_window(group_by=UNIT,
+                                   order_by=[ibis.desc(rows.patients), rows.lsoa_code])
+    rows = rows.mutate(lsoa_share_pct=100 * rows.patients / rows.registered,
+                       cumulative_pct=rows[share].sum().over(order))
+    before = rows.cumulative_pct - rows[share]
+    rows = rows.mutate(**{f"in_footprint_{s}": before < s - 1e-9 for s in FOOTPRINT_SHARES})
+    columns = [c for c in rows.columns if c != "registered"]
     if name:
-        members = pd.concat([m.members for m in memberships])
-        names = members.drop_duplicates("unit_code").set_index("unit_code")["unit_name"]
-        frame.insert(1, name, frame[code].map(names))
-    frame = frame.sort_values([code, "patients", "lsoa_code"],
-                              ascending=[True, False, True]).reset_index(drop=True)
-    unit_total = frame.groupby(code)["patients"].transform("sum")
-    frame[f"{prefix}_share_pct"] = 100 * frame["patients"] / unit_total
-    frame["lsoa_share_pct"] = 100 * frame["patients"] / frame.pop("registered")
-    cumulative = frame.groupby(code)[f"{prefix}_share_pct"].cumsum()
-    frame["cumulative_pct"] = cumulative
-    before = cumulative - frame[f"{prefix}_share_pct"]
-    for share in FOOTPRINT_SHARES:
-        frame[f"in_footprint_{share}"] = before < share - 1e-9
-    frame.insert(0, "period", data.period)
+        names = _names(memberships)
+        on = [c for c in UNIT if c in names.columns]
+        table = ibis.memtable(names.rename(columns={"unit_name": name}))
+        rows = rows.left_join(table, on).select(*columns[:2], table[name], *columns[2:])
+        columns = rows.columns
+    rows = rows.select(*columns).order_by([*UNIT, ibis.desc(rows.patients), rows.lsoa_code])
+    frame = rows.to_pandas().rename(columns={"unit_code": code})
     frame["lsoa_vintage"] = data.lsoa_vintage
     return frame
+
+
+def _names(memberships: list[lv.Membership]) -> pd.DataFrame:
+    """Each unit's name (the first its members give), per period where members have one."""
+    members = pd.concat([m.members for m in memberships], ignore_index=True)
+    on = [c for c in UNIT if c in members.columns]
+    return members.drop_duplicates(on)[[*on, "unit_name"]]
 
 
 def _columns(prefix: str) -> tuple[str, str | None]:
@@ -76,7 +105,8 @@ def pcn_footprint(lsoas: pd.DataFrame, prefix: str = "pcn") -> pd.DataFrame:
     return out
 
 
-def pcn_la(lsoas: pd.DataFrame, la_members: pd.DataFrame, data: PeriodData) -> pd.DataFrame:
+def pcn_la(data: PeriodData, la_members: pd.DataFrame | None,
+           footprint: pd.DataFrame) -> pd.DataFrame:
     """Each PCN x local authority: patients, shares both ways, the main authority (holding most
     of the PCN's patients) and a coterminosity score.
 
@@ -87,31 +117,44 @@ def pcn_la(lsoas: pd.DataFrame, la_members: pd.DataFrame, data: PeriodData) -> p
     the authority's registered population; it falls as the PCN spills over the boundary or
     shares the authority with other PCNs.
     """
-    if lsoas.empty or la_members is None or la_members.empty:
+    if footprint.empty or la_members is None or la_members.empty or data.pcn_members is None:
         return pd.DataFrame()
     areas = la_members.rename(columns={"unit_code": "la_code", "unit_name": "la_name"})
-    rows = lsoas.merge(areas, on="lsoa_code", how="inner")
-    frame = rows.groupby(["period", "pcn_code", "pcn_name", "la_code", "la_name"],
-                         dropna=False)["patients"].sum().reset_index()
-    totals = data.matrix.filter(data.matrix.lsoa_known)
-    totals = totals.group_by("lsoa_code").aggregate(registered=totals.patients.sum()).to_pandas()
-    la_registered = totals.merge(areas, on="lsoa_code").groupby("la_code")["registered"].sum()
-    pcn_total = lsoas.groupby("pcn_code")["patients"].sum()
-    frame["pcn_share_pct"] = 100 * frame["patients"] / frame["pcn_code"].map(pcn_total)
-    frame["la_share_pct"] = 100 * frame["patients"] / frame["la_code"].map(la_registered)
-    frame = frame.sort_values(["pcn_code", "patients", "la_code"], ascending=[True, False, True])
-    main = frame.groupby("pcn_code").head(1)
-    main_la = dict(zip(main["pcn_code"], main["la_code"], strict=True))
-    p = main["patients"].to_numpy()
-    jaccard = p / (main["pcn_code"].map(pcn_total).to_numpy()
-                   + main["la_code"].map(la_registered).to_numpy() - p)
-    frame["is_main_la"] = frame["la_code"] == frame["pcn_code"].map(main_la)
-    frame["main_la_code"] = frame["pcn_code"].map(main_la)
-    frame["main_la_pct"] = frame["pcn_code"].map(
-        dict(zip(main["pcn_code"], main["pcn_share_pct"], strict=True)))
-    frame["coterminosity"] = frame["pcn_code"].map(
-        dict(zip(main["pcn_code"], jaccard, strict=True)))
-    return frame.reset_index(drop=True)
+    table = ibis.memtable(areas[["lsoa_code", "la_code", "la_name"]])
+    lsoas = _unit_lsoa_sums(data, [_pcns(data)])
+    rows = lsoas.inner_join(table, "lsoa_code")
+    frame = rows.group_by([*UNIT, "la_code", "la_name"]).aggregate(
+        patients=rows.patients.sum()).to_pandas()
+    known = data.matrix.filter(data.matrix.lsoa_known)
+    known = known.inner_join(table, "lsoa_code")
+    la_registered = known.group_by(["period", "la_code"]).aggregate(
+        registered=known.patients.sum()).to_pandas().set_index(["period", "la_code"])["registered"]
+    names = _names([_pcns(data)]).set_index(UNIT)["unit_name"]
+    pcn_total = footprint.groupby(["period", "pcn_code"])["patients"].sum()
+    frame = frame.rename(columns={"unit_code": "pcn_code"})
+    frame.insert(2, "pcn_name", _lookup(names, frame, ["period", "pcn_code"]))
+    frame["pcn_share_pct"] = 100 * frame["patients"] / _lookup(pcn_total, frame,
+                                                               ["period", "pcn_code"])
+    frame["la_share_pct"] = 100 * frame["patients"] / _lookup(la_registered, frame,
+                                                              ["period", "la_code"])
+    frame = frame.sort_values(["period", "pcn_code", "patients", "la_code"],
+                              ascending=[True, True, False, True], ignore_index=True)
+    main = frame.groupby(["period", "pcn_code"]).head(1).set_index(["period", "pcn_code"])
+    p = main["patients"]
+    jaccard = p / (pcn_total.reindex(main.index) + la_registered.reindex(
+        pd.MultiIndex.from_arrays([main.index.get_level_values(0), main["la_code"]])).to_numpy()
+        - p)
+    main_la = _lookup(main["la_code"], frame, ["period", "pcn_code"])
+    frame["is_main_la"] = frame["la_code"].to_numpy() == main_la
+    frame["main_la_code"] = main_la
+    frame["main_la_pct"] = _lookup(main["pcn_share_pct"], frame, ["period", "pcn_code"])
+    frame["coterminosity"] = _lookup(jaccard, frame, ["period", "pcn_code"])
+    return frame
+
+
+def _lookup(values: pd.Series, frame: pd.DataFrame, keys: list[str]):
+    """``values`` (indexed by ``keys``) for each row of ``frame``, as an array."""
+    return values.reindex(pd.MultiIndex.from_frame(frame[keys])).to_numpy()
 
 
 def fragmented_lsoas(lsoa_profile: pd.DataFrame) -> pd.DataFrame:

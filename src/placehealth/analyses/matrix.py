@@ -1,10 +1,13 @@
-"""The registration matrix of a period, on the LSOA vintage of the IMD edition used, with
-everything a profile of that period is computed from (:class:`PeriodData`).
+"""The registration matrix of a set of periods, on the LSOA vintage of the IMD edition used, with
+everything the profiles of those periods are computed from (:class:`PeriodData`).
 
-The matrix is persons registered by practice and LSOA: a practice's sex = ALL rows where it has
-them, else its MALE + FEMALE rows, so no patient is counted twice. When the IMD edition is on
-the other LSOA vintage the matrix is moved onto it (:mod:`placehealth.geography`), and it
-is cached in the backend once per period (``Table.cache``) for every level to read.
+The matrix is persons registered by period, practice and LSOA: a practice's sex = ALL rows where
+it has them, else its MALE + FEMALE rows, so no patient is counted twice. When the IMD edition is
+on the other LSOA vintage the matrix is moved onto it (:mod:`placehealth.geography`). All the
+periods on one LSOA vintage are profiled together: every aggregation groups by period as well,
+so a national build of twelve months runs one query per level rather than twelve, and what does
+not change from month to month (LSOA characteristics, populations, place memberships) is read
+once. The matrix is cached in the backend (``Table.cache``) for every level to read.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import pandas as pd
 
 from placehealth import levels as lv
 from placehealth.analyses.characteristics import (
-    age_values,
+    age_values_many,
     ethnicity_values,
     imd_values,
     resident_age_values,
@@ -32,74 +35,92 @@ from placehealth.geography import (
 )
 from placehealth.store import Store
 
+KEYS = ["period", "practice_code", "lsoa_code", "lsoa_known"]
+
 
 @dataclass
 class PeriodData:
-    """Everything one period's profiles are computed from."""
+    """Everything the profiles of some periods (all on one LSOA vintage) are computed from."""
 
-    period: str
-    matrix: ibis.Table  # practice_code, lsoa_code, lsoa_known, patients (float)
+    periods: list[str]
+    matrix: ibis.Table  # period, practice_code, lsoa_code, lsoa_known, patients (float)
     imd_edition: str | None
     lsoa_vintage: int | None
     harmonisation: str
-    lsoa_values: pd.DataFrame  # lsoa_code + LSOA characteristics
-    practice_values: pd.DataFrame  # practice_code + practice characteristics
+    lsoa_values: pd.DataFrame  # lsoa_code + LSOA characteristics (the same every period)
+    practice_values: pd.DataFrame  # period, practice_code + practice characteristics
     population: pd.Series | None  # residents by LSOA on lsoa_vintage
-    pcn_members: pd.DataFrame | None  # practice_code, unit_code (PCN), unit_name
+    pcn_members: pd.DataFrame | None  # period, practice_code, unit_code (PCN), unit_name
     notes: list[str] = field(default_factory=list)
 
 
 # ----------------------------------------------------------------------------- inputs
-def registration_matrix(store: Store, period: str) -> tuple[ibis.Table, int | None]:
-    """Persons registered by practice and LSOA in ``period`` and the LSOA vintage of the codes.
+def registration_vintages(store: Store, periods: list[str] | None = None) -> dict[str, int | None]:
+    """The LSOA vintage of each registration period's codes (one query for all periods)."""
+    t = store.table("registrations_lsoa")
+    if periods is not None:
+        t = t.filter(t.period.isin(periods))
+    rows = t.group_by("period").aggregate(vintage=t.lsoa_vintage.max()).to_pandas()
+    return {p: None if pd.isna(v) else int(v) for p, v in zip(rows["period"], rows["vintage"],
+                                                               strict=True)}
+
+
+def registration_matrix(store: Store, periods: str | list[str]) -> tuple[ibis.Table, int | None]:
+    """Persons registered by period, practice and LSOA in ``periods`` (one or several) and the
+    LSOA vintage of the codes (the latest, when the periods differ).
 
     A practice's sex = ALL rows are used where it has them, else its MALE + FEMALE rows, so no
     patient is counted twice.
     """
+    periods = [periods] if isinstance(periods, str) else list(periods)
     t = store.table("registrations_lsoa")
-    t = t.filter(t.period == period)
-    has_all = (t.sex == "ALL").cast("int8").max().over(group_by="practice_code")
+    t = t.filter(t.period == periods[0]) if len(periods) == 1 else t.filter(t.period.isin(periods))
+    has_all = (t.sex == "ALL").cast("int8").max().over(group_by=["period", "practice_code"])
     t = t.mutate(has_all=has_all)
     t = t.filter((t.sex == "ALL") | (t.has_all == 0))
-    vintage = t.lsoa_vintage.max().to_pandas()
-    matrix = t.group_by(["practice_code", "lsoa_code", "lsoa_known"]).aggregate(
-        patients=t.patients.sum().cast("float64"))
-    return matrix, None if pd.isna(vintage) else int(vintage)
+    vintage = max((v for v in registration_vintages(store, periods).values() if v is not None),
+                  default=None)
+    matrix = t.group_by(KEYS).aggregate(patients=t.patients.sum().cast("float64"))
+    return matrix, vintage
 
 
-def period_data(store: Store, period: str, edition: str | None = None) -> PeriodData:
-    """Read and harmonise everything the profiles of ``period`` need."""
-    matrix, native = registration_matrix(store, period)
+def period_data(store: Store, periods: str | list[str], edition: str | None = None) -> PeriodData:
+    """Read and harmonise everything the profiles of ``periods`` need (periods whose
+    registrations are on one LSOA vintage: see :func:`registration_vintages`)."""
+    periods = [periods] if isinstance(periods, str) else list(periods)
+    matrix, native = registration_matrix(store, periods)
     chosen, vintage = choose_edition(store, native, edition)
     notes: list[str] = []
     harmonisation = "none (same vintage)"
     if native is not None and vintage is not None and native != vintage \
             and edition is None and not store.has("lsoa_changes"):
-        warnings.warn(f"{period}: registrations are on LSOA {native} codes and the only IMD "
-                      f"loaded ({chosen}) on LSOA {vintage}; without the ONS LSOA11 -> LSOA21 "
-                      "lookup (lsoa_changes) the profiles carry no IMD", lv.LevelWarning,
-                      stacklevel=2)
+        for period in periods:
+            warnings.warn(f"{period}: registrations are on LSOA {native} codes and the only IMD "
+                          f"loaded ({chosen}) on LSOA {vintage}; without the ONS LSOA11 -> "
+                          "LSOA21 lookup (lsoa_changes) the profiles carry no IMD",
+                          lv.LevelWarning, stacklevel=2)
         chosen, vintage = None, native
     if native is not None and vintage is not None and native != vintage:
         walk = crosswalk(store, native, vintage)
         matrix = harmonise(matrix, walk, ["patients"])
-        matrix = matrix.group_by(["practice_code", "lsoa_code", "lsoa_known"]).aggregate(
-            patients=matrix.patients.sum())
+        matrix = matrix.group_by(KEYS).aggregate(patients=matrix.patients.sum())
         harmonisation = walk.label
         notes.append(f"registrations moved {walk.label}")
     walk_back = None
     if vintage is not None and vintage != 2021 and store.has("lsoa_changes"):
         walk_back = crosswalk(store, 2021, vintage)
     lsoa_values = imd_values(store, chosen)
-    practice_ages = age_values(store, period)
+    practice_ages = age_values_many(store, periods)
     extras = [ethnicity_values(store, vintage, walk_back), rural_urban_values(store, vintage)]
-    if len(practice_ages.columns) <= 1:  # no practice age file: the residents' ages instead
+    unaged = [p for p in periods if not _has_ages(practice_ages, p)]
+    if unaged:  # no practice age file: the residents' ages instead
         extras.append(resident_age_values(store, vintage, walk_back))
         if len(extras[-1].columns) > 1:
-            notes.append(f"{period}: ages are those of the usual residents (Census 2021) of "
-                         "the LSOAs the patients live in (resident_age_*): no practice age file "
-                         "is loaded")
-            warnings.warn(notes[-1], UserWarning, stacklevel=2)
+            for period in unaged:
+                notes.append(f"{period}: ages are those of the usual residents (Census 2021) of "
+                             "the LSOAs the patients live in (resident_age_*): no practice age "
+                             "file is loaded")
+                warnings.warn(notes[-1], UserWarning, stacklevel=2)
     for extra in extras:
         if len(extra.columns) > 1:
             lsoa_values = lsoa_values.merge(extra, on="lsoa_code", how="outer")
@@ -110,33 +131,66 @@ def period_data(store: Store, period: str, edition: str | None = None) -> Period
             frame = harmonise_frame(census.rename("population").rename_axis("lsoa_code")
                                     .reset_index(), walk_back, ["population"])
             population = frame.set_index("lsoa_code")["population"]
+    return PeriodData(periods, matrix.cache(), chosen, vintage or native, harmonisation,
+                      lsoa_values, practice_ages, population, _pcn_members(store, periods), notes)
+
+
+def _has_ages(practice_ages: pd.DataFrame, period: str) -> bool:
+    """Whether a practice age file gives ``period`` any practice characteristic."""
+    return len(practice_ages.columns) > 2 and bool((practice_ages["period"] == period).any())
+
+
+def _pcn_members(store: Store, periods: list[str]) -> pd.DataFrame | None:
+    """Each period's practice -> PCN membership (period, practice_code, unit_code, unit_name)."""
+    frames = []
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", lv.LevelWarning)
-            pcn_members = lv.practice_units(store, "pcn", period)
+            for period in periods:
+                frames.append(lv.practice_units(store, "pcn", period).assign(period=period))
     except LookupError:
-        pcn_members = None
-    return PeriodData(period, matrix.cache(), chosen, vintage or native, harmonisation,
-                      lsoa_values, practice_ages, population, pcn_members, notes)
+        return None
+    return pd.concat(frames, ignore_index=True)
 
 
 # ----------------------------------------------------------------------------- computation
 def unit_rows(data: PeriodData, memberships: list[lv.Membership]) -> ibis.Table | None:
-    """unit_code, practice_code, lsoa_code, lsoa_known, patients: the matrix seen by a level."""
+    """period, unit_code, practice_code, lsoa_code, lsoa_known, patients: the matrix seen by a
+    level. Practice-based members carry a period column (each period's own membership)."""
     parts = []
     for m in memberships:
         if m.level == "lsoa":
             known = data.matrix.filter(data.matrix.lsoa_known)
             parts.append(known.mutate(unit_code=known.lsoa_code))
             continue
-        members = m.members[[f"{m.kind}_code", "unit_code"]].drop_duplicates()
+        on = [c for c in ("period", f"{m.kind}_code") if c in m.members.columns]
+        members = m.members[[*on, "unit_code"]].drop_duplicates()
         if members.empty:
             continue
-        parts.append(data.matrix.inner_join(ibis.memtable(members), f"{m.kind}_code"))
+        parts.append(data.matrix.inner_join(ibis.memtable(members), on))
     if not parts:
         return None
-    cols = ["unit_code", "practice_code", "lsoa_code", "lsoa_known", "patients"]
+    cols = ["period", "unit_code", "practice_code", "lsoa_code", "lsoa_known", "patients"]
     rows = parts[0].select(*cols)
     for part in parts[1:]:
         rows = rows.union(part.select(*cols), distinct=False)
     return rows
+
+
+def memberships(store: Store, level: str, data: PeriodData) -> list[lv.Membership]:
+    """Every membership making up ``level`` over the periods of ``data``: practice-based
+    members (a period's practice -> PCN mapping, practice groups) carry a ``period`` column,
+    one set per period; LSOA-based members are the same every period and read once.
+    LookupError when the level has no membership (as :func:`placehealth.levels.membership`)."""
+    spec = lv.get(level)
+    if spec.kind == lv.PLACE:
+        return lv.membership(store, level, data.periods[0], vintage=data.lsoa_vintage)
+    by_kind: dict[str, list[pd.DataFrame]] = {}
+    for period in data.periods:
+        for m in lv.membership(store, level, period, vintage=data.lsoa_vintage):
+            if m.kind == "practice":
+                by_kind.setdefault("practice", []).append(m.members.assign(period=period))
+            else:  # LSOA groups: the same every period
+                by_kind.setdefault(m.kind, [m.members])
+    return [lv.Membership(level, kind, pd.concat(frames, ignore_index=True))
+            for kind, frames in by_kind.items()]

@@ -43,7 +43,13 @@ from placehealth.analyses.footprint import (
     pcn_la,
     pcn_lsoa,
 )
-from placehealth.analyses.matrix import PeriodData, period_data, unit_rows
+from placehealth.analyses.matrix import (
+    PeriodData,
+    memberships,
+    period_data,
+    registration_vintages,
+    unit_rows,
+)
 from placehealth.store import Store
 
 #: Derived tables built here: level -> table.
@@ -67,63 +73,83 @@ class BaseSums:
     its LSOAs): the same sums, whatever the level, so every level is one roll-up of these.
     """
 
-    practice: pd.DataFrame  # index practice_code: patients, unknown, n__*/d__*
-    lsoa: pd.DataFrame  # index lsoa_code: patients, unknown (0), n__*/d__*
+    practice: pd.DataFrame  # index (period, practice_code): patients, unknown, n__*/d__*
+    lsoa: pd.DataFrame  # index (period, lsoa_code): patients, unknown (0), n__*/d__*
+
+
+BY_PRACTICE = ["period", "practice_code"]
+BY_LSOA = ["period", "lsoa_code"]
+UNIT = ["period", "unit_code"]
 
 
 def base_sums(data: PeriodData) -> BaseSums:
     """Join the registration matrix once to the LSOA characteristics (summed per practice) and
-    once to the practice characteristics (summed per LSOA)."""
+    once to the practice characteristics (summed per LSOA), every period in one query."""
     m = data.matrix
-    by_practice = _joined_sums(m, data.lsoa_values, "lsoa_code", "practice_code",
+    by_practice = _joined_sums(m, data.lsoa_values, ["lsoa_code"], BY_PRACTICE,
                                extra=lambda t: {"unknown": t.patients.sum(where=~t.lsoa_known)})
     by_practice["unknown"] = by_practice["unknown"].fillna(0.0)
-    by_practice = _own_sums(by_practice, data.practice_values, "practice_code")
+    by_practice = _own_sums(by_practice, data.practice_values, BY_PRACTICE)
     known = m.filter(m.lsoa_known)
     # the age-sex pyramid is kept to practice-based units: spreading 38 more practice columns
     # over every practice x LSOA row would half again the build time for an estimate
     per_place = data.practice_values[[c for c in data.practice_values.columns
                                       if not c.startswith(PYRAMID)]]
-    by_lsoa = _joined_sums(known, per_place, "practice_code", "lsoa_code")
+    by_lsoa = _joined_sums(known, per_place, BY_PRACTICE, BY_LSOA)
     by_lsoa["unknown"] = 0.0
-    by_lsoa = _own_sums(by_lsoa, data.lsoa_values, "lsoa_code")
+    by_lsoa = _own_sums(by_lsoa, data.lsoa_values, ["lsoa_code"])
     return BaseSums(by_practice, by_lsoa)
 
 
-def _value_columns(values: pd.DataFrame, key: str) -> list[str]:
-    return [c for c in values.columns if c != key]
+def _value_columns(values: pd.DataFrame, keys: list[str]) -> list[str]:
+    return [c for c in values.columns if c not in keys and c != "period"]
 
 
-def _joined_sums(matrix: ibis.Table, values: pd.DataFrame, key: str, by: str,
+def _joined_sums(matrix: ibis.Table, values: pd.DataFrame, on: list[str], by: list[str],
                  extra: Callable[[ibis.Table], dict] | None = None) -> pd.DataFrame:
-    """Per ``by``: patients and, for each column of ``values`` (joined on ``key``), the sums
-    n = sum(patients x value) and d = sum(patients where the value is known)."""
-    columns = _value_columns(values, key)
+    """Per ``by``: patients and, for each column of ``values`` (joined on ``on``), the sums
+    n = sum(patients x value) and d = sum(patients where the value is known).
+
+    Columns known for the same rows (all the IMD scores, all the ethnic shares...) share one
+    d, summed once as patients x a 0/1 column: a filtered sum per column costs the engine
+    several times a product's sum, and the d are most of the work."""
+    columns = _value_columns(values, on)
     joined = matrix
+    known: dict[bytes, str] = {}  # which rows are known -> the 0/1 column saying so
+    share: dict[str, str] = {}  # column -> its 0/1 column
     if columns:
-        table = ibis.memtable(values[[key, *columns]].astype({c: "float64" for c in columns}))
-        joined = matrix.left_join(table, matrix[key] == table[key])
+        frame = values[[*on, *columns]].astype({c: "float64" for c in columns})
+        for c in columns:
+            mask = frame[c].notna().to_numpy()
+            share[c] = known.setdefault(mask.tobytes(), f"__known{len(known)}")
+            if share[c] not in frame:
+                frame[share[c]] = mask.astype(float)
+        table = ibis.memtable(frame)
+        joined = matrix.left_join(table, [matrix[k] == table[k] for k in on])
     extras = extra(joined) if extra else {}
     sums = {"patients": joined.patients.sum(), **extras}
     for i, c in enumerate(columns):
         sums[f"n{i}"] = (joined.patients * joined[c]).sum()
-        sums[f"d{i}"] = joined.patients.sum(where=joined[c].notnull())
+    for name in known.values():
+        sums[name] = (joined.patients * joined[name]).sum()
     raw = joined.group_by(by).aggregate(**sums).to_pandas().set_index(by)
-    out = {"patients": raw["patients"].astype(float)}
+    out = {"patients": raw["patients"].to_numpy(dtype=float)}
     for name in extras:
-        out[name] = raw[name].astype(float)
+        out[name] = raw[name].to_numpy(dtype=float)
     for i, c in enumerate(columns):
-        out[f"n__{c}"] = raw[f"n{i}"].astype(float).fillna(0.0)
-        out[f"d__{c}"] = raw[f"d{i}"].astype(float).fillna(0.0)
+        out[f"n__{c}"] = np.nan_to_num(raw[f"n{i}"].to_numpy(dtype=float))
+        out[f"d__{c}"] = np.nan_to_num(raw[share[c]].to_numpy(dtype=float))
     return pd.DataFrame(out, index=raw.index)
 
 
-def _own_sums(base: pd.DataFrame, values: pd.DataFrame, key: str) -> pd.DataFrame:
-    """Add n/d sums for the base rows' own characteristics (weight = all their patients)."""
-    columns = _value_columns(values, key)
+def _own_sums(base: pd.DataFrame, values: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Add n/d sums for the base rows' own characteristics (weight = all their patients);
+    ``values`` keyed by ``keys``: the base's whole index, or its code alone (every period)."""
+    columns = _value_columns(values, keys)
     if not columns:
         return base
-    own = values.drop_duplicates(key).set_index(key)[columns].astype(float).reindex(base.index)
+    at = base.index if len(keys) == base.index.nlevels else base.index.get_level_values(keys[-1])
+    own = values.drop_duplicates(keys).set_index(keys)[columns].astype(float).reindex(at)
     patients = base["patients"].to_numpy()[:, None]
     n = pd.DataFrame(np.nan_to_num(own.to_numpy() * patients), index=base.index,
                      columns=[f"n__{c}" for c in columns])
@@ -133,54 +159,71 @@ def _own_sums(base: pd.DataFrame, values: pd.DataFrame, key: str) -> pd.DataFram
 
 
 def rollup(base: pd.DataFrame, members: pd.DataFrame, code: str) -> pd.DataFrame:
-    """Sum base rows (indexed by ``code``) into units: members has ``code`` and unit_code."""
-    joined = members[[code, "unit_code"]].drop_duplicates().merge(
-        base, left_on=code, right_index=True, how="inner")
-    summed = joined.drop(columns=code).groupby("unit_code").sum()
-    summed["practices"] = (joined["patients"].gt(0).groupby(joined["unit_code"]).sum()
-                           if code == "practice_code" else np.nan)
+    """Sum base rows (indexed by period and ``code``) into units: members has ``code`` and
+    unit_code, and ``period`` when membership changes from period to period."""
+    on = [c for c in ("period", code) if c in members.columns]
+    joined = members[[*on, "unit_code"]].drop_duplicates().merge(
+        base.reset_index(), on=on, how="inner")
+    summed = joined.drop(columns=code).groupby(UNIT).sum()
+    summed["practices"] = (joined["patients"].gt(0).groupby(
+        [joined["period"], joined["unit_code"]]).sum() if code == "practice_code" else np.nan)
     return summed
 
 
-def unit_practice(data: PeriodData, m: lv.Membership, base: BaseSums) -> ibis.Table:
-    """unit_code, practice_code, patients: each unit's patients at each practice."""
+def unit_practice(data: PeriodData, m: lv.Membership, base: BaseSums) -> ibis.Table | pd.DataFrame:
+    """period, unit_code, practice_code, patients: each unit's patients at each practice (for
+    practice-based units a small frame from the base sums, else summed in the engine)."""
     if m.kind == "practice":
-        members = m.members[["practice_code", "unit_code"]].drop_duplicates()
-        patients = members["practice_code"].map(base.practice["patients"])
-        frame = members.assign(patients=patients.to_numpy()).dropna(subset=["patients"])
-        return ibis.memtable(frame.astype({"patients": "float64"}))
-    rows = unit_rows(data, [m])
+        members = m.members[[*BY_PRACTICE, "unit_code"]].drop_duplicates()
+        patients = base.practice["patients"].rename("patients").reset_index()
+        return members.merge(patients, on=BY_PRACTICE, how="inner")
     if m.level == "lsoa":  # the matrix holds one row per practice and LSOA already
-        return rows.select("unit_code", "practice_code", "patients")
-    return rows.group_by(["unit_code", "practice_code"]).aggregate(patients=rows.patients.sum())
+        known = data.matrix.filter(data.matrix.lsoa_known)
+        return known.select("period", "practice_code", "patients", unit_code=known.lsoa_code)
+    rows = unit_rows(data, [m])
+    return rows.group_by([*UNIT, "practice_code"]).aggregate(patients=rows.patients.sum())
 
 
-def _largest(rows: ibis.Table, by: str) -> pd.DataFrame:
-    """Per unit: how many ``by`` hold patients, the largest (ties: the lowest code), its patients
-    and the unit total (hash aggregates and a join: cheaper than a sorted window)."""
-    per_unit = rows.group_by("unit_code").aggregate(
+def _largest(rows: ibis.Table | pd.DataFrame, by: str) -> pd.DataFrame:
+    """Per period and unit: how many ``by`` hold patients, the largest (ties: the lowest code),
+    its patients and the unit total (in the engine: hash aggregates and a join, cheaper than a
+    sorted window)."""
+    if isinstance(rows, pd.DataFrame):
+        grouped = rows.groupby(UNIT)
+        first = rows.sort_values([*UNIT, "patients", by], ascending=[True, True, False, True])
+        first = first.drop_duplicates(UNIT).set_index(UNIT)
+        return pd.DataFrame({by: first[by], "patients": first["patients"],
+                             "total": grouped["patients"].sum(), "count": grouped[by].count()})
+    per_unit = rows.group_by(UNIT).aggregate(
         top=rows.patients.max(), total=rows.patients.sum(), count=rows[by].count())
-    joined = rows.inner_join(per_unit, "unit_code")
+    joined = rows.inner_join(per_unit, UNIT)
     joined = joined.filter(joined.patients == joined.top)
-    top = joined.group_by("unit_code").aggregate(
+    top = joined.group_by(UNIT).aggregate(
         **{by: joined[by].min()}, patients=joined.top.max(), total=joined.total.max(),
         count=joined["count"].max())
-    return top.to_pandas().set_index("unit_code")
+    return top.to_pandas().set_index(UNIT)
 
 
-def top_shares(by_practice: ibis.Table, pcn_members: pd.DataFrame | None) -> pd.DataFrame:
+def top_shares(by_practice: ibis.Table | pd.DataFrame,
+               pcn_members: pd.DataFrame | None) -> pd.DataFrame:
     """Per unit: practices and PCNs holding its patients, the largest of each and its share (%)."""
-    by_practice = by_practice.filter(by_practice.patients > 0)
+    by_practice = by_practice[by_practice["patients"] > 0] if isinstance(
+        by_practice, pd.DataFrame) else by_practice.filter(by_practice.patients > 0)
     top = _largest(by_practice, "practice_code")
     out = pd.DataFrame({"distinct_practices": top["count"].astype("int64"),
                         "largest_practice_code": top["practice_code"],
                         "largest_practice_pct": 100 * top["patients"] / top["total"]})
     if pcn_members is not None:
-        pcn_map = pcn_members[["practice_code", "unit_code"]].drop_duplicates("practice_code")
-        pcn_map = ibis.memtable(pcn_map.rename(columns={"unit_code": "pcn_code"}))
-        joined = by_practice.inner_join(pcn_map, "practice_code")
-        pcns = joined.group_by(["unit_code", "pcn_code"]).aggregate(
-            patients=joined.patients.sum())
+        pcn_map = pcn_members[[*BY_PRACTICE, "unit_code"]].drop_duplicates(BY_PRACTICE)
+        pcn_map = pcn_map.rename(columns={"unit_code": "pcn_code"})
+        if isinstance(by_practice, pd.DataFrame):
+            joined = by_practice.merge(pcn_map, on=BY_PRACTICE, how="inner")
+            pcns = joined.groupby([*UNIT, "pcn_code"], as_index=False)["patients"].sum()
+        else:
+            pcn_map = ibis.memtable(pcn_map)
+            joined = by_practice.inner_join(pcn_map, BY_PRACTICE)
+            pcns = joined.group_by([*UNIT, "pcn_code"]).aggregate(
+                patients=joined.patients.sum())
         top_pcn = _largest(pcns, "pcn_code").reindex(out.index)
         out["pcns"] = top_pcn["count"].fillna(0).astype("int64")
         out["largest_pcn_code"] = top_pcn["pcn_code"]
@@ -190,22 +233,26 @@ def top_shares(by_practice: ibis.Table, pcn_members: pd.DataFrame | None) -> pd.
 
 def level_profile(data: PeriodData, store: Store, level: str,
                   base: BaseSums | None = None) -> pd.DataFrame | None:
-    """The profile of every unit of ``level`` in one period (None when the level has no units)."""
-    try:
-        memberships = lv.membership(store, level, data.period, vintage=data.lsoa_vintage)
-    except LookupError:
-        return None
-    memberships = [m for m in memberships if len(m.members) or m.level == "lsoa"]
-    if not memberships:
+    """The profile of every unit of ``level`` in every period of ``data`` (None when the level
+    has no units)."""
+    if level == "lsoa":  # every LSOA with registered patients is a unit of its own
+        found = [lv.Membership("lsoa", "lsoa", pd.DataFrame(columns=["lsoa_code", "unit_code",
+                                                                     "unit_name"]))]
+    else:
+        try:
+            found = [m for m in memberships(store, level, data) if len(m.members)]
+        except LookupError:
+            return None
+    if not found:
         return None
     base = base or base_sums(data)
     sums, shares = [], []
-    for m in memberships:
+    for m in found:
         if m.level == "lsoa":
-            members = pd.DataFrame({"lsoa_code": base.lsoa.index, "unit_code": base.lsoa.index})
-            m = lv.Membership("lsoa", "lsoa", members.assign(unit_name=members["unit_code"]))
-        table = base.practice if m.kind == "practice" else base.lsoa
-        sums.append(rollup(table, m.members, f"{m.kind}_code"))
+            sums.append(base.lsoa.rename_axis(UNIT).assign(practices=np.nan))
+        else:
+            table = base.practice if m.kind == "practice" else base.lsoa
+            sums.append(rollup(table, m.members, f"{m.kind}_code"))
         if level != "practice":
             shares.append(top_shares(unit_practice(data, m, base), data.pcn_members))
     summed = pd.concat(sums)
@@ -217,23 +264,24 @@ def level_profile(data: PeriodData, store: Store, level: str,
         out = out.join(extra.drop(columns="distinct_practices"))
         out["dominant_practice"] = out["largest_practice_pct"] > DOMINANT_PCT
     out["practices"] = out["practices"].astype("int64")
-    out = out.rename_axis("unit_code").reset_index()
-    out = out.merge(_names(memberships), on="unit_code", how="left")
+    out = out.reset_index()
+    names = _names(found, data.periods)
+    out = out.merge(names, on=[c for c in UNIT if c in names.columns], how="left")
     if level == "lsoa":
         named = out["unit_code"].map(lv.lsoa_names(store, data.lsoa_vintage))
         out["unit_name"] = named.fillna(out["unit_code"])
-    if data.population is not None and memberships[0].kind == "lsoa":
-        out = _coverage(out, memberships, data)
-    front = {"period": data.period, "level": level, LEVEL_CODE[level]: out["unit_code"],
+    if data.population is not None and found[0].kind == "lsoa":
+        out = _coverage(out, found, data)
+    front = {"period": out["period"], "level": level, LEVEL_CODE[level]: out["unit_code"],
              "unit_code": out["unit_code"], "unit_name": out["unit_name"]}
-    rest = out.drop(columns=["unit_code", "unit_name"])
+    rest = out.drop(columns=["period", "unit_code", "unit_name"])
     out = pd.concat([pd.DataFrame(front), rest], axis=1)
     if level == "practice":
-        out = _parents(store, data.period, out)
+        out = _parents(store, data.periods, out)
     out["imd_edition"] = data.imd_edition
     out["lsoa_vintage"] = data.lsoa_vintage
     out["lsoa_harmonisation"] = data.harmonisation
-    return out.sort_values("unit_code").reset_index(drop=True)
+    return out.sort_values(UNIT).reset_index(drop=True)
 
 
 #: Characteristics reported as percentages, and their published names where they differ.
@@ -244,64 +292,88 @@ _RENAME = {"under_18": "pct_under_18", "age_65_plus": "pct_65_plus", "age_85_plu
 
 
 def _columns(summed: pd.DataFrame) -> pd.DataFrame:
-    """Turn summed n/d pairs into the documented score and percentage columns."""
-    patients = summed["patients"]
-    columns = {"patients": patients, "practices": summed["practices"],
-               "unknown_lsoa_pct": 100 * summed["unknown"] / patients}
+    """Turn summed n/d pairs into the documented score and percentage columns (per period and
+    unit; deciles rank the units of each period)."""
+    # numpy arrays, not Series: every Series operation would align on the (string) unit index
+    patients = summed["patients"].to_numpy(dtype=float)
+    columns = {"patients": patients, "practices": summed["practices"].to_numpy(),
+               "unknown_lsoa_pct": 100 * summed["unknown"].to_numpy(dtype=float) / patients}
     for n in [c for c in summed.columns if c.startswith("n__")]:
         c = n[3:]
-        d = summed[f"d__{c}"]
-        mean = (summed[n] / d).where(d > 0)
+        d = summed[f"d__{c}"].to_numpy(dtype=float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mean = np.where(d > 0, summed[n].to_numpy(dtype=float) / d, np.nan)
         if _PERCENT.fullmatch(c):
             columns[_RENAME.get(c, f"{c}_pct")] = 100 * mean
         else:
             columns[c] = mean
     out = pd.DataFrame(columns, index=summed.index)
     if "imd_score" in out:
-        out["imd_matched_pct"] = 100 * summed["d__imd_score"] / patients
-        out["imd_score_decile"] = score_decile(out["imd_score"])
+        out["imd_matched_pct"] = 100 * summed["d__imd_score"].to_numpy(dtype=float) / patients
+        out["imd_score_decile"] = score_decile(out["imd_score"], by="period")
     first = [c for c in ("patients", "practices", "unknown_lsoa_pct", "imd_score",
                          "imd_score_decile", "imd_matched_pct", "core20_pct") if c in out]
     return out[first + [c for c in out.columns if c not in first]]
 
 
-def _parents(store: Store, period: str, out: pd.DataFrame) -> pd.DataFrame:
-    """Each practice's PCN, Sub-ICB and ICB in the mapping of the period (or the nearest)."""
-    chosen = lv.mapping_period_quiet(store, period)
-    if chosen is None:
+def _parents(store: Store, periods: list[str], out: pd.DataFrame) -> pd.DataFrame:
+    """Each practice's PCN, Sub-ICB and ICB in the mapping of its period (or the nearest)."""
+    chosen = {p: lv.mapping_period_quiet(store, p) for p in periods}
+    chosen = {p: c for p, c in chosen.items() if c is not None}
+    if not chosen:
         return out
-    mapping = store.read("practice_pcn", period=chosen)
-    parents = mapping[["practice_code", *PARENT_COLUMNS]].drop_duplicates("practice_code")
-    merged = out.merge(parents, on="practice_code", how="left")
+    sources = sorted(set(chosen.values()))
+    mapping = store.read("practice_pcn", period=sources[0] if len(sources) == 1 else sources)
+    parents = mapping.rename(columns={"period": "source"})[["source", "practice_code",
+                                                           *PARENT_COLUMNS]]
+    parents = parents.drop_duplicates(["source", "practice_code"])
+    links = pd.DataFrame({"period": list(chosen), "source": list(chosen.values())})
+    parents = links.merge(parents, on="source").drop(columns="source")
+    merged = out.merge(parents, on=BY_PRACTICE, how="left")
     at = merged.columns.get_loc("unit_name") + 1
     return merged[[*merged.columns[:at], *PARENT_COLUMNS,
                    *[c for c in merged.columns[at:] if c not in PARENT_COLUMNS]]]
 
 
-def _names(memberships: list[lv.Membership]) -> pd.DataFrame:
-    names = pd.concat([m.members[["unit_code", "unit_name"]] for m in memberships
-                       if m.level != "lsoa"] or [pd.DataFrame(columns=lv.UNIT_COLUMNS)])
+def _names(found: list[lv.Membership], periods: list[str]) -> pd.DataFrame:
+    """Each unit's name (per period where membership changes with the period)."""
+    frames = [m.members for m in found if m.level != "lsoa"]
+    if not frames:
+        return pd.DataFrame(columns=lv.UNIT_COLUMNS)
+    keys = UNIT if any("period" in f.columns for f in frames) else ["unit_code"]
+    every = pd.DataFrame({"period": periods})
+    frames = [f if "period" in f.columns or len(keys) == 1 else every.merge(f, how="cross")
+              for f in frames]
+    names = pd.concat([f[[*keys, "unit_name"]] for f in frames])
     names = names.dropna(subset=["unit_code"]).sort_values("unit_name", na_position="last")
-    return names.drop_duplicates("unit_code")
+    return names.drop_duplicates(keys)
 
 
-def score_decile(score: pd.Series) -> pd.Series:
+def score_decile(score: pd.Series, by: str | None = None) -> pd.Series:
     """Decile of each unit's score among the units of its level: 1 = the tenth with the highest
     (most deprived) scores; decile = ceil(10 x rank / n), rank 1 = highest, ties sharing the
     lower rank -- deciles from ranks, as the English Indices of Deprivation assign LSOA deciles
-    (MHCLG, *The English Indices of Deprivation 2019: Technical report*)."""
+    (MHCLG, *The English Indices of Deprivation 2019: Technical report*). ``by``: an index
+    level (e.g. period) whose groups are ranked apart."""
+    if by is not None:
+        groups = score.index.get_level_values(by)
+        out = pd.Series(pd.NA, index=score.index, dtype="Int64")
+        for value in pd.unique(groups):
+            inside = groups == value
+            out[inside] = score_decile(score[inside]).to_numpy()
+        return out
     n = int(score.notna().sum())
     rank = score.rank(method="min", ascending=False)
     return (np.ceil(10 * rank / n)).astype("Int64") if n else pd.Series(pd.NA, index=score.index,
                                                                        dtype="Int64")
 
 
-def _coverage(out: pd.DataFrame, memberships: list[lv.Membership], data: PeriodData) -> pd.DataFrame:
+def _coverage(out: pd.DataFrame, found: list[lv.Membership], data: PeriodData) -> pd.DataFrame:
     """Residents (population on the profile's vintage) of place units and registered/residents."""
     frames = []
-    for m in memberships:
+    for m in found:
         if m.level == "lsoa":
-            codes = out["unit_code"]
+            codes = out["unit_code"].drop_duplicates()
             frames.append(pd.DataFrame({"unit_code": codes, "lsoa_code": codes}))
         elif m.kind == "lsoa":
             frames.append(m.members[["unit_code", "lsoa_code"]])
@@ -314,31 +386,62 @@ def _coverage(out: pd.DataFrame, memberships: list[lv.Membership], data: PeriodD
 
 
 # ----------------------------------------------------------------------------- build step
+#: Periods profiled together at most (their matrix is cached in the engine at once).
+PERIODS_AT_ONCE = 12
+
+
 def build_profiles(store: Store, *, imd_edition: str | None = None,
                    progress: Callable[[str], None] | None = None) -> dict[str, int]:
-    """Build every profile table for every registration period; returns rows per table."""
+    """Build every profile table for every registration period; returns rows per table.
+    Periods on one LSOA vintage are profiled together, up to :data:`PERIODS_AT_ONCE` at once."""
     if not store.has("registrations_lsoa"):
         return {}
     tables: dict[str, list[pd.DataFrame]] = {}
-    for period in store.periods("registrations_lsoa"):
+    batches = _batches(registration_vintages(store))
+    for periods in batches:
         if progress:
-            progress(period)
-        for name, frame in period_tables(store, period, imd_edition).items():
+            for period in periods:
+                progress(period)
+        for name, frame in periods_tables(store, periods, imd_edition).items():
             tables.setdefault(name, []).append(frame)
     written = {}
     for name, frames in tables.items():
-        frame = pd.concat([f for f in frames if not f.empty], ignore_index=True) if any(
-            not f.empty for f in frames) else pd.DataFrame()
-        if frame.empty:
+        frames = [f for f in frames if not f.empty]
+        if not frames:
             continue
+        frame = pd.concat(frames, ignore_index=True)
+        if len(batches) > 1:  # period order, each period's rows as built
+            frame = frame.sort_values("period", kind="stable", ignore_index=True)
         store.replace_table(name, frame)
         written[name] = len(frame)
     return written
 
 
+def _batches(vintages: dict[str, int | None]) -> list[list[str]]:
+    """Periods in order, split where the LSOA vintage changes and every PERIODS_AT_ONCE."""
+    batches: list[list[str]] = []
+    for vintage in dict.fromkeys(vintages[p] for p in sorted(vintages)):
+        same = [p for p in sorted(vintages) if vintages[p] == vintage]
+        batches += [same[i:i + PERIODS_AT_ONCE] for i in range(0, len(same), PERIODS_AT_ONCE)]
+    return batches
+
+
 def period_tables(store: Store, period: str, imd_edition: str | None = None) -> dict[str, pd.DataFrame]:
     """Every profile table of one registration period."""
-    data = period_data(store, period, imd_edition)
+    return periods_tables(store, [period], imd_edition)
+
+
+def periods_tables(store: Store, periods: list[str],
+                   imd_edition: str | None = None) -> dict[str, pd.DataFrame]:
+    """Every profile table of some registration periods on one LSOA vintage, built together."""
+    data = period_data(store, periods, imd_edition)
+    try:
+        return _tables(store, data)
+    finally:
+        data.matrix.release()
+
+
+def _tables(store: Store, data: PeriodData) -> dict[str, pd.DataFrame]:
     base = base_sums(data)
     out: dict[str, pd.DataFrame] = {}
     for level in PROFILE_TABLES:
@@ -355,13 +458,12 @@ def period_tables(store: Store, period: str, imd_edition: str | None = None) -> 
         la_members = lv.lsoa_units(store, "la", vintage=data.lsoa_vintage)
     except LookupError:
         la_members = None
-    out["pcn_la"] = pcn_la(lsoas, la_members, data)
+    out["pcn_la"] = pcn_la(data, la_members, out["pcn_footprint"])
     out["fragmented_lsoas"] = fragmented_lsoas(out.get("lsoa_profile"))
-    groups = lv.membership(store, "group", period)
+    groups = memberships(store, "group", data)
     if groups:
         out["group_lsoa"] = group_lsoa(data, groups)
         out["group_footprint"] = pcn_footprint(out["group_lsoa"], "group")
-    data.matrix.release()
     return out
 
 
@@ -371,4 +473,4 @@ def build(store: Store) -> dict[str, int]:
 
 
 __all__ = ["base_sums", "build", "build_profiles", "level_profile", "period_data",
-           "period_tables", "rollup", "score_decile"]
+           "period_tables", "periods_tables", "rollup", "score_decile"]
