@@ -163,7 +163,8 @@ def write_all(store: Store, policies: Iterable[str | Policy] = tuple(PRESETS),
             if progress:
                 progress(f"{table} ({policy.name})")
             frame = protected_table(store.read, table, policy, source)
-            made[table] = frame
+            if table in needed:  # kept for the copies made from it; others are let go
+                made[table] = frame
             store.con.create_table(copy_name(table, policy), _storable(frame), database=SCHEMA,
                                    overwrite=True)
             rows = [r for r in rows if not (r["table_name"] == table and r["policy"] == policy.name)]
@@ -171,6 +172,7 @@ def write_all(store: Store, policies: Iterable[str | Policy] = tuple(PRESETS),
                          "rows": len(frame), "dtypes": json.dumps({c: str(t) for c, t in frame.dtypes.items()}),
                          "made_at": datetime.now(UTC).isoformat(timespec="seconds")})
             written[copy_name(table, policy)] = len(frame)
+            del frame  # a national table is gigabytes: not held while the next is protected
     kept = [r for r in rows if r["table_name"] in prints]
     store.con.create_table(LEDGER, pd.DataFrame(kept, columns=LEDGER_COLUMNS).astype({"rows": "int64"}),
                            database=SCHEMA, overwrite=True)
@@ -179,7 +181,7 @@ def write_all(store: Store, policies: Iterable[str | Policy] = tuple(PRESETS),
 
 def _storable(frame: pd.DataFrame) -> pd.DataFrame:
     """Object columns holding only None/NaN and numbers are stored as numbers."""
-    out = frame.copy()
+    out = frame.copy(deep=False)  # copy-on-write: the columns changed here are new
     for column in out.columns:
         if out[column].dtype == object and column != SUPPRESSED:
             values = out[column].dropna()
