@@ -32,12 +32,15 @@ Core20 neighbourhoods against the rest.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import warnings
 from collections.abc import Iterable
 
 import ibis
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from placehealth import levels
 from placehealth.analyses.expected import ATTRIBUTE_PATTERNS, find_column, practice_attributes
@@ -192,12 +195,27 @@ def _unit_rows(store: Store, practice: pd.DataFrame, lsoa: Rows,
                 units["patients"] = units.groupby("practice_code")["list_size"].transform("max")
                 parts.append(_prevalence_units(units.rename(columns={"practice_code": "unit_code"}),
                                                level, "practice", period))
+        lsoa_rows = scoped = units = None
+        release_memory()  # the period's LSOA rows and joins
     if uptake is not None and len(uptake):
         parts.extend(_uptake_units(store, uptake))
     parts = [p for p in parts if len(p)]
     if not parts:
         return pd.DataFrame()
-    return _concat_categorical(parts)
+    units = _concat_categorical(parts)
+    del parts
+    release_memory()
+    return units
+
+
+def release_memory() -> None:
+    """Give the memory freed by building the units back to the system: the allocators keep it
+    for reuse otherwise (a gigabyte at England scale). Arrow's pool, and glibc's heap by
+    ``malloc_trim`` as Dask's workers do ("Memory not released back to the OS", Dask
+    distributed docs, worker memory management); a no-op elsewhere."""
+    pa.default_memory_pool().release_unused()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def _names(units: pd.DataFrame | None) -> pd.DataFrame:
@@ -333,15 +351,34 @@ def quantile_values(units: pd.DataFrame, k: int) -> pd.DataFrame:
 BLOCK_ROWS = 1_000_000
 
 
+def _group_ids(units: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    """An id per row for each combination of ``columns`` (first seen, first numbered), -1 where
+    one is missing: from the categorical codes, without the copies a pandas group-by makes of
+    millions of rows."""
+    key = np.zeros(len(units), dtype=np.int64)
+    missing = np.zeros(len(units), dtype=bool)
+    for column in columns:
+        values = units[column]
+        if isinstance(values.dtype, pd.CategoricalDtype):
+            codes, size = values.cat.codes.to_numpy(), len(values.cat.categories)
+        else:
+            codes, uniques = pd.factorize(values)
+            size = len(uniques)
+        missing |= codes < 0
+        key = key * (size + 1) + (codes + 1)
+    ids = pd.factorize(key)[0]
+    ids[missing] = -1
+    return ids
+
+
 def _area_blocks(units: pd.DataFrame) -> list[np.ndarray]:
     """Row positions of ``units`` in blocks of whole areas (area_level, area_code) of about
     :data:`BLOCK_ROWS` rows, each in the rows' order."""
-    area = units.groupby(["area_level", "area_code"], observed=True, sort=False,
-                         dropna=False).ngroup().to_numpy()
-    sizes = np.bincount(area)
-    block = np.cumsum(sizes) // BLOCK_ROWS
-    order = np.argsort(block[area], kind="stable")
-    cuts = np.flatnonzero(np.diff(block[area][order])) + 1
+    area = _group_ids(units, ["area_level", "area_code"])
+    area = np.where(area < 0, area.max() + 1, area)  # a missing code is an area of its own
+    block = (np.cumsum(np.bincount(area)) // BLOCK_ROWS)[area]
+    order = np.argsort(block, kind="stable")
+    cuts = np.flatnonzero(np.diff(block[order])) + 1
     return np.split(order, cuts)
 
 
@@ -355,22 +392,24 @@ def inequality_measures(units: pd.DataFrame, repetitions: int = DEFAULT_REPETITI
     out = []
     series = ["area_level", "area_code", "period", "indicator"]
     # each unit appears once per area and indicator, so rows count units
-    which = units.groupby(series, observed=True).ngroup().to_numpy()  # -1: a key is missing
+    which = _group_ids(units, series)  # -1: a key is missing
     known = which >= 0
     n_units = np.bincount(which[known])
     people = np.bincount(which[known], weights=np.nan_to_num(
         units["population"].to_numpy(dtype=float)[known]), minlength=len(n_units))
     blocks = _area_blocks(units)
+    by_k = {}
     for k in (5, 10):
         ok = n_units >= k
         if k == 10:
             ok &= (n_units >= DECILE_MIN_UNITS) & (people >= DECILE_MIN_POPULATION)
         eligible = known & ok[np.maximum(which, 0)]
-        if not eligible.any():
-            continue
-        parts = [quantile_values(units.iloc[rows[eligible[rows]]], k) for rows in blocks
-                 if eligible[rows].any()]
-        values = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+        if eligible.any():
+            by_k[k] = pd.concat([quantile_values(units.iloc[rows[eligible[rows]]], k)
+                                 for rows in blocks if eligible[rows].any()], ignore_index=True)
+    del units, which, known, blocks  # the units are let go before the simulations
+    release_memory()
+    for k, values in by_k.items():
         values = values[values["value"].notna() & np.isfinite(values["value"])]
         complete = values.groupby(["area_level", "area_code", "period", "indicator"])["quantile"] \
             .transform("nunique") == k
@@ -412,8 +451,8 @@ def inequality(store: Store, practice: pd.DataFrame, lsoa: Rows,
     """The ``inequality`` table from practice expected registers, their LSOA apportioning and
     any uptake loaded."""
     uptake = store.read("uptake") if store.has("uptake") else None
-    units = _unit_rows(store, practice, lsoa, uptake)
-    return inequality_measures(units, repetitions)
+    # not held here: inequality_measures lets the units go once the quantiles are summed
+    return inequality_measures(_unit_rows(store, practice, lsoa, uptake), repetitions)
 
 
 def core20plus5(store: Store, gap: pd.DataFrame, lsoa: Rows,
