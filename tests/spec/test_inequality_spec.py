@@ -26,6 +26,29 @@ def test_local_quintiles_are_population_weighted_most_deprived_first():
     assert set(out["area_code"]) == {"U1"}
 
 
+def test_an_areas_lsoas_and_practices_are_quantiled_apart():
+    # one PCN, five LSOAs with registers (ratio) and five practices with uptake (proportion);
+    # the practices' scores sit between the LSOAs' and their denominators are large, so pooling
+    # the two kinds would move the LSOAs' cuts (L0 and L1 would share quintile 1)
+    lsoas = pd.DataFrame({
+        "area_level": "pcn", "area_code": "U1", "area_name": "PCN", "units": "lsoa",
+        "unit_code": [f"L{i}" for i in range(5)], "period": "2024-25",
+        "indicator": "HYP", "kind": "ratio", "score": [50, 40, 30, 20, 10],
+        "population": 100.0, "x": [30.0, 25, 20, 15, 10], "n": 20.0})
+    practices = pd.DataFrame({
+        "area_level": "pcn", "area_code": "U1", "area_name": "PCN", "units": "practice",
+        "unit_code": [f"P{i}" for i in range(5)], "period": "2024-25",
+        "indicator": "uptake:MMR2 5y", "kind": "proportion", "score": [45, 44, 43, 42, 41],
+        "population": 1000.0, "x": [800.0, 820, 850, 870, 900], "n": 1000.0})
+    alone = inequality.quantile_values(lsoas, 5)
+    both = inequality.quantile_values(pd.concat([lsoas, practices], ignore_index=True), 5)
+    lsoa_rows = both[both["units"] == "lsoa"].reset_index(drop=True)
+    assert lsoa_rows["quantile"].tolist() == [1, 2, 3, 4, 5]
+    pd.testing.assert_frame_equal(lsoa_rows, alone.reset_index(drop=True))
+    # and the practices get quintiles of their own: equal denominators, one practice each
+    assert both[both["units"] == "practice"]["quantile"].tolist() == [1, 2, 3, 4, 5]
+
+
 def test_sii_of_a_planted_gradient_matches_a_weighted_least_squares_fit():
     # one ICB, 10 practices of 1,000 (2 per quintile), prevalence 5% in the most deprived pair
     # falling by 1 point per quintile to 1% in the least deprived pair

@@ -35,7 +35,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import ibis
 import numpy as np
@@ -71,21 +71,23 @@ CORE20_COLUMNS = ["period", "pcn_code", "pcn_name", "clinical_area", "indicator"
                   "core20_patients", "patients"]
 
 
-def assign_quantiles(units: pd.DataFrame, k: int) -> pd.DataFrame:
-    """Local population-weighted quantiles: within each area, units sorted most deprived first
-    (highest score) fall in quantile ⌊k × mid-point cumulative population share⌋ + 1. Areas with
-    fewer than k units or an empty quantile are dropped.
+def assign_quantiles(units: pd.DataFrame, k: int,
+                     by: Sequence[str] = ("area_level", "area_code")) -> pd.DataFrame:
+    """Local population-weighted quantiles: within each area (``by``), units sorted most deprived
+    first (highest score) fall in quantile ⌊k × mid-point cumulative population share⌋ + 1. Areas
+    with fewer than k units or an empty quantile are dropped.
 
-    ``units``: area_level, area_code, unit_code, score, population (one row per unit).
+    ``units``: the ``by`` columns, unit_code, score, population (one row per unit).
     """
+    by = list(by)
     units = units[units["score"].notna() & (units["population"] > 0)]
-    units = units.sort_values(["area_level", "area_code", "score", "unit_code"],
-                              ascending=[True, True, False, True])
-    area = units.groupby(["area_level", "area_code"], sort=False)["population"]
+    units = units.sort_values([*by, "score", "unit_code"],
+                              ascending=[*(True for _ in by), False, True])
+    area = units.groupby(by, sort=False)["population"]
     cumulative = area.cumsum()
     mid = (cumulative - units["population"] / 2) / area.transform("sum")
     out = units.assign(quantile=np.minimum(np.floor(mid * k).astype(int) + 1, k))
-    full = out.groupby(["area_level", "area_code"])["quantile"].transform("nunique") == k
+    full = out.groupby(by)["quantile"].transform("nunique") == k
     return out[full]
 
 
@@ -317,10 +319,12 @@ def _uptake_frame(units: pd.DataFrame, level: str, unit_column: str, kind: str) 
 def quantile_values(units: pd.DataFrame, k: int) -> pd.DataFrame:
     """Indicator value and 95% limits per area, indicator and quantile."""
     keys = ["area_level", "area_code", "period", "indicator", "kind", "units"]
-    scored = units[["area_level", "area_code", "unit_code", "score", "population"]] \
-        .drop_duplicates(["area_level", "area_code", "unit_code"])
-    quantiles = assign_quantiles(scored, k)[["area_level", "area_code", "unit_code", "quantile"]]
-    rows = units.merge(quantiles, on=["area_level", "area_code", "unit_code"])
+    # an area's LSOAs and its practices are quantiled apart: neither kind moves the other's cuts
+    area = ["area_level", "area_code", "units"]
+    scored = units[[*area, "unit_code", "score", "population"]] \
+        .drop_duplicates([*area, "unit_code"])
+    quantiles = assign_quantiles(scored, k, by=area)[[*area, "unit_code", "quantile"]]
+    rows = units.merge(quantiles, on=[*area, "unit_code"])
     summed = rows.groupby([*keys, "quantile"], sort=False, observed=True).agg(
         x=("x", "sum"), n=("n", "sum"), population=("population", "sum"),
         area_name=("area_name", "first")).reset_index()
