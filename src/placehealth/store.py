@@ -321,7 +321,13 @@ class Store:
         if spark is None:
             return ibis.memtable(arrow)
         view = f"placehealth_rows_{uuid.uuid4().hex[:12]}"
-        spark.createDataFrame(arrow).createOrReplaceTempView(view)
+        if arrow.num_rows:
+            frame = spark.createDataFrame(arrow)
+        else:  # Spark Connect infers no schema from no rows: give it the Arrow one
+            from pyspark.sql.pandas.types import from_arrow_schema
+
+            frame = spark.createDataFrame([], schema=from_arrow_schema(arrow.schema))
+        frame.createOrReplaceTempView(view)
         self._views.append(view)
         return self.con.table(view)
 
