@@ -83,10 +83,6 @@ def page(browser):
     ARTIFACTS.mkdir(exist_ok=True)
     context = browser.new_context(viewport={"width": 1280, "height": 1000})
     tab = context.new_page()
-    # these tests check what a page draws, not how fast: under `make test` the other xdist worker
-    # shares the two cores with the server (page speed is measured in benchmarks/web_load.py)
-    tab.set_default_timeout(90_000)
-    tab.set_default_navigation_timeout(90_000)
     tab.console_errors = []
     tab.on("console", lambda m: tab.console_errors.append(m.text) if m.type == "error" else None)
     tab.on("pageerror", lambda e: tab.console_errors.append(str(e)))
