@@ -57,10 +57,13 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
+from scipy.sparse import csgraph
 
 from placehealth import levels
 
@@ -447,14 +450,21 @@ def _with_inferred_derived(rule: TableRule, frame: pd.DataFrame) -> TableRule:
 
 
 # ----------------------------------------------------------------------------- protection
-def suppression_mask(frame: pd.DataFrame, rule: TableRule, policy: Policy) -> pd.DataFrame:
-    """Boolean frame (count columns x rows): True where a count must be hidden (primary+secondary)."""
+def suppression_mask(frame: pd.DataFrame, rule: TableRule, policy: Policy,
+                     varying: Collection[str] | None = None) -> pd.DataFrame:
+    """Boolean frame (count columns x rows): True where a count must be hidden (primary+secondary).
+
+    Groups never span two values of the rule's ``fixed`` columns, so a table may be protected a
+    block of them at a time; ``varying`` then names the dimensions with more than one value in
+    the whole table (by default, those of ``frame``)."""
     mask = pd.DataFrame(False, index=frame.index, columns=list(rule.counts))
     fixed = [c for c in rule.fixed if c in frame]
     # A dimension with one value adds nothing up (e.g. sex = ALL only): leaving it out lets a
     # practice x LSOA x sex table be treated, and checked for bridges, as the two-way table it is.
-    dimensions = [c for c in rule.dimensions if c in frame and frame[c].nunique(dropna=False) > 1]
+    dimensions = [c for c in rule.dimensions if c in frame
+                  and (c in varying if varying is not None else frame[c].nunique(dropna=False) > 1)]
     groupings = [fixed + [d for d in dimensions if d != along] for along in dimensions]
+    group_ids: list[np.ndarray] = []
     for column in rule.counts:
         if column not in frame:
             continue
@@ -464,21 +474,23 @@ def suppression_mask(frame: pd.DataFrame, rule: TableRule, policy: Policy) -> pd
             continue
         hidden = small.copy()
         if groupings:
-            hidden = _complementary(values.to_numpy(dtype="float64"), hidden, frame, groupings, policy)
+            group_ids = group_ids or _group_ids(frame, groupings)  # made once, for every count
+            hidden = _complementary(values.to_numpy(dtype="float64"), hidden, group_ids, policy)
         mask[column] = hidden
     return mask
 
 
-def _complementary(values: np.ndarray, hidden: np.ndarray, frame: pd.DataFrame,
-                   groupings: list[list[str]], policy: Policy) -> np.ndarray:
-    """Add cells to ``hidden`` until, in every group along every dimension, the hidden cells are
-    none, or at least two whose sum exceeds ``policy.suppress_max`` (or the whole group)."""
-    group_ids = []
-    for keys in groupings:
-        if keys:
-            group_ids.append(frame.groupby(keys, sort=False, dropna=False).ngroup().to_numpy())
-        else:
-            group_ids.append(np.zeros(len(values), dtype=int))
+def _group_ids(frame: pd.DataFrame, groupings: list[list[str]]) -> list[np.ndarray]:
+    """Per grouping (a list of columns), each row's group number."""
+    return [frame.groupby(keys, sort=False, dropna=False).ngroup().to_numpy() if keys
+            else np.zeros(len(frame), dtype=int) for keys in groupings]
+
+
+def _complementary(values: np.ndarray, hidden: np.ndarray, group_ids: list[np.ndarray],
+                   policy: Policy) -> np.ndarray:
+    """Add cells to ``hidden`` until, in every group along every dimension (``group_ids``: each
+    row's group number per dimension), the hidden cells are none, or at least two whose sum
+    exceeds ``policy.suppress_max`` (or the whole group)."""
     # Null cells are not published as numbers, so they cannot complement. A zero adds nothing to
     # a hidden sum, so zeros are picked last (but picked: a lone hidden cell beside zeros would
     # otherwise be its group's total).
@@ -531,8 +543,10 @@ def _close_bridges(values: np.ndarray, hidden: np.ndarray, usable: np.ndarray,
     """In a two-way table (rows x columns adding up both ways), a hidden cell that is a *bridge*
     of the graph whose nodes are rows and columns and whose edges are hidden cells is fixed by the
     totals (its value is a sum of row and column residuals). Hide one more cell joining the
-    bridge-free components at its two ends, so the bridge lies on a cycle. Returns whether
-    anything changed."""
+    bridge-free components at its two ends, so the bridge lies on a cycle: the cheapest shown
+    cell joining them (zeros last, ties by row order). Two components are joined by one bridge
+    at most (two would make a cycle), so each bridge is closed independently of the others.
+    Returns whether anything changed."""
     n_rows = int(rows.max()) + 1 if len(rows) else 0
     n_nodes = n_rows + (int(cols.max()) + 1 if len(cols) else 0)
     cells = np.flatnonzero(hidden)
@@ -540,101 +554,108 @@ def _close_bridges(values: np.ndarray, hidden: np.ndarray, usable: np.ndarray,
     # so it is left out of the search (which changes no other bridge: it lies on no cycle).
     alone = (np.bincount(rows, minlength=n_rows)[rows[cells]] == 1) \
         | (np.bincount(cols)[cols[cells]] == 1)
-    nodes = np.column_stack([rows[cells], n_rows + cols[cells]]).ravel()
-    edges = [(int(rows[c]), n_rows + int(cols[c]), int(c)) for c in cells[~alone]]
-    bridges = _bridges(edges, dict.fromkeys(nodes.tolist()))
-    if not bridges:
+    cells = cells[~alone]
+    ends = rows[cells], n_rows + cols[cells]
+    bridge = _bridge_edges(*ends, n_nodes)
+    if not bridge.any():
         return False
-    bridge_cells = {cell for _, _, cell in bridges}
-    parent = list(range(n_nodes))
-
-    def find(node: int) -> int:
-        while parent[node] != node:
-            parent[node] = parent[parent[node]]
-            node = parent[node]
-        return node
-
-    for u, v, cell in edges:
-        if cell not in bridge_cells:
-            parent[find(u)] = find(v)
-    label = np.array([find(node) for node in range(n_nodes)])
-    row_label, col_label = label[rows], label[n_rows + cols]
-    candidate = ~hidden & usable
-    # Shown cells by the pair of components they join, cheapest first (ties by row order).
-    joining: dict[tuple[int, int], list[int]] = {}
-    for cell in np.flatnonzero(candidate)[np.lexsort((np.flatnonzero(candidate),
-                                                      order_key[candidate]))].tolist():
-        joining.setdefault((int(row_label[cell]), int(col_label[cell])), []).append(cell)
-    changed = False
-    for u, v, _cell in bridges:
-        lu, lv = find(u), find(v)
-        if lu == lv:
-            continue  # an earlier fix in this pass already put it on a cycle
-        pick = None
-        for key in ((int(label[u]), int(label[v])), (int(label[v]), int(label[u]))):
-            queue = joining.get(key, [])
-            while queue and not candidate[queue[0]]:
-                queue.pop(0)
-            if queue and (pick is None or (order_key[queue[0]], queue[0]) < (order_key[pick], pick)):
-                pick = queue[0]
-        if pick is None:
-            continue
-        hidden[pick] = True
-        candidate[pick] = False
-        parent[lu] = lv
-        changed = True
-    return changed
+    label = _components(ends[0][~bridge], ends[1][~bridge], n_nodes)
+    # shown cells and bridges, each keyed by the (unordered) pair of components it joins
+    candidates = np.flatnonzero(~hidden & usable)
+    key = _pair_key(label[rows[candidates]], label[n_rows + cols[candidates]], n_nodes)
+    joins = pd.Series(key).isin(_pair_key(label[ends[0][bridge]], label[ends[1][bridge]], n_nodes)).to_numpy()
+    candidates, key = candidates[joins], key[joins]
+    if len(candidates) == 0:
+        return False
+    order = np.lexsort((candidates, order_key[candidates], key))
+    candidates, key = candidates[order], key[order]
+    hidden[candidates[np.r_[True, key[1:] != key[:-1]]]] = True
+    return True
 
 
-def _bridges(edges: list[tuple[int, int, int]],
-             nodes: dict[int, None] | None = None) -> list[tuple[int, int, int]]:
-    """Bridges of an undirected graph (Tarjan 1974, iterative low-link search); ``nodes`` gives
-    the order roots are searched from (default: as the edges first name them)."""
-    adjacency: dict[int, list[tuple[int, int]]] = {node: [] for node in nodes or {}}
-    for u, v, cell in edges:
-        adjacency.setdefault(u, []).append((v, cell))
-        adjacency.setdefault(v, []).append((u, cell))
-    order: dict[int, int] = {}
-    low: dict[int, int] = {}
-    found: list[tuple[int, int, int]] = []
-    counter = 0
-    for root in adjacency:
-        if root in order:
-            continue
-        order[root] = low[root] = counter
-        counter += 1
-        stack = [(root, -1, iter(adjacency[root]))]
-        while stack:
-            node, via, neighbours = stack[-1]
-            advanced = False
-            for nxt, cell in neighbours:
-                if cell == via:
-                    continue
-                if nxt in order:
-                    low[node] = min(low[node], order[nxt])
-                else:
-                    order[nxt] = low[nxt] = counter
-                    counter += 1
-                    stack.append((nxt, cell, iter(adjacency[nxt])))
-                    advanced = True
-                    break
-            if not advanced:
-                stack.pop()
-                if stack:
-                    parent = stack[-1][0]
-                    low[parent] = min(low[parent], low[node])
-                    if low[node] > order[parent]:
-                        found.append((parent, node, via))
-    return found
+def _pair_key(a: np.ndarray, b: np.ndarray, n: int) -> np.ndarray:
+    """One integer per unordered pair of node numbers below ``n``."""
+    a, b = a.astype(np.int64), b.astype(np.int64)
+    return np.minimum(a, b) * n + np.maximum(a, b)
+
+
+def _components(a: np.ndarray, b: np.ndarray, n: int) -> np.ndarray:
+    """The connected component of each of ``n`` nodes joined by the edges (a[i], b[i])."""
+    graph = sparse.csr_array((np.ones(len(a)), (a, b)), shape=(n, n))
+    return csgraph.connected_components(graph, directed=False)[1].astype(np.int64)
+
+
+def _bridge_edges(a: np.ndarray, b: np.ndarray, n_nodes: int) -> np.ndarray:
+    """Which edges (a[i], b[i]) of an undirected multigraph (nodes below ``n_nodes``) are
+    bridges, i.e. on no cycle.
+
+    Tarjan's criterion (Tarjan 1974, *A note on finding the bridges of a graph*, Information
+    Processing Letters 2, 160-161): in a depth-first forest every non-tree edge joins a node to
+    one of its ancestors, and the tree edge into node x is a bridge when no edge from x's subtree
+    reaches above x and no parallel edge doubles it. Vectorised: the forest is scipy's
+    depth-first search from one added root joined to every component; a subtree is a run of the
+    pre-order (x to its last descendant), so the highest node reached from it is a range minimum.
+    """
+    m = len(a)
+    if m == 0:
+        return np.zeros(0, dtype=bool)
+    present = np.zeros(n_nodes, dtype=bool)  # nodes renumbered: those with an edge only
+    present[a] = present[b] = True
+    number = np.cumsum(present) - 1
+    a, b, n = number[a], number[b], int(present.sum())
+    component = _components(a, b, n)
+    first = np.empty(int(component.max()) + 1, dtype=np.int64)
+    first[component] = np.arange(n)  # one node of each component
+    root = n
+    graph = sparse.csr_array((np.ones(m + len(first)), (np.r_[a, np.full(len(first), root)], np.r_[b, first])),
+                             shape=(n + 1, n + 1))
+    order, parent = csgraph.depth_first_order(graph, root, directed=False, return_predecessors=True)
+    parent = parent.astype(np.int64)
+    pre = np.empty(n + 1, dtype=np.int64)
+    pre[order] = np.arange(n + 1)
+    # A tree edge joins a node to its parent (parallel copies too); any other edge climbs from
+    # its deeper end (later in pre-order) to one of that end's ancestors.
+    deeper = np.where(pre[a] > pre[b], a, b)
+    tree = parent[deeper] == np.where(pre[a] > pre[b], b, a)
+    reach = pre.copy()
+    np.minimum.at(reach, deeper[~tree], np.minimum(pre[a], pre[b])[~tree])
+    # Each node's last descendant: follow the last children down, by pointer jumping.
+    child = np.arange(n)  # every node but the added root has a parent
+    last_pre = pre.copy()
+    np.maximum.at(last_pre, parent[child], pre[child])
+    last = order[last_pre]
+    while not np.array_equal(jumped := last[last], last):
+        last = jumped
+    low = _range_min(reach[order], pre, pre[last])
+    copies = np.bincount(deeper[tree], minlength=n + 1)  # edges between a node and its parent
+    return tree & (copies[deeper] == 1) & (low[deeper] >= pre[deeper])
+
+
+def _range_min(values: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Minimum of ``values[left[i]:right[i] + 1]`` for each i, from minima over runs of 2^k
+    built one k at a time (a sparse table kept one level deep: O(n log n) time, O(n) memory)."""
+    level = np.frexp((right - left + 1).astype(np.float64))[1] - 1  # floor(log2(length))
+    out = np.empty(len(left), dtype=values.dtype)
+    table, span, k = values, 1, 0
+    while True:
+        at = level == k
+        if at.any():
+            out[at] = np.minimum(table[left[at]], table[right[at] - span + 1])
+        if not (level > k).any():
+            return out
+        table = np.minimum(table[:-span], table[span:])
+        span, k = span * 2, k + 1
 
 
 def protect(frame: pd.DataFrame, table: str | None = None,
-            policy: str | Policy | None = None) -> pd.DataFrame:
+            policy: str | Policy | None = None, varying: Collection[str] | None = None) -> pd.DataFrame:
     """The frame with disclosure control applied (see the module docstring).
 
     Counts are suppressed (null) or rounded; derived values in rows with a suppressed count are
     null; the added ``suppressed_cells`` column names the suppressed cells of each row ('' when
-    none). Apply it to a whole table, then filter: every view then agrees.
+    none). Apply it to a whole table, then filter: every view then agrees. A block of the table's
+    rows holding whole groups of its rule's ``fixed`` columns is protected as in the whole table
+    when ``varying`` names the dimensions that vary in the whole (:func:`suppression_mask`).
     """
     policy = get_policy(policy)
     rule = rule_for(table, frame)
@@ -644,7 +665,7 @@ def protect(frame: pd.DataFrame, table: str | None = None,
     if not counts:
         out[SUPPRESSED] = ""
         return out
-    mask = suppression_mask(out, rule, policy)
+    mask = suppression_mask(out, rule, policy, varying)
     hidden = pd.DataFrame(False, index=out.index, columns=list(out.columns))
     for column in counts:
         hidden[column] = mask[column].to_numpy()
@@ -874,8 +895,8 @@ def _share_mask(frame: pd.DataFrame, rule: TableRule, policy: Policy) -> pd.Data
         parts = {m: tuple(bool(re.fullmatch(PROFILE_SUBSETS[c], m)) for c in computed if c in PROFILE_SUBSETS)
                  for m in members}
         long["part"] = long["column"].map({m: str(p) for m, p in parts.items()})
-        flags = _complementary(long["value"].to_numpy(dtype="float64"), flags.astype(bool), long,
-                               [["row", "part"], ["row"]], policy)
+        flags = _complementary(long["value"].to_numpy(dtype="float64"), flags.astype(bool),
+                               _group_ids(long, [["row", "part"], ["row"]]), policy)
         wide = pd.DataFrame(flags.reshape(len(members), len(frame)).T, columns=members, index=frame.index)
         for member in members:
             hidden[member] = wide[member]
