@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from placehealth.outputs import recomputed
+from placehealth.outputs import blocks, recomputed
 from placehealth.outputs.disclosure import (
     FOLLOWS,
     PRESETS,
@@ -129,9 +129,11 @@ def ledger(store: Store) -> pd.DataFrame:
 
 
 def write_all(store: Store, policies: Iterable[str | Policy] = tuple(PRESETS),
-              progress: Callable[[str], None] | None = None) -> dict[str, int]:
+              progress: Callable[[str], None] | None = None,
+              block_rows: int = blocks.BLOCK_ROWS) -> dict[str, int]:
     """Protect every table of the store under each policy and write the copies (unchanged tables
-    whose copy is current are skipped). Returns rows written per copy. DuckDB stores only."""
+    whose copy is current are skipped). A table of more than ``block_rows`` rows is protected a
+    block of whole groups at a time. Returns rows written per copy. DuckDB stores only."""
     if store.con.name != "duckdb":
         return {}
     if SCHEMA not in store.con.list_databases():
@@ -147,6 +149,7 @@ def write_all(store: Store, policies: Iterable[str | Policy] = tuple(PRESETS),
     needed = set().union(*(_depends_on(t) for t in tables))
     tables.sort(key=lambda t: t not in needed)
     prints = {t: fingerprint(store, t) for t in tables}
+    plans: dict[str, blocks.Plan | None] = {}
     for policy in policies:
         made: dict[str, pd.DataFrame] = {}
 
@@ -162,21 +165,42 @@ def write_all(store: Store, policies: Iterable[str | Policy] = tuple(PRESETS),
                 continue
             if progress:
                 progress(f"{table} ({policy.name})")
-            frame = protected_table(store.read, table, policy, source)
-            if table in needed:  # kept for the copies made from it; others are let go
-                made[table] = frame
-            store.con.create_table(copy_name(table, policy), _storable(frame), database=SCHEMA,
-                                   overwrite=True)
+            made_rows, dtypes = _write_copy(store, table, policy, source, made if table in needed else None,
+                                            plans, block_rows)
             rows = [r for r in rows if not (r["table_name"] == table and r["policy"] == policy.name)]
             rows.append({"table_name": table, "policy": policy.name, "fingerprint": prints[table],
-                         "rows": len(frame), "dtypes": json.dumps({c: str(t) for c, t in frame.dtypes.items()}),
+                         "rows": made_rows, "dtypes": json.dumps({c: str(t) for c, t in dtypes.items()}),
                          "made_at": datetime.now(UTC).isoformat(timespec="seconds")})
-            written[copy_name(table, policy)] = len(frame)
-            del frame  # a national table is gigabytes: not held while the next is protected
+            written[copy_name(table, policy)] = made_rows
+    for plan in plans.values():
+        if plan is not None:
+            blocks.drop(store, plan)
     kept = [r for r in rows if r["table_name"] in prints]
     store.con.create_table(LEDGER, pd.DataFrame(kept, columns=LEDGER_COLUMNS).astype({"rows": "int64"}),
                            database=SCHEMA, overwrite=True)
     return written
+
+
+def _write_copy(store: Store, table: str, policy: Policy, source: Callable[[str], pd.DataFrame | None],
+                made: dict[str, pd.DataFrame] | None, plans: dict[str, blocks.Plan | None],
+                block_rows: int) -> tuple[int, dict]:
+    """Write ``table``'s copy under ``policy``: a block of whole groups at a time when it is large
+    and made from nothing else (:mod:`placehealth.outputs.blocks`), else whole (then kept in
+    ``made`` when given, for the copies made from it). Returns its rows and column types."""
+    name = copy_name(table, policy)
+    if made is None and table not in FOLLOWS and table not in recomputed.RECOMPUTED:
+        if table not in plans:
+            plans[table] = blocks.plan(store, table, block_rows)
+        if plans[table] is not None:
+            try:
+                return blocks.write(store, plans[table], policy, name, SCHEMA)
+            except blocks.Unmatched:
+                pass  # column types the blocks cannot agree on: protected whole below
+    frame = protected_table(store.read, table, policy, source)
+    if made is not None:
+        made[table] = frame
+    store.con.create_table(name, _storable(frame), database=SCHEMA, overwrite=True)
+    return len(frame), frame.dtypes.to_dict()
 
 
 def _storable(frame: pd.DataFrame) -> pd.DataFrame:

@@ -1,0 +1,260 @@
+"""A national table protected a block of its groups at a time, streamed from DuckDB and back.
+
+Secondary suppression never looks across two values of a table rule's ``fixed`` columns (every
+group it completes holds one period, level, condition...), so a table can be read, protected and
+written one block of whole fixed groups at a time, in memory bounded by the block instead of the
+table. What the whole table decides is computed first, in the engine: which dimensions vary
+(:func:`~placehealth.outputs.disclosure.suppression_mask`), and the pandas type each column is
+read as (a column with nulls somewhere is read as floats, or objects, in every block). Column
+types that the values of a block decide (an integer column with a hidden cell becomes floats) are
+combined as the whole table's would be; the copy's column is widened when a later block needs it.
+Rows keep the table's order (a table whose blocks interleave is staged with its row numbers,
+then sorted back). Copies are the same as :func:`~placehealth.outputs.disclosure.protect` of the whole
+table (``tests/unit/test_disclosure_blocks.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from placehealth.outputs.disclosure import SUPPRESSED, Policy, protect, rule_for
+from placehealth.store import Store
+
+#: Rows protected at once: a fixed group larger than this is one block by itself.
+BLOCK_ROWS = 1_000_000
+_BLOCKS = "placehealth_blocks__"
+_ROW = "placehealth_row"
+_STAGED = "__placehealth_staged"
+
+
+class Unmatched(Exception):
+    """Blocks whose column types do not combine as the whole table's would (then the whole
+    table is protected at once)."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How a stored table is cut into blocks, and what the whole table decides."""
+
+    table: str
+    fixed: tuple[str, ...]
+    blocks: int
+    dtypes: dict[str, Any]
+    varying: frozenset[str]
+    #: whether each block's rows all come before the next block's (else the copy is sorted)
+    in_order: bool
+
+
+def plan(store: Store, table: str, rows: int = BLOCK_ROWS) -> Plan | None:
+    """Blocks of whole ``fixed`` groups of about ``rows`` rows each, or None when the table is
+    one block anyway (or has no fixed columns, or the store is not DuckDB)."""
+    if store.con.name != "duckdb":
+        return None
+    schema = store.con.table(table).schema()
+    empty = pd.DataFrame({name: pd.Series(dtype=kind) for name, kind in schema.to_pandas()})
+    rule = rule_for(table, empty)
+    fixed = tuple(c for c in rule.fixed if c in empty)
+    if not fixed or not rule.counts:
+        return None
+    columns = ", ".join(_quoted(c) for c in fixed)
+    groups = store.con.con.execute(
+        f"SELECT {columns}, count(*) AS placehealth_rows, min(rowid) AS placehealth_first, "
+        f"max(rowid) AS placehealth_last FROM {_quoted(table)} GROUP BY ALL ORDER BY min(rowid)").arrow()
+    if not isinstance(groups, pa.Table):
+        groups = groups.read_all()
+    sizes = groups.column("placehealth_rows").to_numpy()
+    if sizes.sum() <= rows:
+        return None
+    number = np.zeros(len(sizes), dtype=np.int64)
+    filled = 0
+    for i, size in enumerate(sizes):  # groups are few (periods x levels x conditions)
+        if filled and filled + size > rows:
+            number[i], filled = number[i - 1] + 1, 0
+        elif i:
+            number[i] = number[i - 1]
+        filled += size
+    first = pd.Series(groups.column("placehealth_first").to_numpy()).groupby(number).min()
+    last = pd.Series(groups.column("placehealth_last").to_numpy()).groupby(number).max()
+    in_order = bool((last.to_numpy()[:-1] < first.to_numpy()[1:]).all())
+    groups = groups.select(list(fixed)).append_column("placehealth_block", pa.array(number))
+    store.con.con.register(_BLOCKS + "view", groups)
+    try:
+        store.con.con.execute(f"CREATE OR REPLACE TEMP TABLE {_quoted(_BLOCKS + table)} AS "
+                              f"SELECT * FROM {_BLOCKS}view")
+    finally:
+        store.con.con.unregister(_BLOCKS + "view")
+    return Plan(table, fixed, int(number[-1]) + 1, _whole_dtypes(store, table, list(empty.columns)),
+                _varying(store, table, [c for c in rule.dimensions if c in empty]), in_order)
+
+
+def drop(store: Store, table_plan: Plan) -> None:
+    store.con.con.execute(f"DROP TABLE IF EXISTS {_quoted(_BLOCKS + table_plan.table)}")
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _varying(store: Store, table: str, dimensions: list[str]) -> frozenset[str]:
+    """The dimensions with more than one value (a null counted as one) in the whole table."""
+    if not dimensions:
+        return frozenset()
+    counts = ", ".join(f"count(DISTINCT {_quoted(d)}) + (count(*) > count({_quoted(d)}))::INT"
+                       for d in dimensions)
+    values = store.con.con.execute(f"SELECT {counts} FROM {_quoted(table)}").fetchone()
+    return frozenset(d for d, n in zip(dimensions, values, strict=True) if n > 1)
+
+
+def _whole_dtypes(store: Store, table: str, columns: list[str]) -> dict[str, Any]:
+    """The pandas type of each column as the whole table is read (``Store.read``): that of a few
+    rows holding, for every column, a null where the table has one and a value where it has one."""
+    firsts = ", ".join(f"min(rowid) FILTER (WHERE {_quoted(c)} IS {state} NULL)"
+                       for c in columns for state in ("", "NOT"))
+    sample = store.con.sql(f"SELECT * FROM {_quoted(table)} WHERE rowid IN "
+                           f"(SELECT unnest([{firsts}]) FROM {_quoted(table)})").to_pandas()
+    return sample.dtypes.to_dict()
+
+
+def frames(store: Store, table_plan: Plan) -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
+    """The table's rows block by block, each in stored order and typed as the whole table is
+    read, with their row numbers."""
+    on = " AND ".join(f"t.{_quoted(c)} IS NOT DISTINCT FROM b.{_quoted(c)}" for c in table_plan.fixed)
+    for block in range(table_plan.blocks):
+        frame = store.con.sql(
+            f"SELECT t.rowid AS {_ROW}, t.* FROM {_quoted(table_plan.table)} AS t "
+            f"JOIN {_quoted(_BLOCKS + table_plan.table)} AS b ON {on} "
+            f"WHERE b.placehealth_block = {block} ORDER BY t.rowid").to_pandas()
+        row = frame.pop(_ROW).to_numpy()
+        for column, kind in table_plan.dtypes.items():
+            if frame[column].dtype != kind:
+                frame[column] = frame[column].astype(kind)
+        yield frame, row
+
+
+def write(store: Store, table_plan: Plan, policy: Policy, name: str, database: str) -> tuple[int, dict]:
+    """Protect the table block by block under ``policy`` into ``database.name``. Returns the rows
+    written and the protected table's column types (as the whole table's would be)."""
+    types = _Types()
+    rows = 0
+    target = name if table_plan.in_order else name + _STAGED
+    for frame, row in frames(store, table_plan):
+        out = protect(frame, table_plan.table, policy, varying=table_plan.varying)
+        del frame
+        widened = types.add(out)
+        stored = types.storable(out)
+        if not table_plan.in_order:
+            stored[_ROW] = row
+        if rows == 0:
+            store.con.create_table(target, stored, database=database, overwrite=True)
+        else:
+            for column, sql_type in widened.items():
+                store.con.con.execute(f"ALTER TABLE {_quoted(database)}.{_quoted(target)} "
+                                      f"ALTER {_quoted(column)} TYPE {sql_type}")
+            store.con.insert(target, stored, database=database)
+        rows += len(out)
+    if not table_plan.in_order:  # blocks interleave in the table: rows put back in its order
+        staged = f"{_quoted(database)}.{_quoted(target)}"
+        store.con.con.execute(f"CREATE OR REPLACE TABLE {_quoted(database)}.{_quoted(name)} AS "
+                              f"SELECT * EXCLUDE ({_ROW}) FROM {staged} ORDER BY {_ROW}")
+        store.con.con.execute(f"DROP TABLE {staged}")
+    return rows, types.protected
+
+
+class _Types:
+    """Column types of the protected table, combined block by block as ``pd.concat`` of the
+    whole would give them, and the types its stored copy gets (:func:`storable`)."""
+
+    def __init__(self) -> None:
+        self.protected: dict[str, Any] = {}
+        self.kinds: dict[str, set[str]] = {}  # object columns: what their values are
+        self.stored: dict[str, Any] = {}
+
+    def add(self, frame: pd.DataFrame) -> dict[str, str]:
+        """Take in a block; returns the stored columns to widen (column -> SQL type)."""
+        for column in frame.columns:
+            kind = frame[column].dtype
+            before = self.protected.get(column, kind)
+            self.protected[column] = _combined(before, kind, column)
+            if _numpy_kind(kind) in {"O", "b"}:
+                self.kinds.setdefault(column, set()).update(_value_kinds(frame[column]))
+        widened = {}
+        for column in frame.columns:
+            target = self._stored_type(column)
+            if column in self.stored and self.stored[column] != target:
+                sql_type = _widening(self.stored[column], target, column)
+                if sql_type:
+                    widened[column] = sql_type
+            self.stored[column] = target
+        return widened
+
+    def _stored_type(self, column: str) -> Any:
+        kind = self.protected[column]
+        if _numpy_kind(kind) != "O" or column == SUPPRESSED:
+            return kind
+        values = self.kinds.get(column, set())
+        if values == {"bool"}:
+            return pd.BooleanDtype()
+        if not values:
+            return np.dtype("float64")
+        if "number" in values:
+            raise Unmatched(f"{column}: numbers held as objects")
+        return np.dtype(object)
+
+    def storable(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The block with each column in its stored type (as ``disclosed._storable`` of the whole)."""
+        out = frame.copy(deep=False)
+        for column in out.columns:
+            target = self.stored[column]
+            if out[column].dtype == target or column == SUPPRESSED:
+                continue
+            if target == np.dtype("float64"):
+                out[column] = pd.to_numeric(out[column], errors="coerce").astype("float64")
+            else:
+                out[column] = out[column].astype(target)
+        return out
+
+
+def _numpy_kind(kind: Any) -> str | None:
+    """A numpy type's kind code (i, u, f, b, O...); None for pandas' extension types."""
+    return kind.kind if isinstance(kind, np.dtype) else None
+
+
+def _value_kinds(values: pd.Series) -> set[str]:
+    """What the values of a boolean or object column are: bool, number or other."""
+    present = values.dropna()
+    if _numpy_kind(values.dtype) == "b":
+        return {"bool"} if len(present) else set()
+    return {"bool" if isinstance(v, bool) else "number" if isinstance(v, int | float) else "other"
+            for v in present}
+
+
+def _combined(a: Any, b: Any, column: str) -> Any:
+    """The type of a column holding blocks of types ``a`` and ``b``, as in the whole table."""
+    if a == b:
+        return a
+    kinds = {_numpy_kind(a), _numpy_kind(b)}
+    if kinds <= {"i", "u", "f"}:
+        return np.dtype("float64")  # integers with a hidden (null) cell somewhere
+    if kinds == {"b", "O"}:
+        return np.dtype(object)  # booleans with a hidden cell somewhere
+    if column == SUPPRESSED:
+        return np.dtype(object)
+    raise Unmatched(f"{column}: {a} and {b}")
+
+
+def _widening(before: Any, after: Any, column: str) -> str | None:
+    """The SQL type a stored column is widened to when a later block needs ``after`` (None:
+    none needed)."""
+    if _numpy_kind(before) in {"i", "u"} and after == np.dtype("float64"):
+        return "DOUBLE"
+    if before == np.dtype("float64") and isinstance(after, pd.BooleanDtype):
+        return "BOOLEAN"  # nulls only so far
+    if {str(before), str(after)} == {"bool", "boolean"}:
+        return None  # stored as BOOLEAN either way
+    raise Unmatched(f"{column}: stored as {before}, then {after}")

@@ -1,0 +1,141 @@
+"""Protected copies written a block of fixed groups at a time are the copies of the whole table:
+same rows in the same order, same hidden cells, same column types, including when the table's
+groups interleave, a group is larger than a block, a dimension varies only in some blocks, and
+an integer or boolean column has nulls (or hidden cells) in some blocks only."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from placehealth.outputs import blocks, disclosed
+from placehealth.outputs.disclosure import get_policy, protect
+from placehealth.store import Store
+
+TABLE = "prevalence_gap_lsoa"  # fixed: period, level, group_code; dimensions: area_code, lsoa_code
+REGISTRATIONS = "registrations_lsoa"  # fixed: period; dimensions: practice_code, lsoa_code, sex
+
+
+def _table(seed: int = 5) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    parts = []
+    for period in ("2023-24", "2024-25"):
+        for level, areas in (("pcn", 6), ("all", 1)):  # level "all": one area (a dimension not varying)
+            for group in ("AF", "CHD", "DM"):
+                cells = [(f"A{a}", f"L{lsoa:02d}") for a in range(areas) for lsoa in range(30)
+                         if rng.random() < 0.5]
+                # nothing to hide in DM at level all, nor in the first block (below)
+                small = (level, group) != ("all", "DM") and (period, level, group) != ("2024-25", "pcn", "CHD")
+                observed = rng.choice([0, 2, 5, 9, 14, 40, 120] if small else [40, 120],
+                                      size=len(cells)).astype(float)
+                parts.append(pd.DataFrame({
+                    "period": period, "level": level, "area_code": [c[0] for c in cells],
+                    "lsoa_code": [c[1] for c in cells], "group_code": group,
+                    "patients": observed * 20, "list_size": observed * 20, "observed": observed,
+                    "expected": observed + rng.uniform(-2, 6, len(cells)).round(1),
+                    "ratio": rng.uniform(0.5, 1.5, len(cells)),
+                    "rank": rng.integers(1, 100, len(cells)),  # integers, nulls in one group
+                    "gap_rank": rng.integers(1, 100, len(cells)),  # integers hidden with the counts
+                    "significantly_low": rng.random(len(cells)) < 0.3,
+                    "flagged": rng.random(len(cells)) < 0.5}))
+    frame = pd.concat(parts, ignore_index=True)
+    # nulls in one group only: read as floats / objects throughout the whole table
+    frame["rank"] = frame["rank"].astype("Int64").mask(frame["group_code"].eq("DM") & frame["level"].eq("all"))
+    frame["significantly_low"] = frame["significantly_low"].astype(object).mask(frame["group_code"].eq("CHD"))
+    frame["flagged"] = frame["flagged"].astype(object).mask(frame["group_code"].eq("CHD"))
+    frame = frame.sample(frac=1, random_state=seed).reset_index(drop=True)  # groups interleave
+    # first a block with nothing hidden and no flag (nulls only), stored before the others
+    first = frame.index[frame["group_code"].eq("CHD") & frame["level"].eq("pcn") & frame["period"].eq("2024-25")][0]
+    return pd.concat([frame.loc[[first]], frame.drop(index=first)], ignore_index=True)
+
+
+def _registrations(seed: int = 6) -> pd.DataFrame:
+    """Practice x LSOA x sex counts: by sex in one period, persons (sex ALL) in the other, so sex
+    varies in the whole table (three dimensions: no bridge search) but not in the persons block.
+    There, two blocks of hidden cells (P0-P1 x L0-L1 and P2-P3 x L2-L3) are joined by one hidden
+    cell (P1 x L2), a bridge of the two-way table the block looks like."""
+    rng = np.random.default_rng(seed)
+    rows = [("2023-24", f"P{p}", f"L{lsoa}", sex, float(rng.choice([1, 3, 6, 9, 12, 30, 80])))
+            for p in range(8) for lsoa in range(30) for sex in "FM" if rng.random() < 0.4]
+    persons = {("P0", "L0"): 5, ("P0", "L1"): 6, ("P1", "L0"): 6, ("P1", "L1"): 5, ("P2", "L2"): 5,
+               ("P2", "L3"): 6, ("P3", "L2"): 6, ("P3", "L3"): 5, ("P1", "L2"): 2, ("P0", "L2"): 100,
+               ("P2", "L0"): 100, ("P0", "L4"): 40, ("P3", "L4"): 40}
+    rows += [("2024-25", p, lsoa, "ALL", float(n)) for (p, lsoa), n in persons.items()]
+    return pd.DataFrame(rows, columns=["period", "practice_code", "lsoa_code", "sex", "patients"])
+
+
+@pytest.fixture(scope="module")
+def copies(tmp_path_factory) -> dict[str, tuple]:
+    folder = tmp_path_factory.mktemp("blocks")
+    source = folder / "source.duckdb"
+    with Store(source) as store:
+        store.con.create_table(TABLE, _table())
+        store.con.create_table(REGISTRATIONS, _registrations())
+    out = {}
+    widened = []
+    widening = blocks._widening
+
+    def spy(*args):
+        widened.append(widening(*args))
+        return widened[-1]
+
+    for name, rows in (("whole", 10**9), ("blocks", 40)):
+        path = folder / f"{name}.duckdb"
+        shutil.copy(source, path)
+        with Store(path) as store, pytest.MonkeyPatch.context() as patch:
+            patch.setattr(blocks, "_widening", spy)
+            disclosed.write_all(store, block_rows=rows)
+            ledger = disclosed.ledger(store)
+            plan = blocks.plan(store, TABLE, rows)
+            frames = {(r.table_name, r.policy): disclosed.read_copy(store, r.table_name, get_policy(r.policy),
+                                                                    r._asdict())
+                      for r in ledger.itertuples(index=False)}
+            schema = {t: store.con.table(disclosed.copy_name(t, get_policy("opensafely")),
+                                         database=disclosed.SCHEMA).schema() for t in (TABLE, REGISTRATIONS)}
+            out[name] = (frames, ledger, plan, schema)
+    out["widened"] = widened
+    return out
+
+
+def test_blocks_were_used_and_interleave(copies):
+    assert copies["whole"][2] is None
+    plan = copies["blocks"][2]
+    assert plan.blocks > 10 and not plan.in_order
+    assert plan.varying == {"area_code", "lsoa_code"}
+    # stored columns widened as later blocks needed: integers to doubles, nulls to booleans
+    assert {"DOUBLE", "BOOLEAN"} <= set(copies["widened"])
+
+
+@pytest.mark.parametrize("table", [TABLE, REGISTRATIONS])
+@pytest.mark.parametrize("policy", ["opensafely", "nhs_england"])
+def test_blockwise_copy_is_the_whole_tables_copy(copies, table, policy):
+    whole, block = copies["whole"][0][table, policy], copies["blocks"][0][table, policy]
+    assert (whole["suppressed_cells"] != "").sum() > 20, "the test table has hidden cells"
+    pd.testing.assert_frame_equal(whole, block, check_exact=True)
+    assert copies["whole"][3][table] == copies["blocks"][3][table]
+    ledgers = [copies[c][1].set_index(["table_name", "policy"]).loc[(table, policy), ["rows", "dtypes"]].to_dict()
+               for c in ("whole", "blocks")]
+    assert ledgers[0] == ledgers[1]
+
+
+def test_a_dimension_constant_in_a_block_still_counts():
+    """Sex varies in the whole table: a block of persons only is still a three-way table (had
+    the block been read as the two-way table it looks like, bridges would hide more)."""
+    frame = _registrations()
+    persons = frame[frame["period"] == "2024-25"]
+    as_in_table = protect(persons, REGISTRATIONS, "opensafely", varying={"practice_code", "lsoa_code", "sex"})
+    alone = protect(persons, REGISTRATIONS, "opensafely")
+    assert (alone["suppressed_cells"] != "").sum() == (as_in_table["suppressed_cells"] != "").sum() + 1
+
+
+def test_a_block_that_split_a_group_would_differ():
+    """Why blocks hold whole groups: protecting half of a group hides other cells."""
+    frame = _table()
+    group = frame[(frame["period"] == "2024-25") & (frame["level"] == "pcn") & (frame["group_code"] == "DM")]
+    whole = protect(group, TABLE, "opensafely")["suppressed_cells"]
+    half = pd.concat([protect(part, TABLE, "opensafely", varying={"area_code", "lsoa_code"})
+                      for part in (group.iloc[: len(group) // 2], group.iloc[len(group) // 2:])])
+    assert not whole.equals(half["suppressed_cells"])
