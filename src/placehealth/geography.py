@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import ibis
 import pandas as pd
 
-from placehealth.store import Store
+from placehealth.store import Store, to_engine
 
 VINTAGES = (2011, 2021)
 CENSUS_TOTAL = "Total"
@@ -124,7 +124,7 @@ def harmonise(table: ibis.Table, walk: Crosswalk | None, values: list[str],
     """
     if walk is None:
         return table
-    weights = ibis.memtable(walk.weights)
+    weights = to_engine(walk.weights, table)
     joined = table.left_join(weights, table[code] == weights.from_code)
     moved = {c: joined[c].cast("float64") * joined.weight.fill_null(1.0) for c in values}
     moved[code] = joined.to_code.fill_null(joined[code])

@@ -34,6 +34,7 @@ import pandas as pd
 from placehealth import levels as lv
 from placehealth.measures.proportions import proportion
 from placehealth.measures.rates import rate
+from placehealth.store import to_engine
 
 METHODS = ("proportion", "rate", "ratio")
 POLARITIES = ("high_is_good", "low_is_good", "none")
@@ -336,8 +337,8 @@ def unit_counts(store, indicators: Iterable[Indicator], level: str, units: dict 
                 continue
             members = _members(store, level, periods, units)
             names = members.drop_duplicates("unit_code").set_index("unit_code")["unit_name"]
-            m = ibis.memtable(members[["period", "practice_code", "unit_code"]]
-                              .astype({"unit_code": str}))
+            m = to_engine(members[["period", "practice_code", "unit_code"]]
+                          .astype({"unit_code": str}), t)
             t = t.inner_join(m, [t.period == m.period, t.source_code == m.practice_code])
             t = t.select("period", *keys, "source_code", "x", "n", "unit_code")
         t = (t.group_by(["unit_code", "period", *keys])

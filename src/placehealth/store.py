@@ -39,6 +39,7 @@ from typing import Any
 import ibis
 import pandas as pd
 import pyarrow as pa
+from ibis.backends import BaseBackend
 
 from placehealth.sources.base import ReadResult
 from placehealth.sources.validate import InputError
@@ -51,13 +52,19 @@ ENV_SPARK_WAREHOUSE = "PLACEHEALTH_SPARK_WAREHOUSE"
 DEFAULT_SPARK_WAREHOUSE = "placehealth-spark"
 
 SPARK_SCHEMES = ("spark://", "sc://")
+#: Every session's SQL settings, Spark Connect's included.
+SPARK_SQL_CONFIG = {
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.ansi.enabled": "false",  # Ibis 12 writes SQL for Spark's non-ANSI semantics
+}
 SPARK_LOCAL_CONFIG = {
     "spark.sql.shuffle.partitions": "2",  # a few small aggregates, not thousands of partitions
     "spark.ui.enabled": "false",
     "spark.ui.showConsoleProgress": "false",
-    "spark.sql.session.timeZone": "UTC",
-    "spark.sql.ansi.enabled": "false",  # Ibis 12 writes SQL for Spark's non-ANSI semantics
+    **SPARK_SQL_CONFIG,
 }
+#: ``sc://...;database=NAME``: placehealth's own parameter of a Spark Connect URL (not sent).
+CONNECT_DATABASE = "database"
 
 #: Spark and other engines without transactions: a table being written, and one being replaced.
 STAGED = "placehealth_staged__"
@@ -77,22 +84,45 @@ def spark_session(url: str):
     """A Spark session for ``url``: ``spark://local`` or ``spark://local[N]`` runs Spark on this
     machine (two cores unless N is given), ``spark://HOST:PORT`` joins a standalone cluster, and
     ``sc://...`` is a Spark Connect endpoint. An active session of the same master is reused.
-    ``spark://MASTER/DATABASE`` keeps the tables in that database (created when missing), in a
-    session of its own sharing the Spark context, so stores in different databases coexist."""
-    from pyspark.sql import SparkSession  # optional dependency (placehealth[spark])
-
+    ``spark://MASTER/DATABASE`` (or ``sc://HOST:PORT/;database=DATABASE``) keeps the tables in
+    that database (created when missing), in a session of its own, so stores in different
+    databases coexist."""
     if url.startswith("sc://"):
-        return SparkSession.builder.remote(url).getOrCreate()
+        return _connect_session(url)
     master, _, database = url.removeprefix("spark://").partition("/")
     session = _spark_master(master)
     if database:
-        session = session.newSession()
+        session = session.newSession()  # sharing the Spark context
         for key, value in SPARK_LOCAL_CONFIG.items():
             if key.startswith("spark.sql."):  # a session's own settings (the rest are static)
                 session.conf.set(key, value)
-        session.sql(f"CREATE DATABASE IF NOT EXISTS `{database}`")
-        session.catalog.setCurrentDatabase(database)
+        _use_database(session, database)
     return session
+
+
+def _connect_session(url: str):
+    """A Spark Connect session (``sc://HOST:PORT/;PARAM=VALUE;...``, as Spark Connect reads
+    it), with placehealth's SQL settings; ``database=NAME`` among the parameters is the store's
+    database, in a new session of the server's."""
+    from pyspark.sql import SparkSession  # optional dependencies (placehealth[spark,connect])
+
+    endpoint, _, query = url.partition("/;")
+    params = [p for p in query.split(";") if p]
+    database = next((p.partition("=")[2] for p in params
+                     if p.partition("=")[0] == CONNECT_DATABASE), "")
+    params = [p for p in params if p.partition("=")[0] != CONNECT_DATABASE]
+    builder = SparkSession.builder.remote(endpoint + (f"/;{';'.join(params)}" if params else ""))
+    session = builder.create() if database else builder.getOrCreate()
+    for key, value in SPARK_SQL_CONFIG.items():
+        session.conf.set(key, value)
+    if database:
+        _use_database(session, database)
+    return session
+
+
+def _use_database(session, database: str) -> None:
+    session.sql(f"CREATE DATABASE IF NOT EXISTS `{database}`")
+    session.catalog.setCurrentDatabase(database)
 
 
 def _spark_master(master: str):
@@ -116,6 +146,31 @@ def _spark_master(master: str):
                .enableHiveSupport().getOrCreate())
     session.sparkContext.setLogLevel("ERROR")  # warnings about the metastore are not the user's
     return session
+
+
+def to_engine(rows: pd.DataFrame | pa.Table, engine: BaseBackend | ibis.Table) -> ibis.Table:
+    """Rows from Python (pandas or Arrow) as an Ibis table of ``engine`` (a backend, or a table
+    whose backend is meant), to join with its tables: the one way placehealth sends rows to an
+    engine. The rows go as one contiguous Arrow table of types every engine stores
+    (:func:`_portable`). Spark gets them straight from Arrow (``createDataFrame``) as a temporary
+    view of the session: Ibis's in-memory tables go through pandas there, which on a classic
+    session turns a missing string into the text 'NaN', and on Spark Connect fails on pandas
+    columns backed by chunked Arrow arrays (``Cannot convert pyarrow.lib.ChunkedArray``)."""
+    arrow = rows if isinstance(rows, pa.Table) else pa.Table.from_pandas(rows, preserve_index=False)
+    arrow = _portable(arrow).combine_chunks()
+    con = engine._find_backend() if isinstance(engine, ibis.Table) else engine
+    if con.name != "pyspark":
+        return ibis.memtable(arrow)
+    spark = con._session
+    if arrow.num_rows:
+        frame = spark.createDataFrame(arrow)
+    else:  # Spark Connect infers no schema from no rows: give it the Arrow one
+        from pyspark.sql.pandas.types import from_arrow_schema
+
+        frame = spark.createDataFrame([], schema=from_arrow_schema(arrow.schema))
+    view = f"placehealth_rows_{uuid.uuid4().hex[:12]}"
+    frame.createOrReplaceTempView(view)
+    return con.table(view)
 
 
 class Store:
@@ -306,7 +361,7 @@ class Store:
         if content.schema is not None:
             arrow = (content.schema.empty_table() if arrow is None
                      else arrow.select(content.schema.names).cast(content.schema))
-        rows = self._upload(_portable(arrow))
+        rows = self._upload(arrow)
         if content.keep is None:
             return rows
         kept = content.keep.schema()
@@ -314,22 +369,12 @@ class Store:
             (rows[c] if c in rows.columns else ibis.null()).cast(kept[c]).name(c) for c in kept.names]))
 
     def _upload(self, arrow: pa.Table) -> ibis.Table:
-        """Arrow rows as an Ibis table in the engine. Spark gets them straight from Arrow as a
-        temporary view (dropped when the transaction ends): Ibis's in-memory tables go through
-        pandas there, which turns a missing string into 'NaN' and loses integers beside gaps."""
-        spark = self._spark
-        if spark is None:
-            return ibis.memtable(arrow)
-        view = f"placehealth_rows_{uuid.uuid4().hex[:12]}"
-        if arrow.num_rows:
-            frame = spark.createDataFrame(arrow)
-        else:  # Spark Connect infers no schema from no rows: give it the Arrow one
-            from pyspark.sql.pandas.types import from_arrow_schema
-
-            frame = spark.createDataFrame([], schema=from_arrow_schema(arrow.schema))
-        frame.createOrReplaceTempView(view)
-        self._views.append(view)
-        return self.con.table(view)
+        """Arrow rows as an Ibis table in the engine; on Spark a temporary view, dropped when the
+        transaction ends."""
+        rows = to_engine(arrow, self.con)
+        if self._spark is not None:
+            self._views.append(rows.get_name())
+        return rows
 
     def _drop_views(self) -> None:
         while self._views:

@@ -13,6 +13,7 @@ import pandas as pd
 
 from placehealth import levels as lv
 from placehealth.analyses.matrix import PeriodData, unit_rows
+from placehealth.store import to_engine
 
 FOOTPRINT_SHARES = (50, 80, 95)
 UNIT = ["period", "unit_code"]
@@ -73,7 +74,7 @@ def unit_lsoa(data: PeriodData, memberships: list[lv.Membership], prefix: str) -
     if name:
         names = _names(memberships)
         on = [c for c in UNIT if c in names.columns]
-        table = ibis.memtable(names.rename(columns={"unit_name": name}))
+        table = to_engine(names.rename(columns={"unit_name": name}), rows)
         rows = rows.left_join(table, on).select(*columns[:2], table[name], *columns[2:])
         columns = rows.columns
     rows = rows.select(*columns).order_by([*UNIT, ibis.desc(rows.patients), rows.lsoa_code])
@@ -120,7 +121,7 @@ def pcn_la(data: PeriodData, la_members: pd.DataFrame | None,
     if footprint.empty or la_members is None or la_members.empty or data.pcn_members is None:
         return pd.DataFrame()
     areas = la_members.rename(columns={"unit_code": "la_code", "unit_name": "la_name"})
-    table = ibis.memtable(areas[["lsoa_code", "la_code", "la_name"]])
+    table = to_engine(areas[["lsoa_code", "la_code", "la_name"]], data.matrix)
     lsoas = _unit_lsoa_sums(data, [_pcns(data)])
     rows = lsoas.inner_join(table, "lsoa_code")
     frame = rows.group_by([*UNIT, "la_code", "la_name"]).aggregate(

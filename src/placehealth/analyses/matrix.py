@@ -33,7 +33,7 @@ from placehealth.geography import (
     harmonise_frame,
     population_totals,
 )
-from placehealth.store import Store
+from placehealth.store import Store, to_engine
 
 KEYS = ["period", "practice_code", "lsoa_code", "lsoa_known"]
 
@@ -167,7 +167,7 @@ def unit_rows(data: PeriodData, memberships: list[lv.Membership]) -> ibis.Table 
         members = m.members[[*on, "unit_code"]].drop_duplicates()
         if members.empty:
             continue
-        parts.append(data.matrix.inner_join(ibis.memtable(members), on))
+        parts.append(data.matrix.inner_join(to_engine(members, data.matrix), on))
     if not parts:
         return None
     cols = ["period", "unit_code", "practice_code", "lsoa_code", "lsoa_known", "patients"]

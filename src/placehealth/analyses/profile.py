@@ -50,7 +50,7 @@ from placehealth.analyses.matrix import (
     registration_vintages,
     unit_rows,
 )
-from placehealth.store import Store
+from placehealth.store import Store, to_engine
 
 #: Derived tables built here: level -> table.
 PROFILE_TABLES = lv.profile_tables()
@@ -124,7 +124,7 @@ def _joined_sums(matrix: ibis.Table, values: pd.DataFrame, on: list[str], by: li
             share[c] = known.setdefault(mask.tobytes(), f"__known{len(known)}")
             if share[c] not in frame:
                 frame[share[c]] = mask.astype(float)
-        table = ibis.memtable(frame)
+        table = to_engine(frame, matrix)
         joined = matrix.left_join(table, [matrix[k] == table[k] for k in on])
     extras = extra(joined) if extra else {}
     sums = {"patients": joined.patients.sum(), **extras}
@@ -220,7 +220,7 @@ def top_shares(by_practice: ibis.Table | pd.DataFrame,
             joined = by_practice.merge(pcn_map, on=BY_PRACTICE, how="inner")
             pcns = joined.groupby([*UNIT, "pcn_code"], as_index=False)["patients"].sum()
         else:
-            pcn_map = ibis.memtable(pcn_map)
+            pcn_map = to_engine(pcn_map, by_practice)
             joined = by_practice.inner_join(pcn_map, BY_PRACTICE)
             pcns = joined.group_by([*UNIT, "pcn_code"]).aggregate(
                 patients=joined.patients.sum())
