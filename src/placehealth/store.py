@@ -106,18 +106,24 @@ def _connect_session(url: str):
     database, in a new session of the server's."""
     from pyspark.sql import SparkSession  # optional dependencies (placehealth[spark,connect])
 
-    endpoint, _, query = url.partition("/;")
-    params = [p for p in query.split(";") if p]
-    database = next((p.partition("=")[2] for p in params
-                     if p.partition("=")[0] == CONNECT_DATABASE), "")
-    params = [p for p in params if p.partition("=")[0] != CONNECT_DATABASE]
-    builder = SparkSession.builder.remote(endpoint + (f"/;{';'.join(params)}" if params else ""))
+    endpoint, database = connect_database(url)
+    builder = SparkSession.builder.remote(endpoint)
     session = builder.create() if database else builder.getOrCreate()
     for key, value in SPARK_SQL_CONFIG.items():
         session.conf.set(key, value)
     if database:
         _use_database(session, database)
     return session
+
+
+def connect_database(url: str) -> tuple[str, str]:
+    """A Spark Connect URL without placehealth's ``database=NAME`` parameter, and that name
+    ('' when none): ``sc://h:15002/;token=T;database=D`` -> ``(sc://h:15002/;token=T, D)``."""
+    endpoint, _, query = url.partition("/;")
+    params = [p.partition("=") for p in query.split(";") if p]
+    database = next((value for key, _, value in params if key == CONNECT_DATABASE), "")
+    rest = ";".join(f"{key}={value}" for key, _, value in params if key != CONNECT_DATABASE)
+    return endpoint + (f"/;{rest}" if rest else ""), database
 
 
 def _use_database(session, database: str) -> None:
@@ -130,22 +136,29 @@ def _spark_master(master: str):
     from pyspark.sql import SparkSession
 
     builder = SparkSession.builder.appName("placehealth")
-    for key, value in SPARK_LOCAL_CONFIG.items():
-        builder = builder.config(key, value)
     if not master.startswith("local"):  # the cluster's own warehouse and metastore
+        for key, value in SPARK_LOCAL_CONFIG.items():
+            builder = builder.config(key, value)
         return builder.master(f"spark://{master}").getOrCreate()
-    # On this machine: tables in the warehouse folder, their catalog in an embedded Derby
-    # metastore beside them, so a store outlives the process (one process at a time).
     warehouse = Path(os.environ.get(ENV_SPARK_WAREHOUSE, DEFAULT_SPARK_WAREHOUSE)).resolve()
     warehouse.mkdir(parents=True, exist_ok=True)
-    metastore = f"jdbc:derby:;databaseName={warehouse / 'metastore_db'};create=true"
-    session = (builder.master(master if "[" in master else "local[2]")
-               .config("spark.sql.warehouse.dir", str(warehouse))
-               .config("spark.hadoop.javax.jdo.option.ConnectionURL", metastore)
-               .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={warehouse}")
-               .enableHiveSupport().getOrCreate())
+    for key, value in spark_local_config(warehouse).items():
+        builder = builder.config(key, value)
+    session = builder.master(master if "[" in master else "local[2]").getOrCreate()
     session.sparkContext.setLogLevel("ERROR")  # warnings about the metastore are not the user's
     return session
+
+
+def spark_local_config(warehouse: Path) -> dict[str, str]:
+    """Settings of Spark on this machine (a session, or a Spark Connect server): tables in the
+    ``warehouse`` folder, their catalog in an embedded Derby metastore beside them, so a store
+    outlives the process (one process at a time holds the metastore)."""
+    metastore = f"jdbc:derby:;databaseName={warehouse / 'metastore_db'};create=true"
+    return {**SPARK_LOCAL_CONFIG,
+            "spark.sql.warehouse.dir": str(warehouse),
+            "spark.sql.catalogImplementation": "hive",
+            "spark.hadoop.javax.jdo.option.ConnectionURL": metastore,
+            "spark.driver.extraJavaOptions": f"-Dderby.system.home={warehouse}"}
 
 
 def to_engine(rows: pd.DataFrame | pa.Table, engine: BaseBackend | ibis.Table) -> ibis.Table:
@@ -573,8 +586,11 @@ class Store:
 
     def close(self) -> None:
         """Close the connection; a Spark session is left running for whoever else holds it (a
-        notebook, other stores) and ends with the process."""
+        notebook, other stores) and ends with the process, but a Spark Connect session made
+        for this store's database is ended (the server lets it go)."""
         if self._spark is not None:
+            if self.location.startswith("sc://") and connect_database(self.location)[1]:
+                self._spark.stop()
             return
         disconnect = getattr(self.con, "disconnect", None)
         if disconnect:

@@ -2,7 +2,8 @@
 
 The tiny hand-made place of the profile spec (support.tiny_place) plus one QOF condition
 (support.tiny_need) is built once in DuckDB and copied table by table, as Arrow, into a database
-of the run's one local Spark session (tests/spec/conftest.py).
+of the run's one local Spark session, and of its Spark Connect server when one is given
+(tests/spec/conftest.py).
 Every test runs on both engines (the ``engines`` mark): the registration matrix, the profile roll-ups,
 the indicator values and the registration shares need apportioning starts from are computed by
 the same Ibis expressions on each, and compared with the DuckDB results and hand-worked values.
@@ -35,17 +36,28 @@ def duck_place(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def spark_place(duck_place, spark_master):
-    """The same tables in a database of the run's one local Spark session, copied as Arrow."""
-    with Store(f"{spark_master}/engines") as store, store.transaction():
-        for name in duck_place.list_tables():
-            store.replace_table(name, duck_place.table(name).to_pyarrow())
-    return Store(f"{spark_master}/engines")
+def copies(duck_place, locate):
+    """The same tables on another engine (a database of the run's local Spark session or Spark
+    Connect server), copied as Arrow once per engine."""
+    made: dict[str, Store] = {}
+
+    def copy(engine: str) -> Store:
+        if engine not in made:
+            location = locate(engine, "engines")
+            with Store(location) as store, store.transaction():
+                for name in duck_place.list_tables():
+                    store.replace_table(name, duck_place.table(name).to_pyarrow())
+            made[engine] = Store(location)
+        return made[engine]
+
+    yield copy
+    for store in made.values():
+        store.close()
 
 
 @pytest.fixture
-def place(request, engine, duck_place) -> Store:
-    return duck_place if engine == "duckdb" else request.getfixturevalue("spark_place")
+def place(engine, duck_place, copies) -> Store:
+    return duck_place if engine == "duckdb" else copies(engine)
 
 
 def _sorted(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
