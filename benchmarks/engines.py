@@ -1,27 +1,42 @@
-"""Check: two stores hold the same tables, value for value, e.g. the demo place built on DuckDB
-and on Spark (classic or Spark Connect); docs/ENGINES.md.
+"""Benchmark and check: the demo place built on DuckDB and on Spark (classic or Spark Connect)
+gives the same tables, value for value (docs/ENGINES.md).
+
+Without stores named, builds the demo place (``placehealth demo``, 40 practices, 8 PCNs, 200
+LSOAs, 3 local authorities) into a DuckDB file and into ``--spark`` (default: a local[2] Spark
+session, warehouse in a temporary folder; e.g. ``'sc://localhost:15002/;database=demo'`` for a
+Spark Connect server), printing each build's wall time, CPU seconds and peak memory (the
+placehealth process; a Connect server's own CPU is not counted), then compares them. With two
+stores named, compares those only.
 
 Every table of the first store is read from both (rows sorted by every column, text first),
 numbers compared to 1e-9 (relative and absolute), text and missing values exactly. The loads
 ledger's ``loaded_at`` and the intervention register's ``recorded_at`` (when rows were written)
 are left out, and an empty table's column types (each engine's guess) are not compared. Prints
 one line per table and exits 1 when any differs.
-Run: ``.venv/bin/python benchmarks/same_tables.py demo.duckdb 'sc://localhost:15002/;database=demo'``.
+Run: ``.venv/bin/python benchmarks/engines.py [--spark URL]`` or
+``.venv/bin/python benchmarks/engines.py demo.duckdb 'sc://localhost:15002/;database=demo'``.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import resource
+import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from pandas.api.types import is_float_dtype
 
-from placehealth.store import Store
+from _machine import machine
+from placehealth.store import ENV_SPARK_WAREHOUSE, Store
 
 TOLERANCE = 1e-9
+DEMO = ["--practices", "40", "--pcns", "8", "--lsoas", "200", "--las", "3"]
 #: columns that say when a row was written, not what it holds
 UNTIMED = {"loads": ["loaded_at"], "interventions": ["recorded_at"]}
 
@@ -66,13 +81,10 @@ def difference(a: pd.DataFrame, b: pd.DataFrame) -> str | None:
     return None
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("first", help="a store (DuckDB file or URL)")
-    parser.add_argument("second", help="the store to compare with it")
-    args = parser.parse_args()
+def compare(first_db: str, second_db: str) -> int:
+    """Print how each table of ``first_db`` compares with ``second_db``; the number differing."""
     differ = 0
-    with Store(args.first, read_only=True) as first, Store(args.second) as second:
+    with Store(first_db, read_only=True) as first, Store(second_db) as second:
         names = first.list_tables()
         missing = sorted(set(names) ^ set(second.list_tables()))
         if missing:
@@ -90,7 +102,40 @@ def main() -> int:
                   f"  ({time.perf_counter() - start:.1f} s)")
     print(f"{differ} of {len(names)} tables differ" if differ else
           f"all {len(names)} tables the same (to {TOLERANCE:g})")
-    return 1 if differ else 0
+    return differ
+
+
+def build(db: str, work: Path, env: dict[str, str]) -> None:
+    """``placehealth demo`` into ``db``; prints wall, CPU seconds and peak memory."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    subprocess.run([str(Path(sys.executable).with_name("placehealth")), "--db", db, "demo",
+                    "--out", str(work / "demo-data"), *DEMO], check=True, env=env,
+                   stdout=subprocess.DEVNULL)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    print(f"demo into {db}: {time.perf_counter() - start:.0f} s wall, {cpu:.0f} CPU-s, "
+          f"peak {after.ru_maxrss / 1024:.0f} MB (largest process so far)", flush=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("stores", nargs="*", help="two stores to compare (DuckDB files or URLs)")
+    parser.add_argument("--spark", default="spark://local[2]/demo",
+                        help="the Spark store to build the demo place into")
+    args = parser.parse_args()
+    if args.stores:
+        if len(args.stores) != 2:
+            parser.error("name two stores, or none to build both")
+        return 1 if compare(*args.stores) else 0
+    print(machine())
+    with tempfile.TemporaryDirectory(prefix="engines-") as folder:
+        work = Path(folder)
+        env = {**os.environ, ENV_SPARK_WAREHOUSE: str(work / "spark-warehouse")}
+        duck = str(work / "demo.duckdb")
+        build(duck, work, env)
+        build(args.spark, work, env)
+        return 1 if compare(duck, args.spark) else 0
 
 
 if __name__ == "__main__":
