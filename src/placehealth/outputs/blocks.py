@@ -16,9 +16,11 @@ table (``tests/unit/test_disclosure_blocks.py``).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import ibis
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -28,6 +30,9 @@ from placehealth.store import Store
 
 #: Rows protected at once: a fixed group larger than this is one block by itself.
 BLOCK_ROWS = 1_000_000
+#: DuckDB's memory while copies are written (its buffer cache otherwise grows with every table
+#: written, and putting interleaved blocks back in order is a sort of the whole table).
+ENGINE_MEMORY = "1GB"
 _BLOCKS = "placehealth_blocks__"
 _ROW = "placehealth_row"
 _STAGED = "__placehealth_staged"
@@ -93,6 +98,17 @@ def plan(store: Store, table: str, rows: int = BLOCK_ROWS) -> Plan | None:
                 _varying(store, table, [c for c in rule.dimensions if c in empty]), in_order)
 
 
+@contextmanager
+def engine_memory(store: Store, limit: str = ENGINE_MEMORY) -> Iterator[None]:
+    """DuckDB's memory held to ``limit`` (sorts and caches spill to disk), then set back."""
+    before = store.con.con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    store.con.con.execute(f"SET memory_limit = '{limit}'")
+    try:
+        yield
+    finally:
+        store.con.con.execute(f"SET memory_limit = '{before}'")
+
+
 def drop(store: Store, table_plan: Plan) -> None:
     store.con.con.execute(f"DROP TABLE IF EXISTS {_quoted(_BLOCKS + table_plan.table)}")
 
@@ -150,13 +166,10 @@ def write(store: Store, table_plan: Plan, policy: Policy, name: str, database: s
         stored = types.storable(out)
         if not table_plan.in_order:
             stored[_ROW] = row
-        if rows == 0:
-            store.con.create_table(target, stored, database=database, overwrite=True)
-        else:
-            for column, sql_type in widened.items():
-                store.con.con.execute(f"ALTER TABLE {_quoted(database)}.{_quoted(target)} "
-                                      f"ALTER {_quoted(column)} TYPE {sql_type}")
-            store.con.insert(target, stored, database=database)
+        for column, sql_type in widened.items() if rows else ():
+            store.con.con.execute(f"ALTER TABLE {_quoted(database)}.{_quoted(target)} "
+                                  f"ALTER {_quoted(column)} TYPE {sql_type}")
+        put(store, stored, target, database, append=rows > 0)
         rows += len(out)
     if not table_plan.in_order:  # blocks interleave in the table: rows put back in its order
         staged = f"{_quoted(database)}.{_quoted(target)}"
@@ -164,6 +177,24 @@ def write(store: Store, table_plan: Plan, policy: Policy, name: str, database: s
                               f"SELECT * EXCLUDE ({_ROW}) FROM {staged} ORDER BY {_ROW}")
         store.con.con.execute(f"DROP TABLE {staged}")
     return rows, types.protected
+
+
+def put(store: Store, frame: pd.DataFrame, name: str, database: str, append: bool = False) -> None:
+    """Write a frame into a DuckDB table (made anew, typed as Ibis types the frame, unless
+    ``append``) through Arrow. Ibis's own ``create_table``/``insert`` of a pandas frame keeps the
+    frame registered in DuckDB until the process ends (about 200 MB held per million rows)."""
+    target = f"{_quoted(database)}.{_quoted(name)}"
+    if append:
+        data = pa.Table.from_pandas(frame, preserve_index=False)
+    else:
+        schema = ibis.memtable(frame).schema()
+        data = pa.Table.from_pandas(frame, schema=schema.to_pyarrow(), preserve_index=False)
+        store.con.create_table(name, schema=schema, database=database, overwrite=True)
+    store.con.con.register(_BLOCKS + "frame", data)
+    try:
+        store.con.con.execute(f"INSERT INTO {target} SELECT * FROM {_BLOCKS}frame")
+    finally:
+        store.con.con.unregister(_BLOCKS + "frame")
 
 
 class _Types:

@@ -150,31 +150,32 @@ def write_all(store: Store, policies: Iterable[str | Policy] = tuple(PRESETS),
     tables.sort(key=lambda t: t not in needed)
     prints = {t: fingerprint(store, t) for t in tables}
     plans: dict[str, blocks.Plan | None] = {}
-    for policy in policies:
-        made: dict[str, pd.DataFrame] = {}
+    with blocks.engine_memory(store):  # DuckDB's cache held down while copies are written
+        for policy in policies:
+            made: dict[str, pd.DataFrame] = {}
 
-        def source(name: str, made=made, policy=policy) -> pd.DataFrame | None:
-            if name in made:
-                return made[name]
-            if name in everything and not needs_protection(store, name):
-                return store.read(name).assign(**{SUPPRESSED: ""})
-            return _read_copy(store, name, policy)
+            def source(name: str, made=made, policy=policy) -> pd.DataFrame | None:
+                if name in made:
+                    return made[name]
+                if name in everything and not needs_protection(store, name):
+                    return store.read(name).assign(**{SUPPRESSED: ""})
+                return _read_copy(store, name, policy)
 
-        for table in tables:
-            if current.get((table, policy.name)) == prints[table] and not _depends_on(table):
-                continue
-            if progress:
-                progress(f"{table} ({policy.name})")
-            made_rows, dtypes = _write_copy(store, table, policy, source, made if table in needed else None,
-                                            plans, block_rows)
-            rows = [r for r in rows if not (r["table_name"] == table and r["policy"] == policy.name)]
-            rows.append({"table_name": table, "policy": policy.name, "fingerprint": prints[table],
-                         "rows": made_rows, "dtypes": json.dumps({c: str(t) for c, t in dtypes.items()}),
-                         "made_at": datetime.now(UTC).isoformat(timespec="seconds")})
-            written[copy_name(table, policy)] = made_rows
-    for plan in plans.values():
-        if plan is not None:
-            blocks.drop(store, plan)
+            for table in tables:
+                if current.get((table, policy.name)) == prints[table] and not _depends_on(table):
+                    continue
+                if progress:
+                    progress(f"{table} ({policy.name})")
+                made_rows, dtypes = _write_copy(store, table, policy, source, made if table in needed else None,
+                                                plans, block_rows)
+                rows = [r for r in rows if not (r["table_name"] == table and r["policy"] == policy.name)]
+                rows.append({"table_name": table, "policy": policy.name, "fingerprint": prints[table],
+                             "rows": made_rows, "dtypes": json.dumps({c: str(t) for c, t in dtypes.items()}),
+                             "made_at": datetime.now(UTC).isoformat(timespec="seconds")})
+                written[copy_name(table, policy)] = made_rows
+        for plan in plans.values():
+            if plan is not None:
+                blocks.drop(store, plan)
     kept = [r for r in rows if r["table_name"] in prints]
     store.con.create_table(LEDGER, pd.DataFrame(kept, columns=LEDGER_COLUMNS).astype({"rows": "int64"}),
                            database=SCHEMA, overwrite=True)
@@ -199,7 +200,7 @@ def _write_copy(store: Store, table: str, policy: Policy, source: Callable[[str]
     frame = protected_table(store.read, table, policy, source)
     if made is not None:
         made[table] = frame
-    store.con.create_table(name, _storable(frame), database=SCHEMA, overwrite=True)
+    blocks.put(store, _storable(frame), name, SCHEMA)
     return len(frame), frame.dtypes.to_dict()
 
 
