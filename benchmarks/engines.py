@@ -5,8 +5,8 @@ Without stores named, builds the demo place (``placehealth demo``, 40 practices,
 LSOAs, 3 local authorities) into a DuckDB file and into ``--spark`` (default: a local[2] Spark
 session, warehouse in a temporary folder; e.g. ``'sc://localhost:15002/;database=demo'`` for a
 Spark Connect server), printing each build's wall time, CPU seconds and peak memory (the
-placehealth process; a Connect server's own CPU is not counted), then compares them. With two
-stores named, compares those only.
+placehealth process only: neither the local session's JVM nor a Connect server is counted),
+then compares them. With two stores named, compares those only.
 
 Every table of the first store is read from both (rows sorted by every column, text first),
 numbers compared to 1e-9 (relative and absolute), text and missing values exactly. The loads
@@ -115,7 +115,8 @@ def build(db: str, work: Path, env: dict[str, str]) -> None:
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
     print(f"demo into {db}: {time.perf_counter() - start:.0f} s wall, {cpu:.0f} CPU-s, "
-          f"peak {after.ru_maxrss / 1024:.0f} MB (largest process so far)", flush=True)
+          f"peak {after.ru_maxrss / 1024:.0f} MB (the placehealth process; the largest so far; a "
+          "Spark JVM it starts, or a Connect server, not counted)", flush=True)
 
 
 def main() -> int:
@@ -131,7 +132,8 @@ def main() -> int:
     print(machine())
     with tempfile.TemporaryDirectory(prefix="engines-") as folder:
         work = Path(folder)
-        env = {**os.environ, ENV_SPARK_WAREHOUSE: str(work / "spark-warehouse")}
+        os.environ[ENV_SPARK_WAREHOUSE] = str(work / "spark-warehouse")  # the builds' and ours
+        env = dict(os.environ)
         duck = str(work / "demo.duckdb")
         build(duck, work, env)
         build(args.spark, work, env)
