@@ -54,6 +54,8 @@ class Plan:
     varying: frozenset[str]
     #: whether each block's rows all come before the next block's (else the copy is sorted)
     in_order: bool
+    #: each block's first and last row number (a block in order is the rows between them)
+    spans: tuple[tuple[int, int], ...] = ()
 
 
 def plan(store: Store, table: str, rows: int = BLOCK_ROWS) -> Plan | None:
@@ -95,7 +97,8 @@ def plan(store: Store, table: str, rows: int = BLOCK_ROWS) -> Plan | None:
     finally:
         store.con.con.unregister(_BLOCKS + "view")
     return Plan(table, fixed, int(number[-1]) + 1, _whole_dtypes(store, table, list(empty.columns)),
-                _varying(store, table, [c for c in rule.dimensions if c in empty]), in_order)
+                _varying(store, table, [c for c in rule.dimensions if c in empty]), in_order,
+                tuple(zip(first.tolist(), last.tolist(), strict=True)))
 
 
 @contextmanager
@@ -139,13 +142,17 @@ def _whole_dtypes(store: Store, table: str, columns: list[str]) -> dict[str, Any
 
 def frames(store: Store, table_plan: Plan) -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
     """The table's rows block by block, each in stored order and typed as the whole table is
-    read, with their row numbers."""
+    read, with their row numbers. Blocks in order are read as ranges of row numbers (a filter of
+    the scan); interleaved ones by a join of the table with its groups' block numbers."""
     on = " AND ".join(f"t.{_quoted(c)} IS NOT DISTINCT FROM b.{_quoted(c)}" for c in table_plan.fixed)
     for block in range(table_plan.blocks):
-        frame = store.con.sql(
-            f"SELECT t.rowid AS {_ROW}, t.* FROM {_quoted(table_plan.table)} AS t "
-            f"JOIN {_quoted(_BLOCKS + table_plan.table)} AS b ON {on} "
-            f"WHERE b.placehealth_block = {block} ORDER BY t.rowid").to_pandas()
+        if table_plan.in_order and table_plan.spans:
+            first, last = table_plan.spans[block]
+            rows = f"FROM {_quoted(table_plan.table)} AS t WHERE t.rowid BETWEEN {first} AND {last}"
+        else:
+            rows = (f"FROM {_quoted(table_plan.table)} AS t JOIN {_quoted(_BLOCKS + table_plan.table)} AS b "
+                    f"ON {on} WHERE b.placehealth_block = {block}")
+        frame = store.con.sql(f"SELECT t.rowid AS {_ROW}, t.* {rows} ORDER BY t.rowid").to_pandas()
         row = frame.pop(_ROW).to_numpy()
         for column, kind in table_plan.dtypes.items():
             if frame[column].dtype != kind:
@@ -153,30 +160,35 @@ def frames(store: Store, table_plan: Plan) -> Iterator[tuple[pd.DataFrame, np.nd
         yield frame, row
 
 
-def write(store: Store, table_plan: Plan, policy: Policy, name: str, database: str) -> tuple[int, dict]:
-    """Protect the table block by block under ``policy`` into ``database.name``. Returns the rows
-    written and the protected table's column types (as the whole table's would be)."""
-    types = _Types()
-    rows = 0
-    target = name if table_plan.in_order else name + _STAGED
+def write(store: Store, table_plan: Plan, policies: list[Policy], names: list[str],
+          database: str) -> list[tuple[int, dict]]:
+    """Protect the table block by block under each policy into ``database.name`` (one name per
+    policy), each block read once for all of them. Returns, per policy, the rows written and the
+    protected table's column types (as the whole table's would be)."""
+    types = [_Types() for _ in policies]
+    rows = [0] * len(policies)
+    targets = [name if table_plan.in_order else name + _STAGED for name in names]
     for frame, row in frames(store, table_plan):
-        out = protect(frame, table_plan.table, policy, varying=table_plan.varying)
+        for i, policy in enumerate(policies):
+            out = protect(frame, table_plan.table, policy, varying=table_plan.varying)
+            widened = types[i].add(out)
+            stored = types[i].storable(out)
+            if not table_plan.in_order:
+                stored[_ROW] = row
+            for column, sql_type in widened.items() if rows[i] else ():
+                store.con.con.execute(f"ALTER TABLE {_quoted(database)}.{_quoted(targets[i])} "
+                                      f"ALTER {_quoted(column)} TYPE {sql_type}")
+            put(store, stored, targets[i], database, append=rows[i] > 0)
+            rows[i] += len(out)
+            del out, stored
         del frame
-        widened = types.add(out)
-        stored = types.storable(out)
-        if not table_plan.in_order:
-            stored[_ROW] = row
-        for column, sql_type in widened.items() if rows else ():
-            store.con.con.execute(f"ALTER TABLE {_quoted(database)}.{_quoted(target)} "
-                                  f"ALTER {_quoted(column)} TYPE {sql_type}")
-        put(store, stored, target, database, append=rows > 0)
-        rows += len(out)
     if not table_plan.in_order:  # blocks interleave in the table: rows put back in its order
-        staged = f"{_quoted(database)}.{_quoted(target)}"
-        store.con.con.execute(f"CREATE OR REPLACE TABLE {_quoted(database)}.{_quoted(name)} AS "
-                              f"SELECT * EXCLUDE ({_ROW}) FROM {staged} ORDER BY {_ROW}")
-        store.con.con.execute(f"DROP TABLE {staged}")
-    return rows, types.protected
+        for name, target in zip(names, targets, strict=True):
+            staged = f"{_quoted(database)}.{_quoted(target)}"
+            store.con.con.execute(f"CREATE OR REPLACE TABLE {_quoted(database)}.{_quoted(name)} AS "
+                                  f"SELECT * EXCLUDE ({_ROW}) FROM {staged} ORDER BY {_ROW}")
+            store.con.con.execute(f"DROP TABLE {staged}")
+    return [(n, t.protected) for n, t in zip(rows, types, strict=True)]
 
 
 def put(store: Store, frame: pd.DataFrame, name: str, database: str, append: bool = False) -> None:

@@ -132,8 +132,9 @@ def write_all(store: Store, policies: Iterable[str | Policy] = tuple(PRESETS),
               progress: Callable[[str], None] | None = None,
               block_rows: int = blocks.BLOCK_ROWS) -> dict[str, int]:
     """Protect every table of the store under each policy and write the copies (unchanged tables
-    whose copy is current are skipped). A table of more than ``block_rows`` rows is protected a
-    block of whole groups at a time. Returns rows written per copy. DuckDB stores only."""
+    whose copy is current are skipped). Each table (or block) is read once for every policy. A
+    table of more than ``block_rows`` rows is protected a block of whole groups at a time.
+    Returns rows written per copy. DuckDB stores only."""
     if store.con.name != "duckdb":
         return {}
     if SCHEMA not in store.con.list_databases():
@@ -149,59 +150,65 @@ def write_all(store: Store, policies: Iterable[str | Policy] = tuple(PRESETS),
     needed = set().union(*(_depends_on(t) for t in tables))
     tables.sort(key=lambda t: t not in needed)
     prints = {t: fingerprint(store, t) for t in tables}
-    plans: dict[str, blocks.Plan | None] = {}
+    made: dict[str, dict[str, pd.DataFrame]] = {p.name: {} for p in policies}
+
+    def source(policy: Policy) -> Callable[[str], pd.DataFrame | None]:
+        def protected(name: str) -> pd.DataFrame | None:
+            if name in made[policy.name]:
+                return made[policy.name][name]
+            if name in everything and not needs_protection(store, name):
+                return store.read(name).assign(**{SUPPRESSED: ""})
+            return _read_copy(store, name, policy)
+        return protected
+
     with blocks.engine_memory(store):  # DuckDB's cache held down while copies are written
-        for policy in policies:
-            made: dict[str, pd.DataFrame] = {}
-
-            def source(name: str, made=made, policy=policy) -> pd.DataFrame | None:
-                if name in made:
-                    return made[name]
-                if name in everything and not needs_protection(store, name):
-                    return store.read(name).assign(**{SUPPRESSED: ""})
-                return _read_copy(store, name, policy)
-
-            for table in tables:
-                if current.get((table, policy.name)) == prints[table] and not _depends_on(table):
-                    continue
-                if progress:
-                    progress(f"{table} ({policy.name})")
-                made_rows, dtypes = _write_copy(store, table, policy, source, made if table in needed else None,
-                                                plans, block_rows)
+        for table in tables:
+            todo = [p for p in policies
+                    if current.get((table, p.name)) != prints[table] or _depends_on(table)]
+            if not todo:
+                continue
+            if progress:
+                progress(f"{table} ({', '.join(p.name for p in todo)})")
+            keep = {p.name: made[p.name] for p in todo} if table in needed else None
+            copies = _write_copies(store, table, todo, source, keep, block_rows)
+            for policy, (made_rows, dtypes) in zip(todo, copies, strict=True):
                 rows = [r for r in rows if not (r["table_name"] == table and r["policy"] == policy.name)]
                 rows.append({"table_name": table, "policy": policy.name, "fingerprint": prints[table],
                              "rows": made_rows, "dtypes": json.dumps({c: str(t) for c, t in dtypes.items()}),
                              "made_at": datetime.now(UTC).isoformat(timespec="seconds")})
                 written[copy_name(table, policy)] = made_rows
-        for plan in plans.values():
-            if plan is not None:
-                blocks.drop(store, plan)
     kept = [r for r in rows if r["table_name"] in prints]
     store.con.create_table(LEDGER, pd.DataFrame(kept, columns=LEDGER_COLUMNS).astype({"rows": "int64"}),
                            database=SCHEMA, overwrite=True)
     return written
 
 
-def _write_copy(store: Store, table: str, policy: Policy, source: Callable[[str], pd.DataFrame | None],
-                made: dict[str, pd.DataFrame] | None, plans: dict[str, blocks.Plan | None],
-                block_rows: int) -> tuple[int, dict]:
-    """Write ``table``'s copy under ``policy``: a block of whole groups at a time when it is large
-    and made from nothing else (:mod:`placehealth.outputs.blocks`), else whole (then kept in
-    ``made`` when given, for the copies made from it). Returns its rows and column types."""
-    name = copy_name(table, policy)
+def _write_copies(store: Store, table: str, policies: list[Policy],
+                  source: Callable[[Policy], Callable[[str], pd.DataFrame | None]],
+                  made: dict[str, dict[str, pd.DataFrame]] | None, block_rows: int) -> list[tuple[int, dict]]:
+    """Write ``table``'s copy under each policy from one read of the table: a block of whole
+    groups at a time when it is large and made from nothing else
+    (:mod:`placehealth.outputs.blocks`), else whole (then kept in ``made[policy]`` when given,
+    for the copies made from it). Returns each copy's rows and column types."""
+    names = [copy_name(table, p) for p in policies]
     if made is None and table not in FOLLOWS and table not in recomputed.RECOMPUTED:
-        if table not in plans:
-            plans[table] = blocks.plan(store, table, block_rows)
-        if plans[table] is not None:
+        table_plan = blocks.plan(store, table, block_rows)
+        if table_plan is not None:
             try:
-                return blocks.write(store, plans[table], policy, name, SCHEMA)
+                return blocks.write(store, table_plan, policies, names, SCHEMA)
             except blocks.Unmatched:
                 pass  # column types the blocks cannot agree on: protected whole below
-    frame = protected_table(store.read, table, policy, source)
-    if made is not None:
-        made[table] = frame
-    blocks.put(store, _storable(frame), name, SCHEMA)
-    return len(frame), frame.dtypes.to_dict()
+            finally:
+                blocks.drop(store, table_plan)
+    raw = store.read(table)
+    out = []
+    for policy, name in zip(policies, names, strict=True):
+        frame = protected_table(lambda _: raw, table, policy, source(policy))
+        if made is not None:
+            made[policy.name][table] = frame
+        blocks.put(store, _storable(frame), name, SCHEMA)
+        out.append((len(frame), frame.dtypes.to_dict()))
+    return out
 
 
 def _storable(frame: pd.DataFrame) -> pd.DataFrame:

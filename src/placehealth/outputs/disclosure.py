@@ -886,17 +886,15 @@ def _share_mask(frame: pd.DataFrame, rule: TableRule, policy: Policy) -> pd.Data
         members = [m for m in members if m in implied]
         if len(members) < 2 or not hidden[members].to_numpy().any():
             continue
-        long = implied[members].replace(0, np.nan).reset_index(drop=True).melt(var_name="column", ignore_index=False)
-        long["row"] = long.index
-        flags = hidden[members].reset_index(drop=True).melt(ignore_index=False)["value"].to_numpy()
         # Members are split into the parts the computed sums are made of (core20: deciles 1-2 and
         # the rest), and complements are found within each part first: a hidden decile 1 is then
         # paired with decile 2 and Core20 can still be shown.
         parts = {m: tuple(bool(re.fullmatch(PROFILE_SUBSETS[c], m)) for c in computed if c in PROFILE_SUBSETS)
                  for m in members}
-        long["part"] = long["column"].map({m: str(p) for m, p in parts.items()})
-        flags = _complementary(long["value"].to_numpy(dtype="float64"), flags.astype(bool),
-                               _group_ids(long, [["row", "part"], ["row"]]), policy)
+        values, flags, group_ids = _family_cells(implied[members].to_numpy(dtype="float64"),
+                                                 hidden[members].to_numpy(dtype=bool),
+                                                 [parts[m] for m in members])
+        flags = _complementary(values, flags, group_ids, policy)
         wide = pd.DataFrame(flags.reshape(len(members), len(frame)).T, columns=members, index=frame.index)
         for member in members:
             hidden[member] = wide[member]
@@ -914,6 +912,21 @@ def _share_mask(frame: pd.DataFrame, rule: TableRule, policy: Policy) -> pd.Data
                       | _reveals(wide[outside], implied[outside], policy))
             hidden[column] = hidden[column] | unsafe
     return hidden
+
+
+def _family_cells(implied: np.ndarray, hidden: np.ndarray,
+                  parts: list[tuple]) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    """A family's cells (rows x members) one member after another, as :func:`_complementary`
+    takes them: implied counts (zeros as NaN: never complements), hidden flags, and the group
+    numbers of (row, part) and of row, numbered as first seen (as pandas' ``ngroup``)."""
+    n, width = implied.shape
+    values = implied.T.ravel()
+    values = np.where(values == 0, np.nan, values)
+    codes = {p: i for i, p in enumerate(dict.fromkeys(parts))}
+    part = np.array([codes[p] for p in parts], dtype=np.int64)
+    row = np.tile(np.arange(n, dtype=np.int64), width)
+    by_part = pd.factorize(row * (int(part.max()) + 1) + np.repeat(part, n))[0]
+    return values, hidden.T.ravel().copy(), [by_part, row]
 
 
 def _reveals(flags: pd.DataFrame, implied: pd.DataFrame, policy: Policy) -> pd.Series:
