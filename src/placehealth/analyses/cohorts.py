@@ -90,22 +90,29 @@ def imd_deciles(store: Store, patients: ir.Table) -> ir.Table | None:
 
 def practice_counts(rows: ir.Table, deciles: ir.Table | None, period: str) -> ir.Table:
     """One Ibis expression: per practice and side (core20 true/false), each cohort's eligible
-    and counted people (``eligible__i``, ``counted__i``)."""
+    and counted people (``eligible__i``, ``counted__i``).
+
+    The rows are summed per practice and LSOA first and only those sums joined to the deciles,
+    then summed again per side: the join never sees a row per person (joined row by row,
+    Spark shuffled and sorted every row by LSOA whenever the deciles' size was unknown, as for
+    a table made from Python)."""
     end = extract_end(period)
-    if deciles is None:
-        rows = rows.mutate(core20=ibis.literal(False))
-    else:
-        deciles = deciles.rename(imd_lsoa_code="lsoa_code")
-        rows = rows.left_join(deciles, rows.lsoa_code == deciles.imd_lsoa_code).drop(
-            "imd_lsoa_code")
-        rows = rows.mutate(core20=rows.decile.isin(CORE20_DECILES).fill_null(False))
     sums: dict[str, ir.Value] = {}
     for i, cohort in enumerate(COHORTS):
         eligible = cohort.eligible(rows, end).fill_null(False)
         sums[f"eligible__{i}"] = ibis.ifelse(eligible, 1, 0).sum()
         sums[f"counted__{i}"] = ibis.ifelse(
             eligible & cohort.counted(rows, end).fill_null(False), 1, 0).sum()
-    return rows.group_by(["practice_code", "core20"]).aggregate(**sums)
+    by_lsoa = rows.group_by(["practice_code", "lsoa_code"]).aggregate(**sums)
+    if deciles is None:
+        by_lsoa = by_lsoa.mutate(core20=ibis.literal(False))
+    else:
+        deciles = deciles.rename(imd_lsoa_code="lsoa_code")
+        by_lsoa = by_lsoa.left_join(deciles, by_lsoa.lsoa_code == deciles.imd_lsoa_code).drop(
+            "imd_lsoa_code")
+        by_lsoa = by_lsoa.mutate(core20=by_lsoa.decile.isin(CORE20_DECILES).fill_null(False))
+    return by_lsoa.group_by(["practice_code", "core20"]).aggregate(
+        **{name: by_lsoa[name].sum() for name in sums})
 
 
 def long_counts(wide: pd.DataFrame) -> pd.DataFrame:
