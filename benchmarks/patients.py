@@ -13,8 +13,8 @@ same), then each engine, in a fresh process of its own, runs the steps of a load
 - **cohorts**: the Core20PLUS5 cohort sums over the stored rows joined to IMD (the build step).
 
 Each step records wall time, CPU seconds (this process, DuckDB's threads included; the Spark
-JVM's from /proc) and peak resident memory (VmHWM reset before each step, for this process and
-the JVM), and the cost per million patients (CPU seconds / millions). Steps running past
+JVM's from /proc, and the JVM's garbage-collection seconds in results.json) and peak resident
+memory (VmHWM reset before each step, for this process and the JVM), and the cost per million patients (CPU seconds / millions). Steps running past
 ``--timeout`` seconds are stopped and recorded as unfinished.
 
 Run: ``.venv/bin/python benchmarks/patients.py [--sizes 1e6 1e7 5e7] [--engines duckdb spark]
@@ -154,14 +154,24 @@ def spark_steps(size: int, work: Path) -> None:
     store = Store("spark://local")
     session = store.con._session
     jvm = int(session._jvm.java.lang.ProcessHandle.current().pid())
+    beans = session._jvm.java.lang.management.ManagementFactory.getGarbageCollectorMXBeans()
+
+    def gc_seconds() -> float:  # the JVM's time in garbage collection so far
+        return sum(bean.getCollectionTime() for bean in beans) / 1000
+
+    def timed(step: str, function):
+        gc = gc_seconds()
+        record, value = measure(step, function, jvm)
+        return record | {"jvm_gc_s": gc_seconds() - gc}, value
+
     base = {"size": size, "engine": "spark local[2]"}
-    record, (rows, _count) = measure("check", lambda: check_rows(scan(store.con, path), path,
-                                                                  PERIOD), jvm)
+    record, (rows, _count) = timed("check", lambda: check_rows(scan(store.con, path), path,
+                                                                PERIOD))
     emit(record | base)
-    record, tables = measure("aggregate", lambda: aggregates(rows, PERIOD), jvm)
+    record, tables = timed("aggregate", lambda: aggregates(rows, PERIOD))
     emit(record | base | {"rows_out": sum(len(t) for t in tables.values())})
-    record, _ = measure("write", lambda: store.con.create_table(
-        "patients", rows.mutate(load_id=ibis.literal(1, "int64")), overwrite=True), jvm)
+    record, _ = timed("write", lambda: store.con.create_table(
+        "patients", rows.mutate(load_id=ibis.literal(1, "int64")), overwrite=True))
     emit(record | base)
     imd = next(r for r in _reference(place_dir) if "imd" in r.tables).tables["imd"]
     deciles = ibis.memtable(imd[imd["domain"] == "imd"][["lsoa_code", "decile"]])
@@ -170,7 +180,7 @@ def spark_steps(size: int, work: Path) -> None:
         stored = store.con.table("patients")
         return cohorts.practice_counts(stored, deciles, PERIOD).to_pyarrow()
 
-    record, table = measure("cohorts", cohort_sums, jvm)
+    record, table = timed("cohorts", cohort_sums)
     emit(record | base | {"rows_out": table.num_rows})
     session.stop()
     shutil.rmtree(work / f"spark-{size}", ignore_errors=True)
