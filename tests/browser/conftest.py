@@ -38,8 +38,11 @@ def _free_port() -> int:
 def server(demo_db) -> str:
     """``placehealth serve`` on a free loopback port; yields its base URL."""
     port = _free_port()
-    process = subprocess.Popen([str(BIN / "placehealth"), "serve", "--port", str(port), "--db", str(demo_db)],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    ARTIFACTS.mkdir(exist_ok=True)
+    log = ARTIFACTS / f"server-{port}.log"  # read it when a page misbehaves
+    with log.open("w") as out:
+        process = subprocess.Popen([str(BIN / "placehealth"), "serve", "--port", str(port),
+                                    "--db", str(demo_db)], stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(120):
@@ -49,7 +52,7 @@ def server(demo_db) -> str:
             except OSError:
                 time.sleep(0.5)
         else:
-            raise RuntimeError("the server did not start")
+            raise RuntimeError(f"the server did not start (its output: {log})")
         yield url
     finally:
         process.terminate()
@@ -86,6 +89,12 @@ def page(browser):
     tab.console_errors = []
     tab.on("console", lambda m: tab.console_errors.append(m.text) if m.type == "error" else None)
     tab.on("pageerror", lambda e: tab.console_errors.append(str(e)))
+    # Requests still open, named when a page does not finish drawing in time.
+    tab.pending = set()
+    tab.on("request", lambda r: tab.pending.add(r.url))
+    tab.on("requestfinished", lambda r: tab.pending.discard(r.url))
+    tab.on("requestfailed", lambda r: (tab.pending.discard(r.url),
+                                       tab.console_errors.append(f"request failed: {r.url}")))
     # Every Content-Security-Policy violation, whether or not the page reports it in the console.
     tab.add_init_script("window.cspViolations = []; document.addEventListener("
                         "'securitypolicyviolation', e => window.cspViolations.push("

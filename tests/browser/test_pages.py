@@ -8,6 +8,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from placehealth.outputs.web.assets import VENDOR
 
@@ -29,16 +30,25 @@ def _codes(server: str) -> dict[str, str]:
 
 
 def _check_drawn(page, name: str, maps: int = 1) -> None:
-    page.wait_for_load_state("networkidle")
+    """Every chart drawn (the page's own ``data-drawn`` flag) and, with ``maps``, its map's
+    areas. Pages fetch nothing after ``load`` (charts and maps are drawn from data inside the
+    page), so the test waits for the drawing itself, naming any request still open if it
+    does not come."""
+    page.wait_for_load_state("load")
     charts = page.locator("[data-chart]")
     for i in range(charts.count()):
         chart = charts.nth(i)
         chart.wait_for(state="attached")
-        page.wait_for_function("el => el.getAttribute('data-drawn') === 'true'", arg=chart.element_handle(),
-                               timeout=15000)
+        try:
+            page.wait_for_function("el => el.getAttribute('data-drawn') === 'true'",
+                                   arg=chart.element_handle(), timeout=30000)
+        except PlaywrightTimeout:
+            pytest.fail(f"{name}: chart {i} not drawn in 30 s; requests still open: "
+                        f"{sorted(page.pending)}; console: {page.console_errors}")
         marks = chart.locator("svg path, svg rect, svg line, svg circle").count()
         assert marks > 5, f"{name}: chart {i} drew nothing"
     if maps:
+        page.wait_for_selector(".leaflet-interactive", state="attached")
         assert page.locator(".leaflet-interactive").count() > 0, f"{name}: the map drew no areas"
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
     assert page.console_errors == [], f"{name}: console errors {page.console_errors}"
