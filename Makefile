@@ -21,7 +21,7 @@ demo: $(STAMP) assets
 
 test: $(STAMP) assets
 	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadscope
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 import shutil
 import subprocess
 import sys
@@ -33,13 +35,24 @@ def db_path(tmp_path: Path) -> Path:
 def demo_place(tmp_path_factory) -> dict:
     """The small demo place, generated, loaded and built (protected copies included) once per
     session through the ordinary ``placehealth demo`` command: its store (``db``), files
-    (``out``) and what the command printed (``output``). Read it only; a test that writes
-    takes ``demo_copy``."""
-    folder = tmp_path_factory.mktemp("demo")
-    db, out = folder / "demo.duckdb", folder / "data"
-    done = subprocess.run([str(BIN / "placehealth"), "demo", "--out", str(out), "--db", str(db),
-                           *DEMO_OPTIONS], check=True, capture_output=True, text=True, timeout=900)
-    return {"db": db, "out": out, "output": done.stdout + done.stderr}
+    (``out``) and what the command printed (``output``). Under pytest-xdist the workers share
+    one, built by whichever asks first. Read it only (every reader opens it read-only, so
+    workers and the browser tests' server read it at once); a test that writes takes
+    ``demo_copy``."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # one place for every worker of this run
+        root = root.parent
+    folder = root / "demo-place"
+    db, out, said = folder / "demo.duckdb", folder / "data", folder / "output.txt"
+    with (root / "demo-place.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # the first worker builds it; the others wait, then read
+        if not said.exists():
+            folder.mkdir(exist_ok=True)
+            done = subprocess.run([str(BIN / "placehealth"), "demo", "--out", str(out), "--db",
+                                   str(db), *DEMO_OPTIONS], check=True, capture_output=True,
+                                  text=True, timeout=900)
+            said.write_text(done.stdout + done.stderr)
+    return {"db": db, "out": out, "output": said.read_text()}
 
 
 @pytest.fixture(scope="session")
