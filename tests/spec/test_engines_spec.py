@@ -12,6 +12,7 @@ the same Ibis expressions on each, and compared with the DuckDB results and hand
 from __future__ import annotations
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from placehealth.analyses.matrix import registration_matrix
@@ -80,6 +81,32 @@ def test_registration_matrix(place, duck_place):
     assert a3.tolist() == [100.0]  # MALE 40 + FEMALE 60 where there is no ALL row
     keys = ["practice_code", "lsoa_code"]
     _same(got, registration_matrix(duck_place, "2025-01")[0].to_pandas(), keys)
+
+
+def _matrix_by_hand(raw: pd.DataFrame) -> pd.DataFrame:
+    """Each practice's ALL rows, or its MALE + FEMALE rows where it has no ALL row, summed."""
+    has_all = raw.groupby(["period", "practice_code"])["sex"].transform(lambda s: (s == "ALL").any())
+    used = raw[(raw["sex"] == "ALL") | ~has_all]
+    return used.groupby(["period", "practice_code", "lsoa_code", "lsoa_known"],
+                        as_index=False)["patients"].sum().astype({"patients": float})
+
+
+def test_registration_matrix_with_and_without_practices_lacking_all_rows(place, duck_place, store):
+    """Read two ways: regrouped when some practice gives only MALE and FEMALE rows, the ALL rows
+    as they are when every practice has them (the published layout). Both equal a hand sum."""
+    raw = duck_place.table("registrations_lsoa").to_pandas()
+    keys = ["period", "practice_code", "lsoa_code"]
+    assert not raw.groupby(["period", "practice_code"])["sex"].apply(lambda s: (s == "ALL").any()).all()
+    periods = sorted(raw["period"].unique())
+    want = _matrix_by_hand(raw)
+    got = registration_matrix(place, periods)[0].to_pandas()
+    _same(got[want.columns.tolist()], want, keys)
+    every_all = raw[raw["practice_code"].isin(raw.loc[raw["sex"] == "ALL", "practice_code"])]
+    store.replace_table("registrations_lsoa", pa.Table.from_pandas(every_all, preserve_index=False))
+    want = _matrix_by_hand(every_all)
+    got = registration_matrix(store, periods)[0].to_pandas()
+    assert len(want) and set(got["practice_code"]) == set(every_all["practice_code"])
+    _same(got[want.columns.tolist()], want, keys)
 
 
 def test_profile_rollups(place, duck_place):

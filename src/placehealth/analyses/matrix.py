@@ -75,13 +75,25 @@ def registration_matrix(store: Store, periods: str | list[str]) -> tuple[ibis.Ta
     periods = [periods] if isinstance(periods, str) else list(periods)
     t = store.table("registrations_lsoa")
     t = t.filter(t.period == periods[0]) if len(periods) == 1 else t.filter(t.period.isin(periods))
+    vintage = max((v for v in registration_vintages(store, periods).values() if v is not None),
+                  default=None)
+    if _every_practice_has_all_rows(t):
+        # the table's key (period, practice, LSOA, sex) makes each ALL row its own matrix row:
+        # no regrouping of every row (a national year: 14.7M rows, 4 s against 14 s in DuckDB)
+        t = t.filter(t.sex == "ALL")
+        return t.select(*KEYS, patients=t.patients.cast("float64")), vintage
     has_all = (t.sex == "ALL").cast("int8").max().over(group_by=["period", "practice_code"])
     t = t.mutate(has_all=has_all)
     t = t.filter((t.sex == "ALL") | (t.has_all == 0))
-    vintage = max((v for v in registration_vintages(store, periods).values() if v is not None),
-                  default=None)
     matrix = t.group_by(KEYS).aggregate(patients=t.patients.sum().cast("float64"))
     return matrix, vintage
+
+
+def _every_practice_has_all_rows(t: ibis.Table) -> bool:
+    """Whether every practice of every period has sex = ALL rows (the published layout)."""
+    per_practice = t.group_by(["period", "practice_code"]).aggregate(
+        has_all=(t.sex == "ALL").cast("int8").max())
+    return int(per_practice.has_all.min().execute() or 0) == 1
 
 
 def period_data(store: Store, periods: str | list[str], edition: str | None = None) -> PeriodData:
