@@ -13,8 +13,13 @@ import pytest
 from placehealth.outputs import blocks, disclosed
 from placehealth.outputs.disclosure import (
     PROFILE_SUBSETS,
+    TableRule,
+    _bridge_edges,
+    _distinct,
     _family_cells,
     _group_ids,
+    _observed_expected,
+    _rounded,
     get_policy,
     protect,
 )
@@ -103,3 +108,65 @@ def test_blocks_in_order_are_read_as_row_ranges(tmp_path):
             np.testing.assert_array_equal(rows_a, rows_b)
         blocks.drop(store, plan)
 
+
+def test_group_ids_number_groups_as_ngroup():
+    rng = np.random.default_rng(2)
+    frame = pd.DataFrame({"period": rng.choice(["a", "b"], 500), "area": rng.choice(["X", "Y", None], 500),
+                          "lsoa": pd.array(rng.choice([f"L{i}" for i in range(40)], 500), dtype="str")})
+    groupings = [["period", "lsoa"], ["period", "area"], [], ["lsoa"]]
+    got = _group_ids(frame, groupings)
+    for ids, keys in zip(got, groupings, strict=True):
+        expected = (frame.groupby(keys, sort=False, dropna=False).ngroup().to_numpy() if keys
+                    else np.zeros(len(frame), dtype=int))
+        # the same groups (nulls one group of their own); numbered alike where no key is null
+        assert pd.crosstab(ids, expected).gt(0).sum(axis=1).eq(1).all()
+        assert len(np.unique(ids)) == len(np.unique(expected))
+        if "area" not in keys:
+            np.testing.assert_array_equal(ids, expected)
+
+
+def test_distinct_rows_and_their_first_rows():
+    o = np.array([5.0, 10.0, 5.0, 0.0, -0.0, 5.0, np.nan, np.nan])
+    e = np.array([1.0, 1.0, 1.0, 2.0, 2.0, 3.0, 1.0, 1.0])
+    codes, first = _distinct((o, e))
+    np.testing.assert_array_equal(codes, [0, 1, 0, 2, 3, 4, 5, 5])  # 0.0 and -0.0 apart
+    np.testing.assert_array_equal(first, [0, 1, 3, 4, 5, 6])
+    assert _distinct((np.zeros(0), np.zeros(0)))[1].size == 0
+
+
+def test_limits_of_distinct_counts_are_every_rows_limits():
+    """Observed/expected limits computed once per distinct rounded row equal those computed for
+    every row."""
+    from placehealth.measures.observed_expected import ratio_limits
+
+    rng = np.random.default_rng(4)
+    frame = pd.DataFrame({"observed": rng.choice([0.0, 3.0, 12.0, 41.0, 260.0], 3000),
+                          "expected": rng.choice([2.0, 9.0, 30.0, 300.0, np.nan], 3000),
+                          "tau2": rng.choice([0.0, 0.02, np.nan], 3000), "list_size": 1000.0})
+    frame["ratio"] = frame["ratio_lowercl"] = frame["ratio_uppercl"] = frame["missing"] = 0.0
+    frame["significantly_low"] = False
+    rule = TableRule(counts=("observed", "expected"), observed_expected=("observed", "expected"))
+    policy = get_policy("opensafely")
+    got = _observed_expected(frame, rule, policy)
+    observed, expected = (_rounded(frame[c].to_numpy(), policy) for c in ("observed", "expected"))
+    usable = np.isfinite(observed) & np.isfinite(expected) & (expected > 0)
+    every = ratio_limits(pd.DataFrame({"observed": np.where(usable, observed, 0.0),
+                                       "expected": np.where(usable, expected, 1.0),
+                                       "tau2": frame["tau2"].fillna(0.0)}), [], unique=True, tau2="tau2")
+    assert usable.sum() > 1000 and not usable.all()
+    for column in ("ratio", "ratio_lowercl", "ratio_uppercl", "missing"):
+        np.testing.assert_array_equal(got[column].to_numpy(), np.where(usable, every[column], np.nan))
+    np.testing.assert_array_equal(got["significantly_low"].to_numpy(),
+                                  np.where(usable, every["significantly_low"], False))
+
+
+def test_bridges_of_many_components():
+    """Thousands of components (the graphs of profile families): triangles have no bridge, a
+    lone edge or a path's edges are all bridges, parallel edges are none."""
+    k = 5000
+    base = np.arange(k) * 10
+    a = np.r_[base, base + 1, base + 2, base + 3, base + 4, base + 5, base + 5]
+    b = np.r_[base + 1, base + 2, base, base + 4, base + 6, base + 7, base + 7]
+    got = _bridge_edges(a, b, k * 10)
+    expected = np.r_[np.zeros(3 * k, bool), np.ones(2 * k, bool), np.zeros(2 * k, bool)]
+    np.testing.assert_array_equal(got, expected)

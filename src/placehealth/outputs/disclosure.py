@@ -481,9 +481,18 @@ def suppression_mask(frame: pd.DataFrame, rule: TableRule, policy: Policy,
 
 
 def _group_ids(frame: pd.DataFrame, groupings: list[list[str]]) -> list[np.ndarray]:
-    """Per grouping (a list of columns), each row's group number."""
-    return [frame.groupby(keys, sort=False, dropna=False).ngroup().to_numpy() if keys
-            else np.zeros(len(frame), dtype=int) for keys in groupings]
+    """Per grouping (a list of columns), each row's group number (nulls a value of their own):
+    each column's values factorised once, then combined as integers."""
+    codes: dict[str, np.ndarray] = {}
+    out = []
+    for keys in groupings:
+        ids = np.zeros(len(frame), dtype=np.int64)
+        for i, key in enumerate(keys):
+            if key not in codes:
+                codes[key] = pd.factorize(frame[key], use_na_sentinel=False)[0].astype(np.int64)
+            ids = pd.factorize(ids * (int(codes[key].max(initial=0)) + 1) + codes[key])[0] if i else codes[key]
+        out.append(ids)
+    return out
 
 
 def _complementary(values: np.ndarray, hidden: np.ndarray, group_ids: list[np.ndarray],
@@ -593,7 +602,7 @@ def _bridge_edges(a: np.ndarray, b: np.ndarray, n_nodes: int) -> np.ndarray:
     Processing Letters 2, 160-161): in a depth-first forest every non-tree edge joins a node to
     one of its ancestors, and the tree edge into node x is a bridge when no edge from x's subtree
     reaches above x and no parallel edge doubles it. Vectorised: the forest is scipy's
-    depth-first search from one added root joined to every component; a subtree is a run of the
+    depth-first search from one added root joined to the components by a chain; a subtree is a run of the
     pre-order (x to its last descendant), so the highest node reached from it is a range minimum.
     """
     m = len(a)
@@ -607,7 +616,12 @@ def _bridge_edges(a: np.ndarray, b: np.ndarray, n_nodes: int) -> np.ndarray:
     first = np.empty(int(component.max()) + 1, dtype=np.int64)
     first[component] = np.arange(n)  # one node of each component
     root = n
-    graph = sparse.csr_array((np.ones(m + len(first)), (np.r_[a, np.full(len(first), root)], np.r_[b, first])),
+    # The root reaches the components through a chain of their first nodes (root - c0 - c1 ...):
+    # every added edge is a bridge (a tree edge) and no node gets more than two of them (scipy's
+    # search rescans a node's neighbours on every return to it: a root joined to each of 100k
+    # components took 20 s).
+    links = np.r_[root, first]
+    graph = sparse.csr_array((np.ones(m + len(first)), (np.r_[a, links[:-1]], np.r_[b, links[1:]])),
                              shape=(n + 1, n + 1))
     order, parent = csgraph.depth_first_order(graph, root, directed=False, return_predecessors=True)
     parent = parent.astype(np.int64)
@@ -768,8 +782,11 @@ def _observed_expected(frame: pd.DataFrame, rule: TableRule, policy: Policy) -> 
     usable = np.isfinite(observed) & np.isfinite(expected) & (expected > 0)
     tau2 = (pd.to_numeric(frame["tau2"], errors="coerce").fillna(0.0).to_numpy(dtype="float64")
             if "tau2" in frame else np.zeros(len(frame)))
-    rows = pd.DataFrame({"observed": np.where(usable, observed, 0.0),
-                         "expected": np.where(usable, expected, 1.0), "tau2": tau2})
+    # rounded counts repeat (an LSOA table has a few thousand distinct rows in millions):
+    # limits computed once per distinct (observed, expected, tau2), then given to every row
+    cells = (np.where(usable, observed, 0.0), np.where(usable, expected, 1.0), tau2)
+    codes, first = _distinct(cells)
+    rows = pd.DataFrame({"observed": cells[0][first], "expected": cells[1][first], "tau2": tau2[first]})
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         stats = ratio_limits(rows, [], unique=True, tau2="tau2")
     out: dict[str, pd.Series] = {}
@@ -777,7 +794,7 @@ def _observed_expected(frame: pd.DataFrame, rule: TableRule, policy: Policy) -> 
                    "missing_uppercl", "significantly_low"):
         if column not in frame:
             continue
-        values = stats[column].to_numpy()
+        values = stats[column].to_numpy()[codes]
         if column == "significantly_low":
             out[column] = pd.Series(np.where(usable, values, frame[column].to_numpy()),
                                     index=frame.index).astype(frame[column].dtype)
@@ -794,6 +811,18 @@ def _observed_expected(frame: pd.DataFrame, rule: TableRule, policy: Policy) -> 
             shortfall = np.round(detectable_shortfall(np.where(usable, expected, 0.0), tau2), 2)
         out["detectable_shortfall"] = pd.Series(np.where(usable, shortfall, np.nan), index=frame.index)
     return out
+
+
+def _distinct(columns: tuple[np.ndarray, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's number among the distinct rows of equal-length float columns (compared bit
+    for bit, so 0.0 and -0.0 stay apart), and the first row of each distinct row."""
+    codes = np.zeros(len(columns[0]), dtype=np.int64)
+    for i, column in enumerate(columns):
+        bits = pd.factorize(np.ascontiguousarray(column, dtype="float64").view(np.int64))[0]
+        codes = pd.factorize(codes * (int(bits.max(initial=0)) + 1) + bits)[0] if i else bits
+    # numbers are given in order of first sight: a row is first where its number is a new high
+    seen = np.maximum.accumulate(codes) if len(codes) else codes
+    return codes, np.flatnonzero(codes > np.r_[-1, seen[:-1]])
 
 
 def _sides(frame: pd.DataFrame, rule: TableRule, policy: Policy) -> dict[str, pd.Series]:
