@@ -486,13 +486,20 @@ def _group_ids(frame: pd.DataFrame, groupings: list[list[str]]) -> list[np.ndarr
     codes: dict[str, np.ndarray] = {}
     out = []
     for keys in groupings:
-        ids = np.zeros(len(frame), dtype=np.int64)
-        for i, key in enumerate(keys):
+        for key in keys:
             if key not in codes:
                 codes[key] = pd.factorize(frame[key], use_na_sentinel=False)[0].astype(np.int64)
-            ids = pd.factorize(ids * (int(codes[key].max(initial=0)) + 1) + codes[key])[0] if i else codes[key]
-        out.append(ids)
+        out.append(_combined([codes[k] for k in keys]) if keys else np.zeros(len(frame), dtype=np.int64))
     return out
+
+
+def _combined(codes: list[np.ndarray]) -> np.ndarray:
+    """Each row's number among the distinct combinations of its non-negative integer codes (one
+    array per column), numbered as first seen after the first column's own numbering."""
+    ids = codes[0]
+    for more in codes[1:]:
+        ids = pd.factorize(ids * (int(more.max(initial=0)) + 1) + more)[0]
+    return ids
 
 
 def _complementary(values: np.ndarray, hidden: np.ndarray, group_ids: list[np.ndarray],
@@ -816,10 +823,8 @@ def _observed_expected(frame: pd.DataFrame, rule: TableRule, policy: Policy) -> 
 def _distinct(columns: tuple[np.ndarray, ...]) -> tuple[np.ndarray, np.ndarray]:
     """Each row's number among the distinct rows of equal-length float columns (compared bit
     for bit, so 0.0 and -0.0 stay apart), and the first row of each distinct row."""
-    codes = np.zeros(len(columns[0]), dtype=np.int64)
-    for i, column in enumerate(columns):
-        bits = pd.factorize(np.ascontiguousarray(column, dtype="float64").view(np.int64))[0]
-        codes = pd.factorize(codes * (int(bits.max(initial=0)) + 1) + bits)[0] if i else bits
+    codes = _combined([pd.factorize(np.ascontiguousarray(c, dtype="float64").view(np.int64))[0]
+                       for c in columns])
     # numbers are given in order of first sight: a row is first where its number is a new high
     seen = np.maximum.accumulate(codes) if len(codes) else codes
     return codes, np.flatnonzero(codes > np.r_[-1, seen[:-1]])
@@ -954,7 +959,7 @@ def _family_cells(implied: np.ndarray, hidden: np.ndarray,
     codes = {p: i for i, p in enumerate(dict.fromkeys(parts))}
     part = np.array([codes[p] for p in parts], dtype=np.int64)
     row = np.tile(np.arange(n, dtype=np.int64), width)
-    by_part = pd.factorize(row * (int(part.max()) + 1) + np.repeat(part, n))[0]
+    by_part = _combined([row, np.repeat(part, n)])
     return values, hidden.T.ravel().copy(), [by_part, row]
 
 
