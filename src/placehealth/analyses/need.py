@@ -250,16 +250,18 @@ def lsoa_gaps(store: Store, practice: pd.DataFrame,
             values = {c: (weights @ m)[keep] for c, m in matrices.items()}
             kept = keys[keep]
             index = kept.index  # (area_code, lsoa_code) as codes into their levels
+            # a condition's rows together (the disclosure rule's fixed groups), so the protected
+            # copy is made a block at a time in table order (outputs/blocks.py)
             long = pd.DataFrame({
                 "period": period, "level": level,
-                "area_code": pd.Categorical.from_codes(np.repeat(index.codes[0], len(groups)),
+                "area_code": pd.Categorical.from_codes(np.tile(index.codes[0], len(groups)),
                                                        categories=index.levels[0]),
-                "lsoa_code": pd.Categorical.from_codes(np.repeat(index.codes[1], len(groups)),
+                "lsoa_code": pd.Categorical.from_codes(np.tile(index.codes[1], len(groups)),
                                                        categories=index.levels[1]),
                 "group_code": pd.Categorical.from_codes(
-                    np.tile(np.arange(len(groups)), len(kept)), categories=groups),
-                "patients": np.repeat(kept.to_numpy(dtype=float), len(groups)),
-                **{c: v.ravel() for c, v in values.items()},
+                    np.repeat(np.arange(len(groups)), len(kept)), categories=groups),
+                "patients": np.tile(kept.to_numpy(dtype=float), len(groups)),
+                **{c: v.T.ravel() for c, v in values.items()},
             })
             long = long[long["expected"] > 0].reset_index(drop=True)
             if long.empty:
