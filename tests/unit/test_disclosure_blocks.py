@@ -139,3 +139,25 @@ def test_a_block_that_split_a_group_would_differ():
     half = pd.concat([protect(part, TABLE, "opensafely", varying={"area_code", "lsoa_code"})
                       for part in (group.iloc[: len(group) // 2], group.iloc[len(group) // 2:])])
     assert not whole.equals(half["suppressed_cells"])
+
+
+def test_a_wide_tables_blocks_hold_fewer_rows(tmp_path):
+    """Blocks are about as many cells whatever the width: a table of twice BLOCK_COLUMNS columns
+    is cut into about twice as many blocks, and its copy is still the whole table's."""
+    narrow = pd.concat([_registrations(seed).assign(period=lambda f, s=seed: f["period"] + f"/{s}")
+                        for seed in range(6)], ignore_index=True)  # 12 periods (fixed groups)
+    wide = narrow.assign(**{f"note_{i}": np.arange(len(narrow), dtype=float) + i
+                            for i in range(2 * blocks.BLOCK_COLUMNS - narrow.shape[1])})
+    assert wide.shape[1] == 2 * blocks.BLOCK_COLUMNS
+    counts, copies = {}, {}
+    for name, frame, rows in (("narrow", narrow, 1000), ("wide", wide, 1000), ("whole", wide, 10**9)):
+        with Store(tmp_path / f"{name}.duckdb") as store:
+            store.con.create_table(REGISTRATIONS, frame)
+            plan = blocks.plan(store, REGISTRATIONS, rows)
+            counts[name] = plan.blocks if plan else 1
+            disclosed.write_all(store, ["opensafely"], block_rows=rows)
+            entry = disclosed.ledger(store).iloc[0].to_dict()
+            copies[name] = disclosed.read_copy(store, REGISTRATIONS, get_policy("opensafely"), entry)
+    assert counts["narrow"] >= 2 and counts["wide"] >= 2 * counts["narrow"] - 1 and counts["whole"] == 1
+    assert (copies["wide"]["suppressed_cells"] != "").sum() > 20, "the test table has hidden cells"
+    pd.testing.assert_frame_equal(copies["wide"], copies["whole"], check_exact=True)

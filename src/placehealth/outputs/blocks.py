@@ -30,6 +30,9 @@ from placehealth.store import Store
 
 #: Rows protected at once: a fixed group larger than this is one block by itself.
 BLOCK_ROWS = 1_000_000
+#: Columns of a table whose blocks hold ``BLOCK_ROWS`` rows; a wider table's blocks hold fewer,
+#: so that a block is about as many cells (a profile table has 70-80 columns).
+BLOCK_COLUMNS = 12
 #: DuckDB's memory while copies are written (its buffer cache otherwise grows with every table
 #: written, and putting interleaved blocks back in order is a sort of the whole table).
 ENGINE_MEMORY = "1GB"
@@ -59,12 +62,14 @@ class Plan:
 
 
 def plan(store: Store, table: str, rows: int = BLOCK_ROWS) -> Plan | None:
-    """Blocks of whole ``fixed`` groups of about ``rows`` rows each, or None when the table is
-    one block anyway (or has no fixed columns, or the store is not DuckDB)."""
+    """Blocks of whole ``fixed`` groups of about ``rows`` rows each (fewer in a table of more
+    than :data:`BLOCK_COLUMNS` columns), or None when the table is one block anyway (or has no
+    fixed columns, or the store is not DuckDB)."""
     if store.con.name != "duckdb":
         return None
     schema = store.con.table(table).schema()
     empty = pd.DataFrame({name: pd.Series(dtype=kind) for name, kind in schema.to_pandas()})
+    rows = max(1, rows * BLOCK_COLUMNS // max(len(empty.columns), BLOCK_COLUMNS))
     rule = rule_for(table, empty)
     fixed = tuple(c for c in rule.fixed if c in empty)
     if not fixed or not rule.counts:
