@@ -9,7 +9,13 @@ import importlib
 from pathlib import Path
 
 from placehealth.sources.base import READERS, Reader, ReadOptions, ReadResult
-from placehealth.sources.validate import UNNAMED, InputError, SourceFile, open_source
+from placehealth.sources.validate import (
+    UNNAMED,
+    InputError,
+    SourceFile,
+    forget_distinct,
+    open_source,
+)
 from placehealth.sources.workbooks import as_table_text, is_workbook
 
 #: Reader modules, imported for their registrations. Order matters for detection: the first
@@ -110,6 +116,8 @@ def read_file(path: str | Path, kind: str | None = None, options: ReadOptions | 
         # a check on a frame a reader built itself does not know the file: name it here
         raise InputError(source.name, exc.message, line=exc.line, field=exc.field, row=exc.row,
                          hint=exc.hint) from None
+    finally:
+        forget_distinct()
     result.warnings[:0] = source.warnings
     result.sha256, result.file_name = source.sha256, source.name
     return result

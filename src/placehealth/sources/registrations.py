@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pandas as pd
 
 from placehealth.sources.base import ReadOptions, ReadResult, has_columns, reader
@@ -26,8 +27,10 @@ from placehealth.sources.validate import (
     SourceFile,
     check_codes,
     check_unique,
+    distinct,
     month_period,
     null_if_blank,
+    per_row,
     read_table,
     resolve_columns,
     single_value,
@@ -59,6 +62,9 @@ def _period(frame: pd.DataFrame, options: ReadOptions, source: SourceFile) -> st
 def _sex(frame: pd.DataFrame) -> pd.Series:
     if "sex" not in frame:
         return pd.Series("ALL", index=frame.index)
+    found = distinct(frame["sex"])
+    if found is not None and found[0].isin(["ALL", "MALE", "FEMALE"]).all():
+        return frame["sex"]  # already canonical: as the careful path below would leave it
     sex = frame["sex"].astype(str).str.strip().str.upper().replace({"M": "MALE", "F": "FEMALE",
                                                                     "PERSONS": "ALL"})
     bad = ~sex.isin(["ALL", "MALE", "FEMALE"])
@@ -110,15 +116,19 @@ def read_lsoa(source: SourceFile, options: ReadOptions) -> ReadResult:
                             layout="gp-reg-pat-prac-lsoa-all")
     period = _period(frame, options, source)
     check_codes(frame, "practice_code", PRACTICE, "practice")
-    frame["lsoa_code"] = frame["lsoa_code"].astype(str).str.strip().str.upper()
+    frame["lsoa_code"] = _upper_codes(frame["lsoa_code"])
     check_codes(frame, "lsoa_code", LSOA, "LSOA", allow=UNKNOWN_LSOA)
+    # LSOA tests made once per distinct code (~40,000 of a month's 1.2M rows) when the codes
+    # are Arrow text; the vintage asks only whether some code is of a kind
+    codes = distinct(frame["lsoa_code"])
     out = pd.DataFrame(index=frame.index)
     out["period"] = period
     out["practice_code"] = frame["practice_code"]
-    out["practice_name"] = null_if_blank(frame.get("practice_name", pd.Series(None, index=frame.index)))
+    out["practice_name"] = _names(frame.get("practice_name", pd.Series(None, index=frame.index)))
     out["lsoa_code"] = frame["lsoa_code"]
-    out["lsoa_vintage"] = lsoa_vintage(frame["lsoa_code"], period)
-    out["lsoa_known"] = frame["lsoa_code"].str.match(LSOA)
+    out["lsoa_vintage"] = lsoa_vintage(frame["lsoa_code"] if codes is None else codes[0], period)
+    out["lsoa_known"] = (frame["lsoa_code"].str.match(LSOA) if codes is None
+                         else per_row(codes[0].str.match(LSOA), codes[1], frame.index))
     out["sex"] = _sex(frame)
     out["patients"] = to_counts(frame, "patients")
     check_unique(out, ["practice_code", "lsoa_code", "sex"], "practice x LSOA x sex row")
@@ -132,6 +142,27 @@ def read_lsoa(source: SourceFile, options: ReadOptions) -> ReadResult:
     if mapping is not None:
         tables["practice_pcn"] = mapping
     return ReadResult("gp-reg-lsoa", PUBLICATION, period, tables)
+
+
+def _upper_codes(codes: pd.Series) -> pd.Series:
+    """Codes stripped and in upper case (once per distinct code for Arrow text)."""
+    found = distinct(codes)
+    if found is None:
+        return codes.astype(str).str.strip().str.upper()
+    values = found[0].astype(str).str.strip().str.upper()
+    if (values == found[0]).all():
+        return codes
+    return per_row(values, found[1], codes.index)
+
+
+def _names(names: pd.Series) -> pd.Series:
+    """Names with blanks as missing (:func:`null_if_blank`); for Arrow text, kept as Arrow
+    text (missing as NaN) rather than a column of Python strings the store turns back."""
+    found = distinct(names)
+    if found is None:
+        return null_if_blank(names)
+    stripped = found[0].str.strip()
+    return per_row(stripped.where(stripped != ""), found[1], names.index)
 
 
 def _pcn_columns(raw: pd.DataFrame, options: ReadOptions, period: str) -> pd.DataFrame | None:
@@ -219,12 +250,20 @@ def read_age(source: SourceFile, options: ReadOptions) -> ReadResult:
         return _totals(frame.assign(patients=patients), period, source)
     rows = frame[ages.isin(banded).to_numpy()]
     row_ages = ages[rows.index]
+    found = distinct(row_ages)  # each distinct band looked up once, then taken to its rows
+    if found is None:
+        age_from = row_ages.map({v: bands[v][0] for v in banded}).astype("int64").values
+        age_to = pd.array(row_ages.map({v: bands[v][1] for v in banded}).values, dtype="Int64")
+    else:
+        values, positions = found
+        age_from = np.array([bands[v][0] for v in values], dtype="int64")[positions]
+        age_to = pd.array([bands[v][1] for v in values], dtype="Int64")[positions]
     out = pd.DataFrame({
         "period": period,
         "practice_code": rows["practice_code"].values,
         "sex": rows["sex"].values,
-        "age_from": row_ages.map({v: bands[v][0] for v in banded}).astype("int64").values,
-        "age_to": pd.array(row_ages.map({v: bands[v][1] for v in banded}).values, dtype="Int64"),
+        "age_from": age_from,
+        "age_to": age_to,
         "patients": patients[rows.index].values,
     }, index=rows.index)
     out = out[out["sex"] != "ALL"] if (out["sex"] != "ALL").any() else out

@@ -85,7 +85,8 @@ def as_table_text(source: SourceFile, sheet: str | None = None, skip_rows: int =
     out = io.StringIO()
     csv.writer(out, lineterminator="\n").writerows(
         row[:width] + [""] * (width - len(row[:width])) for row in rows)
-    return replace(source, text=out.getvalue(), line_offset=skip_rows, warnings=source.warnings)
+    return replace(source, text=out.getvalue(), line_offset=skip_rows, warnings=source.warnings,
+                   data=None)
 
 
 __all__ = ["as_table_text", "is_workbook", "sheet_rows"]
