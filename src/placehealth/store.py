@@ -401,8 +401,10 @@ class Store:
                 content.keep = content.keep.mutate(
                     **{c: ibis.null(_IBIS_TYPES[k]) for c, k in missing.items()})
             return
-        if self.has(name):
-            existing = set(self.con.table(name).columns)
+        existing = {row[0] for row in self._raw.execute(
+            "SELECT column_name FROM duckdb_columns() WHERE database_name = current_database() "
+            "AND schema_name = current_schema() AND table_name = ?", [name]).fetchall()}
+        if existing:
             for column, kind in columns.items():
                 if column not in existing:
                     self._execute(f'ALTER TABLE "{name}" ADD COLUMN "{column}" {_SQL_TYPES[kind]}')
@@ -428,6 +430,10 @@ class Store:
     def _partition_rows(self, spec: TableSpec, parts: pd.DataFrame) -> pd.DataFrame:
         """The stored rows of the given partitions (as this transaction has written them)."""
         if self._raw is not None:
+            where, params = _where_parts(spec.partition, parts)
+            if not self._raw.execute(f'SELECT 1 FROM "{spec.name}" WHERE {where} LIMIT 1',
+                                     params).fetchall():
+                return pd.DataFrame()  # new partitions (a new month): nothing to merge with
             t = self.con.table(spec.name)
             return t.filter(_in_parts(t, spec.partition, parts)).to_pandas()
         content = self._pending_table(spec.name)
@@ -440,10 +446,7 @@ class Store:
 
     def _delete_partitions(self, spec: TableSpec, parts: pd.DataFrame) -> None:
         if self._raw is not None:
-            delete = " OR ".join(
-                "(" + " AND ".join(f'"{c}" = ?' for c in spec.partition) + ")" for _ in range(len(parts))
-            )
-            params = [v for _, part in parts.iterrows() for v in part.tolist()]
+            delete, params = _where_parts(spec.partition, parts)
             self._execute(f'DELETE FROM "{spec.name}" WHERE {delete}', params)
             return
         content = self._pending_table(spec.name)
@@ -462,14 +465,17 @@ class Store:
         summaries: list[dict[str, Any]] = []
         with self.transaction():
             self._ensure(LOADS, LOADS_COLUMNS)
+            ledger = self._ledger()  # read once, kept up to date below
             for result in results:
-                previous = None if replace else self.loaded(result.sha256, result.kind)
+                previous = None if replace else next(
+                    (row for row in ledger if row[1] == result.sha256
+                     and (row[2] == result.kind if result.kind else True)), None)
                 if previous is not None:
-                    summaries.append({"file": result.file_name, "load_id": int(previous["load_id"]),
-                                      "rows": int(previous["rows"]), "new": False,
+                    summaries.append({"file": result.file_name, "load_id": int(previous[0]),
+                                      "rows": int(previous[3]), "new": False,
                                       "kind": result.kind, "period": result.period})
                     continue
-                load_id = self._next_load_id()
+                load_id = 1 + max((int(row[0]) for row in ledger), default=0)
                 for name in result.in_engine:  # before any write: a repeated period changes nothing
                     self._refuse_loaded(CANONICAL[name], result)
                 for name, frame in result.tables.items():
@@ -478,22 +484,30 @@ class Store:
                     self._merge(CANONICAL[name], frame.assign(load_id=load_id), result.file_name)
                 for name, rows in result.in_engine.items():
                     self._insert_in_engine(CANONICAL[name], rows, load_id)
-                ledger = pd.DataFrame([{
+                entry = pd.DataFrame([{
                     "load_id": load_id, "file_name": result.file_name, "sha256": result.sha256,
                     "kind": result.kind, "publication": result.publication,
                     "period": result.period, "rows": result.rows,
                     "tables": ",".join(result.tables),
                     "loaded_at": datetime.now(UTC).isoformat(timespec="seconds"),
                 }])
-                self._insert(LOADS, ledger)
+                self._insert(LOADS, entry)
+                ledger.append((load_id, result.sha256, result.kind, result.rows))
                 summaries.append({"file": result.file_name, "load_id": load_id,
                                   "rows": result.rows, "new": True, "kind": result.kind,
                                   "period": result.period})
         return summaries
 
-    def _next_load_id(self) -> int:
-        loads = self.loads()
-        return 1 if loads.empty else int(loads["load_id"].max()) + 1
+    def _ledger(self) -> list[tuple[int, str, str, int]]:
+        """The loads ledger as ``ingest`` asks it (load_id, sha256, kind, rows), by load_id:
+        on DuckDB one query inside the transaction, without building an Ibis expression."""
+        raw = self._raw
+        if raw is None:
+            loads = self.loads()
+            return list(zip(loads["load_id"], loads["sha256"], loads["kind"], loads["rows"],
+                            strict=True))
+        return raw.execute(f'SELECT load_id, sha256, kind, "rows" FROM "{LOADS}" '
+                           "ORDER BY load_id").fetchall()
 
     def _refuse_loaded(self, spec: TableSpec, result: ReadResult) -> None:
         """A row-level table's period is loaded from one file only (its rows are not merged)."""
@@ -649,6 +663,13 @@ def _in_parts(t: ibis.Table, partition: tuple[str, ...], parts: pd.DataFrame) ->
     """Rows of ``t`` in any of the partitions ``parts`` (one row per partition)."""
     return ibis.or_(*(ibis.and_(*(t[c] == part[c] for c in partition))
                       for _, part in parts.iterrows()))
+
+
+def _where_parts(partition: tuple[str, ...], parts: pd.DataFrame) -> tuple[str, list]:
+    """A SQL condition (with its parameters) for rows in any of the partitions ``parts``."""
+    where = " OR ".join(
+        "(" + " AND ".join(f'"{c}" = ?' for c in partition) + ")" for _ in range(len(parts)))
+    return where, [v for _, part in parts[list(partition)].iterrows() for v in part.tolist()]
 
 
 def _in_frame(frame: pd.DataFrame, partition: tuple[str, ...], parts: pd.DataFrame) -> pd.Series:
