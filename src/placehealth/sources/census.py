@@ -20,6 +20,7 @@ import re
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from placehealth.sources.base import ReadOptions, ReadResult, reader
 from placehealth.sources.registrations import lsoa_vintage
@@ -29,6 +30,7 @@ from placehealth.sources.validate import (
     SourceFile,
     check_codes,
     check_unique,
+    plain_counts,
     read_table,
     resolve_columns,
     to_counts,
@@ -169,29 +171,51 @@ def read_age_groups(source: SourceFile, options: ReadOptions) -> ReadResult:
 def _population_rows(raw: pd.DataFrame, frame: pd.DataFrame,
                      bands: dict[str, tuple[int, int | None]], sex: str | dict[str, str],
                      period: str, vintage: int) -> pd.DataFrame:
+    """One row per LSOA and count column, column by column (all LSOAs of the first column,
+    then of the second, ...). Text columns are built as Arrow text (taken from the LSOA codes
+    and the column labels), which the store writes without converting them again."""
     columns = list(bands)
     counts = _counts_block(raw, columns)
     n = len(frame)
+    tops = np.array([bands[c][1] for c in columns], dtype=object)
     return pd.DataFrame({
         "period": period,
-        "lsoa_code": _tile(frame["lsoa_code"].to_numpy(), len(columns)),
+        "lsoa_code": _tile(frame["lsoa_code"], len(columns)),
         "lsoa_vintage": vintage,
-        "sex": sex if isinstance(sex, str)
-        else np.repeat(np.array([sex[c] for c in columns], dtype=object), n),
+        "sex": sex if isinstance(sex, str) else _repeat_text([sex[c] for c in columns], n),
         "age_from": np.repeat(np.array([bands[c][0] for c in columns]), n),
-        "age_to": pd.array(np.repeat(np.array([bands[c][1] for c in columns], dtype=object), n),
-                           dtype="Int64"),
+        "age_to": pd.arrays.IntegerArray(
+            np.repeat(np.array([0 if top is None else top for top in tops], dtype="int64"), n),
+            np.repeat(np.array([top is None for top in tops]), n)),
         "population": counts,
     })
 
 
-def _tile(values: np.ndarray, times: int) -> np.ndarray:
-    return np.tile(values, times)
+def _tile(values: pd.Series, times: int) -> pd.api.extensions.ExtensionArray | np.ndarray:
+    """``values`` repeated end to end ``times`` times (Arrow text stays Arrow text)."""
+    if isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow":
+        positions = np.tile(np.arange(len(values)), times)
+        return pd.array(pa.array(values).take(pa.array(positions)), dtype=values.dtype)
+    return np.tile(values.to_numpy(), times)
+
+
+def _repeat_text(labels: list[str], times: int) -> pd.api.extensions.ExtensionArray:
+    """Each label repeated ``times`` times, in order, as Arrow text."""
+    names = sorted(set(labels))
+    codes = np.repeat(np.array([names.index(label) for label in labels], dtype="int32"), times)
+    text = pa.DictionaryArray.from_arrays(pa.array(codes), pa.array(names)).cast(pa.string())
+    return pd.array(text, dtype=pd.StringDtype("pyarrow", na_value=np.nan))
 
 
 def _counts_block(raw: pd.DataFrame, columns: list[str]) -> pd.arrays.IntegerArray:
     """All count columns parsed at once (column-major); on any bad cell, the per-column check
     names its line and field."""
+    fast = [plain_counts(raw[c]) for c in columns]
+    if all(f is not None for f in fast):  # plain digits throughout: parsed by Arrow
+        return pd.arrays.IntegerArray(
+            np.concatenate([f.to_numpy(dtype="int64") for f in fast]) if fast
+            else np.array([], dtype="int64"),
+            np.zeros(len(raw) * len(columns), dtype=bool))
     block = raw[columns].to_numpy(dtype=object).T.ravel()
     try:
         values = block.astype("float64")  # numpy parses plain numerals fast
@@ -246,12 +270,25 @@ def read_sya(source: SourceFile, options: ReadOptions) -> ReadResult:
         elif column.lower() in {"total", "total_population", "all ages", "all_ages"}:
             bands[column], sexes[column] = (-1, None), "ALL"
     out = _population_rows(raw, frame, bands, sexes, period, vintage)
-    _check_totals(out, source)
+    _check_totals(out, source, len(frame))
     return ReadResult("population-sya", PUBLICATION_MYE, period, {"lsoa_population": out})
 
 
-def _check_totals(out: pd.DataFrame, source: SourceFile) -> None:
+def _totals_agree(out: pd.DataFrame, width: int) -> bool:
+    """Fast path of :func:`_check_totals` on the rows as built (``width`` LSOAs per column,
+    column by column, each LSOA once): every total equals the sum of the ages."""
+    if not width or len(out) % width:
+        return False
+    population = out["population"].to_numpy(dtype="int64", na_value=-1).reshape(-1, width)
+    age_from = out["age_from"].to_numpy()[::width]
+    totals, ages = population[age_from == -1], population[age_from >= 0]
+    return bool((population >= 0).all() and (totals == ages.sum(axis=0)).all())
+
+
+def _check_totals(out: pd.DataFrame, source: SourceFile, width: int = 0) -> None:
     """The ages of each LSOA must add up to its all-ages total (when the file gives one)."""
+    if _totals_agree(out, width):
+        return
     total = out[out["age_from"] == -1].set_index("lsoa_code")["population"]
     if total.empty:
         return

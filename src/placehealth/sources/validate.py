@@ -383,7 +383,7 @@ def check_codes(
 
 def to_counts(frame: pd.DataFrame, column: str, *, allow_missing: bool = False) -> pd.Series:
     """Parse non-negative whole counts (thousands separators allowed); name the first bad row."""
-    fast = _counts_arrow(frame[column])
+    fast = plain_counts(frame[column])
     if fast is not None:
         return fast
     text = frame[column].astype(str).str.strip().str.replace(",", "", regex=False)
@@ -405,8 +405,8 @@ def to_counts(frame: pd.DataFrame, column: str, *, allow_missing: bool = False) 
     return number.astype("Int64")
 
 
-def _counts_arrow(series: pd.Series) -> pd.Series | None:
-    """Fast path of :func:`to_counts` for Arrow-backed text of plain digits; None when any value
+def plain_counts(series: pd.Series) -> pd.Series | None:
+    """Fast path of :func:`to_counts` (and of readers parsing many count columns) for Arrow-backed text of plain digits; None when any value
     needs the careful path (separators, decimals, blanks, suppression marks, negatives)."""
     if not (isinstance(series.dtype, pd.StringDtype) and series.dtype.storage == "pyarrow"):
         return None
@@ -543,6 +543,6 @@ __all__ = [
     "LAD", "LSOA", "MSOA", "ONS_CODE", "PCN", "PRACTICE", "UNKNOWN_LSOA",
     "InputError", "SourceFile", "check_codes", "check_unique", "distinct", "forget_distinct",
     "month_period",
-    "normalise_name", "null_if_blank", "open_source", "per_row", "read_table", "resolve_columns",
+    "normalise_name", "null_if_blank", "open_source", "per_row", "plain_counts", "read_table", "resolve_columns",
     "single_value", "to_counts", "to_numbers", "year_period",
 ]
