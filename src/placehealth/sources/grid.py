@@ -10,9 +10,12 @@ OSTN15 without the grid file, well inside a postcode's own spread).
 from __future__ import annotations
 
 from functools import cache
+from typing import TYPE_CHECKING
 
 import numpy as np
-from pyproj import Transformer
+
+if TYPE_CHECKING:  # pyproj is imported when a point is first projected, not by every reader
+    from pyproj import Transformer
 
 #: Limits of the National Grid's true origin-based coordinates over Great Britain (metres).
 EASTING_RANGE = (0.0, 700_000.0)
@@ -21,11 +24,15 @@ NORTHING_RANGE = (0.0, 1_300_000.0)
 
 @cache
 def _to_grid() -> Transformer:
+    from pyproj import Transformer
+
     return Transformer.from_crs("EPSG:4326", "EPSG:27700", always_xy=True)
 
 
 @cache
 def _to_wgs84() -> Transformer:
+    from pyproj import Transformer
+
     return Transformer.from_crs("EPSG:27700", "EPSG:4326", always_xy=True)
 
 
