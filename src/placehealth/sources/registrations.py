@@ -30,6 +30,7 @@ from placehealth.sources.validate import (
     distinct,
     month_period,
     null_if_blank,
+    only_values,
     per_row,
     read_table,
     resolve_columns,
@@ -62,8 +63,7 @@ def _period(frame: pd.DataFrame, options: ReadOptions, source: SourceFile) -> st
 def _sex(frame: pd.DataFrame) -> pd.Series:
     if "sex" not in frame:
         return pd.Series("ALL", index=frame.index)
-    found = distinct(frame["sex"])
-    if found is not None and found[0].isin(["ALL", "MALE", "FEMALE"]).all():
+    if only_values(frame["sex"], ["ALL", "MALE", "FEMALE"]):
         return frame["sex"]  # already canonical: as the careful path below would leave it
     sex = frame["sex"].astype(str).str.strip().str.upper().replace({"M": "MALE", "F": "FEMALE",
                                                                     "PERSONS": "ALL"})

@@ -304,13 +304,27 @@ def column_key(name: str) -> str:
     return re.sub(r"[\s_\-]+", "", normalise_name(name).lower())
 
 
+def _arrow_text(series: pd.Series) -> bool:
+    return isinstance(series.dtype, pd.StringDtype) and series.dtype.storage == "pyarrow"
+
+
+def only_values(series: pd.Series, allowed: list[str]) -> bool:
+    """Whether an Arrow-backed text column holds nothing but ``allowed`` (exactly); False for
+    any other column (then a reader takes its careful path)."""
+    if not _arrow_text(series):
+        return False
+    chunks = series.array.__arrow_array__()
+    return not chunks.null_count and bool(pc.all(pc.is_in(chunks, pa.array(allowed))).as_py()
+                                          if len(chunks) else True)
+
+
 def distinct(series: pd.Series) -> tuple[pd.Series, np.ndarray] | None:
     """The distinct values of an Arrow-backed text column without missing values (a Series of
     the same dtype, in order of first appearance) and each row's position among them; None for
     any other column. A check or a change made value by value (a regex, strip, upper) is then
     made once per distinct value (a month's 1.2M LSOA rows hold ~40,000) and taken back to the
     rows: the same pandas string methods on the same dtype, so the same answers."""
-    if not (isinstance(series.dtype, pd.StringDtype) and series.dtype.storage == "pyarrow"):
+    if not _arrow_text(series):
         return None
     chunks = series.array.__arrow_array__()  # immutable: a changed column is a new array
     hit = _DISTINCT.get(id(chunks))
@@ -480,11 +494,12 @@ def check_unique(frame: pd.DataFrame, keys: list[str], what: str = "row") -> Non
 
 def single_value(frame: pd.DataFrame, column: str, what: str = "period") -> str:
     """The one value a column may hold (e.g. the extract date); mixed values are an error."""
-    found = distinct(frame[column]) if len(frame) else None
-    if found is not None and len(found[0]) == 1:
-        one = found[0].astype(str).str.strip()
-        return one.iloc[0]
-    values = frame[column].astype(str).str.strip()
+    series = frame[column]
+    if len(series) and _arrow_text(series) and not series.array.__arrow_array__().null_count:
+        low, high = pc.min_max(series.array.__arrow_array__()).values()
+        if low == high:  # one value throughout (no hashing of a million dates)
+            return series.iloc[:1].astype(str).str.strip().iloc[0]
+    values = series.astype(str).str.strip()
     first = values.iloc[0]
     other = values != first
     if other.any():
@@ -543,6 +558,6 @@ __all__ = [
     "LAD", "LSOA", "MSOA", "ONS_CODE", "PCN", "PRACTICE", "UNKNOWN_LSOA",
     "InputError", "SourceFile", "check_codes", "check_unique", "distinct", "forget_distinct",
     "month_period",
-    "normalise_name", "null_if_blank", "open_source", "per_row", "plain_counts", "read_table", "resolve_columns",
+    "normalise_name", "null_if_blank", "only_values", "open_source", "per_row", "plain_counts", "read_table", "resolve_columns",
     "single_value", "to_counts", "to_numbers", "year_period",
 ]
