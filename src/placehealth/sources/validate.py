@@ -334,7 +334,7 @@ def distinct(series: pd.Series) -> tuple[pd.Series, np.ndarray] | None:
         encoded = pc.dictionary_encode(chunks.combine_chunks())
         hit = (chunks, encoded.dictionary, encoded.indices.to_numpy(zero_copy_only=False))
         while len(_DISTINCT) >= 8:
-            _DISTINCT.pop(next(iter(_DISTINCT)))
+            _DISTINCT.pop(next(iter(_DISTINCT)), None)
         _DISTINCT[id(chunks)] = hit
     return pd.Series(pd.array(hit[1], dtype=series.dtype)), hit[2]
 
