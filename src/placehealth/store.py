@@ -27,6 +27,8 @@ again next time, merging into the same rows (:meth:`Store.recover` tidies what i
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
 import uuid
 from collections.abc import Iterator
@@ -620,6 +622,16 @@ class Store:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def release_memory() -> None:
+    """Give memory freed after big frames back to the system: the allocators keep it for
+    reuse otherwise (a gigabyte at England scale). Arrow's pool, and glibc's heap by
+    ``malloc_trim`` as Dask's workers do ("Memory not released back to the OS", Dask
+    distributed docs, worker memory management); a no-op elsewhere."""
+    pa.default_memory_pool().release_unused()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 #: Arrow-backed strings: str(value) for present values, NaN for missing ones, zero-copy to Arrow.

@@ -32,22 +32,19 @@ Core20 neighbourhoods against the rest.
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import warnings
 from collections.abc import Iterable, Sequence
 
 import ibis
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
 from placehealth import levels
 from placehealth.analyses.expected import ATTRIBUTE_PATTERNS, find_column, practice_attributes
 from placehealth.analyses.need import LSOA_GAP_COLUMNS, empty
 from placehealth.measures import proportion, quantile_gap, sii
 from placehealth.measures.observed_expected import ratio_limits
-from placehealth.store import Store
+from placehealth.store import Store, release_memory
 
 #: Deciles are reported beside quintiles where the area has at least this many units and this
 #: many people (the indicator's population: registered patients, or the uptake denominators),
@@ -208,16 +205,6 @@ def _unit_rows(store: Store, practice: pd.DataFrame, lsoa: Rows,
     del parts
     release_memory()
     return units
-
-
-def release_memory() -> None:
-    """Give the memory freed by building the units back to the system: the allocators keep it
-    for reuse otherwise (a gigabyte at England scale). Arrow's pool, and glibc's heap by
-    ``malloc_trim`` as Dask's workers do ("Memory not released back to the OS", Dask
-    distributed docs, worker memory management); a no-op elsewhere."""
-    pa.default_memory_pool().release_unused()
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def _names(units: pd.DataFrame | None) -> pd.DataFrame:

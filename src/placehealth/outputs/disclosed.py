@@ -31,7 +31,7 @@ from placehealth.outputs.disclosure import (
     protect,
     rule_for,
 )
-from placehealth.store import Store
+from placehealth.store import Store, release_memory
 from placehealth.tables import ROW_LEVEL
 
 SCHEMA = "disclosed"
@@ -146,10 +146,10 @@ def write_all(store: Store, policies: Iterable[str | Policy] = tuple(PRESETS),
     written: dict[str, int] = {}
     everything = store.list_tables()
     tables = [t for t in everything if t not in SKIP and needs_protection(store, t)]
-    # tables others are made from first, so those read their fresh copy (comparison, then spine)
+    # tables others are made from first, so those read their fresh copy (comparison, then spine),
+    # then the tables made from them, so the first are let go early
     needed = set().union(*(_depends_on(t) for t in tables))
-    tables.sort(key=lambda t: t not in needed)
-    prints = {t: fingerprint(store, t) for t in tables}
+    tables.sort(key=lambda t: (t not in needed, not _depends_on(t)))
     made: dict[str, dict[str, pd.DataFrame]] = {p.name: {} for p in policies}
 
     def source(policy: Policy) -> Callable[[str], pd.DataFrame | None]:
@@ -161,7 +161,10 @@ def write_all(store: Store, policies: Iterable[str | Policy] = tuple(PRESETS),
             return _read_copy(store, name, policy)
         return protected
 
+    # how many tables still to write are made from each table kept in ``made``
+    pending = {t: sum(t in _depends_on(other) for other in tables) for t in needed}
     with blocks.engine_memory(store):  # DuckDB's cache held down while copies are written
+        prints = {t: fingerprint(store, t) for t in tables}
         for table in tables:
             todo = [p for p in policies
                     if current.get((table, p.name)) != prints[table] or _depends_on(table)]
@@ -177,6 +180,12 @@ def write_all(store: Store, policies: Iterable[str | Policy] = tuple(PRESETS),
                              "rows": made_rows, "dtypes": json.dumps({c: str(t) for c, t in dtypes.items()}),
                              "made_at": datetime.now(UTC).isoformat(timespec="seconds")})
                 written[copy_name(table, policy)] = made_rows
+            for done in _depends_on(table) & set(pending):
+                pending[done] -= 1
+                if not pending[done]:  # nothing else is made from it: let it go
+                    for kept in made.values():
+                        kept.pop(done, None)
+            release_memory()
     kept = [r for r in rows if r["table_name"] in prints]
     store.con.create_table(LEDGER, pd.DataFrame(kept, columns=LEDGER_COLUMNS).astype({"rows": "int64"}),
                            database=SCHEMA, overwrite=True)
@@ -201,6 +210,7 @@ def _write_copies(store: Store, table: str, policies: list[Policy],
             finally:
                 blocks.drop(store, table_plan)
     raw = store.read(table)
+    release_memory()  # the Arrow rows it was read as
     out = []
     for policy, name in zip(policies, names, strict=True):
         frame = protected_table(lambda _: raw, table, policy, source(policy))
@@ -208,6 +218,8 @@ def _write_copies(store: Store, table: str, policies: list[Policy],
             made[policy.name][table] = frame
         blocks.put(store, _storable(frame), name, SCHEMA)
         out.append((len(frame), frame.dtypes.to_dict()))
+        del frame
+        release_memory()  # what protecting it held
     return out
 
 
