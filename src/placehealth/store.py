@@ -256,9 +256,10 @@ class Store:
 
     def periods(self, name: str, column: str = "period") -> list[str]:
         """Distinct periods of a table, oldest first."""
-        if not self.has(name):
+        try:
+            t = self.table(name)  # asks whether the table exists (a query: not twice)
+        except KeyError:
             return []
-        t = self.table(name)
         return sorted(v for v in t.select(column).distinct().to_pandas()[column] if v is not None)
 
     def loads(self) -> pd.DataFrame:
@@ -589,9 +590,20 @@ class Store:
         if self.has(spec.name):
             self._delete_partitions(spec, frame[list(spec.partition)].drop_duplicates().astype(str))
 
-    def replace_table(self, name: str, frame: pd.DataFrame | pa.Table) -> None:
-        """Write a table whole (built by an analysis, or Arrow rows straight into the engine),
-        atomically replacing any old one; inside a transaction, committed with it."""
+    def replace_table(self, name: str, frame: pd.DataFrame | pa.Table | ibis.Table) -> None:
+        """Write a table whole (built by an analysis, Arrow rows, or an expression of this engine,
+        whose rows the engine writes without passing through Python), atomically replacing any
+        old one; inside a transaction, committed with it."""
+        if isinstance(frame, ibis.Table):
+            raw = self._raw
+            if raw is None:  # staged from the expression and renamed into place at commit
+                with self.transaction():
+                    self._pending[name] = _Pending(frame, [], None)
+                return
+            self.con._run_pre_execute_hooks(frame)  # in-memory tables it joins
+            with self.transaction():
+                raw.execute(f'CREATE OR REPLACE TABLE "{name}" AS {self.con.compile(frame)}')
+            return
         arrow = frame if isinstance(frame, pa.Table) else pa.Table.from_pandas(frame, preserve_index=False)
         raw = self._raw
         if raw is None:

@@ -3,7 +3,9 @@
 score) and the neighbourhoods no PCN holds a majority of (``fragmented_lsoas``).
 
 The unit x LSOA rows (millions at national scale: every PCN x LSOA of every month) are summed,
-shared out and ordered inside the engine, for every period at once; pandas sees only the result.
+shared out and ordered inside the engine, for every period at once, and written from there
+(:func:`pcn_lsoa` and :func:`group_lsoa` return engine expressions); pandas sees only the
+per-unit aggregates.
 """
 
 from __future__ import annotations
@@ -12,58 +14,54 @@ import ibis
 import pandas as pd
 
 from placehealth import levels as lv
-from placehealth.analyses.matrix import PeriodData, unit_rows
+from placehealth.analyses.matrix import PeriodData, pcn_membership, unit_lsoa_sums
 from placehealth.store import to_engine
 
 FOOTPRINT_SHARES = (50, 80, 95)
 UNIT = ["period", "unit_code"]
 
 
-def pcn_lsoa(data: PeriodData) -> pd.DataFrame:
+def pcn_lsoa(data: PeriodData) -> ibis.Table | None:
     """Each PCN x LSOA: patients, the LSOA's share of the PCN's patients living in a known LSOA,
     the PCN's share of the LSOA's registered residents, and whether the LSOA is among the fewest
-    (largest first) that together hold 50/80/95% of the PCN's patients."""
+    (largest first) that together hold 50/80/95% of the PCN's patients (None without a
+    practice -> PCN mapping)."""
     if data.pcn_members is None:
-        return pd.DataFrame()
-    return unit_lsoa(data, [_pcns(data)], "pcn")
-
-
-def _pcns(data: PeriodData) -> lv.Membership:
-    return lv.Membership("pcn", "practice", data.pcn_members)
-
-
-def group_lsoa(data: PeriodData, memberships: list[lv.Membership]) -> pd.DataFrame:
-    """The same as :func:`pcn_lsoa` for user groups (columns group_name, group_share_pct...)."""
-    return unit_lsoa(data, memberships, "group")
-
-
-def _unit_lsoa_sums(data: PeriodData, memberships: list[lv.Membership]) -> ibis.Table | None:
-    """period, unit_code, lsoa_code, patients (> 0): each unit's patients in each known LSOA."""
-    rows = unit_rows(data, memberships)
-    if rows is None:
         return None
-    rows = rows.filter(rows.lsoa_known)
-    rows = rows.group_by([*UNIT, "lsoa_code"]).aggregate(patients=rows.patients.sum())
-    return rows.filter(rows.patients > 0)
+    # summed again rather than read from the cached sums (data.pcn_lsoa()): DuckDB's running
+    # sums then come out bit for bit as they always have (cumulative_pct's last bits depend on
+    # how the window's input arrives)
+    rows = unit_lsoa_sums(data, [pcn_membership(data)])
+    return unit_lsoa(data, rows, [pcn_membership(data)], "pcn")
 
 
-def unit_lsoa(data: PeriodData, memberships: list[lv.Membership], prefix: str) -> pd.DataFrame:
-    """Each unit x LSOA of a level (``prefix`` names its columns: pcn_code/pcn_name or
-    group_name): patients, shares both ways, cumulative share and the 50/80/95% footprints.
+def group_lsoa(data: PeriodData, memberships: list[lv.Membership],
+               sums: ibis.Table) -> ibis.Table:
+    """The same as :func:`pcn_lsoa` for user groups (columns group_name, group_share_pct...),
+    from their sums (:func:`placehealth.analyses.matrix.unit_lsoa_sums`)."""
+    return unit_lsoa(data, sums, memberships, "group")
+
+
+def unit_lsoa(data: PeriodData, rows: ibis.Table, memberships: list[lv.Membership],
+              prefix: str) -> ibis.Table:
+    """Each unit x LSOA of a level from its sums (``rows``: period, unit_code, lsoa_code,
+    patients > 0), as an engine expression in table order (``prefix`` names its columns:
+    pcn_code/pcn_name or group_name): patients, shares both ways, cumulative share and the
+    50/80/95% footprints.
 
     The cumulative share runs over the unit's LSOAs from the largest (ties: the lowest code);
     an LSOA is in the x% footprint when the LSOAs before it hold less than x%.
     """
-    rows = _unit_lsoa_sums(data, memberships)
-    if rows is None:
-        return pd.DataFrame()
     code, name = _columns(prefix)
     known = data.matrix.filter(data.matrix.lsoa_known)
     totals = known.group_by(["period", "lsoa_code"]).aggregate(registered=known.patients.sum())
     rows = rows.left_join(totals, ["period", "lsoa_code"]).select(rows, totals.registered)
     share = f"{prefix}_share_pct"
-    rows = rows.mutate(**{share: 100 * rows.patients
-                          / rows.patients.sum().over(ibis.window(group_by=UNIT))})
+    # each unit's total by a hash aggregate joined back: a window over every partition sorts
+    # the rows (4.4M at national scale) once more than the cumulative window below
+    units = rows.group_by(UNIT).aggregate(total=rows.patients.sum())
+    rows = rows.inner_join(units, UNIT)
+    rows = rows.mutate(**{share: 100 * rows.patients / rows.total}).drop("total")
     order = ibis.cumulative_window(group_by=UNIT,
                                    order_by=[ibis.desc(rows.patients), rows.lsoa_code])
     rows = rows.mutate(lsoa_share_pct=100 * rows.patients / rows.registered,
@@ -77,10 +75,9 @@ def unit_lsoa(data: PeriodData, memberships: list[lv.Membership], prefix: str) -
         table = to_engine(names.rename(columns={"unit_name": name}), rows)
         rows = rows.left_join(table, on).select(*columns[:2], table[name], *columns[2:])
         columns = rows.columns
-    rows = rows.select(*columns).order_by([*UNIT, ibis.desc(rows.patients), rows.lsoa_code])
-    frame = rows.to_pandas().rename(columns={"unit_code": code})
-    frame["lsoa_vintage"] = data.lsoa_vintage
-    return frame
+    rows = rows.select(*columns).mutate(
+        lsoa_vintage=ibis.literal(data.lsoa_vintage).cast("int64")).rename(**{code: "unit_code"})
+    return rows.order_by(["period", code, ibis.desc(rows.patients), rows.lsoa_code])
 
 
 def _names(memberships: list[lv.Membership]) -> pd.DataFrame:
@@ -94,20 +91,23 @@ def _columns(prefix: str) -> tuple[str, str | None]:
     return ("group_name", None) if prefix == "group" else (f"{prefix}_code", f"{prefix}_name")
 
 
-def pcn_footprint(lsoas: pd.DataFrame, prefix: str = "pcn") -> pd.DataFrame:
-    """Per PCN (or group): LSOAs with any patients, and how few hold 50/80/95% of its patients."""
-    if lsoas.empty:
+def pcn_footprint(lsoas: ibis.Table | None, prefix: str = "pcn") -> pd.DataFrame:
+    """Per PCN (or group): LSOAs with any patients, and how few hold 50/80/95% of its patients
+    (summed in the engine from the rows of :func:`pcn_lsoa` / :func:`group_lsoa`)."""
+    if lsoas is None:
         return pd.DataFrame()
     keys = ["period", *[c for c in _columns(prefix) if c]]
-    grouped = lsoas.groupby(keys, dropna=False)
-    out = grouped.agg(lsoas=("lsoa_code", "size"), patients=("patients", "sum")).reset_index()
-    for share in FOOTPRINT_SHARES:
-        out[f"lsoas_{share}"] = grouped[f"in_footprint_{share}"].sum().values
-    return out
+    out = lsoas.group_by(keys).aggregate(
+        lsoas=lsoas.count(), patients=lsoas.patients.sum(),
+        **{f"lsoas_{s}": lsoas[f"in_footprint_{s}"].cast("int64").sum()
+           for s in FOOTPRINT_SHARES}).to_pandas()
+    if out.empty:
+        return pd.DataFrame()
+    return out.sort_values(keys, ignore_index=True)
 
 
-def pcn_la(data: PeriodData, la_members: pd.DataFrame | None,
-           footprint: pd.DataFrame) -> pd.DataFrame:
+def pcn_la(data: PeriodData, la_members: pd.DataFrame | None, footprint: pd.DataFrame,
+           registered: pd.Series) -> pd.DataFrame:
     """Each PCN x local authority: patients, shares both ways, the main authority (holding most
     of the PCN's patients) and a coterminosity score.
 
@@ -116,21 +116,21 @@ def pcn_la(data: PeriodData, la_members: pd.DataFrame | None,
     = p / (P + L - p), with p the PCN's patients living in the authority, P the PCN's patients
     in known LSOAs and L all registered residents of the authority. 1 = the PCN serves exactly
     the authority's registered population; it falls as the PCN spills over the boundary or
-    shares the authority with other PCNs.
+    shares the authority with other PCNs. ``registered``: the registered residents of each
+    period's LSOAs (indexed by period and lsoa_code).
     """
     if footprint.empty or la_members is None or la_members.empty or data.pcn_members is None:
         return pd.DataFrame()
     areas = la_members.rename(columns={"unit_code": "la_code", "unit_name": "la_name"})
     table = to_engine(areas[["lsoa_code", "la_code", "la_name"]], data.matrix)
-    lsoas = _unit_lsoa_sums(data, [_pcns(data)])
+    lsoas = data.pcn_lsoa()
     rows = lsoas.inner_join(table, "lsoa_code")
     frame = rows.group_by([*UNIT, "la_code", "la_name"]).aggregate(
         patients=rows.patients.sum()).to_pandas()
-    known = data.matrix.filter(data.matrix.lsoa_known)
-    known = known.inner_join(table, "lsoa_code")
-    la_registered = known.group_by(["period", "la_code"]).aggregate(
-        registered=known.patients.sum()).to_pandas().set_index(["period", "la_code"])["registered"]
-    names = _names([_pcns(data)]).set_index(UNIT)["unit_name"]
+    lsoas = registered.rename("registered").reset_index().merge(
+        areas[["lsoa_code", "la_code"]], on="lsoa_code")
+    la_registered = lsoas.groupby(["period", "la_code"])["registered"].sum()
+    names = _names([pcn_membership(data)]).set_index(UNIT)["unit_name"]
     pcn_total = footprint.groupby(["period", "pcn_code"])["patients"].sum()
     frame = frame.rename(columns={"unit_code": "pcn_code"})
     frame.insert(2, "pcn_name", _lookup(names, frame, ["period", "pcn_code"]))

@@ -7,7 +7,8 @@ on the other LSOA vintage the matrix is moved onto it (:mod:`placehealth.geograp
 periods on one LSOA vintage are profiled together: every aggregation groups by period as well,
 so a national build of twelve months runs one query per level rather than twelve, and what does
 not change from month to month (LSOA characteristics, populations, place memberships) is read
-once. The matrix is cached in the backend (``Table.cache``) for every level to read.
+once. A matrix computed from the stored rows (sexes added, LSOAs moved) is cached in the backend
+(``Table.cache``) for every level to read; the stored ALL rows as they are are read in place.
 """
 
 from __future__ import annotations
@@ -52,6 +53,23 @@ class PeriodData:
     population: pd.Series | None  # residents by LSOA on lsoa_vintage
     pcn_members: pd.DataFrame | None  # period, practice_code, unit_code (PCN), unit_name
     notes: list[str] = field(default_factory=list)
+    _pcn_lsoa: ibis.Table | None = field(default=None, repr=False)
+
+    def pcn_lsoa(self) -> ibis.Table | None:
+        """period, unit_code (PCN), lsoa_code, patients (> 0): each PCN's patients in each known
+        LSOA (None without a practice -> PCN mapping). Summed once and cached in the engine: the
+        PCN footprints and every place profile's largest PCN read it."""
+        if self._pcn_lsoa is None and self.pcn_members is not None:
+            self._pcn_lsoa = unit_lsoa_sums(self, [pcn_membership(self)]).cache()
+        return self._pcn_lsoa
+
+    def release(self) -> None:
+        """Drop what the engine holds for these periods (the matrix and the PCN x LSOA sums)."""
+        if self._pcn_lsoa is not None:
+            self._pcn_lsoa.release()
+            self._pcn_lsoa = None
+        if isinstance(self.matrix, ibis.expr.types.CachedTable):
+            self.matrix.release()
 
 
 # ----------------------------------------------------------------------------- inputs
@@ -72,6 +90,15 @@ def registration_matrix(store: Store, periods: str | list[str]) -> tuple[ibis.Ta
     A practice's sex = ALL rows are used where it has them, else its MALE + FEMALE rows, so no
     patient is counted twice.
     """
+    matrix, vintage, _ = _registration_matrix(store, periods)
+    return matrix, vintage
+
+
+def _registration_matrix(store: Store, periods: str | list[str]
+                         ) -> tuple[ibis.Table, int | None, bool]:
+    """:func:`registration_matrix`, and whether the matrix is the stored rows as they are (a
+    filter of the table, which the engine scans as fast as a cached copy: a national year's
+    copy would hold 0.9 GB in DuckDB's memory)."""
     periods = [periods] if isinstance(periods, str) else list(periods)
     t = store.table("registrations_lsoa")
     t = t.filter(t.period == periods[0]) if len(periods) == 1 else t.filter(t.period.isin(periods))
@@ -81,12 +108,12 @@ def registration_matrix(store: Store, periods: str | list[str]) -> tuple[ibis.Ta
         # the table's key (period, practice, LSOA, sex) makes each ALL row its own matrix row:
         # no regrouping of every row (a national year: 14.7M rows, 4 s against 14 s in DuckDB)
         t = t.filter(t.sex == "ALL")
-        return t.select(*KEYS, patients=t.patients.cast("float64")), vintage
+        return t.select(*KEYS, patients=t.patients.cast("float64")), vintage, True
     has_all = (t.sex == "ALL").cast("int8").max().over(group_by=["period", "practice_code"])
     t = t.mutate(has_all=has_all)
     t = t.filter((t.sex == "ALL") | (t.has_all == 0))
     matrix = t.group_by(KEYS).aggregate(patients=t.patients.sum().cast("float64"))
-    return matrix, vintage
+    return matrix, vintage, False
 
 
 def _every_practice_has_all_rows(t: ibis.Table) -> bool:
@@ -100,7 +127,7 @@ def period_data(store: Store, periods: str | list[str], edition: str | None = No
     """Read and harmonise everything the profiles of ``periods`` need (periods whose
     registrations are on one LSOA vintage: see :func:`registration_vintages`)."""
     periods = [periods] if isinstance(periods, str) else list(periods)
-    matrix, native = registration_matrix(store, periods)
+    matrix, native, stored = _registration_matrix(store, periods)
     chosen, vintage = choose_edition(store, native, edition)
     notes: list[str] = []
     harmonisation = "none (same vintage)"
@@ -116,6 +143,7 @@ def period_data(store: Store, periods: str | list[str], edition: str | None = No
         walk = crosswalk(store, native, vintage)
         matrix = harmonise(matrix, walk, ["patients"])
         matrix = matrix.group_by(KEYS).aggregate(patients=matrix.patients.sum())
+        stored = False
         harmonisation = walk.label
         notes.append(f"registrations moved {walk.label}")
     walk_back = None
@@ -143,8 +171,8 @@ def period_data(store: Store, periods: str | list[str], edition: str | None = No
             frame = harmonise_frame(census.rename("population").rename_axis("lsoa_code")
                                     .reset_index(), walk_back, ["population"])
             population = frame.set_index("lsoa_code")["population"]
-    return PeriodData(periods, matrix.cache(), chosen, vintage or native, harmonisation,
-                      lsoa_values, practice_ages, population, _pcn_members(store, periods), notes)
+    return PeriodData(periods, matrix if stored else matrix.cache(), chosen, vintage or native,
+                      harmonisation, lsoa_values, practice_ages, population, _pcn_members(store, periods), notes)
 
 
 def _has_ages(practice_ages: pd.DataFrame, period: str) -> bool:
@@ -187,6 +215,22 @@ def unit_rows(data: PeriodData, memberships: list[lv.Membership]) -> ibis.Table 
     for part in parts[1:]:
         rows = rows.union(part.select(*cols), distinct=False)
     return rows
+
+
+def pcn_membership(data: PeriodData) -> lv.Membership:
+    """The practice -> PCN membership of every period of ``data``."""
+    return lv.Membership("pcn", "practice", data.pcn_members)
+
+
+def unit_lsoa_sums(data: PeriodData, memberships: list[lv.Membership]) -> ibis.Table | None:
+    """period, unit_code, lsoa_code, patients (> 0): each unit's patients in each known LSOA."""
+    rows = unit_rows(data, memberships)
+    if rows is None:
+        return None
+    rows = rows.filter(rows.lsoa_known)
+    rows = rows.group_by(["period", "unit_code", "lsoa_code"]).aggregate(
+        patients=rows.patients.sum())
+    return rows.filter(rows.patients > 0)
 
 
 def memberships(store: Store, level: str, data: PeriodData) -> list[lv.Membership]:

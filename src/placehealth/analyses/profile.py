@@ -48,6 +48,7 @@ from placehealth.analyses.matrix import (
     memberships,
     period_data,
     registration_vintages,
+    unit_lsoa_sums,
     unit_rows,
 )
 from placehealth.store import Store, to_engine
@@ -184,6 +185,16 @@ def unit_practice(data: PeriodData, m: lv.Membership, base: BaseSums) -> ibis.Ta
     return rows.group_by([*UNIT, "practice_code"]).aggregate(patients=rows.patients.sum())
 
 
+def _lsoa_pcns(data: PeriodData) -> ibis.Table | None:
+    """period, unit_code (LSOA), pcn_code, patients: each LSOA's patients in each PCN, from the
+    PCN x LSOA sums the footprints read too."""
+    sums = data.pcn_lsoa()
+    if sums is None:
+        return None
+    return sums.select("period", unit_code=sums.lsoa_code, pcn_code=sums.unit_code,
+                       patients=sums.patients)
+
+
 def _largest(rows: ibis.Table | pd.DataFrame, by: str) -> pd.DataFrame:
     """Per period and unit: how many ``by`` hold patients, the largest (ties: the lowest code),
     its patients and the unit total (in the engine: hash aggregates and a join, cheaper than a
@@ -204,16 +215,24 @@ def _largest(rows: ibis.Table | pd.DataFrame, by: str) -> pd.DataFrame:
     return top.to_pandas().set_index(UNIT)
 
 
-def top_shares(by_practice: ibis.Table | pd.DataFrame,
-               pcn_members: pd.DataFrame | None) -> pd.DataFrame:
-    """Per unit: practices and PCNs holding its patients, the largest of each and its share (%)."""
+def top_shares(by_practice: ibis.Table | pd.DataFrame, pcn_members: pd.DataFrame | None,
+               pcns: ibis.Table | None = None) -> pd.DataFrame:
+    """Per unit: practices and PCNs holding its patients, the largest of each and its share (%).
+    ``pcns``: the unit's patients in each PCN (period, unit_code, pcn_code, patients > 0) where
+    they are summed already (LSOA units: the PCN x LSOA sums), else summed from
+    ``by_practice``."""
     by_practice = by_practice[by_practice["patients"] > 0] if isinstance(
         by_practice, pd.DataFrame) else by_practice.filter(by_practice.patients > 0)
     top = _largest(by_practice, "practice_code")
     out = pd.DataFrame({"distinct_practices": top["count"].astype("int64"),
                         "largest_practice_code": top["practice_code"],
                         "largest_practice_pct": 100 * top["patients"] / top["total"]})
-    if pcn_members is not None:
+    if pcns is not None:
+        top_pcn = _largest(pcns, "pcn_code").reindex(out.index)
+        out["pcns"] = top_pcn["count"].fillna(0).astype("int64")
+        out["largest_pcn_code"] = top_pcn["pcn_code"]
+        out["largest_pcn_pct"] = 100 * top_pcn["patients"] / top["total"]
+    elif pcn_members is not None:
         pcn_map = pcn_members[[*BY_PRACTICE, "unit_code"]].drop_duplicates(BY_PRACTICE)
         pcn_map = pcn_map.rename(columns={"unit_code": "pcn_code"})
         if isinstance(by_practice, pd.DataFrame):
@@ -254,7 +273,15 @@ def level_profile(data: PeriodData, store: Store, level: str,
             table = base.practice if m.kind == "practice" else base.lsoa
             sums.append(rollup(table, m.members, f"{m.kind}_code"))
         if level != "practice":
-            shares.append(top_shares(unit_practice(data, m, base), data.pcn_members))
+            by_practice = unit_practice(data, m, base)
+            if m.kind == "lsoa" and m.level != "lsoa":  # summed once, read twice
+                by_practice = by_practice.cache()
+            try:
+                shares.append(top_shares(by_practice, data.pcn_members,
+                                         _lsoa_pcns(data) if m.level == "lsoa" else None))
+            finally:
+                if isinstance(by_practice, ibis.expr.types.CachedTable):
+                    by_practice.release()
     summed = pd.concat(sums)
     summed = summed[summed["patients"] > 0]
     out = _columns(summed)
@@ -393,18 +420,48 @@ PERIODS_AT_ONCE = 12
 def build_profiles(store: Store, *, imd_edition: str | None = None,
                    progress: Callable[[str], None] | None = None) -> dict[str, int]:
     """Build every profile table for every registration period; returns rows per table.
-    Periods on one LSOA vintage are profiled together, up to :data:`PERIODS_AT_ONCE` at once."""
+    Periods on one LSOA vintage are profiled together, up to :data:`PERIODS_AT_ONCE` at once.
+    The PCN (and group) x LSOA tables are written by the engine from its own rows: straight
+    into the store when one batch holds every period, else from each batch's rows kept in the
+    engine."""
     if not store.has("registrations_lsoa"):
         return {}
     tables: dict[str, list[pd.DataFrame]] = {}
+    parts: dict[str, list[ibis.Table]] = {}
+    written: dict[str, int] = {}
     batches = _batches(registration_vintages(store))
-    for periods in batches:
-        if progress:
-            for period in periods:
-                progress(period)
-        for name, frame in periods_tables(store, periods, imd_edition).items():
-            tables.setdefault(name, []).append(frame)
-    written = {}
+
+    def keep(name: str, rows: ibis.Table) -> ibis.Table:
+        if len(batches) > 1:
+            parts.setdefault(name, []).append(rows.cache())
+            return parts[name][-1]
+        store.replace_table(name, rows)
+        written[name] = int(store.table(name).count().execute())
+        return store.table(name)
+
+    try:
+        for periods in batches:
+            if progress:
+                for period in periods:
+                    progress(period)
+            data = period_data(store, periods, imd_edition)
+            try:
+                for name, frame in _tables(store, data, keep).items():
+                    tables.setdefault(name, []).append(frame)
+            finally:
+                data.release()
+        for name, cached in parts.items():  # period order: each batch's rows in table order
+            rows = cached[0]
+            for part in cached[1:]:
+                rows = rows.union(part, distinct=False)
+            key = rows.columns[1]  # pcn_code or group_name
+            store.replace_table(name, rows.order_by(
+                ["period", key, ibis.desc(rows.patients), rows.lsoa_code]))
+            written[name] = int(store.table(name).count().execute())
+    finally:
+        for cached in parts.values():
+            for part in cached:
+                part.release()
     for name, frames in tables.items():
         frames = [f for f in frames if not f.empty]
         if not frames:
@@ -433,15 +490,37 @@ def period_tables(store: Store, period: str, imd_edition: str | None = None) -> 
 
 def periods_tables(store: Store, periods: list[str],
                    imd_edition: str | None = None) -> dict[str, pd.DataFrame]:
-    """Every profile table of some registration periods on one LSOA vintage, built together."""
+    """Every profile table of some registration periods on one LSOA vintage, built together
+    (as pandas: the tables the build writes from the engine are read back)."""
     data = period_data(store, periods, imd_edition)
+    kept: dict[str, ibis.Table] = {}
+
+    def keep(name: str, rows: ibis.Table) -> ibis.Table:
+        kept[name] = rows.cache()
+        return kept[name]
+
     try:
-        return _tables(store, data)
+        out = _tables(store, data, keep)
+        for name in ENGINE_TABLES:
+            if name in kept:
+                out[name] = kept[name].to_pandas()
+            elif name == "pcn_lsoa" or "group_footprint" in out:
+                out[name] = pd.DataFrame()
+        return {name: out[name] for name in sorted(out, key=_ORDER.get)}
     finally:
-        data.matrix.release()
+        for rows in kept.values():
+            rows.release()
+        data.release()
 
 
-def _tables(store: Store, data: PeriodData) -> dict[str, pd.DataFrame]:
+#: Tables written by the engine from its own rows (their footprints read them back).
+ENGINE_TABLES = ("pcn_lsoa", "group_lsoa")
+
+
+def _tables(store: Store, data: PeriodData,
+            keep: Callable[[str, ibis.Table], ibis.Table]) -> dict[str, pd.DataFrame]:
+    """The tables of ``data``'s periods: the pandas ones returned, the PCN and group x LSOA
+    tables handed to ``keep`` (which writes or caches them, and returns their rows)."""
     base = base_sums(data)
     out: dict[str, pd.DataFrame] = {}
     for level in PROFILE_TABLES:
@@ -452,19 +531,37 @@ def _tables(store: Store, data: PeriodData) -> dict[str, pd.DataFrame]:
         if frame is not None and len(frame):
             out[PROFILE_TABLES[level]] = frame
     lsoas = pcn_lsoa(data)
-    out["pcn_lsoa"] = lsoas
+    if lsoas is not None and data.pcn_lsoa().count().execute():  # (no rows: not written)
+        lsoas = keep("pcn_lsoa", lsoas)
+    else:
+        lsoas = None
     out["pcn_footprint"] = pcn_footprint(lsoas)
     try:
         la_members = lv.lsoa_units(store, "la", vintage=data.lsoa_vintage)
     except LookupError:
         la_members = None
-    out["pcn_la"] = pcn_la(data, la_members, out["pcn_footprint"])
+    out["pcn_la"] = pcn_la(data, la_members, out["pcn_footprint"], base.lsoa["patients"])
     out["fragmented_lsoas"] = fragmented_lsoas(out.get("lsoa_profile"))
     groups = memberships(store, "group", data)
     if groups:
-        out["group_lsoa"] = group_lsoa(data, groups)
-        out["group_footprint"] = pcn_footprint(out["group_lsoa"], "group")
+        sums = unit_lsoa_sums(data, groups)
+        sums = None if sums is None else sums.cache()
+        try:
+            rows = None
+            if sums is not None and sums.count().execute():
+                rows = keep("group_lsoa", group_lsoa(data, groups, sums))
+            out["group_footprint"] = pcn_footprint(rows, "group")
+        finally:
+            if sums is not None:
+                sums.release()
     return out
+
+
+#: The order of period_tables' tables (as they were built before the x LSOA tables were
+#: written by the engine).
+_ORDER = {name: i for i, name in enumerate(
+    [*PROFILE_TABLES.values(), "pcn_lsoa", "pcn_footprint", "pcn_la", "fragmented_lsoas",
+     "group_lsoa", "group_footprint"])}
 
 
 def build(store: Store) -> dict[str, int]:
