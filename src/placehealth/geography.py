@@ -63,14 +63,15 @@ def population_totals(store: Store, vintage: int) -> tuple[pd.Series | None, str
         t = store.table("lsoa_population")
         t = t.filter(t.lsoa_vintage == vintage)
         periods = sorted(p for p in t.select("period").distinct().to_pandas()["period"] if p)
-        if periods:
-            rows = t.filter(t.period == periods[-1]).to_pandas()
-            if (rows["age_from"] == -1).any():
-                rows = rows[rows["age_from"] == -1]
-            if (rows["sex"].str.upper() == "ALL").any():
-                rows = rows[rows["sex"].str.upper() == "ALL"]
-            totals = rows.groupby("lsoa_code")["population"].sum().astype(float)
-            return totals, f"lsoa_population {periods[-1]}"
+        if periods:  # summed in the engine (a national period: 6M rows by sex and age)
+            rows = t.filter(t.period == periods[-1])
+            for wanted in (lambda r: r.age_from == -1, lambda r: r.sex.upper() == "ALL"):
+                if rows.filter(wanted).count().execute():
+                    rows = rows.filter(wanted)
+            rows = rows.filter(rows.lsoa_code.notnull())
+            totals = rows.group_by("lsoa_code").aggregate(population=rows.population.sum())
+            totals = totals.order_by("lsoa_code").to_pandas().set_index("lsoa_code")
+            return totals["population"].astype(float), f"lsoa_population {periods[-1]}"
     if vintage == 2021 and store.has("census"):
         t = store.table("census")
         t = t.filter((t.census_table == "TS021") & t.category.startswith(CENSUS_TOTAL))

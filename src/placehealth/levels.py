@@ -213,16 +213,21 @@ def mapping_period(store: Store, period: str) -> str | None:
     """The practice_pcn period to use for registrations of ``period``: the same month (or a QOF
     year containing it), else the nearest in time (:func:`nearest_period`), with a warning when
     it is not the same."""
-    note = mapping_note(store, period)
+    periods = store.periods("practice_pcn")  # read once: a query each time
+    note = _mapping_note(periods, period)
     if note is not None:
         warnings.warn(note, LevelWarning, stacklevel=2)
-    return nearest_period(store.periods("practice_pcn"), period)[0]
+    return nearest_period(periods, period)[0]
 
 
 def mapping_note(store: Store, period: str) -> str | None:
     """The sentence saying which practice -> PCN mapping places ``period``'s practices, when it
     is not one of that period (None when it is, or when none is loaded)."""
-    chosen, relation = nearest_period(store.periods("practice_pcn"), period)
+    return _mapping_note(store.periods("practice_pcn"), period)
+
+
+def _mapping_note(periods: list[str], period: str) -> str | None:
+    chosen, relation = nearest_period(periods, period)
     if chosen is None or relation == "same":
         return None
     return (f"{period}: practices are placed in PCNs, Sub-ICBs and ICBs by the {chosen} "
