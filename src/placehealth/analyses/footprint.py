@@ -14,7 +14,7 @@ import ibis
 import pandas as pd
 
 from placehealth import levels as lv
-from placehealth.analyses.matrix import PeriodData, pcn_membership, unit_lsoa_sums
+from placehealth.analyses.matrix import PeriodData, pcn_membership
 from placehealth.store import to_engine
 
 FOOTPRINT_SHARES = (50, 80, 95)
@@ -26,12 +26,9 @@ def pcn_lsoa(data: PeriodData) -> ibis.Table | None:
     the PCN's share of the LSOA's registered residents, and whether the LSOA is among the fewest
     (largest first) that together hold 50/80/95% of the PCN's patients (None without a
     practice -> PCN mapping)."""
-    if data.pcn_members is None:
+    rows = data.pcn_lsoa()
+    if rows is None:
         return None
-    # summed again rather than read from the cached sums (data.pcn_lsoa()): DuckDB's running
-    # sums then come out bit for bit as they always have (cumulative_pct's last bits depend on
-    # how the window's input arrives)
-    rows = unit_lsoa_sums(data, [pcn_membership(data)])
     return unit_lsoa(data, rows, [pcn_membership(data)], "pcn")
 
 

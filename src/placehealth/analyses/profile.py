@@ -521,6 +521,13 @@ def _tables(store: Store, data: PeriodData,
             keep: Callable[[str, ibis.Table], ibis.Table]) -> dict[str, pd.DataFrame]:
     """The tables of ``data``'s periods: the pandas ones returned, the PCN and group x LSOA
     tables handed to ``keep`` (which writes or caches them, and returns their rows)."""
+    # the PCN x LSOA table first: its window is the step's largest working set in the
+    # engine, best met before the profiles are held in memory
+    lsoas = pcn_lsoa(data)
+    if lsoas is not None and data.pcn_lsoa().count().execute():  # (no rows: not written)
+        lsoas = keep("pcn_lsoa", lsoas)
+    else:
+        lsoas = None
     base = base_sums(data)
     out: dict[str, pd.DataFrame] = {}
     for level in PROFILE_TABLES:
@@ -530,11 +537,6 @@ def _tables(store: Store, data: PeriodData,
             frame = level_profile(data, store, level, base)
         if frame is not None and len(frame):
             out[PROFILE_TABLES[level]] = frame
-    lsoas = pcn_lsoa(data)
-    if lsoas is not None and data.pcn_lsoa().count().execute():  # (no rows: not written)
-        lsoas = keep("pcn_lsoa", lsoas)
-    else:
-        lsoas = None
     out["pcn_footprint"] = pcn_footprint(lsoas)
     try:
         la_members = lv.lsoa_units(store, "la", vintage=data.lsoa_vintage)
@@ -545,15 +547,10 @@ def _tables(store: Store, data: PeriodData,
     groups = memberships(store, "group", data)
     if groups:
         sums = unit_lsoa_sums(data, groups)
-        sums = None if sums is None else sums.cache()
-        try:
-            rows = None
-            if sums is not None and sums.count().execute():
-                rows = keep("group_lsoa", group_lsoa(data, groups, sums))
-            out["group_footprint"] = pcn_footprint(rows, "group")
-        finally:
-            if sums is not None:
-                sums.release()
+        rows = None
+        if sums is not None and sums.count().execute():
+            rows = keep("group_lsoa", group_lsoa(data, groups, sums))
+        out["group_footprint"] = pcn_footprint(rows, "group")
     return out
 
 
