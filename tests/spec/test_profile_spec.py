@@ -271,6 +271,37 @@ def test_build_writes_every_period(place):
     assert "fragmented_lsoas" in written and "pcn_la" in written
 
 
+@pytest.mark.engines
+def test_build_writes_the_lsoa_tables_from_the_engine(place, monkeypatch):
+    """pcn_lsoa and group_lsoa are written by the engine from its own rows: in one batch, or
+    from each batch's rows put together; either way the rows period_tables gives, in table
+    order (period, unit, patients largest first, LSOA code)."""
+    import pandas as pd
+
+    from placehealth.analyses import profile
+
+    lv.create_group(place, "Estate", lsoas=[L1, L3])
+    periods = ["2025-01", "2025-02", "2025-03"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", lv.LevelWarning)
+        built = {p: period_tables(place, p) for p in periods}
+        written = {}
+        for at_once in (12, 1):
+            monkeypatch.setattr(profile, "PERIODS_AT_ONCE", at_once)
+            counts = build_profiles(place)
+            written[at_once] = {name: place.read(name) for name in ("pcn_lsoa", "group_lsoa")}
+            assert counts["pcn_lsoa"] == len(written[at_once]["pcn_lsoa"])
+    for name, key in (("pcn_lsoa", "pcn_code"), ("group_lsoa", "group_name")):
+        want = pd.concat([built[p][name] for p in periods], ignore_index=True)
+        assert len(want) and want["lsoa_vintage"].eq(2021).all()
+        for rows in (written[12][name], written[1][name]):
+            if place.con.name != "duckdb":  # Spark keeps no row order
+                rows = rows.sort_values(["period", key, "patients", "lsoa_code"],
+                                        ascending=[True, True, False, True], ignore_index=True)
+            assert list(rows.columns) == list(want.columns)
+            pd.testing.assert_frame_equal(rows, want, check_dtype=False)
+
+
 def test_age_shares_from_broad_bands(store):
     from placehealth.analyses.characteristics import age_values
 
