@@ -13,6 +13,8 @@ from collections.abc import Callable
 
 import pandas as pd
 
+from placehealth.store import release_memory
+
 BUILD_STEPS: list[tuple[str, str]] = [
     ("profiles", "placehealth.analyses.profile:build"),
     # need reads practice_profile: keep it after the profile steps
@@ -50,10 +52,12 @@ def build_all(store, progress: Callable[[str], None] | None = None,
         step = getattr(importlib.import_module(module), function)
         if notes is None:
             written.update(step(store))
+            release_memory()  # what the step freed, given back before the next one
             continue
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             written.update(step(store))
+        release_memory()
         for warning in caught:
             text = str(warning.message)
             if issubclass(warning.category, UserWarning) and text not in notes:
