@@ -170,3 +170,17 @@ def test_bridges_of_many_components():
     got = _bridge_edges(a, b, k * 10)
     expected = np.r_[np.zeros(3 * k, bool), np.ones(2 * k, bool), np.zeros(2 * k, bool)]
     np.testing.assert_array_equal(got, expected)
+
+
+def test_copies_are_made_after_the_copies_they_are_made_from(monkeypatch):
+    """Tables others are made from first, then what is made from them, then the rest; a table
+    made from another comes after it even when both are made from (a chain of FOLLOWS)."""
+    monkeypatch.setitem(disclosed.FOLLOWS, "peers", ("census", (), {}))  # census -> peers -> comparison
+    tables = ["census", "comparison", "deciles", "lsoa_profile", "peers", "spine"]
+    needed = set().union(*(disclosed._depends_on(t) for t in tables))
+    order = disclosed._in_order(tables, needed)
+    assert sorted(order) == sorted(tables)
+    for table in tables:
+        for source in disclosed._depends_on(table) & set(tables):
+            assert order.index(source) < order.index(table), (source, table, order)
+    assert order[-1] == "lsoa_profile"  # made from nothing, needed by nothing: last

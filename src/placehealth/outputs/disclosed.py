@@ -16,6 +16,7 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from graphlib import TopologicalSorter
 from pathlib import Path
 
 import pandas as pd
@@ -146,10 +147,8 @@ def write_all(store: Store, policies: Iterable[str | Policy] = tuple(PRESETS),
     written: dict[str, int] = {}
     everything = store.list_tables()
     tables = [t for t in everything if t not in SKIP and needs_protection(store, t)]
-    # tables others are made from first, so those read their fresh copy (comparison, then spine),
-    # then the tables made from them, so the first are let go early
     needed = set().union(*(_depends_on(t) for t in tables))
-    tables.sort(key=lambda t: (t not in needed, not _depends_on(t)))
+    tables = _in_order(tables, needed)
     made: dict[str, dict[str, pd.DataFrame]] = {p.name: {} for p in policies}
 
     def source(policy: Policy) -> Callable[[str], pd.DataFrame | None]:
@@ -190,6 +189,23 @@ def write_all(store: Store, policies: Iterable[str | Policy] = tuple(PRESETS),
     store.con.create_table(LEDGER, pd.DataFrame(kept, columns=LEDGER_COLUMNS).astype({"rows": "int64"}),
                            database=SCHEMA, overwrite=True)
     return written
+
+
+def _in_order(tables: list[str], needed: set[str]) -> list[str]:
+    """Never a table before one its copy is made from (which it then reads fresh); among those
+    ready, the tables others are made from first, then the tables made from them (so the first
+    are let go early), then the rest, each group in its given order."""
+    present = set(tables)
+    sorter = TopologicalSorter({t: _depends_on(t) & present for t in tables})
+    sorter.prepare()
+    rank = {t: (t not in needed, not _depends_on(t), i) for i, t in enumerate(tables)}
+    ready: list[str] = []
+    ordered = []
+    while sorter.is_active():
+        ready = sorted([*ready, *sorter.get_ready()], key=rank.__getitem__)
+        ordered.append(ready.pop(0))
+        sorter.done(ordered[-1])
+    return ordered
 
 
 def _write_copies(store: Store, table: str, policies: list[Policy],
