@@ -182,8 +182,8 @@ def write_all(store: Store, policies: Iterable[str | Policy] = tuple(PRESETS),
             for done in _depends_on(table) & set(pending):
                 pending[done] -= 1
                 if not pending[done]:  # nothing else is made from it: let it go
-                    for kept in made.values():
-                        kept.pop(done, None)
+                    for by_policy in made.values():
+                        by_policy.pop(done, None)
             release_memory()
     kept = [r for r in rows if r["table_name"] in prints]
     store.con.create_table(LEDGER, pd.DataFrame(kept, columns=LEDGER_COLUMNS).astype({"rows": "int64"}),
