@@ -30,6 +30,7 @@ from placehealth.sources.validate import (
     SourceFile,
     check_codes,
     check_unique,
+    is_arrow_text,
     plain_counts,
     read_table,
     resolve_columns,
@@ -193,7 +194,7 @@ def _population_rows(raw: pd.DataFrame, frame: pd.DataFrame,
 
 def _tile(values: pd.Series, times: int) -> pd.api.extensions.ExtensionArray | np.ndarray:
     """``values`` repeated end to end ``times`` times (Arrow text stays Arrow text)."""
-    if isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow":
+    if is_arrow_text(values):
         positions = np.tile(np.arange(len(values)), times)
         return pd.array(pa.array(values).take(pa.array(positions)), dtype=values.dtype)
     return np.tile(values.to_numpy(), times)

@@ -304,14 +304,15 @@ def column_key(name: str) -> str:
     return re.sub(r"[\s_\-]+", "", normalise_name(name).lower())
 
 
-def _arrow_text(series: pd.Series) -> bool:
+def is_arrow_text(series: pd.Series) -> bool:
+    """Whether a column is text held by Arrow (the readers' fast paths take only these)."""
     return isinstance(series.dtype, pd.StringDtype) and series.dtype.storage == "pyarrow"
 
 
 def only_values(series: pd.Series, allowed: list[str]) -> bool:
     """Whether an Arrow-backed text column holds nothing but ``allowed`` (exactly); False for
     any other column (then a reader takes its careful path)."""
-    if not _arrow_text(series):
+    if not is_arrow_text(series):
         return False
     chunks = series.array.__arrow_array__()
     return not chunks.null_count and bool(pc.all(pc.is_in(chunks, pa.array(allowed))).as_py()
@@ -324,7 +325,7 @@ def distinct(series: pd.Series) -> tuple[pd.Series, np.ndarray] | None:
     any other column. A check or a change made value by value (a regex, strip, upper) is then
     made once per distinct value (a month's 1.2M LSOA rows hold ~40,000) and taken back to the
     rows: the same pandas string methods on the same dtype, so the same answers."""
-    if not _arrow_text(series):
+    if not is_arrow_text(series):
         return None
     chunks = series.array.__arrow_array__()  # immutable: a changed column is a new array
     hit = _DISTINCT.get(id(chunks))
@@ -351,7 +352,7 @@ def forget_distinct() -> None:
 
 def per_row(values: pd.Series, positions: np.ndarray, index: pd.Index) -> pd.Series:
     """A result computed once per distinct value (:func:`distinct`), for every row."""
-    if isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow":
+    if is_arrow_text(values):
         taken = pa.array(values).take(pa.array(positions))
         return pd.Series(pd.array(taken, dtype=values.dtype), index=index)
     return pd.Series(values.to_numpy()[positions], index=index)
@@ -422,7 +423,7 @@ def to_counts(frame: pd.DataFrame, column: str, *, allow_missing: bool = False) 
 def plain_counts(series: pd.Series) -> pd.Series | None:
     """Fast path of :func:`to_counts` (and of readers parsing many count columns) for Arrow-backed text of plain digits; None when any value
     needs the careful path (separators, decimals, blanks, suppression marks, negatives)."""
-    if not (isinstance(series.dtype, pd.StringDtype) and series.dtype.storage == "pyarrow"):
+    if not is_arrow_text(series):
         return None
     try:
         numbers = pc.cast(pc.utf8_trim_whitespace(pa.array(series)), pa.int64())
@@ -495,7 +496,7 @@ def check_unique(frame: pd.DataFrame, keys: list[str], what: str = "row") -> Non
 def single_value(frame: pd.DataFrame, column: str, what: str = "period") -> str:
     """The one value a column may hold (e.g. the extract date); mixed values are an error."""
     series = frame[column]
-    if len(series) and _arrow_text(series) and not series.array.__arrow_array__().null_count:
+    if len(series) and is_arrow_text(series) and not series.array.__arrow_array__().null_count:
         low, high = pc.min_max(series.array.__arrow_array__()).values()
         if low == high:  # one value throughout (no hashing of a million dates)
             return series.iloc[:1].astype(str).str.strip().iloc[0]
@@ -556,7 +557,7 @@ def null_if_blank(series: pd.Series) -> pd.Series:
 
 __all__ = [
     "LAD", "LSOA", "MSOA", "ONS_CODE", "PCN", "PRACTICE", "UNKNOWN_LSOA",
-    "InputError", "SourceFile", "check_codes", "check_unique", "distinct", "forget_distinct",
+    "InputError", "SourceFile", "check_codes", "check_unique", "distinct", "forget_distinct", "is_arrow_text",
     "month_period",
     "normalise_name", "null_if_blank", "only_values", "open_source", "per_row", "plain_counts", "read_table", "resolve_columns",
     "single_value", "to_counts", "to_numbers", "year_period",
