@@ -161,3 +161,46 @@ def test_a_wide_tables_blocks_hold_fewer_rows(tmp_path):
     assert counts["narrow"] >= 2 and counts["wide"] >= 2 * counts["narrow"] - 1 and counts["whole"] == 1
     assert (copies["wide"]["suppressed_cells"] != "").sum() > 20, "the test table has hidden cells"
     pd.testing.assert_frame_equal(copies["wide"], copies["whole"], check_exact=True)
+
+
+def test_copies_store_only_what_protection_changes(copies):
+    """A copy holds row numbers and the columns protection may change; the text columns it
+    leaves alone (codes, periods) are read from the table itself."""
+    for table, count in ((TABLE, "observed"), (REGISTRATIONS, "patients")):
+        for name in ("whole", "blocks"):
+            stored = set(copies[name][3][table].names)
+            assert {blocks.ROW, "suppressed_cells", count} <= stored
+            assert not stored & {"period", "area_code", "lsoa_code", "group_code", "practice_code", "sex"}
+
+
+@pytest.mark.parametrize("rows", [40, 10**9], ids=["blocks", "whole"])
+def test_a_kept_column_protection_changes_is_stored(tmp_path, monkeypatch, rows):
+    """Were a column read from the table itself changed by protection after all (here the
+    counts), the copy stores it (blocks: made again), and reads as the whole table protected."""
+    frame = _registrations()
+    with Store(tmp_path / "s.duckdb") as store:
+        store.con.create_table(REGISTRATIONS, frame)
+        kept = disclosed.kept_columns(store, REGISTRATIONS)
+        assert "patients" not in kept
+        monkeypatch.setattr(disclosed, "kept_columns", lambda *_: kept | {"patients"})
+        disclosed.write_all(store, ["opensafely"], block_rows=rows)
+        policy = get_policy("opensafely")
+        stored = store.con.table(disclosed.copy_name(REGISTRATIONS, policy), database=disclosed.SCHEMA).columns
+        copy = disclosed.read_copy(store, REGISTRATIONS, policy, disclosed.valid_copy(store, REGISTRATIONS, policy))
+    assert "patients" in stored and "practice_code" not in stored
+    alone = protect(frame, REGISTRATIONS, "opensafely")
+    assert (alone["suppressed_cells"] != "").sum() > 20
+    pd.testing.assert_frame_equal(copy, alone, check_exact=True, check_dtype=False)
+
+
+def test_a_row_moved_is_never_read_with_another_rows_protection(tmp_path):
+    """The same rows stored in another order: the copy's row numbers no longer match, so the
+    fingerprint (rows hashed with their row numbers) differs and the copy is not used."""
+    frame = _registrations()
+    with Store(tmp_path / "s.duckdb") as store:
+        store.con.create_table(REGISTRATIONS, frame)
+        disclosed.write_all(store, ["opensafely"])
+        policy = get_policy("opensafely")
+        assert disclosed.valid_copy(store, REGISTRATIONS, policy) is not None
+        store.con.create_table(REGISTRATIONS, frame.iloc[::-1], overwrite=True)
+        assert disclosed.valid_copy(store, REGISTRATIONS, policy) is None

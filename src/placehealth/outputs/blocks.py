@@ -8,9 +8,11 @@ table. What the whole table decides is computed first, in the engine: which dime
 read as (a column with nulls somewhere is read as floats, or objects, in every block). Column
 types that the values of a block decide (an integer column with a hidden cell becomes floats) are
 combined as the whole table's would be; the copy's column is widened when a later block needs it.
-Rows keep the table's order (a table whose blocks interleave is staged with its row numbers,
-then sorted back). Copies are the same as :func:`~placehealth.outputs.disclosure.protect` of the whole
-table (``tests/unit/test_disclosure_blocks.py``).
+A copy is narrow (see :mod:`~placehealth.outputs.disclosed`): it holds each row's number in the
+table and the columns protection may change; the ``kept`` columns protection leaves as they are
+are read from the table itself. Copies are the same as
+:func:`~placehealth.outputs.disclosure.protect` of the whole table
+(``tests/unit/test_disclosure_blocks.py``).
 """
 
 from __future__ import annotations
@@ -34,16 +36,25 @@ BLOCK_ROWS = 1_000_000
 #: so that a block is about as many cells (a profile table has 70-80 columns).
 BLOCK_COLUMNS = 12
 #: DuckDB's memory while copies are written (its buffer cache otherwise grows with every table
-#: written, and putting interleaved blocks back in order is a sort of the whole table).
+#: written).
 ENGINE_MEMORY = "1GB"
 _BLOCKS = "placehealth_blocks__"
-_ROW = "placehealth_row"
-_STAGED = "__placehealth_staged"
+#: The column of a copy holding each row's number (DuckDB's ``rowid``) in the table.
+ROW = "placehealth_row"
 
 
 class Unmatched(Exception):
     """Blocks whose column types do not combine as the whole table's would (then the whole
     table is protected at once)."""
+
+
+class Changed(Exception):
+    """A column meant to be read from the table itself was changed by protection in a block
+    (then the copy is made again with it stored)."""
+
+    def __init__(self, columns: list[str]) -> None:
+        super().__init__(", ".join(columns))
+        self.columns = columns
 
 
 @dataclass(frozen=True)
@@ -55,7 +66,7 @@ class Plan:
     blocks: int
     dtypes: dict[str, Any]
     varying: frozenset[str]
-    #: whether each block's rows all come before the next block's (else the copy is sorted)
+    #: whether each block's rows all come before the next block's (then read as row ranges)
     in_order: bool
     #: each block's first and last row number (a block in order is the rows between them)
     spans: tuple[tuple[int, int], ...] = ()
@@ -74,10 +85,10 @@ def plan(store: Store, table: str, rows: int = BLOCK_ROWS) -> Plan | None:
     fixed = tuple(c for c in rule.fixed if c in empty)
     if not fixed or not rule.counts:
         return None
-    columns = ", ".join(_quoted(c) for c in fixed)
+    columns = ", ".join(quoted(c) for c in fixed)
     groups = store.con.con.execute(
         f"SELECT {columns}, count(*) AS placehealth_rows, min(rowid) AS placehealth_first, "
-        f"max(rowid) AS placehealth_last FROM {_quoted(table)} GROUP BY ALL ORDER BY min(rowid)").arrow()
+        f"max(rowid) AS placehealth_last FROM {quoted(table)} GROUP BY ALL ORDER BY min(rowid)").arrow()
     if not isinstance(groups, pa.Table):
         groups = groups.read_all()
     sizes = groups.column("placehealth_rows").to_numpy()
@@ -97,7 +108,7 @@ def plan(store: Store, table: str, rows: int = BLOCK_ROWS) -> Plan | None:
     groups = groups.select(list(fixed)).append_column("placehealth_block", pa.array(number))
     store.con.con.register(_BLOCKS + "view", groups)
     try:
-        store.con.con.execute(f"CREATE OR REPLACE TEMP TABLE {_quoted(_BLOCKS + table)} AS "
+        store.con.con.execute(f"CREATE OR REPLACE TEMP TABLE {quoted(_BLOCKS + table)} AS "
                               f"SELECT * FROM {_BLOCKS}view")
     finally:
         store.con.con.unregister(_BLOCKS + "view")
@@ -118,10 +129,11 @@ def engine_memory(store: Store, limit: str = ENGINE_MEMORY) -> Iterator[None]:
 
 
 def drop(store: Store, table_plan: Plan) -> None:
-    store.con.con.execute(f"DROP TABLE IF EXISTS {_quoted(_BLOCKS + table_plan.table)}")
+    store.con.con.execute(f"DROP TABLE IF EXISTS {quoted(_BLOCKS + table_plan.table)}")
 
 
-def _quoted(name: str) -> str:
+def quoted(name: str) -> str:
+    """A name quoted for DuckDB's SQL."""
     return '"' + name.replace('"', '""') + '"'
 
 
@@ -129,19 +141,19 @@ def _varying(store: Store, table: str, dimensions: list[str]) -> frozenset[str]:
     """The dimensions with more than one value (a null counted as one) in the whole table."""
     if not dimensions:
         return frozenset()
-    counts = ", ".join(f"count(DISTINCT {_quoted(d)}) + (count(*) > count({_quoted(d)}))::INT"
+    counts = ", ".join(f"count(DISTINCT {quoted(d)}) + (count(*) > count({quoted(d)}))::INT"
                        for d in dimensions)
-    values = store.con.con.execute(f"SELECT {counts} FROM {_quoted(table)}").fetchone()
+    values = store.con.con.execute(f"SELECT {counts} FROM {quoted(table)}").fetchone()
     return frozenset(d for d, n in zip(dimensions, values, strict=True) if n > 1)
 
 
 def _whole_dtypes(store: Store, table: str, columns: list[str]) -> dict[str, Any]:
     """The pandas type of each column as the whole table is read (``Store.read``): that of a few
     rows holding, for every column, a null where the table has one and a value where it has one."""
-    firsts = ", ".join(f"min(rowid) FILTER (WHERE {_quoted(c)} IS {state} NULL)"
+    firsts = ", ".join(f"min(rowid) FILTER (WHERE {quoted(c)} IS {state} NULL)"
                        for c in columns for state in ("", "NOT"))
-    sample = store.con.sql(f"SELECT * FROM {_quoted(table)} WHERE rowid IN "
-                           f"(SELECT unnest([{firsts}]) FROM {_quoted(table)})").to_pandas()
+    sample = store.con.sql(f"SELECT * FROM {quoted(table)} WHERE rowid IN "
+                           f"(SELECT unnest([{firsts}]) FROM {quoted(table)})").to_pandas()
     return sample.dtypes.to_dict()
 
 
@@ -149,16 +161,16 @@ def frames(store: Store, table_plan: Plan) -> Iterator[tuple[pd.DataFrame, np.nd
     """The table's rows block by block, each in stored order and typed as the whole table is
     read, with their row numbers. Blocks in order are read as ranges of row numbers (a filter of
     the scan); interleaved ones by a join of the table with its groups' block numbers."""
-    on = " AND ".join(f"t.{_quoted(c)} IS NOT DISTINCT FROM b.{_quoted(c)}" for c in table_plan.fixed)
+    on = " AND ".join(f"t.{quoted(c)} IS NOT DISTINCT FROM b.{quoted(c)}" for c in table_plan.fixed)
     for block in range(table_plan.blocks):
         if table_plan.in_order and table_plan.spans:
             first, last = table_plan.spans[block]
-            rows = f"FROM {_quoted(table_plan.table)} AS t WHERE t.rowid BETWEEN {first} AND {last}"
+            rows = f"FROM {quoted(table_plan.table)} AS t WHERE t.rowid BETWEEN {first} AND {last}"
         else:
-            rows = (f"FROM {_quoted(table_plan.table)} AS t JOIN {_quoted(_BLOCKS + table_plan.table)} AS b "
+            rows = (f"FROM {quoted(table_plan.table)} AS t JOIN {quoted(_BLOCKS + table_plan.table)} AS b "
                     f"ON {on} WHERE b.placehealth_block = {block}")
-        frame = store.con.sql(f"SELECT t.rowid AS {_ROW}, t.* {rows} ORDER BY t.rowid").to_pandas()
-        row = frame.pop(_ROW).to_numpy()
+        frame = store.con.sql(f"SELECT t.rowid AS {ROW}, t.* {rows} ORDER BY t.rowid").to_pandas()
+        row = frame.pop(ROW).to_numpy()
         for column, kind in table_plan.dtypes.items():
             if frame[column].dtype != kind:
                 frame[column] = frame[column].astype(kind)
@@ -166,41 +178,47 @@ def frames(store: Store, table_plan: Plan) -> Iterator[tuple[pd.DataFrame, np.nd
 
 
 def write(store: Store, table_plan: Plan, policies: list[Policy], names: list[str],
-          database: str) -> list[tuple[int, dict]]:
+          database: str, kept: frozenset[str] = frozenset()) -> list[tuple[int, dict]]:
     """Protect the table block by block under each policy into ``database.name`` (one name per
-    policy), each block read once for all of them. Returns, per policy, the rows written and the
-    protected table's column types (as the whole table's would be)."""
+    policy), each block read once for all of them: each row's number in the table
+    (``placehealth_row``) and every column but ``kept``, which must come out of protection
+    unchanged (else :class:`Changed`). Returns, per policy, the rows written and the protected
+    table's column types (as the whole table's would be)."""
     types = [_Types() for _ in policies]
     rows = [0] * len(policies)
-    targets = [name if table_plan.in_order else name + _STAGED for name in names]
     for frame, row in frames(store, table_plan):
         for i, policy in enumerate(policies):
             out = protect(frame, table_plan.table, policy, varying=table_plan.varying)
+            changed = [c for c in sorted(kept) if not unchanged(out, frame, c)]
+            if changed:
+                raise Changed(changed)
             widened = types[i].add(out)
-            stored = types[i].storable(out)
-            if not table_plan.in_order:
-                stored[_ROW] = row
+            stored = types[i].storable(out.drop(columns=[c for c in kept if c in out]))
+            stored.insert(0, ROW, row)
             for column, sql_type in widened.items() if rows[i] else ():
-                store.con.con.execute(f"ALTER TABLE {_quoted(database)}.{_quoted(targets[i])} "
-                                      f"ALTER {_quoted(column)} TYPE {sql_type}")
-            put(store, stored, targets[i], database, append=rows[i] > 0)
+                if column in kept:
+                    continue
+                store.con.con.execute(f"ALTER TABLE {quoted(database)}.{quoted(names[i])} "
+                                      f"ALTER {quoted(column)} TYPE {sql_type}")
+            put(store, stored, names[i], database, append=rows[i] > 0)
             rows[i] += len(out)
             del out, stored
         del frame
-    if not table_plan.in_order:  # blocks interleave in the table: rows put back in its order
-        for name, target in zip(names, targets, strict=True):
-            staged = f"{_quoted(database)}.{_quoted(target)}"
-            store.con.con.execute(f"CREATE OR REPLACE TABLE {_quoted(database)}.{_quoted(name)} AS "
-                                  f"SELECT * EXCLUDE ({_ROW}) FROM {staged} ORDER BY {_ROW}")
-            store.con.con.execute(f"DROP TABLE {staged}")
     return [(n, t.protected) for n, t in zip(rows, types, strict=True)]
+
+
+def unchanged(out: pd.DataFrame, frame: pd.DataFrame, column: str) -> bool:
+    """Whether protection left ``column`` as it was: same type, same values, nulls in the same
+    places (a column protection did not touch shares its array: comparing it costs nothing)."""
+    return (column in out and column in frame and out[column].dtype == frame[column].dtype
+            and out[column].equals(frame[column]))
 
 
 def put(store: Store, frame: pd.DataFrame, name: str, database: str, append: bool = False) -> None:
     """Write a frame into a DuckDB table (made anew, typed as Ibis types the frame, unless
     ``append``) through Arrow. Ibis's own ``create_table``/``insert`` of a pandas frame keeps the
     frame registered in DuckDB until the process ends (about 200 MB held per million rows)."""
-    target = f"{_quoted(database)}.{_quoted(name)}"
+    target = f"{quoted(database)}.{quoted(name)}"
     if append:
         data = pa.Table.from_pandas(frame, preserve_index=False)
     else:

@@ -4,9 +4,14 @@ Disclosure control must see a whole table (secondary suppression works across ro
 protecting a national table on every request took minutes. ``placehealth build`` (and
 ``placehealth demo``) therefore protects every table once per disclosure preset and writes the
 result into the store's ``disclosed`` schema as ``{policy}__{table}``, with a ledger row holding
-the source table's fingerprint (rows, the sum of row hashes and a digest of the disclosure rules).
-A reader uses a copy only while the fingerprint still matches, so a table loaded or changed after
-the build, or rules changed since, are protected in memory instead (slower, never stale). Copies are an optimisation of
+the source table's fingerprint (rows, the sum of the hashes of each row with its row number, and
+a digest of the disclosure rules). A copy is narrow: each row's number in the table
+(``placehealth_row``, DuckDB's ``rowid``) and the columns protection may change (counts, values
+derived from them, ``suppressed_cells``); the text columns it leaves as they are (codes, names,
+periods: most of a national table's bytes) are read from the table itself, joined on the row
+number. A reader uses a copy only while the fingerprint still matches, so a table loaded or
+changed after the build (a row moved included), or rules changed since, are protected in memory
+instead (slower, never stale, never another row's protection). Copies are an optimisation of
 :func:`protected_table`: both give the same rows.
 """
 
@@ -19,15 +24,18 @@ from datetime import UTC, datetime
 from graphlib import TopologicalSorter
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from placehealth.outputs import blocks, recomputed
+from placehealth.outputs.blocks import ROW, quoted
 from placehealth.outputs.disclosure import (
     FOLLOWS,
     PRESETS,
     SUPPRESSED,
     WITHHELD,
     Policy,
+    TableRule,
     get_policy,
     protect,
     rule_for,
@@ -41,6 +49,8 @@ LEDGER = "ledger"
 #: (one row per person) never leave the engine at all.
 SKIP = {"loads", *ROW_LEVEL}
 LEDGER_COLUMNS = ["table_name", "policy", "fingerprint", "rows", "dtypes", "made_at"]
+#: How copies are laid out (narrow, joined on row numbers): copies of another layout are not used.
+LAYOUT = "narrow-1"
 
 
 def rules_version() -> str:
@@ -59,12 +69,14 @@ def copy_name(table: str, policy: Policy) -> str:
 
 
 def fingerprint(store: Store, table: str) -> str | None:
-    """Rows and the sum of row hashes of a stored table (DuckDB), else None (no copies used)."""
+    """Rows and the sum of the hashes of each row with its row number of a stored table (DuckDB),
+    else None (no copies used). A row moved to another row number changes it: a narrow copy's
+    cells always belong to the row they were protected with."""
     if store.con.name != "duckdb":
         return None
     rows, hashed = store.con.raw_sql(
-        f'SELECT count(*), sum(hash(t)::HUGEINT) FROM "{table}" AS t').fetchone()
-    return f"{rows}:{hashed}:{rules_version()}"
+        f'SELECT count(*), sum(hash(rowid, t)::HUGEINT) FROM "{table}" AS t').fetchone()
+    return f"{rows}:{hashed}:{rules_version()}:{LAYOUT}"
 
 
 def protected_table(read: Callable[[str], pd.DataFrame], table: str, policy: Policy,
@@ -208,35 +220,67 @@ def _in_order(tables: list[str], needed: set[str]) -> list[str]:
     return ordered
 
 
+def kept_columns(store: Store, table: str) -> frozenset[str]:
+    """The text columns of ``table`` its copies read from the table itself: those its rule never
+    names as counts or values derived from them (codes, names, periods). Each copy checks them
+    unchanged by protection (:func:`blocks.unchanged`) and stores any that are not."""
+    schema = store.con.table(table).schema()
+    empty = pd.DataFrame({name: pd.Series(dtype=kind) for name, kind in schema.to_pandas()})
+    named = _named(rule_for(table, empty))
+    named |= {SUPPRESSED, *WITHHELD.get(table, ()), *FOLLOWS.get(table, ("", (), {}))[2]}
+    return frozenset(c for c, kind in schema.items() if kind.is_string() and c not in named)
+
+
+def _named(rule: TableRule) -> set[str]:
+    """Every column a rule names as a count or as computed from counts."""
+    computed = {c for _, columns in rule.families for c in columns}
+    return {*rule.counts, *rule.derived, *rule.shares, *rule.share_of, *rule.decimals, *computed}
+
+
 def _write_copies(store: Store, table: str, policies: list[Policy],
                   source: Callable[[Policy], Callable[[str], pd.DataFrame | None]],
                   made: dict[str, dict[str, pd.DataFrame]] | None, block_rows: int) -> list[tuple[int, dict]]:
-    """Write ``table``'s copy under each policy from one read of the table: a block of whole
-    groups at a time when it is large and made from nothing else
+    """Write ``table``'s narrow copy under each policy from one read of the table: a block of
+    whole groups at a time when it is large and made from nothing else
     (:mod:`placehealth.outputs.blocks`), else whole (then kept in ``made[policy]`` when given,
     for the copies made from it). Returns each copy's rows and column types."""
     names = [copy_name(table, p) for p in policies]
+    kept = kept_columns(store, table)
     if made is None and table not in FOLLOWS and table not in recomputed.RECOMPUTED:
         table_plan = blocks.plan(store, table, block_rows)
         if table_plan is not None:
             try:
-                return blocks.write(store, table_plan, policies, names, SCHEMA)
+                while True:
+                    try:
+                        return blocks.write(store, table_plan, policies, names, SCHEMA, kept)
+                    except blocks.Changed as changed:  # stored after all: made again
+                        kept = kept - set(changed.columns)
             except blocks.Unmatched:
                 pass  # column types the blocks cannot agree on: protected whole below
             finally:
                 blocks.drop(store, table_plan)
-    raw = store.read(table)
+    raw, row = read_numbered(store, table)
     release_memory()  # the Arrow rows it was read as
     out = []
     for policy, name in zip(policies, names, strict=True):
         frame = protected_table(lambda _: raw, table, policy, source(policy))
         if made is not None:
             made[policy.name][table] = frame
-        blocks.put(store, _storable(frame), name, SCHEMA)
+        stored = _storable(frame)
+        if table not in recomputed.RECOMPUTED and frame.index.equals(raw.index):  # row for row: narrow
+            stored = stored.drop(columns=[c for c in kept if blocks.unchanged(frame, raw, c)])
+            stored.insert(0, ROW, row)
+        blocks.put(store, stored, name, SCHEMA)  # else (rows derived again) whole
         out.append((len(frame), frame.dtypes.to_dict()))
-        del frame
+        del frame, stored
         release_memory()  # what protecting it held
     return out
+
+
+def read_numbered(store: Store, table: str) -> tuple[pd.DataFrame, np.ndarray]:
+    """A whole stored table in row order, as :meth:`Store.read` types it, and its row numbers."""
+    frame = store.con.sql(f'SELECT rowid AS {ROW}, * FROM "{table}" ORDER BY rowid').to_pandas()
+    return frame, frame.pop(ROW).to_numpy()
 
 
 def _storable(frame: pd.DataFrame) -> pd.DataFrame:
@@ -265,12 +309,22 @@ def valid_copy(store: Store, table: str, policy: Policy, entries: pd.DataFrame |
 
 def read_copy(store: Store, table: str, policy: Policy, entry: dict,
               filters: Callable | None = None) -> pd.DataFrame:
-    """Rows of a current copy (``filters(ibis_table) -> ibis_table`` narrows them in the engine),
-    with the column types the protected frame had."""
+    """Rows of a current copy in the table's order (``filters(ibis_table) -> ibis_table`` narrows
+    them in the engine), with the column types the protected frame had: the copy's columns joined
+    on row numbers to the columns read from the table itself."""
+    columns = list(json.loads(entry["dtypes"]))
     t = store.con.table(copy_name(table, policy), database=SCHEMA)
+    if ROW not in t.columns:  # a copy whose rows are not the table's (recomputed): whole
+        return restore_types((t if filters is None else filters(t)).to_pandas(), entry)
+    kept = [c for c in columns if c not in t.columns]
+    if kept:
+        rows = store.con.sql(f'SELECT rowid AS {ROW}, {", ".join(quoted(c) for c in kept)} '
+                             f'FROM {quoted(table)}')
+        t = rows.join(t, ROW)
+    t = t.select(*columns, ROW)
     if filters is not None:
         t = filters(t)
-    return restore_types(t.to_pandas(), entry)
+    return restore_types(t.order_by(ROW).drop(ROW).to_pandas(), entry)
 
 
 def _read_copy(store: Store, table: str, policy: Policy) -> pd.DataFrame | None:
