@@ -54,3 +54,25 @@ def test_an_ibis_url_selects_the_backend(tmp_path):
     with Store(f"duckdb://{tmp_path / 'url.duckdb'}") as s:
         assert s.con.name == "duckdb"
         assert s.list_tables() == []
+
+
+def test_release_cache_empties_duckdbs_cache_and_keeps_its_limit(tmp_path):
+    """What DuckDB cached of the tables read is let go; the limit is as it was, however often
+    (DuckDB shows it cut to one decimal: set back as shown, it would shrink by 0.1 GiB each time)."""
+    from placehealth.outputs import blocks
+
+    with Store(tmp_path / "s.duckdb") as store:
+        store.con.con.execute("CREATE TABLE big AS SELECT range AS i, md5(range::VARCHAR) AS s FROM range(6000000)")
+        store.con.con.execute("CHECKPOINT")
+        shown = "SELECT current_setting('memory_limit')"
+        cached = "SELECT sum(memory_usage_bytes) FROM duckdb_memory()"
+        store.con.con.execute("SELECT max(s), sum(i) FROM big").fetchone()
+        before = store.con.con.execute(cached).fetchone()[0]
+        store.release_cache()
+        assert before > 80 * 2**20 and store.con.con.execute(cached).fetchone()[0] < 40 * 2**20
+        limit = store.con.con.execute(shown).fetchone()[0]
+        for _ in range(5):
+            store.release_cache()
+            with blocks.engine_memory(store):
+                store.release_cache()
+        assert store.con.con.execute(shown).fetchone()[0] == limit

@@ -52,11 +52,13 @@ def build_all(store, progress: Callable[[str], None] | None = None,
         step = getattr(importlib.import_module(module), function)
         if notes is None:
             written.update(step(store))
-            release_memory()  # what the step freed, given back before the next one
+            store.release_cache()  # what the step read, and
+            release_memory()  # what it freed, given back before the next one
             continue
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             written.update(step(store))
+        store.release_cache()
         release_memory()
         for warning in caught:
             text = str(warning.message)

@@ -120,12 +120,12 @@ def plan(store: Store, table: str, rows: int = BLOCK_ROWS) -> Plan | None:
 @contextmanager
 def engine_memory(store: Store, limit: str = ENGINE_MEMORY) -> Iterator[None]:
     """DuckDB's memory held to ``limit`` (sorts and caches spill to disk), then set back."""
-    before = store.con.con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
-    store.con.con.execute(f"SET memory_limit = '{limit}'")
+    before = store.memory_limit()
+    store.set_memory_limit(limit)
     try:
         yield
     finally:
-        store.con.con.execute(f"SET memory_limit = '{before}'")
+        store.set_memory_limit(before)
 
 
 def drop(store: Store, table_plan: Plan) -> None:
