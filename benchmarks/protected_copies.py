@@ -6,8 +6,9 @@ table by table, and optionally compare them frame to frame with another store's 
 
 Each line is one table: wall and CPU seconds (user + system, all threads) and the process's
 peak memory so far (``ru_maxrss``); the last line is the whole step. The comparison reads every
-copy as outputs do (``disclosed.read_copy``: stored rows, then ``restore_types``), a chunk of
-rows at a time, and reports copies that differ in values, column types or row order.
+copy as outputs do (``disclosed.read_copy``: the copy's columns joined to the table's on row
+numbers, then ``restore_types``), a chunk of row numbers at a time, and reports copies that
+differ in values, column types or row order.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ def run(source: str, copy: str, block_rows: int) -> None:
 
 def compare(a_path: str, b_path: str, chunk_rows: int = 2_000_000) -> int:
     """Copies that differ between two stores (printed), as a count: ledger entries, stored column
-    types, and the frames as outputs read them, ``chunk_rows`` rows at a time (in stored order),
+    types, and the frames as outputs read them, ``chunk_rows`` rows at a time (by row number),
     with each store's DuckDB held to 1 GB, so national copies compare in bounded memory."""
     differ = 0
     with Store(a_path) as a, Store(b_path) as b, blocks.engine_memory(a), blocks.engine_memory(b):
@@ -72,10 +73,13 @@ def compare(a_path: str, b_path: str, chunk_rows: int = 2_000_000) -> int:
                 assert json.loads(ra["dtypes"]) == json.loads(rb["dtypes"]), "ledger column types"
                 schemas = [s.con.table(name, database=disclosed.SCHEMA).schema() for s in (a, b)]
                 assert schemas[0] == schemas[1], f"stored column types {schemas}"
-                for start in range(0, max(int(ra["rows"]), 1), chunk_rows):
-                    query = (f'SELECT * FROM {disclosed.SCHEMA}."{name}" WHERE rowid >= {start} '
-                             f"AND rowid < {start + chunk_rows} ORDER BY rowid")
-                    fa, fb = (disclosed.restore_types(s.con.sql(query).to_pandas(), r)
+                policy = get_policy(ra["policy"])
+                chunks = (range(0, max(int(ra["rows"]), 1), chunk_rows) if disclosed.ROW in schemas[0]
+                          else [None])  # a copy of rows derived again is stored whole
+                for start in chunks:
+                    rows = None if start is None else (
+                        lambda t, s=start: t.filter((t[disclosed.ROW] >= s) & (t[disclosed.ROW] < s + chunk_rows)))
+                    fa, fb = (disclosed.read_copy(s, ra["table_name"], policy, r, rows)
                               for s, r in ((a, ra), (b, rb)))
                     pd.testing.assert_frame_equal(fa, fb, check_exact=True)
             except AssertionError as error:

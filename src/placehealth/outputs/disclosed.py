@@ -176,6 +176,7 @@ def write_all(store: Store, policies: Iterable[str | Policy] = tuple(PRESETS),
     pending = {t: sum(t in _depends_on(other) for other in tables) for t in needed}
     with blocks.engine_memory(store):  # DuckDB's cache held down while copies are written
         prints = {t: fingerprint(store, t) for t in tables}
+        store.release_cache()  # the pages of every table hashed
         for table in tables:
             todo = [p for p in policies
                     if current.get((table, p.name)) != prints[table] or _depends_on(table)]
@@ -196,6 +197,7 @@ def write_all(store: Store, policies: Iterable[str | Policy] = tuple(PRESETS),
                 if not pending[done]:  # nothing else is made from it: let it go
                     for by_policy in made.values():
                         by_policy.pop(done, None)
+            store.release_cache()
             release_memory()
     kept = [r for r in rows if r["table_name"] in prints]
     store.con.create_table(LEDGER, pd.DataFrame(kept, columns=LEDGER_COLUMNS).astype({"rows": "int64"}),
