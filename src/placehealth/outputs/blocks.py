@@ -165,7 +165,8 @@ def _whole_dtypes(store: Store, table: str, columns: list[str]) -> dict[str, Any
 def frames(store: Store, table_plan: Plan) -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
     """The table's rows block by block, each in stored order and typed as the whole table is
     read, with their row numbers. Blocks in order are read as ranges of row numbers (a filter of
-    the scan); interleaved ones by a join of the table with its groups' block numbers."""
+    the scan, which DuckDB gives in stored order: sorted only if not); interleaved ones by a join of
+    the table with its groups' block numbers."""
     on = " AND ".join(f"t.{quoted(c)} IS NOT DISTINCT FROM b.{quoted(c)}" for c in table_plan.fixed)
     for block in range(table_plan.blocks):
         if table_plan.in_order and table_plan.spans:
@@ -173,9 +174,12 @@ def frames(store: Store, table_plan: Plan) -> Iterator[tuple[pd.DataFrame, np.nd
             rows = f"FROM {quoted(table_plan.table)} AS t WHERE t.rowid BETWEEN {first} AND {last}"
         else:
             rows = (f"FROM {quoted(table_plan.table)} AS t JOIN {quoted(_BLOCKS + table_plan.table)} AS b "
-                    f"ON {on} WHERE b.placehealth_block = {block}")
-        frame = store.con.sql(f"SELECT t.rowid AS {ROW}, t.* {rows} ORDER BY t.rowid").to_pandas()
+                    f"ON {on} WHERE b.placehealth_block = {block} ORDER BY t.rowid")
+        frame = store.con.sql(f"SELECT t.rowid AS {ROW}, t.* {rows}").to_pandas()
         row = frame.pop(ROW).to_numpy()
+        if len(row) > 1 and not (row[1:] > row[:-1]).all():
+            order = np.argsort(row, kind="stable")
+            frame, row = frame.iloc[order].reset_index(drop=True), row[order]
         for column, kind in table_plan.dtypes.items():
             if frame[column].dtype != kind:
                 frame[column] = frame[column].astype(kind)
