@@ -149,3 +149,27 @@ def test_core20plus5_values_follow_the_rounded_registers(demo_db):
     share = table[table["measure"] == "share"].dropna(subset=["core20_share"])
     assert len(share) and np.allclose(share["core20_share"].astype(float) * share["patients"].astype(float),
                                       share["core20_patients"].astype(float))
+
+
+def test_cells_named_hidden_are_hidden_again_as_one_cell_at_a_time_would():
+    """``_hide_again`` nulls, a column at a time, exactly the cells each row's list names (as
+    setting them one by one does, column types included), and nothing else."""
+    from placehealth.outputs import recomputed
+
+    rng = np.random.default_rng(3)
+    n = 400
+    lists = ["", "value", "value,rank", "rank,flag,label", "flag", "unknown_column,value"]
+    frame = pd.DataFrame({"value": rng.random(n), "rank": pd.array(rng.integers(1, 9, n), dtype="Int64"),
+                          "flag": rng.random(n) < 0.5, "label": pd.array(rng.choice(["a", "b"], n), dtype="str"),
+                          "kept": rng.random(n), SUPPRESSED: rng.choice(lists, n)})
+    expected = frame.copy()
+    for position, names in enumerate(expected[SUPPRESSED].tolist()):
+        for column in filter(None, names.split(",")):
+            if column in expected:
+                if expected[column].dtype == bool:
+                    expected[column] = expected[column].astype(object)
+                expected.iat[position, expected.columns.get_loc(column)] = None
+    got = recomputed._hide_again(frame.copy())
+    pd.testing.assert_frame_equal(got, expected, check_exact=True)
+    assert got["value"].isna().sum() == frame[SUPPRESSED].str.contains("value").sum() > 0
+    assert got["kept"].equals(frame["kept"])
