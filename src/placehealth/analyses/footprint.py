@@ -50,13 +50,15 @@ def unit_lsoa(data: PeriodData, rows: ibis.Table, memberships: list[lv.Membershi
     an LSOA is in the x% footprint when the LSOAs before it hold less than x%.
     """
     code, name = _columns(prefix)
+    # each unit's total by a hash aggregate joined back: a window over every partition sorts
+    # the rows (4.4M at national scale) once more than the cumulative window below; summed
+    # from the sums themselves, so the LSOA totals (an aggregate of the whole matrix) are
+    # summed once, not again inside this one's input
+    units = rows.group_by(UNIT).aggregate(total=rows.patients.sum())
     known = data.matrix.filter(data.matrix.lsoa_known)
     totals = known.group_by(["period", "lsoa_code"]).aggregate(registered=known.patients.sum())
     rows = rows.left_join(totals, ["period", "lsoa_code"]).select(rows, totals.registered)
     share = f"{prefix}_share_pct"
-    # each unit's total by a hash aggregate joined back: a window over every partition sorts
-    # the rows (4.4M at national scale) once more than the cumulative window below
-    units = rows.group_by(UNIT).aggregate(total=rows.patients.sum())
     rows = rows.inner_join(units, UNIT)
     rows = rows.mutate(**{share: 100 * rows.patients / rows.total}).drop("total")
     order = ibis.cumulative_window(group_by=UNIT,
