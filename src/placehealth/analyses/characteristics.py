@@ -186,8 +186,13 @@ def age_values_many(store: Store, periods: list[str]) -> pd.DataFrame:
 def _age_shares(ages: pd.DataFrame) -> pd.DataFrame:
     """The shares of :func:`age_values` for every practice of every period of ``ages``
     (columns source = the age file's period, practice_code, ...)."""
-    # group by integers, not strings: one code per period and practice
-    codes, keys = pd.factorize(pd.MultiIndex.from_arrays([ages["period"], ages["practice_code"]]))
+    # group by integers, not strings: one code per period and practice, numbered in order of
+    # first appearance (as factorising the pairs would, without making a tuple of each row)
+    periods, period_values = pd.factorize(ages["period"])
+    practices, practice_values = pd.factorize(ages["practice_code"])
+    codes, pairs = pd.factorize(periods.astype(np.int64) * len(practice_values) + practices)
+    keys = pd.MultiIndex.from_arrays([period_values.take(pairs // len(practice_values)),
+                                      practice_values.take(pairs % len(practice_values))])
     ages = ages.assign(practice_code=codes, patients=ages["patients"].astype(float))
     has_sexes = ages["sex"].ne("ALL").groupby(ages["practice_code"]).transform("any")
     ages = ages[(ages["sex"] != "ALL") | ~has_sexes]
