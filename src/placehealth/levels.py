@@ -209,11 +209,34 @@ def nearest_period(periods: list[str], period: str) -> tuple[str | None, str]:
     return chosen, "earlier" if spans[chosen][1] < target[1] else "later"
 
 
-def mapping_period(store: Store, period: str) -> str | None:
+class Mappings:
+    """The practice -> PCN mapping (``practice_pcn``) read once for many calls: its periods and
+    each period's rows, each read when first asked for. For code that looks up the membership
+    of many periods and levels from one state of the store (a build step); the rows are shared,
+    not copied: never change them."""
+
+    def __init__(self, store: Store):
+        self.store = store
+        self._periods: list[str] | None = None
+        self._rows: dict[str, pd.DataFrame] = {}
+
+    def periods(self) -> list[str]:
+        if self._periods is None:
+            self._periods = self.store.periods("practice_pcn")
+        return self._periods
+
+    def rows(self, period: str) -> pd.DataFrame:
+        if period not in self._rows:
+            self._rows[period] = self.store.read("practice_pcn", period=period)
+        return self._rows[period]
+
+
+def mapping_period(store: Store, period: str, mappings: Mappings | None = None) -> str | None:
     """The practice_pcn period to use for registrations of ``period``: the same month (or a QOF
     year containing it), else the nearest in time (:func:`nearest_period`), with a warning when
-    it is not the same."""
-    periods = store.periods("practice_pcn")  # read once: a query each time
+    it is not the same. ``mappings``: the mapping as read already (else it is asked for)."""
+    # read once: a query each time
+    periods = mappings.periods() if mappings is not None else store.periods("practice_pcn")
     note = _mapping_note(periods, period)
     if note is not None:
         warnings.warn(note, LevelWarning, stacklevel=2)
@@ -235,16 +258,18 @@ def _mapping_note(periods: list[str], period: str) -> str | None:
             f"{period})")
 
 
-def practice_units(store: Store, level: str, period: str) -> pd.DataFrame:
+def practice_units(store: Store, level: str, period: str,
+                   mappings: Mappings | None = None) -> pd.DataFrame:
     """Practice membership of each unit of a practice-based level (or practice groups, or the one
-    unit of England) in ``period``.
+    unit of England) in ``period``; ``mappings``: the practice -> PCN mapping as read already
+    for other periods or levels (:class:`Mappings`).
 
     Returns columns practice_code, unit_code, unit_name. Practices not in a PCN (pcn_code 'U')
     belong to no pcn unit.
     """
     spec = get(level)
     if spec.kind == ALL:
-        codes = practice_units(store, "practice", period)["practice_code"]
+        codes = practice_units(store, "practice", period, mappings)["practice_code"]
         code, name = spec.unit or (spec.name, spec.title)
         return pd.DataFrame({"practice_code": sorted(set(codes)), "unit_code": code,
                              "unit_name": name})
@@ -257,14 +282,15 @@ def practice_units(store: Store, level: str, period: str) -> pd.DataFrame:
         return pd.concat([user, loaded_practice_groups(store, period)], ignore_index=True)
     if spec.kind != PRACTICE:
         raise ValueError(f"{level!r} is a place-based level (units of LSOAs): use lsoa_units")
-    chosen = mapping_period(store, period)
+    chosen = mapping_period(store, period, mappings)
     if chosen is None:
         if level == "practice":  # every registered practice is a unit of its own
             nearest, _ = nearest_period(store.periods("registrations_lsoa"), period)
             return _practices_from_registrations(store, nearest or period)
         raise LookupError(f"no practice -> PCN mapping (practice_pcn) is loaded, so the "
                           f"{level} level cannot be built; load gp-reg-pat-prac-map or ePCN")
-    mapping = store.read("practice_pcn", period=chosen)
+    mapping = (mappings.rows(chosen) if mappings is not None
+               else store.read("practice_pcn", period=chosen))
     codes, name = spec.mapping
     unit = mapping[codes[0]].astype(object)
     for extra in codes[1:]:
@@ -453,17 +479,19 @@ def lsoa_names(store: Store, vintage: int | None) -> pd.Series:
 
 
 def membership(store: Store, level: str, period: str, *, edition: str | None = None,
-               vintage: int | None = None) -> list[Membership]:
+               vintage: int | None = None, mappings: Mappings | None = None) -> list[Membership]:
     """Every membership making up ``level`` in ``period``: one for most levels, and for groups
-    one per member type present (practice groups and LSOA groups)."""
+    one per member type present (practice groups and LSOA groups). ``mappings``: as in
+    :func:`practice_units`."""
     spec = get(level)
     if spec.kind in (PRACTICE, ALL):
-        members = practice_units(store, level, period)
-        return [Membership(level, "practice", members, mapping_period_quiet(store, period))]
+        members = practice_units(store, level, period, mappings)
+        return [Membership(level, "practice", members,
+                           mapping_period_quiet(store, period, mappings))]
     if spec.kind == PLACE:
         return [Membership(level, "lsoa", lsoa_units(store, level, edition, vintage))]
     out = []
-    practices = practice_units(store, GROUP, period)
+    practices = practice_units(store, GROUP, period, mappings)
     if len(practices):
         out.append(Membership(level, "practice", practices))
     lsoas = lsoa_units(store, GROUP)
@@ -472,10 +500,11 @@ def membership(store: Store, level: str, period: str, *, edition: str | None = N
     return out
 
 
-def mapping_period_quiet(store: Store, period: str) -> str | None:
+def mapping_period_quiet(store: Store, period: str,
+                         mappings: Mappings | None = None) -> str | None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", LevelWarning)
-        return mapping_period(store, period)
+        return mapping_period(store, period, mappings)
 
 
 # ------------------------------------------------------------------------- user groups

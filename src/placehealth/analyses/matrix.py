@@ -53,6 +53,8 @@ class PeriodData:
     population: pd.Series | None  # residents by LSOA on lsoa_vintage
     pcn_members: pd.DataFrame | None  # period, practice_code, unit_code (PCN), unit_name
     notes: list[str] = field(default_factory=list)
+    #: the practice -> PCN mapping, read once for every period and practice-based level
+    mappings: lv.Mappings | None = field(default=None, repr=False)
     _pcn_lsoa: ibis.Table | None = field(default=None, repr=False)
 
     def pcn_lsoa(self) -> ibis.Table | None:
@@ -171,8 +173,10 @@ def period_data(store: Store, periods: str | list[str], edition: str | None = No
             frame = harmonise_frame(census.rename("population").rename_axis("lsoa_code")
                                     .reset_index(), walk_back, ["population"])
             population = frame.set_index("lsoa_code")["population"]
+    mappings = lv.Mappings(store)
     return PeriodData(periods, matrix if stored else matrix.cache(), chosen, vintage or native,
-                      harmonisation, lsoa_values, practice_ages, population, _pcn_members(store, periods), notes)
+                      harmonisation, lsoa_values, practice_ages, population,
+                      _pcn_members(store, periods, mappings), notes, mappings)
 
 
 def _has_ages(practice_ages: pd.DataFrame, period: str) -> bool:
@@ -180,14 +184,16 @@ def _has_ages(practice_ages: pd.DataFrame, period: str) -> bool:
     return len(practice_ages.columns) > 2 and bool((practice_ages["period"] == period).any())
 
 
-def _pcn_members(store: Store, periods: list[str]) -> pd.DataFrame | None:
+def _pcn_members(store: Store, periods: list[str],
+                 mappings: lv.Mappings | None = None) -> pd.DataFrame | None:
     """Each period's practice -> PCN membership (period, practice_code, unit_code, unit_name)."""
     frames = []
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", lv.LevelWarning)
             for period in periods:
-                frames.append(lv.practice_units(store, "pcn", period).assign(period=period))
+                frames.append(lv.practice_units(store, "pcn", period, mappings)
+                              .assign(period=period))
     except LookupError:
         return None
     return pd.concat(frames, ignore_index=True)
@@ -243,7 +249,8 @@ def memberships(store: Store, level: str, data: PeriodData) -> list[lv.Membershi
         return lv.membership(store, level, data.periods[0], vintage=data.lsoa_vintage)
     by_kind: dict[str, list[pd.DataFrame]] = {}
     for period in data.periods:
-        for m in lv.membership(store, level, period, vintage=data.lsoa_vintage):
+        for m in lv.membership(store, level, period, vintage=data.lsoa_vintage,
+                               mappings=data.mappings):
             if m.kind == "practice":
                 by_kind.setdefault("practice", []).append(m.members.assign(period=period))
             else:  # LSOA groups: the same every period

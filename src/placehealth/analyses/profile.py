@@ -304,7 +304,7 @@ def level_profile(data: PeriodData, store: Store, level: str,
     rest = out.drop(columns=["period", "unit_code", "unit_name"])
     out = pd.concat([pd.DataFrame(front), rest], axis=1)
     if level == "practice":
-        out = _parents(store, data.periods, out)
+        out = _parents(store, data.periods, out, data.mappings)
     out["imd_edition"] = data.imd_edition
     out["lsoa_vintage"] = data.lsoa_vintage
     out["lsoa_harmonisation"] = data.harmonisation
@@ -343,9 +343,10 @@ def _columns(summed: pd.DataFrame) -> pd.DataFrame:
     return out[first + [c for c in out.columns if c not in first]]
 
 
-def _parents(store: Store, periods: list[str], out: pd.DataFrame) -> pd.DataFrame:
+def _parents(store: Store, periods: list[str], out: pd.DataFrame,
+             mappings: lv.Mappings | None = None) -> pd.DataFrame:
     """Each practice's PCN, Sub-ICB and ICB in the mapping of its period (or the nearest)."""
-    chosen = {p: lv.mapping_period_quiet(store, p) for p in periods}
+    chosen = {p: lv.mapping_period_quiet(store, p, mappings) for p in periods}
     chosen = {p: c for p, c in chosen.items() if c is not None}
     if not chosen:
         return out
