@@ -125,19 +125,22 @@ def gap_table(expected: pd.DataFrame, units: pd.DataFrame, level: str) -> pd.Dat
     return out[GAP_COLUMNS]
 
 
-def _units(store: Store, level: str, period: str) -> pd.DataFrame | None:
-    """Practice membership of a level's units, or None when the level cannot be built."""
+def _units(store: Store, level: str, period: str,
+           mappings: levels.Mappings | None = None) -> pd.DataFrame | None:
+    """Practice membership of a level's units, or None when the level cannot be built
+    (``mappings``: the practice -> PCN mapping as read already, :class:`levels.Mappings`)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", levels.LevelWarning)
-            units = levels.practice_units(store, level, period)
+            units = levels.practice_units(store, level, period, mappings)
     except (LookupError, KeyError):
         return None
     return units if len(units) else None
 
 
-def _practice_self(expected: pd.DataFrame, store: Store, period: str) -> pd.DataFrame:
-    units = _units(store, "practice", period)
+def _practice_self(expected: pd.DataFrame, store: Store, period: str,
+                   mappings: levels.Mappings | None = None) -> pd.DataFrame:
+    units = _units(store, "practice", period, mappings)
     codes = pd.DataFrame({"practice_code": expected["practice_code"].unique()})
     if units is None:
         return codes.assign(unit_code=codes["practice_code"], unit_name=None)
@@ -147,17 +150,20 @@ def _practice_self(expected: pd.DataFrame, store: Store, period: str) -> pd.Data
 
 
 def prevalence_gaps(store: Store, adjust_for: Iterable[str] = DEFAULT_ADJUST_FOR,
-                    periods: Iterable[str] | None = None
+                    periods: Iterable[str] | None = None, *,
+                    mappings: levels.Mappings | None = None
                     ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """(prevalence_model, prevalence_gap, practice expected) for every QOF period loaded."""
+    """(prevalence_model, prevalence_gap, practice expected) for every QOF period loaded
+    (``mappings``: the practice -> PCN mapping as read already; else read once here)."""
+    mappings = mappings or levels.Mappings(store)
     models, gaps, practices = [], [], []
     for period in periods or store.periods("qof_prevalence"):
         expected, stats = practice_expected(store, period, adjust_for)
         models.append(stats)
         practices.append(expected)
         for level in levels.levels_for("need"):
-            units = (_practice_self(expected, store, period) if level == "practice"
-                     else _units(store, level, period))
+            units = (_practice_self(expected, store, period, mappings) if level == "practice"
+                     else _units(store, level, period, mappings))
             if units is not None:
                 gaps.append(gap_table(expected, units, level))
     model = pd.concat(models, ignore_index=True) if models else pd.DataFrame()
@@ -183,8 +189,9 @@ def registration_shares(store: Store, period: str) -> tuple[pd.DataFrame, str] |
         return None
     t = store.table("registrations_lsoa")
     t = t.filter((t.period == chosen) & (t.sex == "ALL"))
-    reg = t.group_by(["practice_code", "lsoa_code", "lsoa_known"]).aggregate(
-        patients=t.patients.sum()).to_pandas()
+    # the table's key (period, practice, LSOA, sex) makes each ALL row one practice x LSOA: read
+    # as stored, not regrouped (a national month: 1.2M rows, ~1 CPU-s of hash aggregate)
+    reg = t.select("practice_code", "lsoa_code", "lsoa_known", "patients").to_pandas()
     if reg.empty:
         return None
     reg["patients"] = reg["patients"].astype(float)
@@ -200,7 +207,8 @@ MIN_LSOA_PATIENTS = 50
 
 
 def lsoa_gaps(store: Store, practice: pd.DataFrame,
-              min_patients: int = MIN_LSOA_PATIENTS) -> pd.DataFrame:
+              min_patients: int = MIN_LSOA_PATIENTS, *,
+              mappings: levels.Mappings | None = None) -> pd.DataFrame:
     """Practice O and E apportioned to LSOAs, per PCN (LSOAs with at least ``min_patients`` of
     its patients) and over all practices (every LSOA).
 
@@ -208,12 +216,13 @@ def lsoa_gaps(store: Store, practice: pd.DataFrame,
     shares, times practices x conditions of O, E and list size.
     """
     parts = []
+    names = None
     for period, expected in practice.groupby("period"):
         found = registration_shares(store, period)
         if found is None:
             continue
         shares, reg_period = found
-        names = lsoa_names(store)
+        names = lsoa_names(store) if names is None else names  # the same every period
         expected = expected[expected["expected"].notna() & (expected["expected"] > 0)]
         codes = pd.Index(np.intersect1d(expected["practice_code"].unique().astype(object),
                                         shares["practice_code"].unique().astype(object)))
@@ -232,7 +241,7 @@ def lsoa_gaps(store: Store, practice: pd.DataFrame,
             matrices[column] = dense
         shares = shares[shares["practice_code"].isin(codes)]
         scopes = [("all", shares.assign(area_code="all"))]
-        pcns = _units(store, "pcn", period)
+        pcns = _units(store, "pcn", period, mappings)
         if pcns is not None:
             scopes.append(("pcn", shares.merge(pcns[["practice_code", "unit_code"]],
                                                on="practice_code")
@@ -333,7 +342,8 @@ def uptake_targets(store: Store, targets: Mapping[str, float] | None = None) -> 
 
 
 def uptake_gaps(store: Store, targets: Mapping[str, float] | None = None,
-                default_target: float = DEFAULT_TARGET) -> pd.DataFrame:
+                default_target: float = DEFAULT_TARGET, *,
+                mappings: levels.Mappings | None = None) -> pd.DataFrame:
     """Uptake, gap to target and people behind it, for loaded areas, and practices and LSOAs
     summed to every level of their kind the level registry reports uptake at (PCN, Sub-ICB, ICB;
     local and upper-tier authorities) that was not loaded from a file of its own. A suppressed row is left out of both sums and counted in ``suppressed_rows``."""
@@ -351,7 +361,7 @@ def uptake_gaps(store: Store, targets: Mapping[str, float] | None = None,
         for level in levels.levels_for("uptake", kind) if kind else ():
             if level in loaded:
                 continue
-            units = (_units(store, level, period) if member == "practice"
+            units = (_units(store, level, period, mappings) if member == "practice"
                      else _lsoa_units(store, level))
             if units is None:
                 continue
@@ -406,12 +416,13 @@ def compute(store: Store, adjust_for: Iterable[str] = DEFAULT_ADJUST_FOR,
     """Every need table, computed (not written): prevalence_model, prevalence_gap,
     prevalence_gap_lsoa and uptake_gap (those the store allows)."""
     tables: dict[str, pd.DataFrame] = {}
+    mappings = levels.Mappings(store)  # read once for every period and level
     if store.has("qof_prevalence"):
-        model, gap, practice = prevalence_gaps(store, adjust_for)
-        lsoa = lsoa_gaps(store, practice)
+        model, gap, practice = prevalence_gaps(store, adjust_for, mappings=mappings)
+        lsoa = lsoa_gaps(store, practice, mappings=mappings)
         tables |= {"prevalence_model": model, "prevalence_gap": gap, "prevalence_gap_lsoa": lsoa}
     if store.has("uptake"):
-        tables["uptake_gap"] = uptake_gaps(store, targets)
+        tables["uptake_gap"] = uptake_gaps(store, targets, mappings=mappings)
     return tables
 
 
