@@ -210,9 +210,12 @@ def _age_shares(ages: pd.DataFrame) -> pd.DataFrame:
     names = dict(zip([a for a, _ in AGE_BANDS], labels, strict=True))
 
     def bands(rows: pd.Series, prefix: str = "") -> pd.DataFrame:
+        # grouped by each band's first year (a number), named after: the same sums as grouping
+        # by the band names, without hashing a string per row
         counted = ages["patients"].where(rows & fits, 0.0).groupby(
-            [ages["practice_code"], start.map(names)]).sum().unstack(fill_value=0.0)
-        counted = counted.reindex(index=total.index, columns=labels, fill_value=0.0)
+            [ages["practice_code"], start]).sum().unstack(fill_value=0.0)
+        counted = counted.rename(columns=names).reindex(index=total.index, columns=labels,
+                                                        fill_value=0.0)
         shares = counted.div(total, axis=0).where(~broken.reindex(total.index), np.nan)
         return shares.add_prefix(prefix)
 
