@@ -163,11 +163,15 @@ def rollup(base: pd.DataFrame, members: pd.DataFrame, code: str) -> pd.DataFrame
     """Sum base rows (indexed by period and ``code``) into units: members has ``code`` and
     unit_code, and ``period`` when membership changes from period to period."""
     on = [c for c in ("period", code) if c in members.columns]
-    joined = members[[*on, "unit_code"]].drop_duplicates().merge(
-        base.reset_index(), on=on, how="inner")
-    summed = joined.drop(columns=code).groupby(UNIT).sum()
-    summed["practices"] = (joined["patients"].gt(0).groupby(
-        [joined["period"], joined["unit_code"]]).sum() if code == "practice_code" else np.nan)
+    # the keys joined, then the base rows taken once by position: merging the base itself
+    # (400k LSOA rows x 140 sums a national year) copied it three times for every level
+    keys = base.index.to_frame(index=False).assign(row=np.arange(len(base)))
+    joined = members[[*on, "unit_code"]].drop_duplicates().merge(keys, on=on, how="inner")
+    rows = base.take(joined["row"].to_numpy())
+    rows.index = pd.MultiIndex.from_arrays([joined["period"], joined["unit_code"]], names=UNIT)
+    summed = rows.groupby(level=UNIT).sum()
+    summed["practices"] = (rows["patients"].gt(0).groupby(level=UNIT).sum()
+                           if code == "practice_code" else np.nan)
     return summed
 
 
