@@ -33,7 +33,9 @@ Core20 neighbourhoods against the rest.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from functools import partial
 
 import ibis
 import numpy as np
@@ -132,9 +134,12 @@ Rows = pd.DataFrame | ibis.Table
 
 
 def _lsoa_rows(lsoa: Rows, period: str | None = None, level: str | None = None,
-               groups: list[str] | None = None) -> pd.DataFrame:
-    """The LSOA gap rows of one period, level and set of groups (None: all), from a frame or
-    filtered inside the engine from the stored table, so only those rows reach pandas."""
+               groups: list[str] | None = None,
+               areas: tuple[str, str] | None = None) -> pd.DataFrame:
+    """The LSOA gap rows of one period, level, set of groups and run of area codes (first and
+    last, as text; None: all), from a frame or filtered inside the engine from the stored table,
+    so only those rows reach pandas, in the table's order (a range keeps it: DuckDB may reorder
+    rows filtered by a long list of codes, which it joins)."""
     if isinstance(lsoa, pd.DataFrame):
         if lsoa.empty:
             return lsoa
@@ -144,6 +149,8 @@ def _lsoa_rows(lsoa: Rows, period: str | None = None, level: str | None = None,
                 keep &= lsoa[column] == value
         if groups is not None:
             keep &= lsoa["group_code"].isin(groups)
+        if areas is not None:
+            keep &= (lsoa["area_code"] >= areas[0]) & (lsoa["area_code"] <= areas[1])
         return lsoa[keep]
     t = lsoa
     if period is not None:
@@ -152,59 +159,228 @@ def _lsoa_rows(lsoa: Rows, period: str | None = None, level: str | None = None,
         t = t.filter(t.level == level)
     if groups is not None:
         t = t.filter(t.group_code.isin(groups))
+    if areas is not None:
+        t = t.filter((t.area_code >= areas[0]) & (t.area_code <= areas[1]))
     return t.select(*LSOA_UNIT_COLUMNS).to_pandas()
 
 
-def _unit_rows(store: Store, practice: pd.DataFrame, lsoa: Rows,
-               uptake: pd.DataFrame | None) -> pd.DataFrame:
-    """Counts per (area, unit, indicator): area_level, area_code, area_name, unit_code, units,
-    period, indicator, kind (ratio | proportion), x, n, population, score. ``lsoa`` (a frame,
-    or the stored ``prevalence_gap_lsoa``) is read one period at a time."""
+def _lsoa_summary(lsoa: Rows, period: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One period's LSOA gap rows summed up inside the engine: rows per level and area
+    (level, area_code, rows), and the LSOAs of each level (level, lsoa_code)."""
+    if isinstance(lsoa, pd.DataFrame):
+        rows = _lsoa_rows(lsoa, period)
+        if rows.empty:
+            return (pd.DataFrame(columns=["level", "area_code", "rows"]),
+                    pd.DataFrame(columns=["level", "lsoa_code"]))
+        counts = rows.groupby(["level", "area_code"]).size().rename("rows").reset_index()
+        return counts, rows[["level", "lsoa_code"]].drop_duplicates()
+    t = lsoa.filter(lsoa.period == period)
+    counts = t.group_by(["level", "area_code"]).agg(rows=t.count()).to_pandas()
+    return counts, t.select("level", "lsoa_code").distinct().to_pandas()
+
+
+@dataclass
+class _Part:
+    """One part of the unit rows (a period's indicators at one level, or uptake): ``index`` its
+    place in the order the parts of the whole unit frame come in, ``units`` its unit codes, and
+    its rows: built whole (``frame``), or by ``build(areas)`` for a run of area codes (first
+    and last; None: all),
+    read a block of areas at a time from the engine when ``sizes`` (rows per area) is given."""
+
+    index: tuple[int, ...]
+    level: str
+    units: set
+    frame: pd.DataFrame | None = None
+    build: Callable[[tuple[str, str] | None], pd.DataFrame] | None = None
+    sizes: pd.Series | None = None
+
+
+def _known(values: Iterable) -> set:
+    return {v for v in values if isinstance(v, str)}
+
+
+def _plan(store: Store, practice: pd.DataFrame, lsoa: Rows,
+          uptake: pd.DataFrame | None) -> list[_Part]:
+    """The parts of the unit rows, in order, without their rows: counts per (area, unit,
+    indicator) come from practices' expected registers (sub-ICB and ICB: practices as units),
+    the LSOA apportioning at each level that has it (PCN: LSOAs as units), the whole-England
+    LSOA rows within places (local and upper-tier authorities) and any uptake loaded. ``lsoa``
+    (a frame, or the stored ``prevalence_gap_lsoa``) is summed up inside the engine here and
+    read a block of areas at a time later."""
     parts = []
-    for period in sorted(practice["period"].unique()) if len(practice) else []:
+    members = {}
+
+    def quiet_units(level: str, period: str) -> pd.DataFrame | None:
+        if (level, period) not in members:
+            members[level, period] = _quiet_units(store, level, period)
+        return members[level, period]
+
+    periods = sorted(practice["period"].unique()) if len(practice) else []
+    for pi, period in enumerate(periods):
         rows = practice[(practice["period"] == period) & practice["expected"].notna()]
         scores = _practice_scores(store, period)
-        lsoa_rows = _lsoa_rows(lsoa, period)
-        lsoa_scores = (_lsoa_scores(store, lsoa_rows["lsoa_code"].unique())
-                       if len(lsoa_rows) else None)
-        for level in levels.levels_for("inequality"):
-            scoped = lsoa_rows[lsoa_rows["level"] == level] if len(lsoa_rows) else lsoa_rows
-            if lsoa_scores is not None and len(scoped):  # the level's own LSOA apportioning
-                units = scoped.merge(lsoa_scores, on="lsoa_code")
-                names = _quiet_units(store, level, period)
-                units = units.merge(_names(names), on="area_code", how="left")
-                parts.append(_prevalence_units(units.rename(columns={"lsoa_code": "unit_code"}),
-                                               level, "lsoa", period))
+        counts, codes = _lsoa_summary(lsoa, period)
+        lsoa_scores = (_lsoa_scores(store, codes["lsoa_code"].unique()) if len(counts)
+                       else None)
+        scored = _known(lsoa_scores["lsoa_code"]) if lsoa_scores is not None else set()
+        for li, level in enumerate(levels.levels_for("inequality")):
+            index = (0, pi, li)
+            at_level = counts[counts["level"] == level]
+            if lsoa_scores is not None and len(at_level):  # the level's own LSOA apportioning
+                names = quiet_units(level, period)
+                parts.append(_Part(
+                    index, level, _known(codes.loc[codes["level"] == level, "lsoa_code"]) & scored,
+                    build=partial(_lsoa_part, lsoa, period, level, lsoa_scores, names),
+                    sizes=2 * at_level.groupby("area_code")["rows"].sum()))
             elif levels.get(level).kind == levels.PLACE:
-                places = _quiet_units(store, level, period)
-                if places is None or lsoa_scores is None or not len(lsoa_rows):
+                places = quiet_units(level, period)
+                if places is None or lsoa_scores is None or not len(counts):
                     continue
-                units = lsoa_rows[lsoa_rows["level"] == "all"].drop(columns="area_code")
-                units = units.merge(places.rename(columns={"unit_code": "area_code",
-                                                           "unit_name": "area_name"}),
-                                    on="lsoa_code").merge(lsoa_scores, on="lsoa_code")
-                parts.append(_prevalence_units(units.rename(columns={"lsoa_code": "unit_code"}),
-                                               level, "lsoa", period))
+                units = (_known(codes.loc[codes["level"] == "all", "lsoa_code"]) & scored
+                         & _known(places["lsoa_code"]))
+                parts.append(_Part(index, level, units, build=partial(
+                    _place_part, lsoa, period, level, places, lsoa_scores)))
             elif scores is not None:
-                members = _quiet_units(store, level, period)
-                if members is None:
+                units_of = quiet_units(level, period)
+                if units_of is None:
                     continue
-                units = rows.merge(members, on="practice_code").merge(scores, on="practice_code")
-                units = units.rename(columns={"unit_code": "area_code", "unit_name": "area_name"})
-                units["patients"] = units.groupby("practice_code")["list_size"].transform("max")
-                parts.append(_prevalence_units(units.rename(columns={"practice_code": "unit_code"}),
-                                               level, "practice", period))
-        lsoa_rows = scoped = units = None
-        release_memory()  # the period's LSOA rows and joins
+                units = (_known(rows["practice_code"]) & _known(units_of["practice_code"])
+                         & _known(scores["practice_code"]))
+                parts.append(_Part(index, level, units, build=partial(
+                    _practice_part, rows, units_of, scores, level, period)))
     if uptake is not None and len(uptake):
-        parts.extend(_uptake_units(store, uptake))
-    parts = [p for p in parts if len(p)]
-    if not parts:
-        return pd.DataFrame()
-    units = _concat_categorical(parts)
-    del parts
-    release_memory()
-    return units
+        parts.extend(_Part(index, level, _known(frame["unit_code"]), frame=frame)
+                     for index, level, frame in _uptake_units(store, uptake))
+    return parts
+
+
+def _lsoa_part(lsoa: Rows, period: str, level: str, lsoa_scores: pd.DataFrame,
+               names: pd.DataFrame | None, areas: tuple[str, str] | None) -> pd.DataFrame:
+    """A level's own LSOA apportioning as unit rows, for a run of area codes (None: all)."""
+    units = _lsoa_rows(lsoa, period, level, areas=areas).merge(lsoa_scores, on="lsoa_code")
+    units = units.merge(_names(names), on="area_code", how="left")
+    return _prevalence_units(units.rename(columns={"lsoa_code": "unit_code"}), level, "lsoa", period)
+
+
+def _place_part(lsoa: Rows, period: str, level: str, places: pd.DataFrame,
+                lsoa_scores: pd.DataFrame, areas: tuple[str, str] | None = None) -> pd.DataFrame:
+    """The whole-England LSOA rows within each place of a place-based level as unit rows."""
+    units = _lsoa_rows(lsoa, period, "all").drop(columns="area_code")
+    units = units.merge(places.rename(columns={"unit_code": "area_code",
+                                               "unit_name": "area_name"}),
+                        on="lsoa_code").merge(lsoa_scores, on="lsoa_code")
+    out = _prevalence_units(units.rename(columns={"lsoa_code": "unit_code"}), level, "lsoa", period)
+    return _within(out, areas)
+
+
+def _practice_part(rows: pd.DataFrame, members: pd.DataFrame, scores: pd.DataFrame, level: str,
+                   period: str, areas: tuple[str, str] | None = None) -> pd.DataFrame:
+    """Practices' expected registers within each unit of a practice-based level as unit rows."""
+    units = rows.merge(members, on="practice_code").merge(scores, on="practice_code")
+    units = units.rename(columns={"unit_code": "area_code", "unit_name": "area_name"})
+    units["patients"] = units.groupby("practice_code")["list_size"].transform("max")
+    out = _prevalence_units(units.rename(columns={"practice_code": "unit_code"}), level,
+                            "practice", period)
+    return _within(out, areas)
+
+
+def _within(frame: pd.DataFrame, areas: tuple[str, str] | None) -> pd.DataFrame:
+    """The rows of a run of area codes (first and last; None: all)."""
+    if areas is None or frame.empty:
+        return frame
+    codes = frame["area_code"].astype(object)
+    return frame[((codes >= areas[0]) & (codes <= areas[1])).to_numpy(dtype=bool)]
+
+
+#: The text columns whose order (first seen over the parts, as one frame of every unit row would
+#: hold them) orders the areas the SII is simulated for.
+ORDER_COLUMNS = ["area_level", "area_code", "period", "indicator", "units"]
+
+
+class _Order:
+    """The categories each of ``ORDER_COLUMNS`` would have in one frame of every unit row
+    (:func:`_concat_categorical` of the parts in order: each part's values sorted, prevalence
+    ratios before prevalences, then new values part by part), gathered a block at a time."""
+
+    def __init__(self) -> None:
+        self.seen: dict[tuple[int, ...], dict[str, set]] = {}
+
+    def add(self, index: tuple[int, ...], frame: pd.DataFrame) -> None:
+        seen = self.seen.setdefault(index, {c: set() for c in ORDER_COLUMNS})
+        for column in ORDER_COLUMNS:
+            values = frame[column]
+            seen[column].update(
+                values.cat.remove_unused_categories().cat.categories if
+                isinstance(values.dtype, pd.CategoricalDtype) else values.dropna().unique())
+
+    def categories(self) -> dict[str, list]:
+        out = {}
+        for column in ORDER_COLUMNS:
+            union = {}
+            for index in sorted(self.seen):
+                key = _prevalence_order if index[0] == 0 and column == "indicator" else None
+                union.update(dict.fromkeys(sorted(self.seen[index][column], key=key)))
+            out[column] = list(union)
+        return out
+
+
+def _categorical(parts: list[_Part]) -> bool:
+    """Whether one frame of the parts' rows would hold its text as categories: when any part
+    has rows of an indicator (made by :func:`_prevalence_units`)."""
+    return any(part.index[0] == 0 and part.units for part in parts)
+
+
+def _prevalence_order(indicator: str) -> tuple[bool, str]:
+    """``_prevalence_units``' order of its indicators: the ratios, then the prevalences, each
+    by condition."""
+    kind, _, group = indicator.partition(":")
+    return kind != "prevalence_ratio", group
+
+
+def _unit_blocks(parts: list[_Part], order: _Order | None = None) -> Iterator[pd.DataFrame]:
+    """The unit rows a block of whole areas (about :data:`BLOCK_ROWS` rows) at a time, level by
+    level: each block the rows of its areas in the order one frame of every unit row would hold
+    them, unit codes as categories in that frame's order (they break ties of score); ``order``
+    gathers the categories of the area columns."""
+    units = {}
+    for part in sorted(parts, key=lambda p: p.index):
+        units.update(dict.fromkeys(sorted(part.units)))
+    # categories only where one frame of them would have them: with any indicator's rows (text
+    # as categories); uptake alone keeps its text, so its units sort as text
+    unit_order = (pd.CategoricalDtype(list(units)) if _categorical(parts) else None)
+    for level in dict.fromkeys(p.level for p in parts):
+        mine = sorted((p for p in parts if p.level == level), key=lambda p: p.index)
+        frames = {p.index: p.frame if p.frame is not None else p.build(None)
+                  for p in mine if p.sizes is None}  # built whole: held while the level is
+        sizes = [p.sizes if p.sizes is not None
+                 else frames[p.index]["area_code"].value_counts(sort=False) for p in mine]
+        sizes = pd.Series(np.concatenate([s.to_numpy(dtype=np.int64) for s in sizes]),
+                          index=np.concatenate([np.asarray(s.index, dtype=object) for s in sizes]))
+        sizes = sizes[sizes.index.notna()].groupby(level=0).sum().sort_index()
+        block = np.cumsum(sizes.to_numpy()) // BLOCK_ROWS
+        codes = sizes.index.to_numpy()
+        blocks = ([None] if block.max(initial=0) == 0 else
+                  [(codes[block == b][0], codes[block == b][-1]) for b in np.unique(block)])
+        for areas in blocks:
+            pieces = []
+            for part in mine:
+                if part.sizes is not None:
+                    frame = part.build(areas)
+                else:
+                    frame = frames[part.index]
+                    frame = _within(frame, areas)
+                if len(frame):
+                    pieces.append(frame)
+                    if order is not None:
+                        order.add(part.index, frame)
+            if pieces:
+                rows = _concat_categorical(pieces)
+                del pieces
+                if unit_order is not None:
+                    rows["unit_code"] = rows["unit_code"].astype(unit_order)
+                yield rows
+        frames = None
+        release_memory()  # the level's rows
 
 
 def _names(units: pd.DataFrame | None) -> pd.DataFrame:
@@ -262,33 +438,38 @@ def _concat_categorical(parts: list[pd.DataFrame]) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-def _uptake_units(store: Store, uptake: pd.DataFrame) -> list[pd.DataFrame]:
-    """Uptake rows as units: practices within PCNs, Sub-ICBs and ICBs (by practice IMD score);
-    LSOAs (files by LSOA) within local authorities (by LSOA IMD score)."""
-    parts = []
+def _uptake_units(store: Store, uptake: pd.DataFrame
+                  ) -> Iterator[tuple[tuple[int, ...], str, pd.DataFrame]]:
+    """Uptake rows as units, as (index among the parts, level, rows): practices within PCNs,
+    Sub-ICBs and ICBs (by practice IMD score); LSOAs (files by LSOA) within local authorities
+    (by LSOA IMD score)."""
     usable = uptake[uptake["numerator"].notna() & uptake["denominator"].notna()
                     & (uptake["denominator"] > 0)]
     rows = usable[usable["area_level"] == "practice"]
-    for period, by_period in rows.groupby("period"):
+    for pi, (period, by_period) in enumerate(rows.groupby("period")):
         scores = _practice_scores(store, period)
         if scores is None:
             continue
-        for level in levels.levels_for("inequality", levels.PRACTICE):
+        for li, level in enumerate(levels.levels_for("inequality", levels.PRACTICE)):
             members = _quiet_units(store, level, period)
             if members is None:
                 continue
             units = by_period.merge(members, left_on="area_code", right_on="practice_code")
             units = units.merge(scores, on="practice_code")
-            parts.append(_uptake_frame(units, level, "practice_code", "practice"))
+            part = _uptake_frame(units, level, "practice_code", "practice")
+            if len(part):
+                yield (1, pi, li), level, part
     lsoa_rows = usable[usable["area_level"] == "lsoa"]
     scores = _lsoa_scores(store, lsoa_rows["area_code"].unique()) if len(lsoa_rows) else None
-    for level in levels.levels_for("inequality", levels.PLACE) if scores is not None else ():
+    for li, level in enumerate(levels.levels_for("inequality", levels.PLACE)
+                               if scores is not None else ()):
         places = _quiet_units(store, level, "")
         if places is not None:
             units = lsoa_rows.merge(places, left_on="area_code", right_on="lsoa_code")
             units = units.merge(scores[["lsoa_code", "score"]], on="lsoa_code")
-            parts.append(_uptake_frame(units, level, "lsoa_code", "lsoa"))
-    return [p for p in parts if len(p)]
+            part = _uptake_frame(units, level, "lsoa_code", "lsoa")
+            if len(part):
+                yield (2, li), level, part
 
 
 def _uptake_frame(units: pd.DataFrame, level: str, unit_column: str, kind: str) -> pd.DataFrame:
@@ -380,26 +561,42 @@ def inequality_measures(units: pd.DataFrame, repetitions: int = DEFAULT_REPETITI
     of areas at a time; the SII is then simulated for every area at once (one seeded stream)."""
     if units.empty:
         return empty(INEQUALITY_COLUMNS)
-    out = []
+    return _measures((units.iloc[rows] for rows in _area_blocks(units)), repetitions, seed)
+
+
+def _measures(blocks: Iterable[pd.DataFrame], repetitions: int, seed: int | None,
+              categories: Callable[[], dict[str, list]] | None = None) -> pd.DataFrame:
+    """:func:`inequality_measures` from unit rows given a block of whole areas at a time: each
+    block's quantile values are kept, its rows let go. ``categories`` (called once the blocks
+    are done): the order of the area columns' values the areas are simulated in, as one frame
+    of every block would have them (default: the values' own categories)."""
     series = ["area_level", "area_code", "period", "indicator"]
-    # each unit appears once per area and indicator, so rows count units
-    which = _group_ids(units, series)  # -1: a key is missing
-    known = which >= 0
-    n_units = np.bincount(which[known])
-    people = np.bincount(which[known], weights=np.nan_to_num(
-        units["population"].to_numpy(dtype=float)[known]), minlength=len(n_units))
-    blocks = _area_blocks(units)
+    parts = {5: [], 10: []}
+    for units in blocks:
+        # each unit appears once per area and indicator, so rows count units
+        which = _group_ids(units, series)  # -1: a key is missing
+        known = which >= 0
+        n_units = np.bincount(which[known])
+        people = np.bincount(which[known], weights=np.nan_to_num(
+            units["population"].to_numpy(dtype=float)[known]), minlength=len(n_units))
+        for k in (5, 10):
+            ok = n_units >= k
+            if k == 10:
+                ok &= (n_units >= DECILE_MIN_UNITS) & (people >= DECILE_MIN_POPULATION)
+            eligible = known & ok[np.maximum(which, 0)]
+            if eligible.any():
+                parts[k].append(quantile_values(units[eligible], k))
+        del units, which, known
+    release_memory()  # the units are let go before the simulations
+    order = categories() if categories is not None else {}
     by_k = {}
-    for k in (5, 10):
-        ok = n_units >= k
-        if k == 10:
-            ok &= (n_units >= DECILE_MIN_UNITS) & (people >= DECILE_MIN_POPULATION)
-        eligible = known & ok[np.maximum(which, 0)]
-        if eligible.any():
-            by_k[k] = pd.concat([quantile_values(units.iloc[rows[eligible[rows]]], k)
-                                 for rows in blocks if eligible[rows].any()], ignore_index=True)
-    del units, which, known, blocks  # the units are let go before the simulations
-    release_memory()
+    for k, values in parts.items():
+        if values:
+            by_k[k] = pd.concat(values, ignore_index=True)
+            for column, values_order in order.items():
+                by_k[k][column] = by_k[k][column].astype(pd.CategoricalDtype(values_order))
+    del parts
+    out = []
     for k, values in by_k.items():
         values = values[values["value"].notna() & np.isfinite(values["value"])]
         complete = values.groupby(["area_level", "area_code", "period", "indicator"])["quantile"] \
@@ -440,10 +637,14 @@ def inequality_measures(units: pd.DataFrame, repetitions: int = DEFAULT_REPETITI
 def inequality(store: Store, practice: pd.DataFrame, lsoa: Rows,
                repetitions: int = DEFAULT_REPETITIONS) -> pd.DataFrame:
     """The ``inequality`` table from practice expected registers, their LSOA apportioning and
-    any uptake loaded."""
+    any uptake loaded: the unit rows are made (the LSOA rows read from the engine) a block of
+    whole areas at a time and let go once the block's quantile values are taken, so never all
+    held at once; the areas are simulated in the order one frame of every unit row would give."""
     uptake = store.read("uptake") if store.has("uptake") else None
-    # not held here: inequality_measures lets the units go once the quantiles are summed
-    return inequality_measures(_unit_rows(store, practice, lsoa, uptake), repetitions)
+    parts = _plan(store, practice, lsoa, uptake)
+    order = _Order()
+    return _measures(_unit_blocks(parts, order), repetitions, seed=1,
+                     categories=order.categories if _categorical(parts) else None)
 
 
 def core20plus5(store: Store, gap: pd.DataFrame, lsoa: Rows,
