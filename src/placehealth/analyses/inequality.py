@@ -195,8 +195,11 @@ class _Part:
     sizes: pd.Series | None = None
 
 
-def _known(values: Iterable) -> set:
-    return {v for v in values if isinstance(v, str)}
+def _known(values: pd.Series) -> set:
+    """The codes among ``values`` (missing ones left out)."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        values = values.cat.remove_unused_categories().cat.categories
+    return {v for v in pd.unique(values.dropna()) if isinstance(v, str)}
 
 
 def _plan(store: Store, practice: pd.DataFrame, lsoa: Rows,
@@ -288,7 +291,11 @@ def _within(frame: pd.DataFrame, areas: tuple[str, str] | None) -> pd.DataFrame:
     """The rows of a run of area codes (first and last; None: all)."""
     if areas is None or frame.empty:
         return frame
-    codes = frame["area_code"].astype(object)
+    codes = frame["area_code"]
+    if isinstance(codes.dtype, pd.CategoricalDtype):  # compared once per category
+        names = codes.cat.categories.astype(object)
+        inside = np.append(np.asarray((names >= areas[0]) & (names <= areas[1]), dtype=bool), False)
+        return frame[inside[codes.cat.codes.to_numpy()]]  # code -1 (missing): the False
     return frame[((codes >= areas[0]) & (codes <= areas[1])).to_numpy(dtype=bool)]
 
 
@@ -716,13 +723,25 @@ def core20plus5(store: Store, gap: pd.DataFrame, lsoa: Rows,
                            ignore_index=True)
 
 
+#: The columns of ``prevalence_gap`` (practice and PCN rows) and ``uptake_gap`` the step reads.
+GAP_READ = ["period", "level", "area_code", "area_name", "group_code", "observed", "expected",
+               "list_size", "ratio", "missing", "tau2"]
+UPTAKE_GAP_READ = ["period", "area_level", "area_code", "area_name", "indicator", "age",
+                      "uptake"]
+
+
 def compute(store: Store, repetitions: int = DEFAULT_REPETITIONS) -> dict[str, pd.DataFrame]:
     """``inequality`` and ``core20plus5`` from the need tables in the store (those it allows)."""
-    gap = store.read("prevalence_gap") if store.has("prevalence_gap") else None
-    # read a period (or the Core20 rows) at a time inside the engine: 6M rows at England scale
+    gap = None
+    if store.has("prevalence_gap"):  # the practice and PCN rows, the columns used
+        t = store.table("prevalence_gap")
+        gap = (t.filter((t.level == "practice") | (t.level == "pcn"))
+               .select(*GAP_READ).to_pandas())
+    # read a block of areas (or the Core20 rows) at a time inside the engine: 6M rows in England
     lsoa = (store.table("prevalence_gap_lsoa") if store.has("prevalence_gap_lsoa")
             else empty(LSOA_GAP_COLUMNS))
-    uptake_gap = store.read("uptake_gap") if store.has("uptake_gap") else None
+    uptake_gap = (store.table("uptake_gap").select(*UPTAKE_GAP_READ).to_pandas()
+                  if store.has("uptake_gap") else None)
     if gap is None and uptake_gap is None:
         return {}
     practice = pd.DataFrame(columns=["period", "practice_code", "group_code", "observed",

@@ -156,10 +156,16 @@ def _draw_chunk(
             l10 = np.where(l00 > 0, cov[:, 1, 0] / l00, 0.0)
         l11 = np.sqrt(np.maximum(cov[:, 1, 1] - l10**2, 0.0))
         z = rng.standard_normal((areas, 2, repetitions))
-        sims = np.empty_like(z)
-        sims[:, 0] = mean[:, [0]] + l00[:, None] * z[:, 0]
-        sims[:, 1] = mean[:, [1]] + l10[:, None] * z[:, 0] + l11[:, None] * z[:, 1]
-        return sims
+        # β̃₀ = m₀ + l₀₀z₀ and β̃₁ = (m₁ + l₁₀z₀) + l₁₁z₁, the same operations in the same order
+        # as written out, computed in place over the draws (a third of the memory traffic)
+        slope = np.multiply(l10[:, None], z[:, 0])
+        slope += mean[:, [1]]
+        z[:, 1] *= l11[:, None]
+        slope += z[:, 1]
+        z[:, 0] *= l00[:, None]
+        z[:, 0] += mean[:, [0]]
+        z[:, 1] = slope
+        return z
     draws = standard_normal_f32(rng, (areas, repetitions, k))
     draws *= sd[:, None, :].astype(np.float32)
     draws += centre[:, None, :].astype(np.float32)
@@ -215,13 +221,15 @@ def _sii_limits(
     probs = [p for lv in levels for p in ((1 - lv) / 2, (1 + lv) / 2)]
     out: Limits = {"sii": [], "rii": []}
     if not transform:
-        sii_q = np.quantile(multiplier * sims[:, 1], probs, axis=1)
+        # quantiles of temporaries: partitioned in place (the same values, one copy fewer)
+        sii_q = np.quantile(multiplier * sims[:, 1], probs, axis=1, overwrite_input=True)
         if want_rii:
             with np.errstate(divide="ignore", invalid="ignore"):
-                ratio = (sims[:, 0] + sims[:, 1]) / sims[:, 0]
+                ratio = np.add(sims[:, 0], sims[:, 1])
+                ratio /= sims[:, 0]
                 if multiplier < 0:
                     ratio = 1 / ratio
-            rii_q = np.quantile(ratio, probs, axis=1)
+            rii_q = np.quantile(ratio, probs, axis=1, overwrite_input=True)
         for i in range(len(levels)):
             out["sii"].append((sii_q[2 * i], sii_q[2 * i + 1]))
             if want_rii:
