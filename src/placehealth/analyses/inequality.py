@@ -496,13 +496,28 @@ def quantile_values(units: pd.DataFrame, k: int) -> pd.DataFrame:
     keys = ["area_level", "area_code", "period", "indicator", "kind", "units"]
     # an area's LSOAs and its practices are quantiled apart: neither kind moves the other's cuts
     area = ["area_level", "area_code", "units"]
-    scored = units[[*area, "unit_code", "score", "population"]] \
-        .drop_duplicates([*area, "unit_code"])
-    quantiles = assign_quantiles(scored, k, by=area)[[*area, "unit_code", "quantile"]]
-    rows = units.merge(quantiles, on=[*area, "unit_code"])
-    summed = rows.groupby([*keys, "quantile"], sort=False, observed=True).agg(
-        x=("x", "sum"), n=("n", "sum"), population=("population", "sum"),
-        area_name=("area_name", "first")).reset_index()
+    # each (area, unit) once, its first row (a missing code a value of its own, as
+    # drop_duplicates and merge take it); group ids from the codes, not pandas' multi-key joins
+    unit = _group_ids(units, [*area, "unit_code"], missing=False)
+    first = np.unique(unit, return_index=True)[1]  # ids numbered first seen: rows in order
+    scored = units.iloc[first][[*area, "unit_code", "score", "population"]]
+    quantiles = assign_quantiles(scored.assign(_unit=np.arange(len(first))), k, by=area)
+    quantile = np.zeros(len(first), dtype=np.int64)  # 0: the unit's area has no quantiles
+    quantile[quantiles["_unit"].to_numpy()] = quantiles["quantile"].to_numpy()
+    quantile = quantile[unit]
+    # the sums per area, indicator and quantile, over the rows in their order (pandas' sums)
+    group = _group_ids(units, keys)  # -1: a key is missing (pandas drops those groups)
+    rows = np.flatnonzero((quantile > 0) & (group >= 0))
+    group = pd.factorize(group[rows] * (k + 1) + quantile[rows])[0]
+    sums = pd.DataFrame({c: units[c].to_numpy(dtype=float)[rows]
+                         for c in ("x", "n", "population")}).groupby(group, sort=True).sum()
+    name = units["area_name"].iloc[rows].reset_index(drop=True).groupby(group, sort=True).first()
+    heads = rows[np.unique(group, return_index=True)[1]]
+    summed = units[keys].iloc[heads].reset_index(drop=True)
+    summed["quantile"] = quantile[heads]
+    for column in ("x", "n", "population"):
+        summed[column] = sums[column].to_numpy()
+    summed["area_name"] = name.reset_index(drop=True)
     summed = summed[summed["n"] > 0].reset_index(drop=True)
     parts = []
     ratio = summed[summed["kind"] == "ratio"].rename(columns={"x": "observed", "n": "expected"})
@@ -530,12 +545,12 @@ def quantile_values(units: pd.DataFrame, k: int) -> pd.DataFrame:
 BLOCK_ROWS = 1_000_000
 
 
-def _group_ids(units: pd.DataFrame, columns: list[str]) -> np.ndarray:
+def _group_ids(units: pd.DataFrame, columns: list[str], missing: bool = True) -> np.ndarray:
     """An id per row for each combination of ``columns`` (first seen, first numbered), -1 where
-    one is missing: from the categorical codes, without the copies a pandas group-by makes of
-    millions of rows."""
+    one is missing (``missing=False``: a missing value is one of its own): from the categorical
+    codes, without the copies a pandas group-by makes of millions of rows."""
     key = np.zeros(len(units), dtype=np.int64)
-    missing = np.zeros(len(units), dtype=bool)
+    absent = np.zeros(len(units), dtype=bool)
     for column in columns:
         values = units[column]
         if isinstance(values.dtype, pd.CategoricalDtype):
@@ -543,10 +558,13 @@ def _group_ids(units: pd.DataFrame, columns: list[str]) -> np.ndarray:
         else:
             codes, uniques = pd.factorize(values)
             size = len(uniques)
-        missing |= codes < 0
+        absent |= codes < 0
+        if key.max(initial=0) > 2**62 // (size + 1):  # numbered afresh before it could overflow
+            key = pd.factorize(key)[0].astype(np.int64)
         key = key * (size + 1) + (codes + 1)
     ids = pd.factorize(key)[0]
-    ids[missing] = -1
+    if missing:
+        ids[absent] = -1
     return ids
 
 
