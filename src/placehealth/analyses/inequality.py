@@ -135,7 +135,8 @@ Rows = pd.DataFrame | ibis.Table
 
 def _lsoa_rows(lsoa: Rows, period: str | None = None, level: str | None = None,
                groups: list[str] | None = None,
-               areas: tuple[str, str] | None = None) -> pd.DataFrame:
+               areas: tuple[str, str] | None = None,
+               columns: Sequence[str] = LSOA_UNIT_COLUMNS) -> pd.DataFrame:
     """The LSOA gap rows of one period, level, set of groups and run of area codes (first and
     last, as text; None: all), from a frame or filtered inside the engine from the stored table,
     so only those rows reach pandas, in the table's order (a range keeps it: DuckDB may reorder
@@ -151,7 +152,7 @@ def _lsoa_rows(lsoa: Rows, period: str | None = None, level: str | None = None,
             keep &= lsoa["group_code"].isin(groups)
         if areas is not None:
             keep &= (lsoa["area_code"] >= areas[0]) & (lsoa["area_code"] <= areas[1])
-        return lsoa[keep]
+        return lsoa[keep] if columns is LSOA_UNIT_COLUMNS else lsoa.loc[keep, list(columns)]
     t = lsoa
     if period is not None:
         t = t.filter(t.period == period)
@@ -161,7 +162,7 @@ def _lsoa_rows(lsoa: Rows, period: str | None = None, level: str | None = None,
         t = t.filter(t.group_code.isin(groups))
     if areas is not None:
         t = t.filter((t.area_code >= areas[0]) & (t.area_code <= areas[1]))
-    return t.select(*LSOA_UNIT_COLUMNS).to_pandas()
+    return t.select(*columns).to_pandas()
 
 
 def _lsoa_summary(lsoa: Rows, period: str) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -198,8 +199,16 @@ class _Part:
 def _known(values: pd.Series) -> set:
     """The codes among ``values`` (missing ones left out)."""
     if isinstance(values.dtype, pd.CategoricalDtype):
-        values = values.cat.remove_unused_categories().cat.categories
-    return {v for v in pd.unique(values.dropna()) if isinstance(v, str)}
+        return {v for v in _used(values) if isinstance(v, str)}
+    return {v for v in np.asarray(pd.unique(values.dropna()), dtype=object).tolist()
+            if isinstance(v, str)}
+
+
+def _used(values: pd.Series) -> list:
+    """The categories a categorical column's rows use."""
+    used = np.zeros(len(values.cat.categories) + 1, dtype=bool)
+    used[values.cat.codes.to_numpy() + 1] = True  # code -1 (missing) at 0
+    return values.cat.categories[used[1:]].astype(object).tolist()
 
 
 def _plan(store: Store, practice: pd.DataFrame, lsoa: Rows,
@@ -257,10 +266,15 @@ def _plan(store: Store, practice: pd.DataFrame, lsoa: Rows,
     return parts
 
 
+#: The columns of a level's own LSOA rows its unit rows are made from (period and level given).
+LSOA_PART_COLUMNS = [c for c in LSOA_UNIT_COLUMNS if c not in ("period", "level")]
+
+
 def _lsoa_part(lsoa: Rows, period: str, level: str, lsoa_scores: pd.DataFrame,
                names: pd.DataFrame | None, areas: tuple[str, str] | None) -> pd.DataFrame:
     """A level's own LSOA apportioning as unit rows, for a run of area codes (None: all)."""
-    units = _lsoa_rows(lsoa, period, level, areas=areas).merge(lsoa_scores, on="lsoa_code")
+    units = _lsoa_rows(lsoa, period, level, areas=areas, columns=LSOA_PART_COLUMNS)
+    units = units.merge(lsoa_scores, on="lsoa_code")
     units = units.merge(_names(names), on="area_code", how="left")
     return _prevalence_units(units.rename(columns={"lsoa_code": "unit_code"}), level, "lsoa", period)
 
@@ -317,8 +331,8 @@ class _Order:
         for column in ORDER_COLUMNS:
             values = frame[column]
             seen[column].update(
-                values.cat.remove_unused_categories().cat.categories if
-                isinstance(values.dtype, pd.CategoricalDtype) else values.dropna().unique())
+                _used(values) if isinstance(values.dtype, pd.CategoricalDtype)
+                else np.asarray(values.dropna().unique(), dtype=object).tolist())
 
     def categories(self) -> dict[str, list]:
         out = {}
