@@ -173,3 +173,30 @@ def test_uptake_by_lsoa_gives_inequality_within_each_local_authority(store):
     slope, _ = np.polyfit([0.1, 0.3, 0.5, 0.7, 0.9], [0.75, 0.80, 0.85, 0.90, 0.95], 1)
     assert la.loc["sii", "value"] == pytest.approx(slope, rel=1e-9)  # +0.25
     assert la.loc["gap", "value"] == pytest.approx(0.95 - 0.75)
+
+
+def test_unit_rows_made_a_block_of_areas_at_a_time_give_the_table_of_one_frame(demo_db,
+                                                                               monkeypatch):
+    # the build makes the unit rows a block of areas at a time (the PCNs' LSOA rows read by a run
+    # of area codes); the table is the one every unit row held in one frame gives: the same
+    # quantile sums and the areas simulated in the same order (one seeded stream)
+    from placehealth.store import Store
+
+    with Store(demo_db, read_only=True) as store:
+        gap = store.read("prevalence_gap")
+        practice = gap[gap["level"] == "practice"].rename(columns={"area_code": "practice_code"})[
+            ["period", "practice_code", "group_code", "observed", "expected", "list_size"]]
+        lsoa = store.table("prevalence_gap_lsoa")
+        uptake = store.read("uptake")
+        parts = sorted(inequality._plan(store, practice, lsoa, uptake), key=lambda p: p.index)
+        frames = [p.frame if p.frame is not None else p.build(None) for p in parts]
+        one_frame = inequality._concat_categorical([f for f in frames if len(f)])
+        whole = inequality.inequality_measures(one_frame, repetitions=1000)
+        monkeypatch.setattr(inequality, "BLOCK_ROWS", 3000)
+        blocks = []
+        made = inequality._unit_blocks
+        monkeypatch.setattr(inequality, "_unit_blocks",
+                            lambda *a: (blocks.append(len(b)) or b for b in made(*a)))
+        by_blocks = inequality.inequality(store, practice, lsoa, repetitions=1000)
+    assert len(blocks) > 10 and max(blocks) < len(one_frame) / 5
+    pd.testing.assert_frame_equal(by_blocks, whole, check_exact=True)
