@@ -40,6 +40,8 @@ from functools import partial
 import ibis
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from placehealth import levels
 from placehealth.analyses.expected import ATTRIBUTE_PATTERNS, find_column, practice_attributes
@@ -183,10 +185,10 @@ def _lsoa_summary(lsoa: Rows, period: str) -> tuple[pd.DataFrame, pd.DataFrame]:
 @dataclass
 class _Part:
     """One part of the unit rows (a period's indicators at one level, or uptake): ``index`` its
-    place in the order the parts of the whole unit frame come in, ``units`` its unit codes, and
-    its rows: built whole (``frame``), or by ``build(areas)`` for a run of area codes (first
-    and last; None: all),
-    read a block of areas at a time from the engine when ``sizes`` (rows per area) is given."""
+    place in the order the parts of one frame of every unit row come in, ``units`` its unit
+    codes, and its rows: given (``frame``), or made by ``build(areas)`` for a run of area codes
+    (first and last; None: all), read a block of areas at a time from the engine when ``sizes``
+    (rows per area) is given, else made whole once for its level."""
 
     index: tuple[int, ...]
     level: str
@@ -425,13 +427,13 @@ def _prevalence_units(units: pd.DataFrame, level: str, unit_kind: str, period: s
     name = (units["area_name"] if "area_name" in units else pd.Series(None, index=units.index,
                                                                       dtype="string"))
     base = pd.DataFrame({
-        "area_level": constant(level), "area_code": units["area_code"].astype("category"),
-        "area_name": name.astype("category"), "unit_code": units["unit_code"].astype("category"),
+        "area_level": constant(level), "area_code": _as_category(units["area_code"]),
+        "area_name": _as_category(name), "unit_code": _as_category(units["unit_code"]),
         "units": constant(unit_kind), "period": constant(period),
         "population": units["patients"].to_numpy(dtype=float),
         "score": units["score"].to_numpy(dtype=float),
     })
-    group = units["group_code"].astype("category")
+    group = _as_category(units["group_code"])
     labels = list(group.cat.categories)
     indicators = [f"prevalence_ratio:{g}" for g in labels] + [f"prevalence:{g}" for g in labels]
     codes = group.cat.codes.to_numpy()
@@ -444,6 +446,22 @@ def _prevalence_units(units: pd.DataFrame, level: str, unit_kind: str, period: s
         kind=pd.Categorical.from_codes(np.ones(n, dtype=np.int8), categories=["ratio", "proportion"]),
         x=units["observed"].to_numpy(dtype=float), n=units["list_size"].to_numpy(dtype=float))
     return pd.concat([ratio, prevalence], ignore_index=True)
+
+
+def _as_category(values: pd.Series) -> pd.Series:
+    """``values.astype("category")``: the sorted distinct values as categories. Arrow-backed text
+    is numbered by Arrow (distinct values sorted by their UTF-8 bytes, which is the order of
+    their code points, pandas' order), not turned into Python strings first as pandas does."""
+    dtype = values.dtype
+    if not (isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow"):
+        return values.astype("category")
+    text = pa.chunked_array(values.array.__arrow_array__())
+    distinct = pc.drop_null(pc.unique(text))
+    distinct = distinct.take(pc.sort_indices(distinct))
+    codes = pc.fill_null(pc.index_in(text, value_set=distinct), -1)
+    return pd.Series(pd.Categorical.from_codes(
+        codes.to_numpy().astype(np.int32), categories=pd.Index(distinct.to_pylist(), dtype=dtype)),
+        index=values.index, name=values.name)
 
 
 def _concat_categorical(parts: list[pd.DataFrame]) -> pd.DataFrame:
@@ -627,13 +645,15 @@ def _measures(blocks: Iterable[pd.DataFrame], repetitions: int, seed: int | None
                 parts[k].append(quantile_values(units[eligible], k))
         del units, which, known
     release_memory()  # the units are let go before the simulations
-    order = categories() if categories is not None else {}
+    order = {column: pd.CategoricalDtype(values) for column, values in
+             (categories() if categories is not None else {}).items()}
     by_k = {}
     for k, values in parts.items():
+        for part in values:  # each block's categories recoded to the order (same dtype: kept)
+            for column, dtype in order.items():
+                part[column] = part[column].astype(dtype)
         if values:
             by_k[k] = pd.concat(values, ignore_index=True)
-            for column, values_order in order.items():
-                by_k[k][column] = by_k[k][column].astype(pd.CategoricalDtype(values_order))
     del parts
     out = []
     for k, values in by_k.items():
