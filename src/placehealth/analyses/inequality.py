@@ -702,7 +702,12 @@ def inequality(store: Store, practice: pd.DataFrame, lsoa: Rows,
     uptake = store.read("uptake") if store.has("uptake") else None
     parts = _plan(store, practice, lsoa, uptake)
     order = _Order()
-    return _measures(_unit_blocks(parts, order), repetitions, seed=1,
+
+    def blocks() -> Iterator[pd.DataFrame]:
+        yield from _unit_blocks(parts, order)
+        store.release_cache()  # the pages of the rows read: not held through the simulations
+
+    return _measures(blocks(), repetitions, seed=1,
                      categories=order.categories if _categorical(parts) else None)
 
 
