@@ -31,7 +31,7 @@ import json
 import math
 import os
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 
 import numpy as np
 import pandas as pd
@@ -286,8 +286,15 @@ def lsoa_gaps(store: Store, practice: pd.DataFrame,
             out["registration_period"] = reg_period
             for column in ("area_code", "lsoa_code", "group_code"):
                 out[column] = _as_text(out[column])
-            parts.append(out[LSOA_GAP_COLUMNS])
-    return pd.concat(parts, ignore_index=True) if parts else empty(LSOA_GAP_COLUMNS)
+            # held as Arrow and turned into one frame at the end, a column at a time as Arrow
+            # lets go of it: parts and the whole are never all held at once (1 GB at England)
+            parts.append(pa.Table.from_pandas(out[LSOA_GAP_COLUMNS], preserve_index=False))
+            del out, long
+    if not parts:
+        return empty(LSOA_GAP_COLUMNS)
+    whole = pa.concat_tables(parts)
+    del parts
+    return whole.to_pandas(self_destruct=True, split_blocks=True)
 
 
 def _as_text(values: pd.Series) -> pd.Series:
@@ -415,15 +422,25 @@ def compute(store: Store, adjust_for: Iterable[str] = DEFAULT_ADJUST_FOR,
             targets: Mapping[str, float] | None = None) -> dict[str, pd.DataFrame]:
     """Every need table, computed (not written): prevalence_model, prevalence_gap,
     prevalence_gap_lsoa and uptake_gap (those the store allows)."""
-    tables: dict[str, pd.DataFrame] = {}
+    return dict(_computed(store, adjust_for, targets))
+
+
+def _computed(store: Store, adjust_for: Iterable[str],
+              targets: Mapping[str, float] | None) -> Iterator[tuple[str, pd.DataFrame]]:
+    """The need tables one at a time, each let go here once given (``build`` writes each before
+    the next is computed: at England scale the LSOA gaps are 6M rows)."""
     mappings = levels.Mappings(store)  # read once for every period and level
     if store.has("qof_prevalence"):
         model, gap, practice = prevalence_gaps(store, adjust_for, mappings=mappings)
+        yield "prevalence_model", model
+        yield "prevalence_gap", gap
+        del model, gap
         lsoa = lsoa_gaps(store, practice, mappings=mappings)
-        tables |= {"prevalence_model": model, "prevalence_gap": gap, "prevalence_gap_lsoa": lsoa}
+        del practice
+        yield "prevalence_gap_lsoa", lsoa
+        del lsoa
     if store.has("uptake"):
-        tables["uptake_gap"] = uptake_gaps(store, targets, mappings=mappings)
-    return tables
+        yield "uptake_gap", uptake_gaps(store, targets, mappings=mappings)
 
 
 #: Environment variable choosing what the expected registers adjust for in ``placehealth build``
@@ -448,11 +465,13 @@ def build(store: Store, adjust_for: Iterable[str] | None = None,
           targets: Mapping[str, float] | None = None) -> dict[str, int]:
     """Build step: compute every need table and write each whole. ``adjust_for`` defaults to
     ``$PLACEHEALTH_NEED_ADJUST_FOR`` (comma-separated), else every driver."""
-    tables = compute(store, adjust_for if adjust_for is not None else adjust_for_setting(),
-                     targets)
-    for name, frame in tables.items():
+    written = {}
+    for name, frame in _computed(store, adjust_for if adjust_for is not None else adjust_for_setting(),
+                                 targets):
         store.replace_table(name, frame)
-    return {name: len(frame) for name, frame in tables.items()}
+        written[name] = len(frame)
+        del frame  # before the next table is computed
+    return written
 
 
 __all__ = [
