@@ -79,7 +79,7 @@ def plan(store: Store, table: str, rows: int = BLOCK_ROWS) -> Plan | None:
     if store.con.name != "duckdb":
         return None
     schema = store.con.table(table).schema()
-    empty = pd.DataFrame({name: pd.Series(dtype=kind) for name, kind in schema.to_pandas()})
+    empty = empty_frame(schema)
     rows = max(1, rows * BLOCK_COLUMNS // max(len(empty.columns), BLOCK_COLUMNS))
     rule = rule_for(table, empty)
     fixed = tuple(c for c in rule.fixed if c in empty)
@@ -130,6 +130,12 @@ def engine_memory(store: Store, limit: str = ENGINE_MEMORY) -> Iterator[None]:
 
 def drop(store: Store, table_plan: Plan) -> None:
     store.con.con.execute(f"DROP TABLE IF EXISTS {quoted(_BLOCKS + table_plan.table)}")
+
+
+def empty_frame(schema: ibis.Schema) -> pd.DataFrame:
+    """No rows, with a stored table's columns as pandas reads them (what a table rule is decided
+    from)."""
+    return pd.DataFrame({name: pd.Series(dtype=kind) for name, kind in schema.to_pandas()})
 
 
 def quoted(name: str) -> str:

@@ -130,7 +130,7 @@ def needs_protection(store: Store, table: str) -> bool:
     if table in FOLLOWS or table in WITHHELD or table in recomputed.RECOMPUTED:
         return True
     schema = store.con.table(table).schema()
-    empty = pd.DataFrame({name: pd.Series(dtype=kind) for name, kind in schema.to_pandas()})
+    empty = blocks.empty_frame(schema)
     return bool(rule_for(table, empty).counts)
 
 
@@ -227,7 +227,7 @@ def kept_columns(store: Store, table: str) -> frozenset[str]:
     names as counts or values derived from them (codes, names, periods). Each copy checks them
     unchanged by protection (:func:`blocks.unchanged`) and stores any that are not."""
     schema = store.con.table(table).schema()
-    empty = pd.DataFrame({name: pd.Series(dtype=kind) for name, kind in schema.to_pandas()})
+    empty = blocks.empty_frame(schema)
     named = _named(rule_for(table, empty))
     named |= {SUPPRESSED, *WITHHELD.get(table, ()), *FOLLOWS.get(table, ("", (), {}))[2]}
     return frozenset(c for c, kind in schema.items() if kind.is_string() and c not in named)
