@@ -36,8 +36,10 @@ def _same(a: pd.DataFrame, b: pd.DataFrame) -> None:
     pd.testing.assert_frame_equal(clean(a), clean(b))
 
 
-def test_copies_give_what_protection_in_memory_gives(stores):
-    plain, copied = Data(stores[0]), Data(stores[1])
+@pytest.mark.parametrize("policy", ["opensafely", "nhs_england"])
+def test_copies_give_what_protection_in_memory_gives(stores, policy):
+    """Under each policy, copies protected once for both (or copied from the other's) included."""
+    plain, copied = Data(stores[0], policy), Data(stores[1], policy)
     for table in plain.tables():
         if table == "loads":
             continue

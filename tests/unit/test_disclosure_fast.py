@@ -108,6 +108,26 @@ def test_blocks_in_order_are_read_as_row_ranges(tmp_path):
             np.testing.assert_array_equal(rows_a, rows_b)
         blocks.drop(store, plan)
 
+        # were the engine ever to give a range's rows out of stored order, they are sorted back
+        sql = store.con.sql
+
+        class Shuffled:
+            def __init__(self, query):
+                self.query = query
+
+            def to_pandas(self):
+                frame = sql(self.query).to_pandas()
+                return frame.iloc[rng.permutation(len(frame))].reset_index(drop=True)
+
+        store.con.sql = Shuffled
+        try:
+            shuffled = list(blocks.frames(store, plan))
+        finally:
+            del store.con.sql
+        for (a, rows_a), (b, rows_b) in zip(by_range, shuffled, strict=True):
+            pd.testing.assert_frame_equal(a, b, check_exact=True)
+            np.testing.assert_array_equal(rows_a, rows_b)
+
 
 def test_group_ids_number_groups_as_ngroup():
     rng = np.random.default_rng(2)

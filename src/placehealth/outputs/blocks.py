@@ -17,6 +17,7 @@ are read from the table itself. Copies are the same as
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from placehealth.outputs.disclosure import SUPPRESSED, Policy, protect, rule_for
+from placehealth.outputs.disclosure import SUPPRESSED, Policy, protect, rule_for, same_protection
 from placehealth.store import Store
 
 #: Rows protected at once: a fixed group larger than this is one block by itself.
@@ -193,17 +194,36 @@ def frames(store: Store, table_plan: Plan) -> Iterator[tuple[pd.DataFrame, np.nd
 
 
 def write(store: Store, table_plan: Plan, policies: list[Policy], names: list[str],
-          database: str, kept: frozenset[str] = frozenset()) -> list[tuple[int, dict]]:
+          database: str, kept: frozenset[str] = frozenset()) -> list[tuple[int, dict, bool]]:
     """Protect the table block by block under each policy into ``database.name`` (one name per
     policy), each block read once for all of them: each row's number in the table
     (``placehealth_row``) and every column but ``kept``, which must come out of protection
-    unchanged (else :class:`Changed`). Returns, per policy, the rows written and the protected
-    table's column types (as the whole table's would be)."""
+    unchanged (else :class:`Changed`). A block protected alike under a policy and the first
+    (:func:`~placehealth.outputs.disclosure.same_protection`) is protected once; a policy whose
+    every block so far was is not written block by block but copied from the first's copy in
+    the engine (:func:`mirror`), when a block first differs or at the end. Returns, per policy,
+    the rows written, the protected table's column types (as the whole table's would be) and
+    whether its copy is the first policy's."""
     types = [_Types() for _ in policies]
     rows = [0] * len(policies)
+    mirrored = [i > 0 for i in range(len(policies))]
     for frame, row in frames(store, table_plan):
+        same = [i == 0 or same_protection(frame, table_plan.table, policies[0], policy)
+                for i, policy in enumerate(policies)]
+        for i in range(1, len(policies)):
+            if mirrored[i] and not same[i]:  # its copy so far is the first's; then its own
+                mirrored[i] = False
+                if rows[0]:
+                    mirror(store, database, names[0], names[i])
+                    types[i], rows[i] = copy.deepcopy(types[0]), rows[0]
+        first = None
         for i, policy in enumerate(policies):
-            out = protect(frame, table_plan.table, policy, varying=table_plan.varying)
+            out = first if same[i] and first is not None else \
+                protect(frame, table_plan.table, policy, varying=table_plan.varying)
+            if i == 0:
+                first = out
+            if mirrored[i]:
+                continue
             changed = [c for c in sorted(kept) if not unchanged(out, frame, c)]
             if changed:
                 raise Changed(changed)
@@ -218,8 +238,20 @@ def write(store: Store, table_plan: Plan, policies: list[Policy], names: list[st
             put(store, stored, names[i], database, append=rows[i] > 0)
             rows[i] += len(out)
             del out, stored
-        del frame
-    return [(n, t.protected) for n, t in zip(rows, types, strict=True)]
+        del frame, first
+    for i in range(1, len(policies)):
+        if mirrored[i]:
+            mirror(store, database, names[0], names[i])
+            types[i], rows[i] = types[0], rows[0]
+    return [(n, t.protected, i > 0 and same)
+            for i, (n, t, same) in enumerate(zip(rows, types, mirrored, strict=True))]
+
+
+def mirror(store: Store, database: str, source: str, target: str) -> None:
+    """``database.target`` made a copy of ``database.source`` in the engine (same columns, types
+    and rows)."""
+    store.con.con.execute(f"CREATE OR REPLACE TABLE {quoted(database)}.{quoted(target)} AS "
+                          f"SELECT * FROM {quoted(database)}.{quoted(source)}")
 
 
 def unchanged(out: pd.DataFrame, frame: pd.DataFrame, column: str) -> bool:

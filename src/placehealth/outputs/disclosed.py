@@ -11,8 +11,10 @@ derived from them, ``suppressed_cells``); the text columns it leaves as they are
 periods: most of a national table's bytes) are read from the table itself, joined on the row
 number. A reader uses a copy only while the fingerprint still matches, so a table loaded or
 changed after the build (a row moved included), or rules changed since, are protected in memory
-instead (slower, never stale, never another row's protection). Copies are an optimisation of
-:func:`protected_table`: both give the same rows.
+instead (slower, never stale, never another row's protection). A table protected alike under
+every policy (the presets differ only in whether a zero count is small, and most national tables
+hold none) is protected once; its other copies are copied from the first in the engine. Copies
+are an optimisation of :func:`protected_table`: both give the same rows.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from placehealth.outputs.disclosure import (
     get_policy,
     protect,
     rule_for,
+    same_protection,
 )
 from placehealth.store import Store, release_memory
 from placehealth.tables import ROW_LEVEL
@@ -174,6 +177,7 @@ def write_all(store: Store, policies: Iterable[str | Policy] = tuple(PRESETS),
 
     # how many tables still to write are made from each table kept in ``made``
     pending = {t: sum(t in _depends_on(other) for other in tables) for t in needed}
+    alike: set[str] = set()  # tables whose copies written here are the same under every policy
     with blocks.engine_memory(store):  # DuckDB's cache held down while copies are written
         prints = {t: fingerprint(store, t) for t in tables}
         store.release_cache()  # the pages of every table hashed
@@ -185,8 +189,11 @@ def write_all(store: Store, policies: Iterable[str | Policy] = tuple(PRESETS),
             if progress:
                 progress(f"{table} ({', '.join(p.name for p in todo)})")
             keep = {p.name: made[p.name] for p in todo} if table in needed else None
-            copies = _write_copies(store, table, todo, source, keep, block_rows)
-            for policy, (made_rows, dtypes) in zip(todo, copies, strict=True):
+            inputs_alike = all(d in alike or d not in tables for d in _depends_on(table))
+            copies = _write_copies(store, table, todo, source, keep, block_rows, inputs_alike)
+            if len(todo) == len(policies) and all(same for _, _, same in copies[1:]):
+                alike.add(table)
+            for policy, (made_rows, dtypes, _) in zip(todo, copies, strict=True):
                 rows = [r for r in rows if not (r["table_name"] == table and r["policy"] == policy.name)]
                 rows.append({"table_name": table, "policy": policy.name, "fingerprint": prints[table],
                              "rows": made_rows, "dtypes": json.dumps({c: str(t) for c, t in dtypes.items()}),
@@ -223,14 +230,19 @@ def _in_order(tables: list[str], needed: set[str]) -> list[str]:
 
 
 def kept_columns(store: Store, table: str) -> frozenset[str]:
-    """The text columns of ``table`` its copies read from the table itself: those its rule never
-    names as counts or values derived from them (codes, names, periods). Each copy checks them
-    unchanged by protection (:func:`blocks.unchanged`) and stores any that are not."""
+    """The columns of ``table`` its copies read from the table itself: those its rule never names
+    as counts or values derived from them. Text columns (codes, names, periods) always; numbers
+    too (versions, flags, load numbers) unless the rule recomputes values from protected counts
+    (ratios, limits, shares: columns it does not name). Each copy checks them unchanged by
+    protection (:func:`blocks.unchanged`) and stores any that are not."""
     schema = store.con.table(table).schema()
     empty = blocks.empty_frame(schema)
-    named = _named(rule_for(table, empty))
-    named |= {SUPPRESSED, *WITHHELD.get(table, ()), *FOLLOWS.get(table, ("", (), {}))[2]}
-    return frozenset(c for c, kind in schema.items() if kind.is_string() and c not in named)
+    rule = rule_for(table, empty)
+    named = _named(rule) | {SUPPRESSED, *WITHHELD.get(table, ()), *FOLLOWS.get(table, ("", (), {}))[2]}
+    recomputes = bool(rule.share_of or rule.observed_expected or rule.proportion
+                      or rule.observed_expected_sides)
+    return frozenset(c for c, kind in schema.items()
+                     if c not in named and (kind.is_string() or not recomputes))
 
 
 def _named(rule: TableRule) -> set[str]:
@@ -241,11 +253,16 @@ def _named(rule: TableRule) -> set[str]:
 
 def _write_copies(store: Store, table: str, policies: list[Policy],
                   source: Callable[[Policy], Callable[[str], pd.DataFrame | None]],
-                  made: dict[str, dict[str, pd.DataFrame]] | None, block_rows: int) -> list[tuple[int, dict]]:
+                  made: dict[str, dict[str, pd.DataFrame]] | None, block_rows: int,
+                  inputs_alike: bool = False) -> list[tuple[int, dict, bool]]:
     """Write ``table``'s narrow copy under each policy from one read of the table: a block of
     whole groups at a time when it is large and made from nothing else
     (:mod:`placehealth.outputs.blocks`), else whole (then kept in ``made[policy]`` when given,
-    for the copies made from it). Returns each copy's rows and column types."""
+    for the copies made from it). A table protected alike under a policy and the first
+    (:func:`~placehealth.outputs.disclosure.same_protection`), and made from copies the same
+    under both (``inputs_alike``: nothing else, or copies found alike), is protected once: the
+    policy's copy is the first's, copied in the engine. Returns each copy's rows, column types,
+    and whether it is the first policy's copy."""
     names = [copy_name(table, p) for p in policies]
     kept = kept_columns(store, table)
     if made is None and table not in FOLLOWS and table not in recomputed.RECOMPUTED:
@@ -263,9 +280,20 @@ def _write_copies(store: Store, table: str, policies: list[Policy],
                 blocks.drop(store, table_plan)
     raw, row = read_numbered(store, table)
     release_memory()  # the Arrow rows it was read as
-    out = []
-    for policy, name in zip(policies, names, strict=True):
+    same = [i > 0 and inputs_alike and same_protection(raw, table, policies[0], policy)
+            for i, policy in enumerate(policies)]
+    out: list[tuple[int, dict, bool]] = []
+    first = None
+    for i, (policy, name) in enumerate(zip(policies, names, strict=True)):
+        if same[i]:  # protected as under the first policy: its copy copied in the engine
+            if made is not None:
+                made[policy.name][table] = first
+            blocks.mirror(store, SCHEMA, names[0], name)
+            out.append((*out[0][:2], True))
+            continue
         frame = protected_table(lambda _: raw, table, policy, source(policy))
+        if i == 0 and any(same):
+            first = frame
         if made is not None:
             made[policy.name][table] = frame
         stored = _storable(frame)
@@ -273,7 +301,7 @@ def _write_copies(store: Store, table: str, policies: list[Policy],
             stored = stored.drop(columns=[c for c in kept if blocks.unchanged(frame, raw, c)])
             stored.insert(0, ROW, row)
         blocks.put(store, stored, name, SCHEMA)  # else (rows derived again) whole
-        out.append((len(frame), frame.dtypes.to_dict()))
+        out.append((len(frame), frame.dtypes.to_dict(), False))
         del frame, stored
         release_memory()  # what protecting it held
     return out

@@ -720,6 +720,23 @@ def protect(frame: pd.DataFrame, table: str | None = None,
     return out
 
 
+def same_protection(frame: pd.DataFrame, table: str | None, a: Policy, b: Policy) -> bool:
+    """Whether :func:`protect` gives ``frame`` the same under policies ``a`` and ``b`` (then one
+    protection serves both). Protection reads a policy only through its suppression threshold,
+    its rounding and which counts are small (shares' implied counts are tested only when
+    non-zero, where the presets agree): so two policies that share the first two give the same
+    result whenever no count of the frame is small under one and not the other, e.g. the presets
+    on a table without zero counts."""
+    if (a.suppress_max, a.rounding) != (b.suppress_max, b.rounding):
+        return False
+    rule = rule_for(table, frame)
+    for column in rule.counts:
+        if column in frame and not np.array_equal(a.is_small(frame[column]).to_numpy(),
+                                                  b.is_small(frame[column]).to_numpy()):
+            return False
+    return True
+
+
 def suppressed_names(hidden: pd.DataFrame) -> np.ndarray | str:
     """Per row, the names of its hidden columns joined by commas ('' for none): each distinct
     pattern of hidden columns is joined once (a national table has millions of rows, few
