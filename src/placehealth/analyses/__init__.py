@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import warnings
 from collections.abc import Callable
+from contextlib import nullcontext
 
 import pandas as pd
 
@@ -50,17 +51,13 @@ def build_all(store, progress: Callable[[str], None] | None = None,
         if progress:
             progress(name)
         step = getattr(importlib.import_module(module), function)
-        if notes is None:
+        with warnings.catch_warnings(record=True) if notes is not None else nullcontext() as caught:
+            if notes is not None:
+                warnings.simplefilter("always")
             written.update(step(store))
-            store.release_cache()  # what the step read, and
-            release_memory()  # what it freed, given back before the next one
-            continue
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            written.update(step(store))
-        store.release_cache()
-        release_memory()
-        for warning in caught:
+        store.release_cache()  # what the step read, and
+        release_memory()  # what it freed, given back before the next one
+        for warning in caught or ():
             text = str(warning.message)
             if issubclass(warning.category, UserWarning) and text not in notes:
                 notes.append(text)
