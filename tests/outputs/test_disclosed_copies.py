@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from placehealth.outputs import disclosed
-from placehealth.outputs.queries import Data
+from placehealth.outputs.queries import BadRequest, Data
 from placehealth.store import Store
 
 from support import tiny_outputs as tiny
@@ -59,6 +59,18 @@ def test_filtered_reads_use_the_copy_and_agree(stores, monkeypatch):
     assert page.total == expected_page.total >= 2
     _same(expected_page.frame, page.frame)
     assert copied._copy("pcn_lsoa") is not None
+
+
+def test_a_copys_row_numbers_are_no_column_of_the_table(stores):
+    """Filters read through a copy know the table's columns only: its row numbers can be neither
+    filtered on nor listed (as the table protected in memory)."""
+    copied = Data(stores[1])
+    assert copied._copy("pcn_lsoa") is not None
+    for filters in ({"placehealth_rowz": "1"}, {disclosed.ROW: "1"}):
+        with pytest.raises(BadRequest) as error:
+            copied.query("pcn_lsoa", filters)
+        assert "pcn_code" in str(error.value) and disclosed.ROW not in str(error.value).split("; columns:")[1]
+    assert copied.rows("pcn_lsoa", **{disclosed.ROW: 1}).empty
 
 
 def test_a_table_changed_after_the_build_is_protected_afresh(stores, tmp_path):

@@ -244,9 +244,9 @@ class Data:
 
         def narrow(t: ir.Table) -> ir.Table:
             for column, value in filters.items():
-                if column not in t.columns:
+                if column not in _shown(t):
                     raise BadRequest(f"unknown column {column!r} in {name}; columns: "
-                                     f"{', '.join(t.columns)}")
+                                     f"{', '.join(_shown(t))}")
                 t = t.filter(_matches_expr(t[column], value, column))
             return t
 
@@ -279,7 +279,7 @@ class Data:
 
         def narrow(t: ir.Table) -> ir.Table:
             for column, value in equal.items():
-                if column not in t.columns:
+                if column not in _shown(t):
                     return t.filter(ibis.literal(False))
                 t = t.filter(t[column].isin(list(value)) if isinstance(value, list | set | tuple)
                              else t[column] == value)
@@ -334,6 +334,12 @@ class Data:
                      "geometry": shapes[code][2]}
                     for code in wanted if shapes.get(code) and (level is None or shapes[code][0] == level)]
         return {"type": "FeatureCollection", "features": features}
+
+
+def _shown(t: ir.Table) -> list[str]:
+    """A table's columns as outputs know them (a protected copy's row numbers, by which it is
+    joined to its table, are not one of them)."""
+    return [c for c in t.columns if c != disclosed.ROW]
 
 
 def _coordinate(text: str) -> float:
