@@ -31,7 +31,7 @@ import contextlib
 import ctypes
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -588,10 +588,12 @@ class Store:
         if self.has(spec.name):
             self._delete_partitions(spec, frame[list(spec.partition)].drop_duplicates().astype(str))
 
-    def replace_table(self, name: str, frame: pd.DataFrame | pa.Table | ibis.Table) -> None:
+    def replace_table(self, name: str,
+                      frame: pd.DataFrame | pa.Table | ibis.Table | Iterable[pa.Table]) -> None:
         """Write a table whole (built by an analysis, Arrow rows, or an expression of this engine,
         whose rows the engine writes without passing through Python), atomically replacing any
-        old one; inside a transaction, committed with it."""
+        old one; inside a transaction, committed with it. ``frame`` may also be the table's rows
+        as parts (:meth:`replace_table_in_parts`)."""
         if isinstance(frame, ibis.Table):
             raw = self._raw
             if raw is None:  # staged from the expression and renamed into place at commit
@@ -601,6 +603,9 @@ class Store:
             self.con._run_pre_execute_hooks(frame)  # in-memory tables it joins
             with self.transaction():
                 raw.execute(f'CREATE OR REPLACE TABLE "{name}" AS {self.con.compile(frame)}')
+            return
+        if not isinstance(frame, pd.DataFrame | pa.Table):
+            self.replace_table_in_parts(name, frame)
             return
         arrow = frame if isinstance(frame, pa.Table) else pa.Table.from_pandas(frame, preserve_index=False)
         raw = self._raw
@@ -615,6 +620,53 @@ class Store:
                     raw.execute(f'CREATE OR REPLACE TABLE "{name}" AS SELECT * FROM _placehealth_rows')
             finally:
                 raw.unregister("_placehealth_rows")
+
+    def replace_table_in_parts(self, name: str, parts: Iterable[pa.Table]) -> None:
+        """Write a table from its rows in parts (Arrow tables of the same columns, in order, at
+        least one), atomically replacing any old one, as :meth:`replace_table` does with the
+        whole. On DuckDB each part is written as it comes, so the parts may be made while the
+        table is written and only one is held: the parts go into a staged table, each committed
+        (a transaction holds every row it writes in memory until it commits: 1.5 GB for
+        England's 6M LSOA gap rows) and let go of by DuckDB's cache, and the staged table is
+        renamed into place in one transaction (a staged table an interrupted write left is
+        dropped by the next). Other engines: the parts staged together, as one table is."""
+        raw = self._raw
+        if raw is None:
+            rows = list(parts)
+            if not rows:
+                raise ValueError(f"{name}: no parts to write")
+            with self.transaction():
+                self._pending[name] = _Pending(None, rows, None)
+            return
+        prefix = f"{STAGED}{name}__"
+        for (left,) in raw.execute(
+                "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
+                "AND schema_name = current_schema() AND starts_with(table_name, ?)",
+                [prefix]).fetchall():
+            raw.execute(f'DROP TABLE IF EXISTS "{left}"')
+        staged = f"{prefix}{uuid.uuid4().hex[:12]}"
+        try:
+            written = 0
+            for arrow in parts:
+                raw.register("_placehealth_rows", arrow)
+                try:
+                    with _one_thread(raw):
+                        raw.execute(f'CREATE TABLE "{staged}" AS SELECT * FROM _placehealth_rows'
+                                    if not written else
+                                    f'INSERT INTO "{staged}" SELECT * FROM _placehealth_rows')
+                finally:
+                    raw.unregister("_placehealth_rows")
+                del arrow
+                written += 1
+                self.release_cache()  # the pages written
+            if not written:
+                raise ValueError(f"{name}: no parts to write")
+            with self.transaction():
+                raw.execute(f'DROP TABLE IF EXISTS "{name}"')
+                raw.execute(f'ALTER TABLE "{staged}" RENAME TO "{name}"')
+        except BaseException:
+            raw.execute(f'DROP TABLE IF EXISTS "{staged}"')
+            raise
 
     def memory_limit(self) -> str:
         """DuckDB's memory limit as last set here (DuckDB shows it cut to one decimal: set back

@@ -8,6 +8,7 @@ a load leaves every table as it was, and a derived table is written whole with i
 from __future__ import annotations
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from placehealth.sources import read_file
@@ -81,6 +82,35 @@ def test_a_derived_table_is_written_whole_and_keeps_its_gaps(store):
     store.replace_table("derived", frame.iloc[:0])
     assert store.table("derived").count().execute() == 0
     assert store.table("derived").columns == ("unit_code", "n", "rate", "note")
+
+
+def test_a_derived_table_written_in_parts_is_its_parts_and_replaces_the_old_one_whole(store):
+    store.replace_table("derived", pd.DataFrame({"unit_code": ["old"], "n": [0.0]}))
+    seen = []
+
+    def parts():
+        for first in (1, 3, 5):
+            yield pa.table({"unit_code": [f"u{first}", f"u{first + 1}"],
+                            "n": [float(first), float(first + 1)]})
+            seen.append(store.read("derived")["unit_code"].tolist())  # read between the parts
+
+    store.replace_table_in_parts("derived", parts())
+    assert seen == [["old"]] * 3  # the old table until the new one is whole
+    got = store.table("derived").order_by("n").to_pandas()
+    assert got["unit_code"].tolist() == ["u1", "u2", "u3", "u4", "u5", "u6"]
+    assert got["n"].tolist() == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
+
+    def broken():
+        yield pa.table({"unit_code": ["new"], "n": [9.0]})
+        raise RuntimeError("stopped while making the second part")
+
+    with pytest.raises(RuntimeError):
+        store.replace_table_in_parts("derived", broken())
+    assert store.table("derived").count().execute() == 6  # as it was
+    with pytest.raises(ValueError):
+        store.replace_table_in_parts("derived", iter(()))
+    assert store.table("derived").count().execute() == 6
+    assert not [t for t in store.con.list_tables() if t.startswith((STAGED, OLD))]
 
 
 def test_a_snapshot_replaces_its_partition(store):
