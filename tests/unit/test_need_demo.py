@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
+import pyarrow as pa
 import pytest
 from typer.testing import CliRunner
 
@@ -42,6 +44,19 @@ def test_the_model_used_ages_deprivation_ethnicity_and_rurality(demo):
     model = store.read("prevalence_model", period=year)["model"].iloc[0]
     for driver in ("age: registrations_age", "sex:", "deprivation:", "ethnicity:", "rurality:"):
         assert driver in model
+
+
+def test_the_lsoa_gaps_made_a_condition_at_a_time_are_the_table_made_whole(demo):
+    """build writes the LSOA gaps in parts (a block of conditions of a period and level each):
+    the parts joined, however small, are the one frame, row for row and bit for bit."""
+    store, _, _, _ = demo
+    _, _, practice = need.prevalence_gaps(store)
+    whole = need.lsoa_gaps(store, practice)
+    parts = list(need.lsoa_gap_parts(store, practice, part_rows=1))  # one condition each
+    assert len(parts) > 4 * len(CONDITIONS)
+    pd.testing.assert_frame_equal(pa.concat_tables(parts).to_pandas(), whole, check_exact=True)
+    written = store.table("prevalence_gap_lsoa").to_pandas()
+    pd.testing.assert_frame_equal(written, whole, check_exact=True, check_dtype=False)
 
 
 @pytest.mark.parametrize("group", CONDITIONS)

@@ -210,12 +210,35 @@ def lsoa_gaps(store: Store, practice: pd.DataFrame,
               min_patients: int = MIN_LSOA_PATIENTS, *,
               mappings: levels.Mappings | None = None) -> pd.DataFrame:
     """Practice O and E apportioned to LSOAs, per PCN (LSOAs with at least ``min_patients`` of
-    its patients) and over all practices (every LSOA).
+    its patients) and over all practices (every LSOA), as one frame (:func:`lsoa_gap_parts`
+    joined; ``build`` writes the parts one at a time instead)."""
+    parts = list(lsoa_gap_parts(store, practice, min_patients, mappings=mappings))
+    if not parts:
+        return empty(LSOA_GAP_COLUMNS)
+    # one frame as Arrow lets go of each column: parts and the whole are never all held at once
+    whole = pa.concat_tables(parts)
+    del parts
+    return whole.to_pandas(self_destruct=True, split_blocks=True)
+
+
+#: Rows of ``prevalence_gap_lsoa`` made at a time: a block of whole conditions of one period and
+#: level (at England scale a period's PCN rows are 2.4M, 17 conditions of ~143,000 rows).
+PART_ROWS = 600_000
+
+
+def lsoa_gap_parts(store: Store, practice: pd.DataFrame,
+                   min_patients: int = MIN_LSOA_PATIENTS, *,
+                   mappings: levels.Mappings | None = None,
+                   part_rows: int = PART_ROWS) -> Iterator[pa.Table]:
+    """The rows of :func:`lsoa_gaps` in table order as Arrow tables of about ``part_rows`` rows
+    (a period, level and block of whole conditions each), made one at a time: their
+    concatenation is the table.
 
     Apportioning is a sparse matrix product: (area x LSOA rows) x practices of registration
-    shares, times practices x conditions of O, E and list size.
+    shares, times practices x conditions of O, E and list size. Codes are numbered once per
+    period (the practices, LSOAs and PCNs each sorted as text), and text is made by Arrow from
+    those numbers only for the rows kept.
     """
-    parts = []
     names = None
     for period, expected in practice.groupby("period"):
         found = registration_shares(store, period)
@@ -231,6 +254,7 @@ def lsoa_gaps(store: Store, practice: pd.DataFrame,
         groups = pd.Index(sorted(expected["group_code"].unique()))
         tau2 = (expected.groupby("group_code")["tau2"].first()
                 if "tau2" in expected else pd.Series(dtype=float))
+        group_tau2 = tau2.reindex(groups).to_numpy(dtype=float)
         expected = expected[expected["practice_code"].isin(codes)]
         p_at = codes.get_indexer(expected["practice_code"])
         g_at = groups.get_indexer(expected["group_code"])
@@ -239,71 +263,105 @@ def lsoa_gaps(store: Store, practice: pd.DataFrame,
             dense = np.zeros((len(codes), len(groups)))
             dense[p_at, g_at] = expected[column].to_numpy(dtype=float)
             matrices[column] = dense
-        shares = shares[shares["practice_code"].isin(codes)]
-        scopes = [("all", shares.assign(area_code="all"))]
+        # each share row's practice (column of the matrix) and LSOA (rank among the sorted codes),
+        # from each column's distinct codes
+        code, distinct = pd.factorize(shares["practice_code"])
+        column = codes.get_indexer(pd.Index(np.asarray(distinct, dtype=object)))[code]
+        shares = shares[column >= 0]
+        lsoa, lsoas = pd.factorize(shares["lsoa_code"], sort=True)
+        rows = pd.DataFrame({"practice": column[column >= 0], "lsoa": lsoa,
+                             "patients": shares["patients"].to_numpy(),
+                             "share": shares["share"].to_numpy()})
+        del shares
+        lsoa_text = pa.array(np.asarray(lsoas, dtype=object), type=pa.large_string())
+        lsoa_name = pa.array([names.get(c) for c in lsoas], type=pa.large_string())
+        scopes = [("all", rows.assign(area=0), pa.array(["all"], type=pa.large_string()))]
         pcns = _units(store, "pcn", period, mappings)
         if pcns is not None:
-            scopes.append(("pcn", shares.merge(pcns[["practice_code", "unit_code"]],
-                                               on="practice_code")
-                           .rename(columns={"unit_code": "area_code"})))
-        for level, scoped in scopes:
-            pair = scoped.groupby(["area_code", "lsoa_code"], sort=True).ngroup().to_numpy()
-            n_pairs = int(pair.max()) + 1 if len(pair) else 0
-            if not n_pairs:
-                continue
-            weights = sparse.csr_matrix(
-                (scoped["share"].to_numpy(), (pair, codes.get_indexer(scoped["practice_code"]))),
-                shape=(n_pairs, len(codes)))
-            keys = scoped.groupby(["area_code", "lsoa_code"], sort=True)["patients"].sum()
-            keep = np.ones(n_pairs, bool) if level == "all" else keys.to_numpy() >= min_patients
-            values = {c: (weights @ m)[keep] for c, m in matrices.items()}
-            kept = keys[keep]
-            index = kept.index  # (area_code, lsoa_code) as codes into their levels
-            # a condition's rows together (the disclosure rule's fixed groups), so the protected
-            # copy is made a block at a time in table order (outputs/blocks.py)
-            long = pd.DataFrame({
-                "period": period, "level": level,
-                "area_code": pd.Categorical.from_codes(np.tile(index.codes[0], len(groups)),
-                                                       categories=index.levels[0]),
-                "lsoa_code": pd.Categorical.from_codes(np.tile(index.codes[1], len(groups)),
-                                                       categories=index.levels[1]),
-                "group_code": pd.Categorical.from_codes(
-                    np.repeat(np.arange(len(groups)), len(kept)), categories=groups),
-                "patients": np.tile(kept.to_numpy(dtype=float), len(groups)),
-                **{c: v.T.ravel() for c, v in values.items()},
-            })
-            long = long[long["expected"] > 0].reset_index(drop=True)
-            if long.empty:
-                continue
-            keys_out = ["period", "area_code", "lsoa_code", "group_code"]
-            long["tau2"] = long["group_code"].map(tau2).astype(float)
-            out = ratio_limits(long, keys_out, unique=True, tau2="tau2")
-            out["patients"] = long["patients"].to_numpy()
-            out["list_size"] = long["list_size"].to_numpy()
-            out["tau2"] = long["tau2"].to_numpy()
-            out["lsoa_name"] = out["lsoa_code"].map(names).astype(object).to_numpy()
-            out["level"] = level
-            out["registration_period"] = reg_period
-            for column in ("area_code", "lsoa_code", "group_code"):
-                out[column] = _as_text(out[column])
-            # held as Arrow and turned into one frame at the end, a column at a time as Arrow
-            # lets go of it: parts and the whole are never all held at once (1 GB at England)
-            parts.append(pa.Table.from_pandas(out[LSOA_GAP_COLUMNS], preserve_index=False))
-            del out, long
-    if not parts:
-        return empty(LSOA_GAP_COLUMNS)
-    whole = pa.concat_tables(parts)
-    del parts
-    return whole.to_pandas(self_destruct=True, split_blocks=True)
+            area, areas = pd.factorize(pcns["unit_code"].to_numpy(), sort=True)
+            members = pd.DataFrame({"practice": codes.get_indexer(pcns["practice_code"]),
+                                    "area": area})
+            members = members[(members["practice"] >= 0) & (members["area"] >= 0)]
+            # every practice's rows once per PCN holding it, in the share rows' order (an inner
+            # join on the practice, as on its code)
+            scopes.append(("pcn", rows.merge(members, on="practice"),
+                           pa.array(np.asarray(areas, dtype=object), type=pa.large_string())))
+        text = {"period": period, "level": None, "registration_period": reg_period}
+        for level, scoped, area_text in scopes:
+            text["level"] = level
+            yield from _apportioned(scoped, len(lsoas), len(codes), matrices, groups, group_tau2,
+                                    min_patients if level != "all" else None, part_rows, text,
+                                    area_text, lsoa_text, lsoa_name)
 
 
-def _as_text(values: pd.Series) -> pd.Series:
-    """A categorical column as Arrow-backed text, as ``astype("string")`` gives, decoded by Arrow
-    from the categories and codes (20 times faster at the millions of LSOA rows of England)."""
-    codes = pa.array(values.cat.codes.to_numpy(), mask=(values.cat.codes < 0).to_numpy())
-    text = pa.DictionaryArray.from_arrays(codes, pa.array(np.asarray(values.cat.categories,
-                                                                      dtype=object))).cast(pa.large_string())
-    return pd.Series(pd.arrays.ArrowStringArray(text), index=values.index, name=values.name)
+def _apportioned(scoped: pd.DataFrame, n_lsoas: int, n_practices: int,
+                 matrices: dict[str, np.ndarray], groups: pd.Index, tau2: np.ndarray,
+                 min_patients: int | None, part_rows: int, text: dict[str, str],
+                 area_text: pa.Array, lsoa_text: pa.Array, lsoa_name: pa.Array
+                 ) -> Iterator[pa.Table]:
+    """One period and level's LSOA gap rows: (area, LSOA) pairs in the order of their codes as
+    text, a condition's rows together (the disclosure rule's fixed groups, so the protected copy
+    is made a block at a time in table order, outputs/blocks.py), conditions in order; a block
+    of whole conditions at a time."""
+    # (area, LSOA) pairs numbered in the order of (area, LSOA) as text: both are sorted ranks
+    pair_key = scoped["area"].to_numpy(dtype=np.int64) * n_lsoas + scoped["lsoa"].to_numpy()
+    keys, pair = np.unique(pair_key, return_inverse=True)
+    if not len(keys):
+        return
+    weights = sparse.csr_matrix(
+        (scoped["share"].to_numpy(), (pair, scoped["practice"].to_numpy())),
+        shape=(len(keys), n_practices))
+    patients = np.bincount(pair, weights=scoped["patients"].to_numpy(dtype=float),
+                           minlength=len(keys))  # whole numbers: exact in any order
+    if min_patients is not None:
+        keep = patients >= min_patients
+        keys, patients, weights = keys[keep], patients[keep], weights[keep]
+    # row by row as the product of every pair would give it, for the pairs kept only
+    values = {c: weights @ m for c, m in matrices.items()}
+    del weights
+    area_at, lsoa_at = np.divmod(keys, n_lsoas)
+    n = len(keys)
+    per_block = max(1, part_rows // max(n, 1))
+    for first in range(0, len(groups), per_block):
+        block = np.arange(first, min(first + per_block, len(groups)))
+        found = [np.flatnonzero(values["expected"][:, g] > 0) for g in block]
+        at = np.concatenate(found)  # the pair of each row, condition after condition
+        if not len(at):
+            continue
+        group_at = np.repeat(block, [len(f) for f in found])
+        long = pd.DataFrame({"observed": values["observed"][at, group_at],
+                             "expected": values["expected"][at, group_at],
+                             "tau2": tau2[group_at]})
+        out = ratio_limits(long, [], unique=True, tau2="tau2")
+        size = len(at)
+        columns = {
+            "period": pa.repeat(pa.scalar(text["period"], pa.large_string()), size),
+            "level": pa.repeat(pa.scalar(text["level"], pa.large_string()), size),
+            "area_code": area_text.take(area_at[at]),
+            "lsoa_code": lsoa_text.take(lsoa_at[at]),
+            "group_code": pa.array(np.asarray(groups, dtype=object)[block],
+                                   type=pa.large_string()).take(group_at - first),
+            "patients": pa.array(patients[at]),
+            "lsoa_name": lsoa_name.take(lsoa_at[at]),
+            "list_size": pa.array(values["list_size"][at, group_at]),
+            **{c: pa.array(out[c].to_numpy()) for c in (
+                "observed", "expected", "ratio", "ratio_lowercl", "ratio_uppercl", "missing",
+                "missing_lowercl", "missing_uppercl", "significantly_low")},
+            "tau2": pa.array(long["tau2"].to_numpy()),
+            "registration_period": pa.repeat(pa.scalar(text["registration_period"],
+                                                       pa.large_string()), size),
+        }
+        del long, out
+        yield pa.Table.from_arrays(list(columns.values()), schema=_LSOA_SCHEMA)
+
+
+#: prevalence_gap_lsoa's columns as Arrow, with the pandas types the frame has (codes as
+#: ``string``, the other text as ``str``).
+_LSOA_SCHEMA = pa.Schema.from_pandas(pd.DataFrame({
+    c: pd.Series(dtype=pd.StringDtype("pyarrow") if c in ("area_code", "lsoa_code", "group_code")
+                 else "str" if c in ("period", "level", "lsoa_name", "registration_period")
+                 else bool if c == "significantly_low"
+                 else "float64") for c in LSOA_GAP_COLUMNS}), preserve_index=False)
 
 
 def lsoa_names(store: Store) -> dict[str, str]:
@@ -426,21 +484,42 @@ def compute(store: Store, adjust_for: Iterable[str] = DEFAULT_ADJUST_FOR,
 
 
 def _computed(store: Store, adjust_for: Iterable[str],
-              targets: Mapping[str, float] | None) -> Iterator[tuple[str, pd.DataFrame]]:
+              targets: Mapping[str, float] | None, *, in_parts: bool = False
+              ) -> Iterator[tuple[str, pd.DataFrame | Iterator[pa.Table]]]:
     """The need tables one at a time, each let go here once given (``build`` writes each before
-    the next is computed: at England scale the LSOA gaps are 6M rows)."""
+    the next is computed); ``in_parts``: the LSOA gaps (6M rows at England scale) as Arrow parts
+    made as they are written (:func:`lsoa_gap_parts`, at least one), not one frame."""
     mappings = levels.Mappings(store)  # read once for every period and level
     if store.has("qof_prevalence"):
         model, gap, practice = prevalence_gaps(store, adjust_for, mappings=mappings)
         yield "prevalence_model", model
         yield "prevalence_gap", gap
         del model, gap
-        lsoa = lsoa_gaps(store, practice, mappings=mappings)
+        if in_parts:
+            yield "prevalence_gap_lsoa", _at_least_one(
+                lsoa_gap_parts(store, practice, mappings=mappings), LSOA_GAP_COLUMNS)
+        else:
+            yield "prevalence_gap_lsoa", lsoa_gaps(store, practice, mappings=mappings)
         del practice
-        yield "prevalence_gap_lsoa", lsoa
-        del lsoa
     if store.has("uptake"):
         yield "uptake_gap", uptake_gaps(store, targets, mappings=mappings)
+
+
+def _counted(parts: Iterable[pa.Table], sizes: list[int]) -> Iterator[pa.Table]:
+    """``parts``, each one's number of rows appended to ``sizes`` as it goes."""
+    for part in parts:
+        sizes.append(part.num_rows)
+        yield part
+
+
+def _at_least_one(parts: Iterable[pa.Table], columns: list[str]) -> Iterator[pa.Table]:
+    """``parts``, or the typed empty table (:func:`empty`) when there are none."""
+    given = False
+    for part in parts:
+        given = True
+        yield part
+    if not given:
+        yield pa.Table.from_pandas(empty(columns), preserve_index=False)
 
 
 #: Environment variable choosing what the expected registers adjust for in ``placehealth build``
@@ -467,9 +546,14 @@ def build(store: Store, adjust_for: Iterable[str] | None = None,
     ``$PLACEHEALTH_NEED_ADJUST_FOR`` (comma-separated), else every driver."""
     written = {}
     for name, frame in _computed(store, adjust_for if adjust_for is not None else adjust_for_setting(),
-                                 targets):
-        store.replace_table(name, frame)
-        written[name] = len(frame)
+                                 targets, in_parts=True):
+        if isinstance(frame, pd.DataFrame):
+            store.replace_table(name, frame)
+            written[name] = len(frame)
+        else:  # Arrow parts, each written as it is made
+            sizes: list[int] = []
+            store.replace_table_in_parts(name, _counted(frame, sizes))
+            written[name] = sum(sizes)
         del frame  # before the next table is computed
     return written
 
@@ -481,6 +565,7 @@ __all__ = [
     "build",
     "compute",
     "gap_table",
+    "lsoa_gap_parts",
     "lsoa_gaps",
     "practice_expected",
     "prevalence_gaps",
