@@ -216,6 +216,8 @@ def lsoa_gaps(store: Store, practice: pd.DataFrame,
     if not parts:
         return empty(LSOA_GAP_COLUMNS)
     # one frame as Arrow lets go of each column: parts and the whole are never all held at once
+    for i, part in enumerate(parts):
+        parts[i] = part.cast(_LSOA_SCHEMA)  # codes as text
     whole = pa.concat_tables(parts)
     del parts
     return whole.to_pandas(self_destruct=True, split_blocks=True)
@@ -232,7 +234,7 @@ def lsoa_gap_parts(store: Store, practice: pd.DataFrame,
                    part_rows: int = PART_ROWS) -> Iterator[pa.Table]:
     """The rows of :func:`lsoa_gaps` in table order as Arrow tables of about ``part_rows`` rows
     (a period, level and block of whole conditions each), made one at a time: their
-    concatenation is the table.
+    concatenation is the table (text as dictionary codes).
 
     Apportioning is a sparse matrix product: (area x LSOA rows) x practices of registration
     shares, times practices x conditions of O, E and list size. Codes are numbered once per
@@ -334,25 +336,37 @@ def _apportioned(scoped: pd.DataFrame, n_lsoas: int, n_practices: int,
                              "tau2": tau2[group_at]})
         out = ratio_limits(long, [], unique=True, tau2="tau2")
         size = len(at)
+        lsoa_at_rows = lsoa_at[at].astype(np.int32)
         columns = {
-            "period": pa.repeat(pa.scalar(text["period"], pa.large_string()), size),
-            "level": pa.repeat(pa.scalar(text["level"], pa.large_string()), size),
-            "area_code": area_text.take(area_at[at]),
-            "lsoa_code": lsoa_text.take(lsoa_at[at]),
-            "group_code": pa.array(np.asarray(groups, dtype=object)[block],
-                                   type=pa.large_string()).take(group_at - first),
+            "period": _coded(np.zeros(size, np.int32), text["period"]),
+            "level": _coded(np.zeros(size, np.int32), text["level"]),
+            "area_code": _coded(area_at[at].astype(np.int32), area_text),
+            "lsoa_code": _coded(lsoa_at_rows, lsoa_text),
+            "group_code": _coded((group_at - first).astype(np.int32),
+                                 np.asarray(groups, dtype=object)[block]),
             "patients": pa.array(patients[at]),
-            "lsoa_name": lsoa_name.take(lsoa_at[at]),
+            "lsoa_name": _coded(lsoa_at_rows, lsoa_name),
             "list_size": pa.array(values["list_size"][at, group_at]),
             **{c: pa.array(out[c].to_numpy()) for c in (
                 "observed", "expected", "ratio", "ratio_lowercl", "ratio_uppercl", "missing",
                 "missing_lowercl", "missing_uppercl", "significantly_low")},
             "tau2": pa.array(long["tau2"].to_numpy()),
-            "registration_period": pa.repeat(pa.scalar(text["registration_period"],
-                                                       pa.large_string()), size),
+            "registration_period": _coded(np.zeros(size, np.int32), text["registration_period"]),
         }
         del long, out
-        yield pa.Table.from_arrays(list(columns.values()), schema=_LSOA_SCHEMA)
+        yield pa.Table.from_arrays(list(columns.values()), names=list(columns))
+
+
+def _coded(codes: np.ndarray, values: pa.Array | np.ndarray | str) -> pa.DictionaryArray:
+    """Text as Arrow dictionary codes into ``values`` (one text: every row that one), missing
+    where the value is: no string copied per row (DuckDB reads it as text)."""
+    if isinstance(values, str):
+        values = [values]
+    values = values if isinstance(values, pa.Array) else pa.array(values, type=pa.large_string())
+    missing = values.is_null().to_numpy(zero_copy_only=False)
+    mask = missing[codes] if missing.any() else None
+    return pa.DictionaryArray.from_arrays(pa.array(codes, mask=mask),
+                                          values.fill_null("") if mask is not None else values)
 
 
 #: prevalence_gap_lsoa's columns as Arrow, with the pandas types the frame has (codes as
