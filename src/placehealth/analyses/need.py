@@ -28,7 +28,6 @@ Inequality and Core20PLUS5 views are a build step of their own
 from __future__ import annotations
 
 import json
-import math
 import os
 import warnings
 from collections.abc import Iterable, Iterator, Mapping
@@ -113,8 +112,8 @@ def gap_table(expected: pd.DataFrame, units: pd.DataFrame, level: str) -> pd.Dat
             if len(part) >= MIN_UNITS_FOR_TAU2:
                 summed.loc[part.index, "tau2"] = tau2_by_group(part).get(group, np.nan)
     out = ratio_limits(summed, keys, unique=True, tau2="tau2")
-    for column in ("list_size", "area_name", "model", "tau2"):
-        out[column] = summed[column].to_numpy()
+    for column in ("list_size", "area_name", "model", "tau2"):  # as they are (text not remade)
+        out[column] = summed[column].array
     # to the whole percent: a finer share would give back the expected register it comes from
     out["detectable_shortfall"] = np.round(detectable_shortfall(
         out["expected"].to_numpy(), out["tau2"].to_numpy(dtype=float)), 2)
@@ -434,8 +433,10 @@ def uptake_gaps(store: Store, targets: Mapping[str, float] | None = None,
     frames = [uptake]
     usable = uptake.assign(numerator=uptake["numerator"].where(~suppressed),
                            denominator=uptake["denominator"].where(~suppressed))
+    pairs = uptake[["period", "area_level"]].drop_duplicates()
+    loaded_at = {period: set(rows["area_level"]) for period, rows in pairs.groupby("period")}
     for (period, member), rows in usable.groupby(["period", "area_level"]):
-        loaded = set(uptake.loc[uptake["period"] == period, "area_level"])
+        loaded = loaded_at[period]
         kind = {"practice": levels.PRACTICE, "lsoa": levels.PLACE}.get(member)
         for level in levels.levels_for("uptake", kind) if kind else ():
             if level in loaded:
@@ -480,9 +481,11 @@ def score_uptake(rows: pd.DataFrame, targets: Mapping[str, float],
         rows.loc[ok, "lowercl"] = scored["lowercl"].to_numpy()
         rows.loc[ok, "uppercl"] = scored["uppercl"].to_numpy()
     rows["gap"] = (rows["target"] - rows["uptake"]).clip(lower=0)
-    needed = [math.ceil(t * d - 1e-9) - n if o else np.nan
-              for t, d, n, o in zip(rows["target"], rows["denominator"].astype(float),
-                                    rows["numerator"].astype(float), ok, strict=True)]
+    with np.errstate(invalid="ignore"):  # ceil(target x denominator) - numerator where known
+        needed = np.where(ok, np.ceil(rows["target"].to_numpy(dtype=float)
+                                      * rows["denominator"].to_numpy(dtype=float, na_value=np.nan)
+                                      - 1e-9)
+                          - rows["numerator"].to_numpy(dtype=float, na_value=np.nan), np.nan)
     rows["people_behind"] = pd.array(np.clip(needed, 0, None), dtype="Int64")
     rows["met_target"] = pd.array(rows["uptake"] >= rows["target"], dtype="boolean")
     rows.loc[~ok, "met_target"] = pd.NA
