@@ -287,9 +287,8 @@ def lsoa_gap_parts(store: Store, practice: pd.DataFrame,
             # join on the practice, as on its code)
             scopes.append(("pcn", rows.merge(members, on="practice"),
                            pa.array(np.asarray(areas, dtype=object), type=pa.large_string())))
-        text = {"period": period, "level": None, "registration_period": reg_period}
         for level, scoped, area_text in scopes:
-            text["level"] = level
+            text = {"period": period, "level": level, "registration_period": reg_period}
             yield from _apportioned(scoped, len(lsoas), len(codes), matrices, groups, group_tau2,
                                     min_patients if level != "all" else None, part_rows, text,
                                     area_text, lsoa_text, lsoa_name)
