@@ -157,12 +157,15 @@ def _lookup(values: pd.Series, frame: pd.DataFrame, keys: list[str]):
     return values.reindex(pd.MultiIndex.from_frame(frame[keys])).to_numpy()
 
 
+#: The lsoa_profile columns :func:`fragmented_lsoas` keeps.
+FRAGMENTED_COLUMNS = ("period", "unit_code", "patients", "pcns", "largest_pcn_code",
+                      "largest_pcn_pct", "imd_score", "lsoa_vintage")
+
+
 def fragmented_lsoas(lsoa_profile: pd.DataFrame) -> pd.DataFrame:
     """LSOAs where no PCN holds a majority of the registered residents (largest PCN <= 50%)."""
     if lsoa_profile is None or "largest_pcn_pct" not in lsoa_profile:
         return pd.DataFrame()
-    cols = ["period", "unit_code", "patients", "pcns", "largest_pcn_code", "largest_pcn_pct",
-            "imd_score", "lsoa_vintage"]
     frame = lsoa_profile[lsoa_profile["largest_pcn_pct"] <= 50.0]
-    frame = frame[[c for c in cols if c in frame]].rename(columns={"unit_code": "lsoa_code"})
+    frame = frame[[c for c in FRAGMENTED_COLUMNS if c in frame]].rename(columns={"unit_code": "lsoa_code"})
     return frame.reset_index(drop=True)

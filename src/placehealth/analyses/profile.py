@@ -37,6 +37,7 @@ import pandas as pd
 
 from placehealth import levels as lv
 from placehealth.analyses.footprint import (
+    FRAGMENTED_COLUMNS,
     fragmented_lsoas,
     group_lsoa,
     pcn_footprint,
@@ -51,7 +52,7 @@ from placehealth.analyses.matrix import (
     unit_lsoa_sums,
     unit_rows,
 )
-from placehealth.store import Store, to_engine
+from placehealth.store import Store, release_memory, to_engine
 
 #: Derived tables built here: level -> table.
 PROFILE_TABLES = lv.profile_tables()
@@ -159,19 +160,34 @@ def _own_sums(base: pd.DataFrame, values: pd.DataFrame, keys: list[str]) -> pd.D
     return pd.concat([base, n, d], axis=1)
 
 
+#: Base columns summed together by :func:`rollup` (a block at a time, not the whole base).
+ROLLUP_COLUMNS = 24
+
+
 def rollup(base: pd.DataFrame, members: pd.DataFrame, code: str) -> pd.DataFrame:
     """Sum base rows (indexed by period and ``code``) into units: members has ``code`` and
     unit_code, and ``period`` when membership changes from period to period."""
     on = [c for c in ("period", code) if c in members.columns]
-    # the keys joined, then the base rows taken once by position: merging the base itself
+    # the keys joined, then the base rows taken by position: merging the base itself
     # (400k LSOA rows x 140 sums a national year) copied it three times for every level
     keys = base.index.to_frame(index=False).assign(row=np.arange(len(base)))
     joined = members[[*on, "unit_code"]].drop_duplicates().merge(keys, on=on, how="inner")
-    rows = base.take(joined["row"].to_numpy())
-    rows.index = pd.MultiIndex.from_arrays([joined["period"], joined["unit_code"]], names=UNIT)
-    summed = rows.groupby(level=UNIT).sum()
-    summed["practices"] = (rows["patients"].gt(0).groupby(level=UNIT).sum()
-                           if code == "practice_code" else np.nan)
+    joined = joined[joined["period"].notna() & joined["unit_code"].notna()]  # (groupby's dropna)
+    # the units numbered once in sorted order (as grouping by the two index levels sorts
+    # them), and the rows taken and summed a block of columns at a time: a whole copy of a
+    # national year's LSOA base (0.45 GB) is not held beside it; each group's rows in the same
+    # order as before, so the same sums
+    units = pd.MultiIndex.from_arrays([joined["period"], joined["unit_code"]], names=UNIT)
+    ids, index = pd.factorize(units, sort=True)
+    at = joined["row"].to_numpy()
+    blocks = []
+    for lo in range(0, base.shape[1], ROLLUP_COLUMNS):
+        rows = base.iloc[:, lo:lo + ROLLUP_COLUMNS].take(at)
+        blocks.append(rows.groupby(ids).sum().set_axis(index.set_names(UNIT)))
+        del rows
+    summed = pd.concat(blocks, axis=1) if len(blocks) > 1 else blocks[0]
+    summed["practices"] = (pd.Series(base["patients"].to_numpy()[at] > 0).groupby(ids).sum()
+                           .to_numpy() if code == "practice_code" else np.nan)
     return summed
 
 
@@ -202,7 +218,9 @@ def _lsoa_pcns(data: PeriodData) -> ibis.Table | None:
 def _largest(rows: ibis.Table | pd.DataFrame, by: str) -> pd.DataFrame:
     """Per period and unit: how many ``by`` hold patients, the largest (ties: the lowest code),
     its patients and the unit total (in the engine: hash aggregates and a join, cheaper than a
-    sorted window)."""
+    sorted window; the per-unit aggregate is fetched and joined back as rows of its own, so
+    the engine reads ``rows`` twice instead of holding them between the two: a national
+    year's LSOA level is the whole 14.6M-row matrix, which DuckDB kept as a 0.7 GB CTE)."""
     if isinstance(rows, pd.DataFrame):
         grouped = rows.groupby(UNIT)
         first = rows.sort_values([*UNIT, "patients", by], ascending=[True, True, False, True])
@@ -211,6 +229,7 @@ def _largest(rows: ibis.Table | pd.DataFrame, by: str) -> pd.DataFrame:
                              "total": grouped["patients"].sum(), "count": grouped[by].count()})
     per_unit = rows.group_by(UNIT).aggregate(
         top=rows.patients.max(), total=rows.patients.sum(), count=rows[by].count())
+    per_unit = to_engine(per_unit.to_pyarrow(), rows)
     joined = rows.inner_join(per_unit, UNIT)
     joined = joined.filter(joined.patients == joined.top)
     top = joined.group_by(UNIT).aggregate(
@@ -444,6 +463,14 @@ def build_profiles(store: Store, *, imd_edition: str | None = None,
         written[name] = int(store.table(name).count().execute())
         return store.table(name)
 
+    def put(name: str, frame: pd.DataFrame) -> None:
+        # one batch (every period on one vintage): written now, so a national table is not
+        # held while the next is computed; else each batch's part kept for the whole
+        if len(batches) > 1:
+            tables.setdefault(name, []).append(frame)
+        else:
+            _write(store, name, [frame], written, False)
+
     try:
         for periods in batches:
             if progress:
@@ -451,8 +478,7 @@ def build_profiles(store: Store, *, imd_edition: str | None = None,
                     progress(period)
             data = period_data(store, periods, imd_edition)
             try:
-                for name, frame in _tables(store, data, keep).items():
-                    tables.setdefault(name, []).append(frame)
+                _tables(store, data, keep, put)
             finally:
                 data.release()
         for name, cached in parts.items():  # period order: each batch's rows in table order
@@ -467,16 +493,32 @@ def build_profiles(store: Store, *, imd_edition: str | None = None,
         for cached in parts.values():
             for part in cached:
                 part.release()
-    for name, frames in tables.items():
-        frames = [f for f in frames if not f.empty]
-        if not frames:
-            continue
-        frame = pd.concat(frames, ignore_index=True)
-        if len(batches) > 1:  # period order, each period's rows as built
-            frame = frame.sort_values("period", kind="stable", ignore_index=True)
-        store.replace_table(name, frame)
-        written[name] = len(frame)
+    for name in list(tables):
+        _write(store, name, tables.pop(name), written, len(batches) > 1)
     return written
+
+
+def _write(store: Store, name: str, frames: list[pd.DataFrame], written: dict[str, int],
+           batched: bool) -> None:
+    """Write a profile table from its parts (one per batch of periods; empty ones: nothing)."""
+    frames = [f for f in frames if not f.empty]
+    if not frames:
+        return
+    frame = pd.concat(frames, ignore_index=True)
+    frames.clear()
+    if batched:  # period order, each period's rows as built
+        frame = frame.sort_values("period", kind="stable", ignore_index=True)
+    store.replace_table(name, frame)
+    written[name] = len(frame)
+    del frame
+    _let_go(store)
+
+
+def _let_go(store: Store) -> None:
+    """Give back what a big write or query left held before the next: DuckDB's cached pages
+    (those written included) and its allocator's freed memory, pandas' and Arrow's."""
+    store.release_cache()
+    release_memory()
 
 
 def _batches(vintages: dict[str, int | None]) -> list[list[str]]:
@@ -504,8 +546,9 @@ def periods_tables(store: Store, periods: list[str],
         kept[name] = rows.cache()
         return kept[name]
 
+    out: dict[str, pd.DataFrame] = {}
     try:
-        out = _tables(store, data, keep)
+        _tables(store, data, keep, out.__setitem__)
         for name in ENGINE_TABLES:
             if name in kept:
                 out[name] = kept[name].to_pandas()
@@ -522,10 +565,11 @@ def periods_tables(store: Store, periods: list[str],
 ENGINE_TABLES = ("pcn_lsoa", "group_lsoa")
 
 
-def _tables(store: Store, data: PeriodData,
-            keep: Callable[[str, ibis.Table], ibis.Table]) -> dict[str, pd.DataFrame]:
-    """The tables of ``data``'s periods: the pandas ones returned, the PCN and group x LSOA
-    tables handed to ``keep`` (which writes or caches them, and returns their rows)."""
+def _tables(store: Store, data: PeriodData, keep: Callable[[str, ibis.Table], ibis.Table],
+            put: Callable[[str, pd.DataFrame], None]) -> None:
+    """The tables of ``data``'s periods: the pandas ones handed to ``put`` as each is made
+    (with what is computed from it), the PCN and group x LSOA tables to ``keep`` (which writes
+    or caches them, and returns their rows)."""
     # the PCN x LSOA table first: its window is the step's largest working set in the
     # engine, best met before the profiles are held in memory
     lsoas = pcn_lsoa(data)
@@ -533,30 +577,40 @@ def _tables(store: Store, data: PeriodData,
         lsoas = keep("pcn_lsoa", lsoas)
     else:
         lsoas = None
+    _let_go(store)  # (the window's sort leaves DuckDB holding ~0.6 GB it no longer uses)
     base = base_sums(data)
-    out: dict[str, pd.DataFrame] = {}
+    _let_go(store)
+    lsoa_profile = None
     for level in PROFILE_TABLES:
         with warnings.catch_warnings():
             if level != "practice":  # the mapping-period warning is given once
                 warnings.simplefilter("ignore", lv.LevelWarning)
             frame = level_profile(data, store, level, base)
         if frame is not None and len(frame):
-            out[PROFILE_TABLES[level]] = frame
-    out["pcn_footprint"] = pcn_footprint(lsoas)
+            put(PROFILE_TABLES[level], frame)
+            if level == "lsoa":
+                lsoa_profile = frame[[c for c in frame.columns if c in FRAGMENTED_COLUMNS]]
+        del frame
+    # the registered residents of each LSOA, apart: the base sums (a national year's LSOAs x
+    # ~130 sums) are let go here
+    registered = base.lsoa["patients"].copy()
+    del base
+    put("fragmented_lsoas", fragmented_lsoas(lsoa_profile))
+    del lsoa_profile
+    footprint = pcn_footprint(lsoas)
+    put("pcn_footprint", footprint)
     try:
         la_members = lv.lsoa_units(store, "la", vintage=data.lsoa_vintage)
     except LookupError:
         la_members = None
-    out["pcn_la"] = pcn_la(data, la_members, out["pcn_footprint"], base.lsoa["patients"])
-    out["fragmented_lsoas"] = fragmented_lsoas(out.get("lsoa_profile"))
+    put("pcn_la", pcn_la(data, la_members, footprint, registered))
     groups = memberships(store, "group", data)
     if groups:
         sums = unit_lsoa_sums(data, groups)
         rows = None
         if sums is not None and sums.count().execute():
             rows = keep("group_lsoa", group_lsoa(data, groups, sums))
-        out["group_footprint"] = pcn_footprint(rows, "group")
-    return out
+        put("group_footprint", pcn_footprint(rows, "group"))
 
 
 #: The order of period_tables' tables (as they were built before the x LSOA tables were
