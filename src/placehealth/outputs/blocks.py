@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -172,25 +173,50 @@ def _whole_dtypes(store: Store, table: str, columns: list[str]) -> dict[str, Any
 def frames(store: Store, table_plan: Plan) -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
     """The table's rows block by block, each in stored order and typed as the whole table is
     read, with their row numbers. Blocks in order are read as ranges of row numbers (a filter of
-    the scan, which DuckDB gives in stored order: sorted only if not); interleaved ones by a join of
-    the table with its groups' block numbers."""
-    on = " AND ".join(f"t.{quoted(c)} IS NOT DISTINCT FROM b.{quoted(c)}" for c in table_plan.fixed)
-    for block in range(table_plan.blocks):
-        if table_plan.in_order and table_plan.spans:
-            first, last = table_plan.spans[block]
-            rows = f"FROM {quoted(table_plan.table)} AS t WHERE t.rowid BETWEEN {first} AND {last}"
-        else:
-            rows = (f"FROM {quoted(table_plan.table)} AS t JOIN {quoted(_BLOCKS + table_plan.table)} AS b "
-                    f"ON {on} WHERE b.placehealth_block = {block} ORDER BY t.rowid")
-        frame = store.con.sql(f"SELECT t.rowid AS {ROW}, t.* {rows}").to_pandas()
-        row = frame.pop(ROW).to_numpy()
-        if len(row) > 1 and not (row[1:] > row[:-1]).all():
-            order = np.argsort(row, kind="stable")
-            frame, row = frame.iloc[order].reset_index(drop=True), row[order]
-        for column, kind in table_plan.dtypes.items():
-            if frame[column].dtype != kind:
-                frame[column] = frame[column].astype(kind)
-        yield frame, row
+    the scan, which DuckDB gives in stored order: sorted only if not), the next one read by a
+    second connection while the caller works on this one; interleaved ones by a join of the table
+    with its groups' block numbers."""
+    if not (table_plan.in_order and table_plan.spans):
+        for block in range(table_plan.blocks):
+            yield _typed(store.con.sql(_block_query(table_plan, block)).to_pandas(), table_plan)
+        return
+    cursor = store.con.con.cursor()  # the same database, read beside the caller's writes
+    reader = ibis.duckdb.from_connection(cursor)
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            ahead = pool.submit(lambda: reader.sql(_block_query(table_plan, 0)).to_pandas())
+            for block in range(table_plan.blocks):
+                frame = ahead.result()
+                if block + 1 < table_plan.blocks:
+                    ahead = pool.submit(lambda b=block + 1: reader.sql(_block_query(table_plan, b)).to_pandas())
+                yield _typed(frame, table_plan)
+                del frame
+    finally:
+        cursor.close()
+
+
+def _block_query(table_plan: Plan, block: int) -> str:
+    """The SQL giving a block's rows and their row numbers."""
+    if table_plan.in_order and table_plan.spans:
+        first, last = table_plan.spans[block]
+        rows = f"FROM {quoted(table_plan.table)} AS t WHERE t.rowid BETWEEN {first} AND {last}"
+    else:
+        on = " AND ".join(f"t.{quoted(c)} IS NOT DISTINCT FROM b.{quoted(c)}" for c in table_plan.fixed)
+        rows = (f"FROM {quoted(table_plan.table)} AS t JOIN {quoted(_BLOCKS + table_plan.table)} AS b "
+                f"ON {on} WHERE b.placehealth_block = {block} ORDER BY t.rowid")
+    return f"SELECT t.rowid AS {ROW}, t.* {rows}"
+
+
+def _typed(frame: pd.DataFrame, table_plan: Plan) -> tuple[pd.DataFrame, np.ndarray]:
+    """A block read with its row numbers: in stored order, typed as the whole table is read."""
+    row = frame.pop(ROW).to_numpy()
+    if len(row) > 1 and not (row[1:] > row[:-1]).all():
+        order = np.argsort(row, kind="stable")
+        frame, row = frame.iloc[order].reset_index(drop=True), row[order]
+    for column, kind in table_plan.dtypes.items():
+        if frame[column].dtype != kind:
+            frame[column] = frame[column].astype(kind)
+    return frame, row
 
 
 def write(store: Store, table_plan: Plan, policies: list[Policy], names: list[str],
