@@ -590,12 +590,11 @@ class Store:
         if self.has(spec.name):
             self._delete_partitions(spec, frame[list(spec.partition)].drop_duplicates().astype(str))
 
-    def replace_table(self, name: str,
-                      frame: pd.DataFrame | pa.Table | ibis.Table | Iterable[pa.Table]) -> None:
+    def replace_table(self, name: str, frame: pd.DataFrame | pa.Table | ibis.Table) -> None:
         """Write a table whole (built by an analysis, Arrow rows, or an expression of this engine,
         whose rows the engine writes without passing through Python), atomically replacing any
-        old one; inside a transaction, committed with it. ``frame`` may also be the table's rows
-        as parts (:meth:`replace_table_in_parts`)."""
+        old one; inside a transaction, committed with it (in parts:
+        :meth:`replace_table_in_parts`)."""
         if isinstance(frame, ibis.Table):
             raw = self._raw
             if raw is None:  # staged from the expression and renamed into place at commit
@@ -605,9 +604,6 @@ class Store:
             self.con._run_pre_execute_hooks(frame)  # in-memory tables it joins
             with self.transaction():
                 raw.execute(f'CREATE OR REPLACE TABLE "{name}" AS {self.con.compile(frame)}')
-            return
-        if not isinstance(frame, pd.DataFrame | pa.Table):
-            self.replace_table_in_parts(name, frame)
             return
         arrow = frame if isinstance(frame, pa.Table) else pa.Table.from_pandas(frame, preserve_index=False)
         raw = self._raw
@@ -623,7 +619,7 @@ class Store:
             finally:
                 raw.unregister("_placehealth_rows")
 
-    def replace_table_in_parts(self, name: str, parts: Iterable[pa.Table]) -> None:
+    def replace_table_in_parts(self, name: str, parts: Iterable[pa.Table]) -> int:
         """Write a table from its rows in parts (Arrow tables of the same columns, in order, at
         least one), atomically replacing any old one, as :meth:`replace_table` does with the
         whole. On DuckDB each part is written as it comes, so the parts may be made while the
@@ -631,7 +627,8 @@ class Store:
         (a transaction holds every row it writes in memory until it commits: 1.5 GB for
         England's 6M LSOA gap rows) and let go of by DuckDB's cache, and the staged table is
         renamed into place in one transaction (a staged table an interrupted write left is
-        dropped by the next). Other engines: the parts staged together, as one table is."""
+        dropped by the next). Other engines: the parts staged together, as one table is.
+        Returns the rows written."""
         raw = self._raw
         if raw is None:
             rows = list(parts)
@@ -639,7 +636,7 @@ class Store:
                 raise ValueError(f"{name}: no parts to write")
             with self.transaction():
                 self._pending[name] = _Pending(None, rows, None)
-            return
+            return sum(part.num_rows for part in rows)
         prefix = f"{STAGED}{name}__"
         for (left,) in raw.execute(
                 "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
@@ -648,7 +645,7 @@ class Store:
             raw.execute(f'DROP TABLE IF EXISTS "{left}"')
         staged = f"{prefix}{uuid.uuid4().hex[:12]}"
         try:
-            written = 0
+            written = rows = 0
             for arrow in parts:
                 raw.register("_placehealth_rows", arrow)
                 try:
@@ -658,6 +655,7 @@ class Store:
                                     f'INSERT INTO "{staged}" SELECT * FROM _placehealth_rows')
                 finally:
                     raw.unregister("_placehealth_rows")
+                rows += arrow.num_rows
                 del arrow
                 written += 1
                 self.release_cache()  # the pages written
@@ -669,6 +667,7 @@ class Store:
         except BaseException:
             raw.execute(f'DROP TABLE IF EXISTS "{staged}"')
             raise
+        return rows
 
     def memory_limit(self) -> str:
         """DuckDB's memory limit as last set here (DuckDB shows it cut to one decimal: set back
@@ -681,6 +680,13 @@ class Store:
         self.con.con.execute(f"SET memory_limit = '{limit}'")
         shown = self.con.con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
         self._memory_limits[shown] = limit
+
+    def let_go(self) -> None:
+        """Give back what a step, a big write or a query left held before the next: DuckDB's
+        cached pages (:meth:`release_cache`) and the allocators' freed memory
+        (:func:`release_memory`)."""
+        self.release_cache()
+        release_memory()
 
     def release_cache(self) -> None:
         """Empty DuckDB's buffer cache (the pages of the tables read so far, which it keeps until

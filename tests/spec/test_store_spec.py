@@ -94,7 +94,7 @@ def test_a_derived_table_written_in_parts_is_its_parts_and_replaces_the_old_one_
                             "n": [float(first), float(first + 1)]})
             seen.append(store.read("derived")["unit_code"].tolist())  # read between the parts
 
-    store.replace_table_in_parts("derived", parts())
+    assert store.replace_table_in_parts("derived", parts()) == 6  # the rows written
     assert seen == [["old"]] * 3  # the old table until the new one is whole
     got = store.table("derived").order_by("n").to_pandas()
     assert got["unit_code"].tolist() == ["u1", "u2", "u3", "u4", "u5", "u6"]

@@ -14,8 +14,6 @@ from contextlib import nullcontext
 
 import pandas as pd
 
-from placehealth.store import release_memory
-
 BUILD_STEPS: list[tuple[str, str]] = [
     ("profiles", "placehealth.analyses.profile:build"),
     # need reads practice_profile: keep it after the profile steps
@@ -55,8 +53,7 @@ def build_all(store, progress: Callable[[str], None] | None = None,
             if notes is not None:
                 warnings.simplefilter("always")
             written.update(step(store))
-        store.release_cache()  # what the step read, and
-        release_memory()  # what it freed, given back before the next one
+        store.let_go()  # what the step read and freed, given back before the next one
         for warning in caught or ():
             text = str(warning.message)
             if issubclass(warning.category, UserWarning) and text not in notes:

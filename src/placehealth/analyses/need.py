@@ -521,13 +521,6 @@ def _computed(store: Store, adjust_for: Iterable[str],
         yield "uptake_gap", uptake_gaps(store, targets, mappings=mappings)
 
 
-def _counted(parts: Iterable[pa.Table], sizes: list[int]) -> Iterator[pa.Table]:
-    """``parts``, each one's number of rows appended to ``sizes`` as it goes."""
-    for part in parts:
-        sizes.append(part.num_rows)
-        yield part
-
-
 def _at_least_one(parts: Iterable[pa.Table], columns: list[str]) -> Iterator[pa.Table]:
     """``parts``, or the typed empty table (:func:`empty`) when there are none."""
     given = False
@@ -567,9 +560,7 @@ def build(store: Store, adjust_for: Iterable[str] | None = None,
             store.replace_table(name, frame)
             written[name] = len(frame)
         else:  # Arrow parts, each written as it is made
-            sizes: list[int] = []
-            store.replace_table_in_parts(name, _counted(frame, sizes))
-            written[name] = sum(sizes)
+            written[name] = store.replace_table_in_parts(name, frame)
         del frame  # before the next table is computed
     return written
 

@@ -52,7 +52,7 @@ from placehealth.analyses.matrix import (
     unit_lsoa_sums,
     unit_rows,
 )
-from placehealth.store import Store, release_memory, to_engine
+from placehealth.store import Store, to_engine
 
 #: Derived tables built here: level -> table.
 PROFILE_TABLES = lv.profile_tables()
@@ -511,14 +511,7 @@ def _write(store: Store, name: str, frames: list[pd.DataFrame], written: dict[st
     store.replace_table(name, frame)
     written[name] = len(frame)
     del frame
-    _let_go(store)
-
-
-def _let_go(store: Store) -> None:
-    """Give back what a big write or query left held before the next: DuckDB's cached pages
-    (those written included) and its allocator's freed memory, pandas' and Arrow's."""
-    store.release_cache()
-    release_memory()
+    store.let_go()
 
 
 def _batches(vintages: dict[str, int | None]) -> list[list[str]]:
@@ -577,9 +570,9 @@ def _tables(store: Store, data: PeriodData, keep: Callable[[str, ibis.Table], ib
         lsoas = keep("pcn_lsoa", lsoas)
     else:
         lsoas = None
-    _let_go(store)  # (the window's sort leaves DuckDB holding ~0.6 GB it no longer uses)
+    store.let_go()  # (the window's sort leaves DuckDB holding ~0.6 GB it no longer uses)
     base = base_sums(data)
-    _let_go(store)
+    store.let_go()
     lsoa_profile = None
     for level in PROFILE_TABLES:
         with warnings.catch_warnings():

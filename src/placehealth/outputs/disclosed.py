@@ -204,8 +204,7 @@ def write_all(store: Store, policies: Iterable[str | Policy] = tuple(PRESETS),
                 if not pending[done]:  # nothing else is made from it: let it go
                     for by_policy in made.values():
                         by_policy.pop(done, None)
-            store.release_cache()
-            release_memory()
+            store.let_go()
     kept = [r for r in rows if r["table_name"] in prints]
     store.con.create_table(LEDGER, pd.DataFrame(kept, columns=LEDGER_COLUMNS).astype({"rows": "int64"}),
                            database=SCHEMA, overwrite=True)
