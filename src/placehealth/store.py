@@ -430,7 +430,7 @@ class Store:
         raw.register("_placehealth_rows", arrow)
         try:
             cols = ", ".join(f'"{c}"' for c in frame.columns)
-            with _one_thread(raw):
+            with one_thread(raw):
                 raw.execute(f'INSERT INTO "{name}" ({cols}) SELECT {cols} FROM _placehealth_rows')
         finally:
             raw.unregister("_placehealth_rows")
@@ -614,7 +614,7 @@ class Store:
         with self.transaction():
             raw.register("_placehealth_rows", arrow)
             try:
-                with _one_thread(raw):
+                with one_thread(raw):
                     raw.execute(f'CREATE OR REPLACE TABLE "{name}" AS SELECT * FROM _placehealth_rows')
             finally:
                 raw.unregister("_placehealth_rows")
@@ -649,7 +649,7 @@ class Store:
             for arrow in parts:
                 raw.register("_placehealth_rows", arrow)
                 try:
-                    with _one_thread(raw):
+                    with one_thread(raw):
                         raw.execute(f'CREATE TABLE "{staged}" AS SELECT * FROM _placehealth_rows'
                                     if not written else
                                     f'INSERT INTO "{staged}" SELECT * FROM _placehealth_rows')
@@ -729,7 +729,7 @@ _HAS = ("SELECT 1 FROM information_schema.tables WHERE table_catalog IN (current
 
 
 @contextmanager
-def _one_thread(raw) -> Iterator[None]:
+def one_thread(raw) -> Iterator[None]:
     """DuckDB on one thread while rows from Python are written: its order-keeping parallel
     insert costs more CPU than a serial one (6.2M population rows: 9 CPU-s against 5; England's
     prevalence_gap_lsoa, 6M rows, written whole: 14.2 against 13.1, 21.2 s wall against 18.8 at
