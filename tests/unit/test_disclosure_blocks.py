@@ -13,7 +13,13 @@ import pandas as pd
 import pytest
 
 from placehealth.outputs import blocks, disclosed
-from placehealth.outputs.disclosure import get_policy, protect, same_protection
+from placehealth.outputs.disclosure import (
+    SUPPRESSED,
+    get_policy,
+    protect,
+    protect_each,
+    same_protection,
+)
 from placehealth.store import Store
 
 TABLE = "prevalence_gap_lsoa"  # fixed: period, level, group_code; dimensions: area_code, lsoa_code
@@ -268,3 +274,28 @@ def test_a_policy_protecting_alike_is_copied_in_the_engine(copies):
     at_first_difference = [m for m in copies["blocks", "mirrored"] if m[0].endswith(TABLE)]
     assert len(at_first_difference) == 1 and 0 < at_first_difference[0][2] < len(copies["raw"][TABLE])
     assert not [m for m in copies["whole", "mirrored"] if m[0].endswith(TABLE)]
+
+
+def test_protected_under_several_policies_at_once_as_under_each_alone(demo_db):
+    """``protect_each`` shares the rows' groups and the values recomputed from rounded counts
+    between policies: every protected table of the demo place (profiles' shares, need's O/E,
+    uptake's proportions, Core20PLUS5's sides, the registrations) comes out as under each policy
+    alone, for the presets and a rule with other rounding and threshold."""
+    policies = [get_policy("opensafely"), get_policy("nhs_england"),
+                replace(get_policy("nhs_england"), name="tens", suppress_max=10, rounding=10)]
+    checked, hidden = [], 0
+    with Store(demo_db, read_only=True) as store:
+        for table in store.list_tables():
+            if table in disclosed.SKIP or not disclosed.needs_protection(store, table):
+                continue
+            frame = store.read(table)
+            if frame.empty:
+                continue
+            together = protect_each(frame, table, policies)
+            for policy, out in zip(policies, together, strict=True):
+                alone = protect(frame, table, policy)
+                pd.testing.assert_frame_equal(out, alone, check_exact=True)
+                hidden += int((alone[SUPPRESSED] != "").sum())
+            checked.append(table)
+    assert {"prevalence_gap_lsoa", "uptake_gap", "pcn_profile", "registrations_lsoa"} <= set(checked)
+    assert hidden > 100

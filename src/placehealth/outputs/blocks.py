@@ -29,7 +29,13 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from placehealth.outputs.disclosure import SUPPRESSED, Policy, protect, rule_for, same_protection
+from placehealth.outputs.disclosure import (
+    SUPPRESSED,
+    Policy,
+    protect_each,
+    rule_for,
+    same_protection,
+)
 from placehealth.store import Store, one_thread
 
 #: Rows protected at once: a fixed group larger than this is one block by itself.
@@ -242,14 +248,13 @@ def write(store: Store, table_plan: Plan, policies: list[Policy], names: list[st
                 if rows[0]:
                     mirror(store, database, names[0], names[i])
                     types[i], rows[i] = copy.deepcopy(types[0]), rows[0]
-        first = None
-        for i, policy in enumerate(policies):
-            out = first if same[i] and first is not None else \
-                protect(frame, table_plan.table, policy, varying=table_plan.varying)
-            if i == 0:
-                first = out
+        own = [i for i in range(len(policies)) if not same[i] or i == 0]  # protected here
+        outs = dict(zip(own, protect_each(frame, table_plan.table, [policies[i] for i in own],
+                                          varying=table_plan.varying), strict=True))
+        for i in range(len(policies)):
             if mirrored[i]:
                 continue
+            out = outs.get(i, outs[0])
             changed = [c for c in sorted(kept) if not unchanged(out, frame, c)]
             if changed:
                 raise Changed(changed)
@@ -264,7 +269,7 @@ def write(store: Store, table_plan: Plan, policies: list[Policy], names: list[st
             put(store, stored, names[i], database, append=rows[i] > 0)
             rows[i] += len(out)
             del out, stored
-        del frame, first
+        del frame, outs
     for i in range(1, len(policies)):
         if mirrored[i]:
             mirror(store, database, names[0], names[i])

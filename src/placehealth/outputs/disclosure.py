@@ -451,12 +451,14 @@ def _with_inferred_derived(rule: TableRule, frame: pd.DataFrame) -> TableRule:
 
 # ----------------------------------------------------------------------------- protection
 def suppression_mask(frame: pd.DataFrame, rule: TableRule, policy: Policy,
-                     varying: Collection[str] | None = None) -> pd.DataFrame:
+                     varying: Collection[str] | None = None,
+                     groups: dict[tuple, list[np.ndarray]] | None = None) -> pd.DataFrame:
     """Boolean frame (count columns x rows): True where a count must be hidden (primary+secondary).
 
     Groups never span two values of the rule's ``fixed`` columns, so a table may be protected a
     block of them at a time; ``varying`` then names the dimensions with more than one value in
-    the whole table (by default, those of ``frame``)."""
+    the whole table (by default, those of ``frame``). ``groups`` keeps the rows' group numbers
+    found here for another call on the same frame (another policy)."""
     mask = pd.DataFrame(False, index=frame.index, columns=list(rule.counts))
     fixed = [c for c in rule.fixed if c in frame]
     # A dimension with one value adds nothing up (e.g. sex = ALL only): leaving it out lets a
@@ -464,7 +466,8 @@ def suppression_mask(frame: pd.DataFrame, rule: TableRule, policy: Policy,
     dimensions = [c for c in rule.dimensions if c in frame
                   and (c in varying if varying is not None else frame[c].nunique(dropna=False) > 1)]
     groupings = [fixed + [d for d in dimensions if d != along] for along in dimensions]
-    group_ids: list[np.ndarray] = []
+    key = tuple(tuple(keys) for keys in groupings)
+    groups = {} if groups is None else groups
     for column in rule.counts:
         if column not in frame:
             continue
@@ -474,8 +477,9 @@ def suppression_mask(frame: pd.DataFrame, rule: TableRule, policy: Policy,
             continue
         hidden = small.copy()
         if groupings:
-            group_ids = group_ids or _group_ids(frame, groupings)  # made once, for every count
-            hidden = _complementary(values.to_numpy(dtype="float64"), hidden, group_ids, policy)
+            if key not in groups:  # found once, for every count (and policy)
+                groups[key] = _group_ids(frame, groupings)
+            hidden = _complementary(values.to_numpy(dtype="float64"), hidden, groups[key], policy)
         mask[column] = hidden
     return mask
 
@@ -678,15 +682,43 @@ def protect(frame: pd.DataFrame, table: str | None = None,
     rows holding whole groups of its rule's ``fixed`` columns is protected as in the whole table
     when ``varying`` names the dimensions that vary in the whole (:func:`suppression_mask`).
     """
-    policy = get_policy(policy)
+    return protect_each(frame, table, [get_policy(policy)], varying)[0]
+
+
+def protect_each(frame: pd.DataFrame, table: str | None, policies: list[Policy],
+                 varying: Collection[str] | None = None) -> list[pd.DataFrame]:
+    """:func:`protect` of the frame under each policy, with what no policy changes done once:
+    the rows' groups along each dimension, and the values recomputed from rounded counts
+    (shares, O/E ratios and limits, proportions, the sides of a split), which read a policy only
+    through its rounding (computed once per rounding)."""
     rule = rule_for(table, frame)
     dropped = [SUPPRESSED, *WITHHELD.get(table or "", ())]
     out = frame.drop(columns=[c for c in dropped if c in frame])
     counts = [c for c in rule.counts if c in out]
     if not counts:
         out[SUPPRESSED] = ""
-        return out
-    mask = suppression_mask(out, rule, policy, varying)
+        return [out if i == 0 else out.copy() for i in range(len(policies))]
+    groups: dict[tuple, list[np.ndarray]] = {}  # the rows' groups, found once for every policy
+    recomputed: dict[int, pd.DataFrame] = {}  # per rounding
+    protected = []
+    for policy in policies:
+        hidden = _hidden(out, rule, counts, policy, varying, groups)
+        if policy.rounding not in recomputed:
+            recomputed[policy.rounding] = _recomputed(out, rule, counts, policy)
+        done = recomputed[policy.rounding].copy(deep=False)  # copy-on-write: hiding makes new columns
+        for column in hidden.columns:
+            if hidden[column].any():
+                done.loc[hidden[column].to_numpy(), column] = None
+        done[SUPPRESSED] = suppressed_names(hidden)
+        protected.append(done)
+    return protected
+
+
+def _hidden(out: pd.DataFrame, rule: TableRule, counts: list[str], policy: Policy,
+            varying: Collection[str] | None, groups: dict[tuple, list[np.ndarray]]) -> pd.DataFrame:
+    """Which cells of the frame the policy hides: counts (primary and secondary), values derived
+    from a hidden count, and shares whose implied count is small (and their complements)."""
+    mask = suppression_mask(out, rule, policy, varying, groups)
     hidden = pd.DataFrame(False, index=out.index, columns=list(out.columns))
     for column in counts:
         hidden[column] = mask[column].to_numpy()
@@ -700,24 +732,23 @@ def protect(frame: pd.DataFrame, table: str | None = None,
         share_hidden = _share_mask(out, rule, policy)
         for column in share_hidden.columns:
             hidden[column] = share_hidden[column].to_numpy() | any_count
-    for column, value in _reshared(out, rule, policy).items():
-        out[column] = value
-    for column, value in _observed_expected(out, rule, policy).items():
-        out[column] = value
-    for column, value in _proportion(out, rule, policy).items():
-        out[column] = value
-    for column, value in _sides(out, rule, policy).items():
-        out[column] = value
+    return hidden
+
+
+def _recomputed(out: pd.DataFrame, rule: TableRule, counts: list[str], policy: Policy) -> pd.DataFrame:
+    """The frame as protection publishes it before hiding: values recomputed from the rounded
+    counts, indices to few decimals, then the counts rounded (the policy is read only through
+    its rounding)."""
+    done = out.copy(deep=False)
+    for part in (_reshared, _observed_expected, _proportion, _sides):
+        for column, value in part(done, rule, policy).items():
+            done[column] = value
     for column, digits in rule.decimals.items():
-        if column in out:
-            out[column] = pd.to_numeric(out[column], errors="coerce").round(digits)
+        if column in done:
+            done[column] = pd.to_numeric(done[column], errors="coerce").round(digits)
     for column in counts:
-        out[column] = policy.round(out[column])
-    for column in hidden.columns:
-        if hidden[column].any():
-            out.loc[hidden[column].to_numpy(), column] = None
-    out[SUPPRESSED] = suppressed_names(hidden)
-    return out
+        done[column] = policy.round(done[column])
+    return done
 
 
 def same_protection(frame: pd.DataFrame, table: str | None, a: Policy, b: Policy) -> bool:
