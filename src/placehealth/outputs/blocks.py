@@ -165,14 +165,17 @@ def _whole_dtypes(store: Store, table: str, columns: list[str]) -> dict[str, Any
     """The pandas type of each column as the whole table is read (``Store.read``): that of a few
     rows holding, for every column, a null where the table has one and a value where it has one
     (the first row, and for each column with nulls, its first null and first value)."""
-    counts = store.con.con.execute(
-        f"SELECT min(rowid), {', '.join(f'count(*) - count({quoted(c)})' for c in columns)} "
-        f"FROM {quoted(table)}").fetchone()
+    con = store.con.con
+    counts = con.execute(f"SELECT min(rowid), {', '.join(f'count(*) - count({quoted(c)})' for c in columns)} "
+                         f"FROM {quoted(table)}").fetchone()
     nulls = [c for c, n in zip(columns, counts[1:], strict=True) if n]
-    firsts = ", ".join([str(counts[0])] + [f"min(rowid) FILTER (WHERE {quoted(c)} IS {state} NULL)"
-                                           for c in nulls for state in ("", "NOT")])
+    rows = {counts[0]}
+    if nulls:
+        firsts = ", ".join(f"min(rowid) FILTER (WHERE {quoted(c)} IS {state} NULL)"
+                           for c in nulls for state in ("", "NOT"))
+        rows |= {r for r in con.execute(f"SELECT {firsts} FROM {quoted(table)}").fetchone() if r is not None}
     sample = store.con.sql(f"SELECT * FROM {quoted(table)} WHERE rowid IN "
-                           f"(SELECT unnest([{firsts}]) FROM {quoted(table)})").to_pandas()
+                           f"({', '.join(str(int(r)) for r in sorted(rows))})").to_pandas()
     return sample.dtypes.to_dict()
 
 
