@@ -290,3 +290,51 @@ def test_simulation_memory_is_bounded_by_the_chunk(monkeypatch):
     assert len(out) == 100
     # All draws at once would be 100 x 10,000 x 10 float32 = 40 MB (80 MB as float64).
     assert peak < 10_000_000
+
+
+def test_row_quantiles_are_numpys_bit_for_bit():
+    from placehealth.measures.inequality import row_quantiles
+
+    rng = np.random.default_rng(21)
+    odd = rng.standard_normal((40, 1000))
+    odd[3, 5], odd[4, 7], odd[5, 1], odd[6] = np.nan, np.inf, -np.inf, np.inf
+    odd[7, 4], odd[8] = 1e200, 0.0  # squares overflow; no spread
+    rows = [rng.standard_normal((300, 1000)) * 3 + 1, rng.standard_cauchy((300, 1000)),
+            np.round(rng.standard_normal((300, 1000)), 1),  # ties
+            rng.exponential(size=(300, 1001)), odd, rng.standard_normal((0, 1000)),
+            rng.standard_normal((200, 1000)).astype(np.float32)]
+    for x in rows:
+        for probs in ([0.025, 0.975], [(1 - 0.95) / 2, (1 + 0.95) / 2, 0.001, 0.999], [0.05],
+                      [0.9], [0.5], [0.0, 1.0], [0.2, 0.8]):
+            expected = np.quantile(x.copy(), probs, axis=1)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                got = row_quantiles(x, probs)
+            assert got.dtype == expected.dtype and got.shape == expected.shape
+            np.testing.assert_array_equal(got, expected, strict=True)
+
+
+def test_row_quantiles_find_the_tails_without_numpy_quantile(monkeypatch):
+    from placehealth.measures import inequality
+
+    x = np.random.default_rng(22).standard_normal((500, 1000))
+    expected = np.quantile(x, [0.025, 0.975], axis=1)
+    monkeypatch.setattr(inequality.np, "quantile", None)  # any row handed to it fails
+    np.testing.assert_array_equal(inequality.row_quantiles(x, [0.025, 0.975]), expected)
+
+
+@pytest.mark.parametrize("kind,value_type,transform", [("other", 0, False), ("rate", 1, True),
+                                                       ("proportion", 2, True)])
+def test_simulated_limits_do_not_depend_on_the_areas_drawn_at_a_time(monkeypatch, kind,
+                                                                    value_type, transform):
+    from placehealth.measures import inequality
+
+    frame = _areas(kind=kind, n_areas=150, k=5)
+    args = dict(lower_cl="lo", upper_cl="hi", group_by="area", value_type=value_type,
+                transform=transform, repetitions=1000, rii=True, seed=4, threads=1)
+    monkeypatch.setattr(inequality, "CHUNK_ELEMENTS", 100_000)  # 50 areas a chunk: 3 streams
+    whole = sii(frame, "q", "pop", "v", **args)
+    monkeypatch.setattr(inequality, "CACHE_AREAS", 7)
+    pd.testing.assert_frame_equal(sii(frame, "q", "pop", "v", **args), whole, check_exact=True)
+    monkeypatch.setattr(inequality, "CACHE_AREAS", 1_000)
+    pd.testing.assert_frame_equal(sii(frame, "q", "pop", "v", **args), whole, check_exact=True)
