@@ -92,13 +92,18 @@ def assign_quantiles(units: pd.DataFrame, k: int,
     return out[full]
 
 
-def _lsoa_scores(store: Store, codes: Iterable[str]) -> pd.DataFrame | None:
-    """IMD score and national decile of each LSOA, from the edition covering most of ``codes``."""
+def _imd_rows(store: Store) -> pd.DataFrame | None:
+    """Every edition's IMD score and national decile of each LSOA (None: no IMD loaded)."""
     if not store.has("imd"):
         return None
     t = store.table("imd")
-    imd = t.filter(t.domain == "imd").select("edition", "lsoa_code", "score", "decile").to_pandas()
-    if imd.empty:
+    return t.filter(t.domain == "imd").select("edition", "lsoa_code", "score", "decile").to_pandas()
+
+
+def _lsoa_scores(imd: pd.DataFrame | None, codes: Iterable[str]) -> pd.DataFrame | None:
+    """IMD score and national decile of each LSOA, from the edition covering most of ``codes``
+    (``imd``: :func:`_imd_rows`)."""
+    if imd is None or imd.empty:
         return None
     codes = set(codes)
     cover = imd[imd["lsoa_code"].isin(codes)].groupby("edition").size()
@@ -126,6 +131,31 @@ def _quiet_units(store: Store, level: str, period: str) -> pd.DataFrame | None:
     except (LookupError, KeyError, ValueError):
         return None
     return units if len(units) else None
+
+
+class _Reads:
+    """The reads the parts of the unit rows share, each made once: practices' deprivation scores
+    and each level's units by period, and the IMD rows."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.made: dict[tuple[str, ...], pd.DataFrame | None] = {}
+
+    def _once(self, key: tuple[str, ...], make: Callable[[], pd.DataFrame | None]
+              ) -> pd.DataFrame | None:
+        if key not in self.made:
+            self.made[key] = make()
+        return self.made[key]
+
+    def practice_scores(self, period: str) -> pd.DataFrame | None:
+        return self._once(("scores", period), lambda: _practice_scores(self.store, period))
+
+    def units(self, level: str, period: str) -> pd.DataFrame | None:
+        return self._once(("units", level, period),
+                          lambda: _quiet_units(self.store, level, period))
+
+    def imd(self) -> pd.DataFrame | None:
+        return self._once(("imd",), lambda: _imd_rows(self.store))
 
 
 #: The columns of ``prevalence_gap_lsoa`` the inequality views read.
@@ -164,7 +194,9 @@ def _lsoa_rows(lsoa: Rows, period: str | None = None, level: str | None = None,
         t = t.filter(t.group_code.isin(groups))
     if areas is not None:
         t = t.filter((t.area_code >= areas[0]) & (t.area_code <= areas[1]))
-    return t.select(*columns).to_pandas()
+    # through Arrow: the frame ibis's to_pandas gives (text as Arrow-backed str, the same
+    # columns, types and index), without its column by column conversion of millions of rows
+    return t.select(*columns).to_pyarrow().to_pandas()
 
 
 def _lsoa_summary(lsoa: Rows, period: str) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -222,32 +254,26 @@ def _plan(store: Store, practice: pd.DataFrame, lsoa: Rows,
     (a frame, or the stored ``prevalence_gap_lsoa``) is summed up inside the engine here and
     read a block of areas at a time later."""
     parts = []
-    members = {}
-
-    def quiet_units(level: str, period: str) -> pd.DataFrame | None:
-        if (level, period) not in members:
-            members[level, period] = _quiet_units(store, level, period)
-        return members[level, period]
-
+    reads = _Reads(store)
     periods = sorted(practice["period"].unique()) if len(practice) else []
     for pi, period in enumerate(periods):
         rows = practice[(practice["period"] == period) & practice["expected"].notna()]
-        scores = _practice_scores(store, period)
+        scores = reads.practice_scores(period)
         counts, codes = _lsoa_summary(lsoa, period)
-        lsoa_scores = (_lsoa_scores(store, codes["lsoa_code"].unique()) if len(counts)
+        lsoa_scores = (_lsoa_scores(reads.imd(), codes["lsoa_code"].unique()) if len(counts)
                        else None)
         scored = _known(lsoa_scores["lsoa_code"]) if lsoa_scores is not None else set()
         for li, level in enumerate(levels.levels_for("inequality")):
             index = (0, pi, li)
             at_level = counts[counts["level"] == level]
             if lsoa_scores is not None and len(at_level):  # the level's own LSOA apportioning
-                names = quiet_units(level, period)
+                names = reads.units(level, period)
                 parts.append(_Part(
                     index, level, _known(codes.loc[codes["level"] == level, "lsoa_code"]) & scored,
                     build=partial(_lsoa_part, lsoa, period, level, lsoa_scores, names),
                     sizes=2 * at_level.groupby("area_code")["rows"].sum()))
             elif levels.get(level).kind == levels.PLACE:
-                places = quiet_units(level, period)
+                places = reads.units(level, period)
                 if places is None or lsoa_scores is None or not len(counts):
                     continue
                 units = (_known(codes.loc[codes["level"] == "all", "lsoa_code"]) & scored
@@ -255,7 +281,7 @@ def _plan(store: Store, practice: pd.DataFrame, lsoa: Rows,
                 parts.append(_Part(index, level, units, build=partial(
                     _place_part, lsoa, period, level, places, lsoa_scores)))
             elif scores is not None:
-                units_of = quiet_units(level, period)
+                units_of = reads.units(level, period)
                 if units_of is None:
                     continue
                 units = (_known(rows["practice_code"]) & _known(units_of["practice_code"])
@@ -264,7 +290,7 @@ def _plan(store: Store, practice: pd.DataFrame, lsoa: Rows,
                     _practice_part, rows, units_of, scores, level, period)))
     if uptake is not None and len(uptake):
         parts.extend(_Part(index, level, _known(frame["unit_code"]), frame=frame)
-                     for index, level, frame in _uptake_units(store, uptake))
+                     for index, level, frame in _uptake_units(reads, uptake))
     return parts
 
 
@@ -477,7 +503,7 @@ def _concat_categorical(parts: list[pd.DataFrame]) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-def _uptake_units(store: Store, uptake: pd.DataFrame
+def _uptake_units(reads: _Reads, uptake: pd.DataFrame
                   ) -> Iterator[tuple[tuple[int, ...], str, pd.DataFrame]]:
     """Uptake rows as units, as (index among the parts, level, rows): practices within PCNs,
     Sub-ICBs and ICBs (by practice IMD score); LSOAs (files by LSOA) within local authorities
@@ -486,11 +512,11 @@ def _uptake_units(store: Store, uptake: pd.DataFrame
                     & (uptake["denominator"] > 0)]
     rows = usable[usable["area_level"] == "practice"]
     for pi, (period, by_period) in enumerate(rows.groupby("period")):
-        scores = _practice_scores(store, period)
+        scores = reads.practice_scores(period)
         if scores is None:
             continue
         for li, level in enumerate(levels.levels_for("inequality", levels.PRACTICE)):
-            members = _quiet_units(store, level, period)
+            members = reads.units(level, period)
             if members is None:
                 continue
             units = by_period.merge(members, left_on="area_code", right_on="practice_code")
@@ -499,10 +525,10 @@ def _uptake_units(store: Store, uptake: pd.DataFrame
             if len(part):
                 yield (1, pi, li), level, part
     lsoa_rows = usable[usable["area_level"] == "lsoa"]
-    scores = _lsoa_scores(store, lsoa_rows["area_code"].unique()) if len(lsoa_rows) else None
+    scores = _lsoa_scores(reads.imd(), lsoa_rows["area_code"].unique()) if len(lsoa_rows) else None
     for li, level in enumerate(levels.levels_for("inequality", levels.PLACE)
                                if scores is not None else ()):
-        places = _quiet_units(store, level, "")
+        places = reads.units(level, "")
         if places is not None:
             units = lsoa_rows.merge(places, left_on="area_code", right_on="lsoa_code")
             units = units.merge(scores[["lsoa_code", "score"]], on="lsoa_code")
@@ -722,7 +748,7 @@ def core20plus5(store: Store, gap: pd.DataFrame, lsoa: Rows,
     long = pcn_gap.melt(id_vars=[*keys, "area_name"], value_vars=["ratio", "missing"],
                         var_name="measure", value_name="all_value")
     scopes = _lsoa_rows(lsoa, level="pcn", groups=list(groups))
-    scores = _lsoa_scores(store, scopes["lsoa_code"].unique()) if len(scopes) else None
+    scores = _lsoa_scores(_imd_rows(store), scopes["lsoa_code"].unique()) if len(scopes) else None
     share = pd.DataFrame(columns=["period", "area_code", "core20_patients", "patients", "core20_share"])
     if scores is not None:
         scoped = scopes.merge(scores[["lsoa_code", "decile"]], on="lsoa_code", how="left")
