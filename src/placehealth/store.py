@@ -10,8 +10,9 @@ e.g. Databricks); see docs/ENGINES.md.
 Loads are atomic and idempotent:
 
 - a file whose sha256 is already in ``loads`` changes nothing;
-- files are read and validated completely before the store is opened for writing, so a bad file
-  leaves the store as it was;
+- files are read and validated completely before anything of them is committed (a file may be
+  read while the one before it is written, in the same transaction), so a bad file leaves the
+  store as it was;
 - rows are merged into their partition (period/edition) inside one transaction: a new period is
   added beside the old ones; rows already present with the same values are kept once; a value
   that fills a gap (e.g. a score where only a rank was loaded) is merged in; a value that
@@ -192,9 +193,12 @@ def to_engine(rows: pd.DataFrame | pa.Table, engine: BaseBackend | ibis.Table) -
 class Store:
     """A thin layer over an Ibis backend: canonical tables, derived tables, the loads ledger."""
 
-    def __init__(self, db: str | os.PathLike[str] | None = None, *, read_only: bool = False):
+    def __init__(self, db: str | os.PathLike[str] | None = None, *, read_only: bool = False,
+                 con: BaseBackend | None = None):
         self.location = resolve_db(db)
-        if self.location.startswith(SPARK_SCHEMES):
+        if con is not None:  # another handle on an open store (:meth:`cursor`)
+            self.con = con
+        elif self.location.startswith(SPARK_SCHEMES):
             self.con = ibis.pyspark.connect(spark_session(self.location))
         elif "://" in self.location:
             self.con = ibis.connect(self.location)
@@ -210,6 +214,18 @@ class Store:
         self._views: list[str] = []  # Spark: temporary views of uploaded rows
         self._recovered = False
         self._memory_limits: dict[str, str] = {}  # DuckDB's memory limit as shown -> as set
+
+    def cursor(self) -> Store:
+        """A second handle on this DuckDB store for another thread, reading what is committed
+        (as a store opened read-only would, which DuckDB refuses in a process that has the file
+        open for writing): a connection of its own to the same database. Closing it leaves
+        this store open."""
+        raw = self._raw
+        if raw is None:
+            raise ValueError(f"{self.location}: a cursor is a DuckDB store's")
+        cursor = raw.cursor()
+        cursor.execute("SET enable_progress_bar = false")
+        return Store(self.location, read_only=True, con=ibis.duckdb.from_connection(cursor))
 
     # ---------------------------------------------------------------- reading
     @property
@@ -463,10 +479,13 @@ class Store:
             inside = _in_parts(content.keep, spec.partition, parts).fill_null(False)
             content.keep = content.keep.filter(~inside)
 
-    def ingest(self, results: list[ReadResult], *, replace: bool = False) -> list[dict[str, Any]]:
+    def ingest(self, results: Iterable[ReadResult], *, replace: bool = False
+               ) -> list[dict[str, Any]]:
         """Write already-validated read results, all in one transaction; skip files seen before.
         ``replace``: each result's partitions (e.g. a register's snapshot, as a web form edits
-        it) are written whole over what they held, and a result is never skipped.
+        it) are written whole over what they held, and a result is never skipped. ``results``
+        may be an iterator reading each file as it is asked for (``sources.read_ahead``): an
+        error it raises rolls the transaction back, so nothing of any of them is stored.
 
         Returns one summary per file: its load_id (new or existing), rows, and whether it was new.
         """

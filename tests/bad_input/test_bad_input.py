@@ -227,6 +227,23 @@ def test_a_bad_file_among_good_ones_stores_none_of_them(good_db: Path, tmp_path:
     assert sha256(good_db) == before
 
 
+def test_a_bad_file_between_good_ones_stores_none_of_them(good_db: Path, tmp_path: Path):
+    """Each file is read while the one before it is written, in one transaction: the first may be
+    written before the bad one is found, and is rolled back with it; the one after is not loaded."""
+    before = sha256(good_db)
+    first = write_csv(tmp_path / "PREVALENCE_2324.csv", QOF_HEADER, QOF_ROWS)
+    bad = write_csv(tmp_path / "PREVALENCE_2223.csv", QOF_HEADER,
+                    [QOF_ROWS[0], ["Y90001", "DM", "many", "17OV", "4801"]])
+    after = write_csv(tmp_path / "PREVALENCE_2122.csv", QOF_HEADER, QOF_ROWS)
+    result = ingest(good_db, first, bad, after)
+    assert result.exit_code != 0
+    message = str(result.exception)
+    assert "PREVALENCE_2223.csv, line 3" in message and "field 'register'" in message, message
+    assert sha256(good_db) == before
+    with Store(good_db, read_only=True) as store:
+        assert store.periods("qof_prevalence") == ["2024-25"] and len(store.loads()) == 1
+
+
 def test_same_file_twice_changes_nothing(good_db: Path, tmp_path: Path):
     with Store(good_db, read_only=True) as store:
         loads, rows = len(store.loads()), store.read("qof_prevalence")

@@ -86,6 +86,22 @@ def test_lookup_named_in_the_same_command_is_used(tmp_path):
         assert store.read("partners")["lsoa_code"].tolist() == ["E01014201"]
 
 
+def test_a_register_after_another_file_finds_the_stored_lookup(tmp_path):
+    """The register is read while the file before it is written (the store open for writing):
+    the lookup already loaded is read through a cursor of the open store."""
+    db = loaded(tmp_path)
+    qof = tmp_path / "PREVALENCE_2425.csv"
+    qof.write_text("PRACTICE_CODE,GROUP_CODE,REGISTER,PATIENT_LIST_TYPE,PRACTICE_LIST_SIZE\n"
+                   "Y90001,HYP,812,TOTAL,6020\n")
+    reg = tmp_path / "reg_2025-10.csv"
+    reg.write_text(HEADER + "P1,Hope,library,ST4 2BB,\n")
+    result = ingest(db, qof, reg)
+    assert result.exit_code == 0, result.message
+    with Store(db) as store:
+        assert store.read("partners")["lsoa_code"].tolist() == ["E01014201"]
+        assert len(store.read("qof_prevalence")) == 1
+
+
 def test_bad_values_name_their_line_and_field(tmp_path):
     db = loaded(tmp_path)
     before = digest(db)

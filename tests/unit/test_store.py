@@ -6,10 +6,13 @@ The promises every engine keeps (merges, repeats, gaps, conflicts) are in tests/
 from __future__ import annotations
 
 import hashlib
+import threading
+from contextlib import closing
+from itertools import islice
 
 import pytest
 
-from placehealth.sources import read_file
+from placehealth.sources import read_ahead, read_file
 from placehealth.sources.validate import InputError
 from placehealth.store import Store, resolve_db
 
@@ -40,6 +43,76 @@ def test_a_contradicting_value_is_refused_and_nothing_changes(tmp_path, db_path)
     with Store(db_path) as s:
         assert total(s) == 10 and len(s.loads()) == 1
     assert hashlib.sha256(db_path.read_bytes()).hexdigest() == before
+
+
+def test_read_ahead_reads_one_file_ahead_in_order_and_stops_at_a_bad_one():
+    """The next item is read in another thread while the caller holds this one; a read's
+    error comes when its result is asked for, and nothing after it is read."""
+    asked: list[int] = []
+    threads: set[str] = set()
+    second = threading.Event()
+
+    def read(item: int) -> int:
+        asked.append(item)
+        threads.add(threading.current_thread().name)
+        if item == 1:
+            second.set()
+        if item == 3:
+            raise InputError("three.csv", "bad", line=4, field="patients")
+        return item * 10
+
+    ahead = read_ahead(range(6), read)
+    with closing(ahead):
+        assert next(ahead) == 0
+        assert second.wait(10) and asked == [0, 1]  # the next one read while 0 is in use
+        assert next(ahead) == 10 and next(ahead) == 20
+        with pytest.raises(InputError, match=r"three\.csv, line 4, field 'patients'"):
+            next(ahead)
+    assert asked == [0, 1, 2, 3] and threading.current_thread().name not in threads
+    assert list(read_ahead([], read)) == []
+
+
+def test_batches_read_ahead_each_commit_alone_and_a_bad_one_stores_nothing(tmp_path, db_path):
+    """Batches written as ``benchmarks/spine.py --one-process`` writes them (each its own
+    transaction, every file read while the one before it is written): the batches before a
+    bad file are stored, nothing of its batch nor of the later ones."""
+    batches = [
+        [registrations(tmp_path, "m1.csv", "01APR2020", [("A81001", "E01000001", 10)])],
+        [registrations(tmp_path, "m2a.csv", "01MAY2020", [("A81001", "E01000001", 11)]),
+         registrations(tmp_path, "m2b.csv", "01MAY2020", [("A81002", "E01000001", 12)])],
+        [registrations(tmp_path, "m3.csv", "01JUN2020", [("A81001", "E01000001", 13)]),
+         registrations(tmp_path, "bad.csv", "01JUN2020", [("A81002", "E01000001", -1)])],
+        [registrations(tmp_path, "m4.csv", "01JUL2020", [("A81001", "E01000001", 14)])],
+    ]
+    ahead = read_ahead([f for files in batches for f in files], read_file)
+    with closing(ahead), Store(db_path) as store, pytest.raises(InputError) as caught:
+        for files in batches:
+            store.ingest(islice(ahead, len(files)))
+    message = str(caught.value)
+    assert "bad.csv" in message and "line 2" in message and "patients" in message
+    with Store(db_path) as s:
+        assert s.periods("registrations_lsoa") == ["2020-04", "2020-05"]
+        assert total(s) == 10 + 11 + 12
+        assert s.loads()["file_name"].tolist() == ["m1.csv", "m2a.csv", "m2b.csv"]
+
+
+def test_a_cursor_reads_what_is_committed_while_the_store_writes(tmp_path, db_path):
+    first = registrations(tmp_path, "a.csv", "01APR2020", [("A81001", "E01000001", 10)])
+    later = registrations(tmp_path, "b.csv", "01MAY2020", [("A81001", "E01000001", 11)])
+    with Store(db_path) as s:
+        s.ingest([read_file(first)])
+    seen: list[int] = []
+
+    def results():
+        yield read_file(later)
+        with writer.cursor() as other:  # the transaction has written b.csv: not committed yet
+            seen.append(total(other))
+            seen.append(len(other.loads()))
+
+    with Store(db_path) as writer:
+        writer.ingest(results())
+        assert total(writer) == 21
+    assert seen == [10, 1]
 
 
 def test_store_location_comes_from_argument_then_environment(monkeypatch, tmp_path):

@@ -6,7 +6,10 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
 from placehealth.sources.base import READERS, Reader, ReadOptions, ReadResult
 from placehealth.sources.validate import (
@@ -123,4 +126,33 @@ def read_file(path: str | Path, kind: str | None = None, options: ReadOptions | 
     return result
 
 
-__all__ = ["ENGINE_KINDS", "InputError", "ReadOptions", "ReadResult", "Reader", "detect", "in_engine", "read_file", "read_in_engine", "readers"]
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def read_ahead(items: Iterable[T], read: Callable[[T], R]) -> Iterator[R]:
+    """``read(item)`` for each item, in order, the next item read in a second thread while the
+    caller works on this one (e.g. the store writes it: DuckDB writes on one core while Arrow
+    and pandas read on the other). One read at a time, one ahead at most: two results are held,
+    never all. A read's error is raised, as it was raised, when its result is asked for (the
+    results before it have been handed over; none after it is read). Closing the iterator
+    (``contextlib.closing``, or an error in the caller) waits for the read under way and reads
+    no further."""
+    items = iter(items)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="placehealth-read") as pool:
+        first = next(items, _END)
+        if first is _END:
+            return
+        pending = pool.submit(read, first)
+        for item in items:
+            done = pending.result()
+            pending = pool.submit(read, item)
+            yield done
+            del done  # not held while the next one is read
+        yield pending.result()
+
+
+_END = object()
+
+
+__all__ = ["ENGINE_KINDS", "InputError", "ReadOptions", "ReadResult", "Reader", "detect", "in_engine", "read_ahead", "read_file", "read_in_engine", "readers"]

@@ -15,6 +15,7 @@ import gzip
 import hashlib
 import io
 import re
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -328,26 +329,36 @@ def distinct(series: pd.Series) -> tuple[pd.Series, np.ndarray] | None:
     if not is_arrow_text(series):
         return None
     chunks = series.array.__arrow_array__()  # immutable: a changed column is a new array
-    hit = _DISTINCT.get(id(chunks))
+    remembered = _DISTINCT.columns
+    hit = remembered.get(id(chunks))
     if hit is None or hit[0] is not chunks:
         if chunks.null_count:
             return None
         encoded = pc.dictionary_encode(chunks.combine_chunks())
         hit = (chunks, encoded.dictionary, encoded.indices.to_numpy(zero_copy_only=False))
-        while len(_DISTINCT) >= 8:
-            _DISTINCT.pop(next(iter(_DISTINCT)), None)
-        _DISTINCT[id(chunks)] = hit
+        while len(remembered) >= 8:
+            remembered.pop(next(iter(remembered)), None)
+        remembered[id(chunks)] = hit
     return pd.Series(pd.array(hit[1], dtype=series.dtype)), hit[2]
 
 
-#: The last few columns :func:`distinct` encoded (a reader asks several checks of one column),
-#: by the identity of their Arrow data; :func:`forget_distinct` empties it after each file.
-_DISTINCT: dict[int, tuple[pa.ChunkedArray, pa.Array, np.ndarray]] = {}
+class _Remembered(threading.local):
+    """The last few columns :func:`distinct` encoded (a reader asks several checks of one
+    column), by the identity of their Arrow data; :func:`forget_distinct` empties it after each
+    file. One per thread: a file may be read in one thread while another reads the next
+    (:func:`placehealth.sources.read_ahead`)."""
+
+    def __init__(self) -> None:
+        self.columns: dict[int, tuple[pa.ChunkedArray, pa.Array, np.ndarray]] = {}
+
+
+_DISTINCT = _Remembered()
 
 
 def forget_distinct() -> None:
-    """Let go of the columns :func:`distinct` remembered (called when a file has been read)."""
-    _DISTINCT.clear()
+    """Let go of the columns :func:`distinct` remembered in this thread (called when a file has
+    been read)."""
+    _DISTINCT.columns.clear()
 
 
 def per_row(values: pd.Series, positions: np.ndarray, index: pd.Index) -> pd.Series:

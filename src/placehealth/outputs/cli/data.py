@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import closing, contextmanager
+from itertools import chain, islice
 from pathlib import Path
 from typing import Annotated
 
@@ -22,14 +26,16 @@ from placehealth.outputs.cli.common import (
 from placehealth.sources import (
     ENGINE_KINDS,
     ReadOptions,
+    ReadResult,
     in_engine,
+    read_ahead,
     read_file,
     read_in_engine,
     readers,
 )
 from placehealth.sources.postcodes import locate
 from placehealth.sources.validate import InputError
-from placehealth.store import resolve_db
+from placehealth.store import Store, resolve_db
 
 
 def _parse_map(pairs: list[str]) -> dict[str, str]:
@@ -58,7 +64,7 @@ def ingest(
         "unknown instead of stopping.")] = False,
     db: DbOption = None,
 ) -> None:
-    """Load official files into the store; every file is validated before anything is written.
+    """Load official files into the store; every file is validated before anything is stored.
 
     Partner registers resolve postcodes through the postcode lookups already loaded or named
     earlier in the same command.
@@ -66,46 +72,104 @@ def ingest(
     Example: placehealth ingest gp-reg-pat-prac-lsoa-all.csv gp-reg-pat-prac-map.csv
     Example: placehealth ingest prevalence.xlsx --sheet "Table 1" --skip-rows 3
     """
-    results: list = []
+    lookups: list[pd.DataFrame] = []  # postcode lookups read so far in this command
+    target = _Target(db)
     options = ReadOptions(mapping=_parse_map(map_ or []), period=period,
-                          postcodes=_postcode_lookup(db, results),
+                          postcodes=_postcode_lookup(target, lookups),
                           allow_unlocated=allow_unlocated, sheet=sheet, skip_rows=skip_rows)
     engine_paths = [p for p in paths if in_engine(p, kind)]
+    file_paths = [p for p in paths if p not in engine_paths]
     with Progress(console=err, transient=True) as progress:
         task = progress.add_task("reading", total=len(paths))
-        for path in paths:
-            if path in engine_paths:
-                continue
+
+        def read(path: Path) -> ReadResult:
             progress.update(task, description=f"reading {path.name}")
-            results.append(read_file(path, kind, options))
+            result = read_file(path, kind, options)
+            if "postcodes" in result.tables:
+                lookups.append(result.tables["postcodes"])
             progress.advance(task)
-        with open_store(db) as store:
-            # row-level extracts are read, checked and aggregated by the store's own engine
-            for path in engine_paths:
-                progress.update(task, description=f"reading {path.name} in the engine")
-                results.append(read_in_engine(store.con, path, kind, options))
-                progress.advance(task)
-            for result in results:
-                for warning in result.warnings:
-                    err.print(f"[yellow]warning:[/] {warning}")
-            summaries = store.ingest(results)
+            return result
+
+        # A local DuckDB store: each file read while the one before it is written (two cores),
+        # all in one transaction, so a bad file still stores nothing. The first is read before
+        # the store is opened (a bad one leaves even a new store unmade). Other engines: every
+        # file read first.
+        ahead = read_ahead(file_paths, read) if target.local else iter(list(map(read, file_paths)))
+        with closing(ahead):
+            first = list(islice(ahead, 1))
+            with target.open() as store:
+                # row-level extracts are read, checked and aggregated by the store's own engine,
+                # after the other files (here, in this thread)
+                def in_store(path: Path) -> ReadResult:
+                    progress.update(task, description=f"reading {path.name} in the engine")
+                    result = read_in_engine(store.con, path, kind, options)
+                    progress.advance(task)
+                    return result
+
+                results = chain(first, ahead, map(in_store, engine_paths))
+                summaries = store.ingest(_warned(results))
     for s in summaries:
         state = "loaded" if s["new"] else "already loaded (unchanged)"
         console.print(f"{s['file']}: {state} as {s['kind']} {s['period']}, {s['rows']:,} rows "
                       f"(load {s['load_id']})")
 
 
-def _postcode_lookup(db: str | None, earlier: list):
+def _warned(results: Iterable[ReadResult]) -> Iterator[ReadResult]:
+    """Each result, its warnings printed before it is written."""
+    for result in results:
+        for warning in result.warnings:
+            err.print(f"[yellow]warning:[/] {warning}")
+        yield result
+
+
+class _Target:
+    """The store ``ingest`` writes to. While it is open for writing, another thread reads it
+    through a cursor of its own (DuckDB refuses a read-only connection to a file this process
+    has open for writing); before, by opening it read-only. A lock keeps the two from crossing."""
+
+    def __init__(self, db: str | None):
+        self.db, self.location = db, resolve_db(db)
+        self.local = "://" not in self.location  # a DuckDB file
+        self._writing: Store | None = None
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def open(self) -> Iterator[Store]:
+        with self._lock:
+            store = self._writing = open_store(self.db)
+        try:
+            yield store
+        finally:
+            with self._lock:
+                self._writing = None
+                store.close()
+
+    @contextmanager
+    def reading(self) -> Iterator[Store | None]:
+        """The store as committed, or None when there is none yet."""
+        with self._lock:
+            if self._writing is not None and self.local:
+                store = self._writing.cursor()
+            elif self.local and not Path(self.location).exists():
+                yield None
+                return
+            else:
+                store = open_store(self.db, read_only=True)
+            try:
+                yield store
+            finally:
+                store.close()
+
+
+def _postcode_lookup(target: _Target, earlier: list[pd.DataFrame]):
     """Where postcodes are: lookups read earlier in this command, then those in the store."""
     def lookup(postcodes):
-        frames = [r.tables["postcodes"] for r in earlier if "postcodes" in r.tables]
-        frames = [f for f in frames if len(f)]
-        store_path = resolve_db(db)
-        if "://" in store_path or Path(store_path).exists():
-            with open_store(db, read_only=True) as store:
-                if store.has("postcodes") and store.table("postcodes").count().execute():
-                    t = store.table("postcodes")
-                    frames.append(t.filter(t.postcode.isin(list(postcodes))).to_pandas())
+        frames = [f for f in earlier if len(f)]
+        with target.reading() as store:
+            if store is not None and store.has("postcodes") and store.table(
+                    "postcodes").count().execute():
+                t = store.table("postcodes")
+                frames.append(t.filter(t.postcode.isin(list(postcodes))).to_pandas())
         return locate(postcodes, frames)
     return lookup
 
