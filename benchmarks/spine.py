@@ -71,7 +71,7 @@ def _child_load(db: str, steps: list[list[str]]) -> list[dict]:
     from contextlib import closing
     from itertools import islice
 
-    from placehealth.sources import read_ahead, read_file
+    from placehealth.sources import AHEAD_ROWS, read_ahead, read_file
     from placehealth.store import Store
 
     waited = [0.0]
@@ -86,7 +86,9 @@ def _child_load(db: str, steps: list[list[str]]) -> list[dict]:
             yield result
 
     done = []
-    ahead = read_ahead([f for files in steps for f in files], read_file)
+    budget = float(os.environ.get("PLACEHEALTH_AHEAD_ROWS", AHEAD_ROWS))  # (to compare)
+    ahead = read_ahead([f for files in steps for f in files], read_file, budget=budget,
+                       weight=lambda result: result.rows)
     with closing(ahead), Store(db) as store:
         for files in steps:
             started, cpu, waited[0] = time.perf_counter(), _cpu_s(), 0.0

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from contextlib import closing
 from itertools import islice
 
@@ -70,6 +71,30 @@ def test_read_ahead_reads_one_file_ahead_in_order_and_stops_at_a_bad_one():
             next(ahead)
     assert asked == [0, 1, 2, 3] and threading.current_thread().name not in threads
     assert list(read_ahead([], read)) == []
+
+
+def test_read_ahead_reads_further_while_little_is_held():
+    """Items are read while those read and not let go (waiting, and the one the caller holds)
+    weigh less than the budget, or when none waits."""
+    asked: list[int] = []
+    reached = {i: threading.Event() for i in range(5)}
+    weights = {0: 1, 1: 1, 2: 5, 3: 1, 4: 1}
+
+    def read(item: int) -> int:
+        asked.append(item)
+        reached[item].set()
+        return item
+
+    ahead = read_ahead(range(5), read, budget=3, weight=weights.get)
+    with closing(ahead):
+        assert next(ahead) == 0 and reached[2].wait(10)
+        time.sleep(0.2)
+        assert asked == [0, 1, 2]  # 0 held, 1 and 2 waiting: 7, over the budget
+        assert next(ahead) == 1
+        time.sleep(0.2)
+        assert asked == [0, 1, 2]  # 1 held, 2 waiting: 6
+        assert next(ahead) == 2 and reached[3].wait(10)  # none waits: one more is read
+        assert list(ahead) == [3, 4]
 
 
 def test_batches_read_ahead_each_commit_alone_and_a_bad_one_stores_nothing(tmp_path, db_path):

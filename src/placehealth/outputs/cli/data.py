@@ -24,6 +24,7 @@ from placehealth.outputs.cli.common import (
     print_frame,
 )
 from placehealth.sources import (
+    AHEAD_ROWS,
     ENGINE_KINDS,
     ReadOptions,
     ReadResult,
@@ -90,11 +91,13 @@ def ingest(
             progress.advance(task)
             return result
 
-        # A local DuckDB store: each file read while the one before it is written (two cores),
-        # all in one transaction, so a bad file still stores nothing. The first is read before
-        # the store is opened (a bad one leaves even a new store unmade). Other engines: every
-        # file read first.
-        ahead = read_ahead(file_paths, read) if target.local else iter(list(map(read, file_paths)))
+        # A local DuckDB store: files read while the ones before are written (two cores), up to
+        # AHEAD_ROWS rows ahead, all in one transaction, so a bad file still stores nothing.
+        # The first is read before the store is opened (a bad one leaves even a new store
+        # unmade). Other engines: every file read first.
+        ahead = (read_ahead(file_paths, read, budget=AHEAD_ROWS,
+                            weight=lambda result: result.rows)
+                 if target.local else iter(list(map(read, file_paths))))
         with closing(ahead):
             first = list(islice(ahead, 1))
             with target.open() as store:
