@@ -84,6 +84,7 @@ def _child_load(db: str, steps: list[list[str]]) -> list[dict]:
             if result is None:
                 return
             yield result
+            result = None  # not held while the next is awaited
 
     done = []
     budget = float(os.environ.get("PLACEHEALTH_AHEAD_ROWS", AHEAD_ROWS))  # (to compare)

@@ -109,7 +109,7 @@ def ingest(
                     progress.advance(task)
                     return result
 
-                results = chain(first, ahead, map(in_store, engine_paths))
+                results = chain(_handed(first), ahead, map(in_store, engine_paths))
                 summaries = store.ingest(_warned(results))
     for s in summaries:
         state = "loaded" if s["new"] else "already loaded (unchanged)"
@@ -118,11 +118,18 @@ def ingest(
 
 
 def _warned(results: Iterable[ReadResult]) -> Iterator[ReadResult]:
-    """Each result, its warnings printed before it is written."""
+    """Each result, its warnings printed before it is written (and not held after)."""
     for result in results:
         for warning in result.warnings:
             err.print(f"[yellow]warning:[/] {warning}")
         yield result
+        del result
+
+
+def _handed(results: list[ReadResult]) -> Iterator[ReadResult]:
+    """The results of a list, each let go by the list as it is handed on."""
+    while results:
+        yield results.pop(0)
 
 
 class _Target:
