@@ -18,8 +18,9 @@ are read from the table itself. Copies are the same as
 from __future__ import annotations
 
 import copy
+from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -236,49 +237,112 @@ def write(store: Store, table_plan: Plan, policies: list[Policy], names: list[st
     unchanged (else :class:`Changed`). A block protected alike under a policy and the first
     (:func:`~placehealth.outputs.disclosure.same_protection`) is protected once; a policy whose
     every block so far was is not written block by block but copied from the first's copy in
-    the engine (:func:`mirror`), when a block first differs or at the end. Returns, per policy,
+    the engine (:func:`mirror`), when a block first differs or at the end. A block's rows are
+    appended by a second connection while the next block is protected (:class:`_Writer`), as
+    the next is read by a third (:func:`frames`). Returns, per policy,
     the rows written, the protected table's column types (as the whole table's would be) and
     whether its copy is the first policy's."""
     types = [_Types() for _ in policies]
     rows = [0] * len(policies)
     mirrored = [i > 0 for i in range(len(policies))]
-    for frame, row in frames(store, table_plan):
-        same = [i == 0 or same_protection(frame, table_plan.table, policies[0], policy)
-                for i, policy in enumerate(policies)]
-        for i in range(1, len(policies)):
-            if mirrored[i] and not same[i]:  # its copy so far is the first's; then its own
-                mirrored[i] = False
-                if rows[0]:
-                    mirror(store, database, names[0], names[i])
-                    types[i], rows[i] = copy.deepcopy(types[0]), rows[0]
-        own = [i for i in range(len(policies)) if not same[i] or i == 0]  # protected here
-        outs = dict(zip(own, protect_each(frame, table_plan.table, [policies[i] for i in own],
-                                          varying=table_plan.varying), strict=True))
-        for i in range(len(policies)):
-            if mirrored[i]:
-                continue
-            out = outs.get(i, outs[0])
-            changed = [c for c in sorted(kept) if not unchanged(out, frame, c)]
-            if changed:
-                raise Changed(changed)
-            widened = types[i].add(out)
-            stored = types[i].storable(out.drop(columns=[c for c in kept if c in out]))
-            stored.insert(0, ROW, row)
-            for column, sql_type in widened.items() if rows[i] else ():
-                if column in kept:
+    with _Writer(store) as writer:
+        for frame, row in frames(store, table_plan):
+            same = [i == 0 or same_protection(frame, table_plan.table, policies[0], policy)
+                    for i, policy in enumerate(policies)]
+            for i in range(1, len(policies)):
+                if mirrored[i] and not same[i]:  # its copy so far is the first's; then its own
+                    mirrored[i] = False
+                    if rows[0]:
+                        writer.wait()
+                        mirror(store, database, names[0], names[i])
+                        types[i], rows[i] = copy.deepcopy(types[0]), rows[0]
+            own = [i for i in range(len(policies)) if not same[i] or i == 0]  # protected here
+            outs = dict(zip(own, protect_each(frame, table_plan.table, [policies[i] for i in own],
+                                              varying=table_plan.varying), strict=True))
+            for i in range(len(policies)):
+                if mirrored[i]:
                     continue
-                store.con.con.execute(f"ALTER TABLE {quoted(database)}.{quoted(names[i])} "
-                                      f"ALTER {quoted(column)} TYPE {sql_type}")
-            put(store, stored, names[i], database, append=rows[i] > 0)
-            rows[i] += len(out)
-            del out, stored
-        del frame, outs
-    for i in range(1, len(policies)):
-        if mirrored[i]:
-            mirror(store, database, names[0], names[i])
-            types[i], rows[i] = types[0], rows[0]
+                out = outs.get(i, outs[0])
+                changed = [c for c in sorted(kept) if not unchanged(out, frame, c)]
+                if changed:
+                    raise Changed(changed)
+                widened = types[i].add(out)
+                stored = types[i].storable(out.drop(columns=[c for c in kept if c in out]))
+                stored.insert(0, ROW, row)
+                if rows[i]:
+                    for column, sql_type in widened.items():
+                        if column not in kept:
+                            writer.execute(f"ALTER TABLE {quoted(database)}.{quoted(names[i])} "
+                                           f"ALTER {quoted(column)} TYPE {sql_type}")
+                    writer.append(stored, f"{quoted(database)}.{quoted(names[i])}")
+                else:
+                    writer.wait()
+                    put(store, stored, names[i], database)
+                rows[i] += len(out)
+                del out, stored
+            del frame, outs
+        writer.wait()
+        for i in range(1, len(policies)):
+            if mirrored[i]:
+                mirror(store, database, names[0], names[i])
+                types[i], rows[i] = types[0], rows[0]
     return [(n, t.protected, i > 0 and same)
             for i, (n, t, same) in enumerate(zip(rows, types, mirrored, strict=True))]
+
+
+class _Writer:
+    """Rows appended to copies by a second DuckDB connection in a background thread, in the
+    order given, while the caller protects the next block (DuckDB writes without holding
+    Python's lock: two cores). At most :data:`IN_FLIGHT` writes wait at once (each holds its
+    block's rows); :meth:`wait` before the caller's own writes to the same tables."""
+
+    IN_FLIGHT = 2
+
+    def __init__(self, store: Store) -> None:
+        self._cursor = store.con.con.cursor()
+        self._pool = ThreadPoolExecutor(1)
+        self._pending: deque[Future] = deque()
+
+    def __enter__(self) -> _Writer:
+        return self
+
+    def __exit__(self, kind, error, trace) -> None:
+        try:
+            if kind is None:
+                self.wait()
+            else:  # already failing: let the writes end, the first error stands
+                for future in self._pending:
+                    future.exception()
+        finally:
+            self._pool.shutdown()
+            self._cursor.close()
+
+    def execute(self, sql: str) -> None:
+        self._submit(self._cursor.execute, sql)
+
+    def append(self, frame: pd.DataFrame, target: str) -> None:
+        self._submit(_append, self._cursor, frame, target)
+
+    def wait(self) -> None:
+        """Every write so far done (its error raised here)."""
+        while self._pending:
+            self._pending.popleft().result()
+
+    def _submit(self, *call) -> None:
+        while len(self._pending) >= self.IN_FLIGHT:
+            self._pending.popleft().result()
+        self._pending.append(self._pool.submit(*call))
+
+
+def _append(con, frame: pd.DataFrame, target: str) -> None:
+    """Append a frame to a DuckDB table through Arrow, on one DuckDB thread."""
+    data = pa.Table.from_pandas(frame, preserve_index=False)
+    con.register(_BLOCKS + "appended", data)
+    try:
+        with one_thread(con):  # a serial insert: half the CPU of DuckDB's parallel one
+            con.execute(f"INSERT INTO {target} SELECT * FROM {_BLOCKS}appended")
+    finally:
+        con.unregister(_BLOCKS + "appended")
 
 
 def mirror(store: Store, database: str, source: str, target: str) -> None:
@@ -296,21 +360,17 @@ def unchanged(out: pd.DataFrame, frame: pd.DataFrame, column: str) -> bool:
             and out[column].equals(frame[column]))
 
 
-def put(store: Store, frame: pd.DataFrame, name: str, database: str, append: bool = False) -> None:
-    """Write a frame into a DuckDB table (made anew, typed as Ibis types the frame, unless
-    ``append``) through Arrow. Ibis's own ``create_table``/``insert`` of a pandas frame keeps the
-    frame registered in DuckDB until the process ends (about 200 MB held per million rows)."""
-    target = f"{quoted(database)}.{quoted(name)}"
-    if append:
-        data = pa.Table.from_pandas(frame, preserve_index=False)
-    else:
-        schema = ibis.memtable(frame).schema()
-        data = pa.Table.from_pandas(frame, schema=schema.to_pyarrow(), preserve_index=False)
-        store.con.create_table(name, schema=schema, database=database, overwrite=True)
+def put(store: Store, frame: pd.DataFrame, name: str, database: str) -> None:
+    """Write a frame into a new DuckDB table, typed as Ibis types the frame, through Arrow.
+    Ibis's own ``create_table``/``insert`` of a pandas frame keeps the frame registered in DuckDB
+    until the process ends (about 200 MB held per million rows)."""
+    schema = ibis.memtable(frame).schema()
+    data = pa.Table.from_pandas(frame, schema=schema.to_pyarrow(), preserve_index=False)
+    store.con.create_table(name, schema=schema, database=database, overwrite=True)
     store.con.con.register(_BLOCKS + "frame", data)
     try:
         with one_thread(store.con.con):  # a serial insert: half the CPU of DuckDB's parallel one
-            store.con.con.execute(f"INSERT INTO {target} SELECT * FROM {_BLOCKS}frame")
+            store.con.con.execute(f"INSERT INTO {quoted(database)}.{quoted(name)} SELECT * FROM {_BLOCKS}frame")
     finally:
         store.con.con.unregister(_BLOCKS + "frame")
 
