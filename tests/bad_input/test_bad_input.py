@@ -244,6 +244,19 @@ def test_a_bad_file_between_good_ones_stores_none_of_them(good_db: Path, tmp_pat
         assert store.periods("qof_prevalence") == ["2024-25"] and len(store.loads()) == 1
 
 
+def test_a_bad_file_after_a_good_one_leaves_no_new_store(tmp_path: Path):
+    """The first file is read before a new store is made, the next while the first is written:
+    a bad one rolls the store back, and a store this command made is removed again."""
+    db = tmp_path / "new.duckdb"
+    first = write_csv(tmp_path / "PREVALENCE_2324.csv", QOF_HEADER, QOF_ROWS)
+    bad = write_csv(tmp_path / "PREVALENCE_2223.csv", QOF_HEADER,
+                    [QOF_ROWS[0], ["Y90001", "DM", "many", "17OV", "4801"]])
+    result = ingest(db, first, bad)
+    assert result.exit_code != 0 and "PREVALENCE_2223.csv, line 3" in str(result.exception)
+    assert not db.exists() and not Path(f"{db}.wal").exists()
+    assert ingest(db, first).exit_code == 0 and db.exists()  # a good one makes it as before
+
+
 def test_same_file_twice_changes_nothing(good_db: Path, tmp_path: Path):
     with Store(good_db, read_only=True) as store:
         loads, rows = len(store.loads()), store.read("qof_prevalence")

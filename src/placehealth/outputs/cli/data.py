@@ -145,12 +145,24 @@ class _Target:
 
     @contextmanager
     def open(self) -> Iterator[Store]:
+        """The store open for writing; one this opening made is removed again if the command
+        fails (a bad file leaves no empty store behind)."""
+        made = self.local and not Path(self.location).exists()
         with self._lock:
             store = self._writing = open_store(self.db)
         try:
             yield store
-        finally:
-            with self._lock:
+        except BaseException:
+            self._close(store)
+            if made:
+                for path in (Path(self.location), Path(f"{self.location}.wal")):
+                    path.unlink(missing_ok=True)
+            raise
+        self._close(store)
+
+    def _close(self, store: Store) -> None:
+        with self._lock:
+            if self._writing is store:
                 self._writing = None
                 store.close()
 
