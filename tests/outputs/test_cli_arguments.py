@@ -73,6 +73,15 @@ def test_db_after_the_command_wins_over_one_before_it(db, tmp_path):
     assert "comparison" in {row["table"] for row in json.loads(result.stdout)}
 
 
+def test_an_empty_store_says_how_to_fill_it(tmp_path):
+    empty = tmp_path / "empty.duckdb"
+    Store(empty).close()
+    shown = invoke("tables", "--db", str(empty))
+    assert shown.exit_code == 0 and "holds no tables yet" in shown.stderr
+    assert "placehealth ingest" in shown.stderr and not shown.stdout.strip()
+    assert json.loads(invoke("tables", "--format", "json", "--db", str(empty)).stdout) == []
+
+
 def test_compare_accepts_the_indicator_name_it_shows(db):
     shown = invoke("compare", "pcn", "U05734", "--db", str(db))
     assert shown.exit_code == 0, shown.output

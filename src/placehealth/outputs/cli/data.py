@@ -230,6 +230,10 @@ def tables(db: DbOption = None, fmt: FormatOption = "table") -> None:
             else:
                 entry["files"] = "(derived)" if name != "loads" else ""
             rows.append(entry)
+    if not rows and fmt == "table":
+        err.print(f"The store at {resolve_db(db)} holds no tables yet: load files with "
+                  "`placehealth ingest FILE...`, or make the demo place with `placehealth demo`.")
+        return
     print_frame(pd.DataFrame(rows), fmt, title="placehealth store")
 
 
