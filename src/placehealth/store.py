@@ -442,14 +442,9 @@ class Store:
         if raw is None:
             self._pending_table(name).rows.append(frame)
             return
-        arrow = pa.Table.from_pandas(frame, preserve_index=False)
-        raw.register("_placehealth_rows", arrow)
-        try:
-            cols = ", ".join(f'"{c}"' for c in frame.columns)
-            with one_thread(raw):
-                raw.execute(f'INSERT INTO "{name}" ({cols}) SELECT {cols} FROM _placehealth_rows')
-        finally:
-            raw.unregister("_placehealth_rows")
+        cols = ", ".join(f'"{c}"' for c in frame.columns)
+        from_arrow(raw, f'INSERT INTO "{name}" ({cols}) SELECT {cols} FROM _placehealth_rows',
+                   pa.Table.from_pandas(frame, preserve_index=False))
 
     def _partition_rows(self, spec: TableSpec, parts: pd.DataFrame) -> pd.DataFrame:
         """The stored rows of the given partitions (as this transaction has written them)."""
@@ -631,12 +626,7 @@ class Store:
                 self._pending[name] = _Pending(None, [arrow], None)
             return
         with self.transaction():
-            raw.register("_placehealth_rows", arrow)
-            try:
-                with one_thread(raw):
-                    raw.execute(f'CREATE OR REPLACE TABLE "{name}" AS SELECT * FROM _placehealth_rows')
-            finally:
-                raw.unregister("_placehealth_rows")
+            from_arrow(raw, f'CREATE OR REPLACE TABLE "{name}" AS SELECT * FROM _placehealth_rows', arrow)
 
     def replace_table_in_parts(self, name: str, parts: Iterable[pa.Table]) -> int:
         """Write a table from its rows in parts (Arrow tables of the same columns, in order, at
@@ -666,14 +656,9 @@ class Store:
         try:
             written = rows = 0
             for arrow in parts:
-                raw.register("_placehealth_rows", arrow)
-                try:
-                    with one_thread(raw):
-                        raw.execute(f'CREATE TABLE "{staged}" AS SELECT * FROM _placehealth_rows'
-                                    if not written else
-                                    f'INSERT INTO "{staged}" SELECT * FROM _placehealth_rows')
-                finally:
-                    raw.unregister("_placehealth_rows")
+                from_arrow(raw, f'CREATE TABLE "{staged}" AS SELECT * FROM _placehealth_rows'
+                           if not written else f'INSERT INTO "{staged}" SELECT * FROM _placehealth_rows',
+                           arrow)
                 rows += arrow.num_rows
                 del arrow
                 written += 1
@@ -759,6 +744,17 @@ def one_thread(raw) -> Iterator[None]:
         yield
     finally:
         raw.execute(f"SET threads = {int(threads)}")
+
+
+def from_arrow(raw, sql: str, rows: pa.Table, view: str = "_placehealth_rows") -> None:
+    """Run ``sql``, which reads the Arrow ``rows`` as ``view``, on one DuckDB thread (rows from
+    Python written: :func:`one_thread`); the view is let go after."""
+    raw.register(view, rows)
+    try:
+        with one_thread(raw):
+            raw.execute(sql)
+    finally:
+        raw.unregister(view)
 
 
 def release_memory() -> None:

@@ -37,7 +37,7 @@ from placehealth.outputs.disclosure import (
     rule_for,
     same_protection,
 )
-from placehealth.store import Store, one_thread
+from placehealth.store import Store, from_arrow, one_thread
 
 #: Rows protected at once: a fixed group larger than this is one block by itself.
 BLOCK_ROWS = 1_000_000
@@ -190,19 +190,18 @@ def frames(store: Store, table_plan: Plan) -> Iterator[tuple[pd.DataFrame, np.nd
         for block in range(table_plan.blocks):
             yield _typed(store.con.sql(_block_query(table_plan, block)).to_pandas(), table_plan)
         return
-    cursor = store.con.con.cursor()  # the same database, read beside the caller's writes
-    reader = ibis.duckdb.from_connection(cursor)
+    reader = store.cursor()  # the same database, read beside the caller's writes
     try:
         with ThreadPoolExecutor(1) as pool:
-            ahead = pool.submit(lambda: reader.sql(_block_query(table_plan, 0)).to_pandas())
+            ahead = pool.submit(lambda: reader.con.sql(_block_query(table_plan, 0)).to_pandas())
             for block in range(table_plan.blocks):
                 frame = ahead.result()
                 if block + 1 < table_plan.blocks:
-                    ahead = pool.submit(lambda b=block + 1: reader.sql(_block_query(table_plan, b)).to_pandas())
+                    ahead = pool.submit(lambda b=block + 1: reader.con.sql(_block_query(table_plan, b)).to_pandas())
                 yield _typed(frame, table_plan)
                 del frame
     finally:
-        cursor.close()
+        reader.close()
 
 
 def _block_query(table_plan: Plan, block: int) -> str:
@@ -336,13 +335,8 @@ class _Writer:
 
 def _append(con, frame: pd.DataFrame, target: str) -> None:
     """Append a frame to a DuckDB table through Arrow, on one DuckDB thread."""
-    data = pa.Table.from_pandas(frame, preserve_index=False)
-    con.register(_BLOCKS + "appended", data)
-    try:
-        with one_thread(con):  # a serial insert: half the CPU of DuckDB's parallel one
-            con.execute(f"INSERT INTO {target} SELECT * FROM {_BLOCKS}appended")
-    finally:
-        con.unregister(_BLOCKS + "appended")
+    from_arrow(con, f"INSERT INTO {target} SELECT * FROM {_BLOCKS}appended",
+               pa.Table.from_pandas(frame, preserve_index=False), _BLOCKS + "appended")
 
 
 def mirror(store: Store, database: str, source: str, target: str) -> None:
@@ -367,12 +361,8 @@ def put(store: Store, frame: pd.DataFrame, name: str, database: str) -> None:
     schema = ibis.memtable(frame).schema()
     data = pa.Table.from_pandas(frame, schema=schema.to_pyarrow(), preserve_index=False)
     store.con.create_table(name, schema=schema, database=database, overwrite=True)
-    store.con.con.register(_BLOCKS + "frame", data)
-    try:
-        with one_thread(store.con.con):  # a serial insert: half the CPU of DuckDB's parallel one
-            store.con.con.execute(f"INSERT INTO {quoted(database)}.{quoted(name)} SELECT * FROM {_BLOCKS}frame")
-    finally:
-        store.con.con.unregister(_BLOCKS + "frame")
+    from_arrow(store.con.con, f"INSERT INTO {quoted(database)}.{quoted(name)} SELECT * FROM {_BLOCKS}frame",
+               data, _BLOCKS + "frame")
 
 
 class _Types:
