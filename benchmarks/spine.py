@@ -102,11 +102,12 @@ def _child_load(db: str, steps: list[list[str]]) -> list[dict]:
 
 
 def _child_build(db: str) -> dict:
-    """``build`` as the CLI runs it: every build step, then the protected copies. Per step: wall
-    and CPU seconds, and the process's peak memory when the step ended (``ru_maxrss`` only
-    rises, so a step's figure is the highest of it and the steps before)."""
-    from placehealth.analyses import build_all
-    from placehealth.outputs import disclosed
+    """``build`` as the CLI runs it (:func:`placehealth.outputs.building.build`): every build
+    step, the copies of finished tables made beside the later ones, then the last protected
+    copies ("protect"). Per step: wall and CPU seconds, and the process's peak memory when the
+    step ended (``ru_maxrss`` only rises, so a step's figure is the highest of it and the steps
+    before)."""
+    from placehealth.outputs import building, disclosed
     from placehealth.store import Store
 
     steps: dict[str, dict] = {}
@@ -124,10 +125,11 @@ def _child_build(db: str) -> dict:
 
     with Store(db) as store:
         notes: list[str] = []
-        written = build_all(store, mark, notes)
-        mark("protect")
-        written.update(disclosed.write_all(store))
+        written = building.build(store, lambda name: mark("protect" if name == building.PROTECTING
+                                                          else name), notes)
         mark(None)
+        written.update({disclosed.copy_name(r.table_name, disclosed.get_policy(r.policy)): r.rows
+                        for r in disclosed.ledger(store).itertuples()})
     return {"total_s": time.perf_counter() - started, "cpu_s": _cpu_s() - cpu, "steps": steps,
             "tables": written, "peak_mb": _peak_mb()}
 

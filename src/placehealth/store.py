@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import threading
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -194,8 +195,10 @@ class Store:
     """A thin layer over an Ibis backend: canonical tables, derived tables, the loads ledger."""
 
     def __init__(self, db: str | os.PathLike[str] | None = None, *, read_only: bool = False,
-                 con: BaseBackend | None = None):
+                 con: BaseBackend | None = None, engine: EngineSettings | None = None):
         self.location = resolve_db(db)
+        #: DuckDB's database-wide settings, owned once for this store and its cursors
+        self.engine = engine or EngineSettings()
         if con is not None:  # another handle on an open store (:meth:`cursor`)
             self.con = con
         elif self.location.startswith(SPARK_SCHEMES):
@@ -213,7 +216,6 @@ class Store:
         self._pending: dict[str, _Pending] | None = None
         self._views: list[str] = []  # Spark: temporary views of uploaded rows
         self._recovered = False
-        self._memory_limits: dict[str, str] = {}  # DuckDB's memory limit as shown -> as set
 
     def cursor(self) -> Store:
         """A second handle on this DuckDB store for another thread, reading what is committed
@@ -225,7 +227,8 @@ class Store:
             raise ValueError(f"{self.location}: a cursor is a DuckDB store's")
         cursor = raw.cursor()
         cursor.execute("SET enable_progress_bar = false")
-        return Store(self.location, read_only=True, con=ibis.duckdb.from_connection(cursor))
+        return Store(self.location, read_only=True, con=ibis.duckdb.from_connection(cursor),
+                     engine=self.engine)
 
     # ---------------------------------------------------------------- reading
     @property
@@ -443,7 +446,7 @@ class Store:
             self._pending_table(name).rows.append(frame)
             return
         cols = ", ".join(f'"{c}"' for c in frame.columns)
-        from_arrow(raw, f'INSERT INTO "{name}" ({cols}) SELECT {cols} FROM _placehealth_rows',
+        from_arrow(self, f'INSERT INTO "{name}" ({cols}) SELECT {cols} FROM _placehealth_rows',
                    pa.Table.from_pandas(frame, preserve_index=False))
 
     def _partition_rows(self, spec: TableSpec, parts: pd.DataFrame) -> pd.DataFrame:
@@ -626,7 +629,7 @@ class Store:
                 self._pending[name] = _Pending(None, [arrow], None)
             return
         with self.transaction():
-            from_arrow(raw, f'CREATE OR REPLACE TABLE "{name}" AS SELECT * FROM _placehealth_rows', arrow)
+            from_arrow(self, f'CREATE OR REPLACE TABLE "{name}" AS SELECT * FROM _placehealth_rows', arrow)
 
     def replace_table_in_parts(self, name: str, parts: Iterable[pa.Table]) -> int:
         """Write a table from its rows in parts (Arrow tables of the same columns, in order, at
@@ -656,7 +659,7 @@ class Store:
         try:
             written = rows = 0
             for arrow in parts:
-                from_arrow(raw, f'CREATE TABLE "{staged}" AS SELECT * FROM _placehealth_rows'
+                from_arrow(self, f'CREATE TABLE "{staged}" AS SELECT * FROM _placehealth_rows'
                            if not written else f'INSERT INTO "{staged}" SELECT * FROM _placehealth_rows',
                            arrow)
                 rows += arrow.num_rows
@@ -674,16 +677,21 @@ class Store:
         return rows
 
     def memory_limit(self) -> str:
-        """DuckDB's memory limit as last set here (DuckDB shows it cut to one decimal: set back
-        as shown, it would shrink each time)."""
-        shown = self.con.con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
-        return self._memory_limits.get(shown, shown)
+        """DuckDB's memory limit as last set here (:meth:`EngineSettings.memory_limit`)."""
+        return self.engine.memory_limit(self.con.con)
 
     def set_memory_limit(self, limit: str) -> None:
-        """Set DuckDB's memory limit (caches and sorts beyond it spill to disk)."""
-        self.con.con.execute(f"SET memory_limit = '{limit}'")
-        shown = self.con.con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
-        self._memory_limits[shown] = limit
+        """Set DuckDB's memory limit (caches and sorts beyond it spill to disk), unless held."""
+        self.engine.set_memory_limit(self.con.con, limit)
+
+    def one_thread(self, raw=None) -> contextlib.AbstractContextManager[None]:
+        """DuckDB on one thread while rows from Python are written (:meth:`EngineSettings.one_thread`),
+        set through ``raw`` (this store's connection unless given: another thread's cursor)."""
+        return self.engine.one_thread(raw if raw is not None else self.con.con)
+
+    def hold(self, threads: int, memory: str) -> contextlib.AbstractContextManager[None]:
+        """DuckDB's thread count and memory limit fixed until the block ends (:meth:`EngineSettings.hold`)."""
+        return self.engine.hold(self.con.con, threads, memory)
 
     def let_go(self) -> None:
         """Give back what a step, a big write or a query left held before the next: DuckDB's
@@ -696,16 +704,11 @@ class Store:
         """Empty DuckDB's buffer cache (the pages of the tables read so far, which it keeps until
         its memory limit is reached, 80% of the machine by default) by lowering the limit for a
         moment: between build steps, what one step read is not held through the next (half a
-        gigabyte at England scale). Other engines: nothing."""
+        gigabyte at England scale). Not while the limit is held (another thread's query could
+        then run out of memory; the held limit bounds the cache). Other engines: nothing."""
         if self.con.name != "duckdb":
             return
-        limit = self.memory_limit()
-        try:
-            self.set_memory_limit("32MB")
-        except duckdb.Error:
-            pass  # more than that is in use: nothing to free
-        finally:
-            self.set_memory_limit(limit)
+        self.engine.release_cache(self.con.con)
 
     def close(self) -> None:
         """Close the connection; a Spark session is left running for whoever else holds it (a
@@ -732,26 +735,110 @@ _HAS = ("SELECT 1 FROM information_schema.tables WHERE table_catalog IN (current
         "'temp') AND table_schema = current_schema() AND table_name = ? LIMIT 1")
 
 
-@contextmanager
-def one_thread(raw) -> Iterator[None]:
-    """DuckDB on one thread while rows from Python are written: its order-keeping parallel
-    insert costs more CPU than a serial one (6.2M population rows: 9 CPU-s against 5; England's
-    prevalence_gap_lsoa, 6M rows, written whole: 14.2 against 13.1, 21.2 s wall against 18.8 at
-    load 4), and is no sooner on two busy cores."""
-    threads = raw.execute("SELECT current_setting('threads')").fetchone()[0]
-    raw.execute("SET threads = 1")
-    try:
-        yield
-    finally:
-        raw.execute(f"SET threads = {int(threads)}")
+class EngineSettings:
+    """DuckDB's thread count and memory limit, which are settings of the whole database (every
+    connection and thread on it shares them), owned once for a store and its cursors: writers
+    that each set one and set it back would undo one another from two threads (one left a
+    database on one thread; lowering the limit to empty the cache could fail another thread's
+    query). :meth:`one_thread` is counted (the first sets, the last sets back); :meth:`hold`
+    fixes both while several threads work, and then the others leave them be."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._serial = 0  # writers inside one_thread
+        self._threads: str | None = None  # the thread count before the first of them
+        self._held = False
+        self._limits: dict[str, str] = {}  # DuckDB's memory limit as shown -> as set
+
+    @property
+    def held(self) -> bool:
+        return self._held
+
+    @contextmanager
+    def one_thread(self, raw) -> Iterator[None]:
+        """DuckDB on one thread while rows from Python are written: its order-keeping parallel
+        insert costs more CPU than a serial one (6.2M population rows: 9 CPU-s against 5;
+        England's prevalence_gap_lsoa, 6M rows, written whole: 14.2 against 13.1, 21.2 s wall
+        against 18.8 at load 4), and is no sooner on two busy cores. While held, as held."""
+        with self._lock:
+            if not self._held and not self._serial:
+                self._threads = raw.execute("SELECT current_setting('threads')").fetchone()[0]
+                raw.execute("SET threads = 1")
+            self._serial += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._serial -= 1
+                if not self._serial and not self._held and self._threads is not None:
+                    raw.execute(f"SET threads = {int(self._threads)}")
+                    self._threads = None
+
+    @contextmanager
+    def hold(self, raw, threads: int, memory: str) -> Iterator[None]:
+        """Both settings fixed until the block ends, then set back: for work on several threads
+        at once (one DuckDB thread each, their caches within one limit). Not nested."""
+        with self._lock:
+            if self._held:
+                raise RuntimeError("DuckDB's settings are already held")
+            before = self._threads if self._serial else \
+                raw.execute("SELECT current_setting('threads')").fetchone()[0]
+            limit = self.memory_limit(raw)
+            raw.execute(f"SET threads = {int(threads)}")
+            self._set_limit(raw, memory)
+            self._held = True
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._held = False
+                self._set_limit(raw, limit)
+                if self._serial:  # a writer still inside one_thread sets it back when done
+                    self._threads = before
+                else:
+                    raw.execute(f"SET threads = {int(before)}")
+
+    def memory_limit(self, raw) -> str:
+        """DuckDB's memory limit as last set here (DuckDB shows it cut to one decimal: set back
+        as shown, it would shrink each time)."""
+        shown = raw.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+        return self._limits.get(shown, shown)
+
+    def set_memory_limit(self, raw, limit: str) -> None:
+        """Set DuckDB's memory limit, unless held."""
+        with self._lock:
+            if not self._held:
+                self._set_limit(raw, limit)
+
+    def release_cache(self, raw) -> None:
+        """Empty DuckDB's cache by lowering its limit for a moment (:meth:`Store.release_cache`),
+        unless held."""
+        with self._lock:
+            if self._held:
+                return
+            limit = self.memory_limit(raw)
+            try:
+                self._set_limit(raw, "32MB")
+            except duckdb.Error:
+                pass  # more than that is in use: nothing to free
+            finally:
+                self._set_limit(raw, limit)
+
+    def _set_limit(self, raw, limit: str) -> None:
+        raw.execute(f"SET memory_limit = '{limit}'")
+        shown = raw.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+        self._limits[shown] = limit
 
 
-def from_arrow(raw, sql: str, rows: pa.Table, view: str = "_placehealth_rows") -> None:
-    """Run ``sql``, which reads the Arrow ``rows`` as ``view``, on one DuckDB thread (rows from
-    Python written: :func:`one_thread`); the view is let go after."""
+def from_arrow(store: Store, sql: str, rows: pa.Table, view: str = "_placehealth_rows",
+               raw=None) -> None:
+    """Run ``sql``, which reads the Arrow ``rows`` as ``view``, through ``raw`` (the store's
+    DuckDB connection unless given) on one DuckDB thread (rows from Python written:
+    :meth:`EngineSettings.one_thread`); the view is let go after."""
+    raw = raw if raw is not None else store.con.con
     raw.register(view, rows)
     try:
-        with one_thread(raw):
+        with store.one_thread(raw):
             raw.execute(sql)
     finally:
         raw.unregister(view)

@@ -184,10 +184,10 @@ def test_copies_are_made_after_the_copies_they_are_made_from(monkeypatch):
     made from another comes after it even when both are made from (a chain of FOLLOWS)."""
     monkeypatch.setitem(disclosed.FOLLOWS, "peers", ("census", (), {}))  # census -> peers -> comparison
     tables = ["census", "comparison", "deciles", "lsoa_profile", "peers", "spine"]
-    needed = set().union(*(disclosed._depends_on(t) for t in tables))
+    needed = set().union(*(disclosed.made_from(t) for t in tables))
     order = disclosed._in_order(tables, needed)
     assert sorted(order) == sorted(tables)
     for table in tables:
-        for source in disclosed._depends_on(table) & set(tables):
+        for source in disclosed.made_from(table) & set(tables):
             assert order.index(source) < order.index(table), (source, table, order)
     assert order[-1] == "lsoa_profile"  # made from nothing, needed by nothing: last

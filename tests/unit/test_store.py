@@ -174,3 +174,72 @@ def test_release_cache_empties_duckdbs_cache_and_keeps_its_limit(tmp_path):
             with blocks.engine_memory(store):
                 store.release_cache()
         assert store.con.con.execute(shown).fetchone()[0] == limit
+
+
+def _setting(store: Store, name: str) -> str:
+    return str(store.con.con.execute(f"SELECT current_setting('{name}')").fetchone()[0])
+
+
+def test_one_thread_from_two_threads_sets_the_thread_count_back(tmp_path):
+    """DuckDB's thread count is the whole database's: two writers each inside ``one_thread`` on
+    cursors of their own, the first out must not set it back under the second, nor the second
+    set back the first's 1 (the database would stay on one thread)."""
+    import threading
+
+    with Store(tmp_path / "s.duckdb") as store:
+        store.con.con.execute("SET threads = 2")
+        both_in, first_out = threading.Barrier(3), threading.Event()
+        seen: list[str] = []
+
+        def writer(first: bool) -> None:
+            cursor = store.cursor()
+            with cursor.one_thread():
+                both_in.wait()
+                if not first:
+                    first_out.wait()
+                    seen.append(_setting(cursor, "threads"))  # still writing: still one thread
+            if first:
+                first_out.set()
+            cursor.close()
+
+        threads = [threading.Thread(target=writer, args=(first,)) for first in (True, False)]
+        for thread in threads:
+            thread.start()
+        both_in.wait()
+        assert _setting(store, "threads") == "1"
+        for thread in threads:
+            thread.join()
+        assert seen == ["1"]
+        assert _setting(store, "threads") == "2"
+
+
+def test_hold_fixes_threads_and_memory_for_every_cursor_then_sets_them_back(tmp_path):
+    """While held, no writer, no copy's memory limit and no cache release changes DuckDB's
+    settings (another thread's query would run out of memory at 32 MB); after, both are as
+    before, and a writer still inside ``one_thread`` sets the thread count back when done."""
+    from placehealth.outputs import blocks
+
+    with Store(tmp_path / "s.duckdb") as store:
+        store.con.con.execute("SET threads = 2")
+        store.set_memory_limit("3GB")
+        cursor = store.cursor()
+        with store.hold(threads=1, memory="700MB"):
+            assert store.engine.held and cursor.engine.held
+            shown = _setting(store, "memory_limit")
+            with cursor.one_thread(), blocks.engine_memory(cursor):
+                assert (_setting(cursor, "threads"), _setting(cursor, "memory_limit")) == ("1", shown)
+            store.release_cache()
+            cursor.release_cache()
+            assert (_setting(store, "threads"), _setting(store, "memory_limit")) == ("1", shown)
+            with pytest.raises(RuntimeError, match="already held"), cursor.hold(threads=2, memory="1GB"):
+                pass
+        assert not store.engine.held
+        assert (_setting(store, "threads"), store.memory_limit()) == ("2", "3GB")
+        writing = cursor.one_thread()
+        writing.__enter__()
+        with store.hold(threads=1, memory="700MB"):
+            pass
+        assert _setting(store, "threads") == "1"  # the writer is still writing
+        writing.__exit__(None, None, None)
+        assert _setting(store, "threads") == "2"
+        cursor.close()

@@ -34,8 +34,10 @@ BUILD_STEPS: list[tuple[str, str]] = [
 
 
 def build_all(store, progress: Callable[[str], None] | None = None,
-              notes: list[str] | None = None) -> dict[str, int]:
-    """Run every build step in order; returns rows written per derived table.
+              notes: list[str] | None = None,
+              done: Callable[[str, dict[str, int]], None] | None = None) -> dict[str, int]:
+    """Run every build step in order; returns rows written per derived table. ``progress(name)``
+    is called as a step starts, ``done(name, written)`` when it has written its tables.
 
     Given a ``notes`` list, what the steps had to say (a level skipped, a mapping from another
     period used, units left out) is appended to it as plain sentences, once each, instead of
@@ -52,13 +54,16 @@ def build_all(store, progress: Callable[[str], None] | None = None,
         with warnings.catch_warnings(record=True) if notes is not None else nullcontext() as caught:
             if notes is not None:
                 warnings.simplefilter("always")
-            written.update(step(store))
+            wrote = step(store)
+        written.update(wrote)
         store.let_go()  # what the step read and freed, given back before the next one
         for warning in caught or ():
             text = str(warning.message)
             if issubclass(warning.category, UserWarning) and text not in notes:
                 notes.append(text)
                 said.append({"step": name, "note": text})
+        if done:
+            done(name, wrote)
     if notes is not None:
         frame = pd.DataFrame(said, columns=["step", "note"])
         store.replace_table("build_notes", frame)

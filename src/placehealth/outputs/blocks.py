@@ -37,7 +37,7 @@ from placehealth.outputs.disclosure import (
     rule_for,
     same_protection,
 )
-from placehealth.store import Store, from_arrow, one_thread
+from placehealth.store import Store, from_arrow
 
 #: Rows protected at once: a fixed group larger than this is one block by itself.
 BLOCK_ROWS = 1_000_000
@@ -298,6 +298,7 @@ class _Writer:
     IN_FLIGHT = 2
 
     def __init__(self, store: Store) -> None:
+        self._store = store
         self._cursor = store.con.con.cursor()
         self._pool = ThreadPoolExecutor(1)
         self._pending: deque[Future] = deque()
@@ -320,7 +321,7 @@ class _Writer:
         self._submit(self._cursor.execute, sql)
 
     def append(self, frame: pd.DataFrame, target: str) -> None:
-        self._submit(_append, self._cursor, frame, target)
+        self._submit(_append, self._store, self._cursor, frame, target)
 
     def wait(self) -> None:
         """Every write so far done (its error raised here)."""
@@ -333,16 +334,17 @@ class _Writer:
         self._pending.append(self._pool.submit(*call))
 
 
-def _append(con, frame: pd.DataFrame, target: str) -> None:
-    """Append a frame to a DuckDB table through Arrow, on one DuckDB thread."""
-    from_arrow(con, f"INSERT INTO {target} SELECT * FROM {_BLOCKS}appended",
-               pa.Table.from_pandas(frame, preserve_index=False), _BLOCKS + "appended")
+def _append(store: Store, con, frame: pd.DataFrame, target: str) -> None:
+    """Append a frame to a DuckDB table through Arrow, by ``con`` (a cursor of the store), on
+    one DuckDB thread."""
+    from_arrow(store, f"INSERT INTO {target} SELECT * FROM {_BLOCKS}appended",
+               pa.Table.from_pandas(frame, preserve_index=False), _BLOCKS + "appended", con)
 
 
 def mirror(store: Store, database: str, source: str, target: str) -> None:
     """``database.target`` made a copy of ``database.source`` in the engine (same columns, types
-    and rows), on one thread as rows from Python are written (:func:`~placehealth.store.one_thread`)."""
-    with one_thread(store.con.con):
+    and rows), on one thread as rows from Python are written (:meth:`~placehealth.store.Store.one_thread`)."""
+    with store.one_thread():
         store.con.con.execute(f"CREATE OR REPLACE TABLE {quoted(database)}.{quoted(target)} AS "
                               f"SELECT * FROM {quoted(database)}.{quoted(source)}")
 
@@ -361,7 +363,7 @@ def put(store: Store, frame: pd.DataFrame, name: str, database: str) -> None:
     schema = ibis.memtable(frame).schema()
     data = pa.Table.from_pandas(frame, schema=schema.to_pyarrow(), preserve_index=False)
     store.con.create_table(name, schema=schema, database=database, overwrite=True)
-    from_arrow(store.con.con, f"INSERT INTO {quoted(database)}.{quoted(name)} SELECT * FROM {_BLOCKS}frame",
+    from_arrow(store, f"INSERT INTO {quoted(database)}.{quoted(name)} SELECT * FROM {_BLOCKS}frame",
                data, _BLOCKS + "frame")
 
 

@@ -98,7 +98,7 @@ def protected_table(read: Callable[[str], pd.DataFrame], table: str, policy: Pol
     return frame
 
 
-def _depends_on(table: str) -> set[str]:
+def made_from(table: str) -> set[str]:
     """The tables whose protected copy ``table``'s copy is made from."""
     follows = {FOLLOWS[table][0]} if table in FOLLOWS else set()
     return follows | set(recomputed.RECOMPUTED.get(table, (None, ()))[1])
@@ -146,13 +146,21 @@ def ledger(store: Store) -> pd.DataFrame:
 
 def write_all(store: Store, policies: Iterable[str | Policy] = tuple(PRESETS),
               progress: Callable[[str], None] | None = None,
-              block_rows: int = blocks.BLOCK_ROWS) -> dict[str, int]:
+              block_rows: int = blocks.BLOCK_ROWS,
+              tables: Iterable[str] | None = None) -> dict[str, int]:
     """Protect every table of the store under each policy and write the copies (unchanged tables
     whose copy is current are skipped). Each table (or block) is read once for every policy. A
     table of more than ``block_rows`` rows is protected a block of whole groups at a time.
-    Returns rows written per copy. DuckDB stores only."""
+    Given ``tables``, only those are protected (the ledger keeps the other tables' rows); none
+    may be made from another table's copy (:func:`made_from`). Returns rows written per copy.
+    DuckDB stores only."""
     if store.con.name != "duckdb":
         return {}
+    if tables is not None:
+        tables = set(tables)
+        made_of = sorted(t for t in tables if made_from(t))
+        if made_of:
+            raise ValueError(f"copies made from other copies are made with them: {', '.join(made_of)}")
     if SCHEMA not in store.con.list_databases():
         store.con.create_database(SCHEMA)
     policies = [get_policy(p) for p in policies]
@@ -161,8 +169,9 @@ def write_all(store: Store, policies: Iterable[str | Policy] = tuple(PRESETS),
     rows: list[dict] = [r._asdict() for r in old.itertuples(index=False)]
     written: dict[str, int] = {}
     everything = store.list_tables()
-    tables = [t for t in everything if t not in SKIP and needs_protection(store, t)]
-    needed = set().union(*(_depends_on(t) for t in tables))
+    considered = set(everything) if tables is None else tables & set(everything)
+    tables = [t for t in everything if t in considered and t not in SKIP and needs_protection(store, t)]
+    needed = set().union(*(made_from(t) for t in tables))
     tables = _in_order(tables, needed)
     made: dict[str, dict[str, pd.DataFrame]] = {p.name: {} for p in policies}
 
@@ -176,20 +185,20 @@ def write_all(store: Store, policies: Iterable[str | Policy] = tuple(PRESETS),
         return protected
 
     # how many tables still to write are made from each table kept in ``made``
-    pending = {t: sum(t in _depends_on(other) for other in tables) for t in needed}
+    pending = {t: sum(t in made_from(other) for other in tables) for t in needed}
     alike: set[str] = set()  # tables whose copies written here are the same under every policy
     with blocks.engine_memory(store):  # DuckDB's cache held down while copies are written
         prints = {t: fingerprint(store, t) for t in tables}
         store.release_cache()  # the pages of every table hashed
         for table in tables:
             todo = [p for p in policies
-                    if current.get((table, p.name)) != prints[table] or _depends_on(table)]
+                    if current.get((table, p.name)) != prints[table] or made_from(table)]
             if not todo:
                 continue
             if progress:
                 progress(f"{table} ({', '.join(p.name for p in todo)})")
             keep = {p.name: made[p.name] for p in todo} if table in needed else None
-            inputs_alike = all(d in alike or d not in tables for d in _depends_on(table))
+            inputs_alike = all(d in alike or d not in tables for d in made_from(table))
             copies = _write_copies(store, table, todo, source, keep, block_rows, inputs_alike)
             if len(todo) == len(policies) and all(same for _, _, same in copies[1:]):
                 alike.add(table)
@@ -199,13 +208,14 @@ def write_all(store: Store, policies: Iterable[str | Policy] = tuple(PRESETS),
                              "rows": made_rows, "dtypes": json.dumps({c: str(t) for c, t in dtypes.items()}),
                              "made_at": datetime.now(UTC).isoformat(timespec="seconds")})
                 written[copy_name(table, policy)] = made_rows
-            for done in _depends_on(table) & set(pending):
+            for done in made_from(table) & set(pending):
                 pending[done] -= 1
                 if not pending[done]:  # nothing else is made from it: let it go
                     for by_policy in made.values():
                         by_policy.pop(done, None)
             store.let_go()
-    kept = [r for r in rows if r["table_name"] in prints]
+    kept = [r for r in rows if r["table_name"] in prints
+            or (r["table_name"] in everything and r["table_name"] not in considered)]
     store.con.create_table(LEDGER, pd.DataFrame(kept, columns=LEDGER_COLUMNS).astype({"rows": "int64"}),
                            database=SCHEMA, overwrite=True)
     return written
@@ -216,9 +226,9 @@ def _in_order(tables: list[str], needed: set[str]) -> list[str]:
     ready, the tables others are made from first, then the tables made from them (so the first
     are let go early), then the rest, each group in its given order."""
     present = set(tables)
-    sorter = TopologicalSorter({t: _depends_on(t) & present for t in tables})
+    sorter = TopologicalSorter({t: made_from(t) & present for t in tables})
     sorter.prepare()
-    rank = {t: (t not in needed, not _depends_on(t), i) for i, t in enumerate(tables)}
+    rank = {t: (t not in needed, not made_from(t), i) for i, t in enumerate(tables)}
     ready: list[str] = []
     ordered = []
     while sorter.is_active():

@@ -268,21 +268,21 @@ def build(db: DbOption = None) -> None:
 
     Example: placehealth build --db placehealth.duckdb
     """
-    from placehealth.analyses import BUILD_STEPS, build_all
+    from placehealth.analyses import BUILD_STEPS
+    from placehealth.outputs import building
 
     with open_store(db) as store, Progress(console=err) as progress:
         task = progress.add_task("building", total=len(BUILD_STEPS))
 
         def step(name: str) -> None:
+            if name == building.PROTECTING:
+                progress.update(task, description="protecting (disclosure control, once for every output)")
+                return
             progress.update(task, description=f"building {name}")
             progress.advance(task)
 
         notes: list[str] = []
-        written = build_all(store, step, notes)
-        progress.update(task, description="protecting (disclosure control, once for every output)")
-        from placehealth.outputs import disclosed
-
-        disclosed.write_all(store)
+        written = building.build(store, step, notes)
     for name, rows in written.items():
         console.print(f"{name}: {rows:,} rows")
     for note in notes:

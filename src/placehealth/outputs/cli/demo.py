@@ -100,21 +100,21 @@ def demo(
                                               ReadOptions(period=place.periods[-1])))
             summaries = store.ingest(results)
         if not no_build:
-            from placehealth.analyses import BUILD_STEPS, build_all
+            from placehealth.analyses import BUILD_STEPS
+            from placehealth.outputs import building
 
             with _progress() as progress:
                 task = progress.add_task("building", total=len(BUILD_STEPS))
 
                 def built(name: str) -> None:
+                    if name == building.PROTECTING:
+                        progress.update(task, description="protecting (disclosure control)")
+                        return
                     progress.update(task, description=f"building {name}")
                     progress.advance(task)
 
                 try:
-                    written = build_all(store, built, notes)
-                    progress.update(task, description="protecting (disclosure control)")
-                    from placehealth.outputs import disclosed
-
-                    disclosed.write_all(store)
+                    written = building.build(store, built, notes)
                 except Exception as exc:  # report the build failure after the summary
                     build_error = exc
 
