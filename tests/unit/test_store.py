@@ -188,13 +188,14 @@ def test_one_thread_from_two_threads_sets_the_thread_count_back(tmp_path):
 
     with Store(tmp_path / "s.duckdb") as store:
         store.con.con.execute("SET threads = 2")
-        both_in, first_out = threading.Barrier(3), threading.Event()
+        both_in, checked, first_out = threading.Barrier(3), threading.Barrier(3), threading.Event()
         seen: list[str] = []
 
         def writer(first: bool) -> None:
             cursor = store.cursor()
             with cursor.one_thread():
                 both_in.wait()
+                checked.wait()
                 if not first:
                     first_out.wait()
                     seen.append(_setting(cursor, "threads"))  # still writing: still one thread
@@ -206,7 +207,10 @@ def test_one_thread_from_two_threads_sets_the_thread_count_back(tmp_path):
         for thread in threads:
             thread.start()
         both_in.wait()
-        assert _setting(store, "threads") == "1"
+        try:
+            assert _setting(store, "threads") == "1"
+        finally:
+            checked.wait()
         for thread in threads:
             thread.join()
         assert seen == ["1"]
