@@ -236,7 +236,8 @@ def write(store: Store, table_plan: Plan, policies: list[Policy], names: list[st
     unchanged (else :class:`Changed`). A block protected alike under a policy and the first
     (:func:`~placehealth.outputs.disclosure.same_protection`) is protected once; a policy whose
     every block so far was is not written block by block but copied from the first's copy in
-    the engine (:func:`mirror`), when a block first differs or at the end. A block's rows are
+    the engine (:func:`mirror`) when a block first differs, or is a view of it (:func:`alias`)
+    when none does. A block's rows are
     appended by a second connection while the next block is protected (:class:`_Writer`), as
     the next is read by a third (:func:`frames`). Returns, per policy,
     the rows written, the protected table's column types (as the whole table's would be) and
@@ -283,7 +284,7 @@ def write(store: Store, table_plan: Plan, policies: list[Policy], names: list[st
         writer.wait()
         for i in range(1, len(policies)):
             if mirrored[i]:
-                mirror(store, database, names[0], names[i])
+                alias(store, database, names[0], names[i])
                 types[i], rows[i] = types[0], rows[0]
     return [(n, t.protected, i > 0 and same)
             for i, (n, t, same) in enumerate(zip(rows, types, mirrored, strict=True))]
@@ -343,10 +344,39 @@ def _append(store: Store, con, frame: pd.DataFrame, target: str) -> None:
 
 def mirror(store: Store, database: str, source: str, target: str) -> None:
     """``database.target`` made a copy of ``database.source`` in the engine (same columns, types
-    and rows), on one thread as rows from Python are written (:meth:`~placehealth.store.Store.one_thread`)."""
+    and rows), on one thread as rows from Python are written (:meth:`~placehealth.store.Store.one_thread`):
+    a table of its own, to which the blocks still to come are appended."""
+    clear(store, database, target)
     with store.one_thread():
         store.con.con.execute(f"CREATE OR REPLACE TABLE {quoted(database)}.{quoted(target)} AS "
                               f"SELECT * FROM {quoted(database)}.{quoted(source)}")
+
+
+def alias(store: Store, database: str, source: str, target: str) -> None:
+    """``database.target`` made a view of the whole ``database.source``: a copy protected alike
+    under two policies is stored once (the view costs nothing to make and no space). It is
+    only made beside ``source`` in one :func:`~placehealth.outputs.disclosed.write_all`, for
+    the same fingerprint of the same table, so the two ledger entries always go stale together
+    and a current entry never reads another table's protection."""
+    clear(store, database, target, keep="VIEW")
+    store.con.con.execute(f"CREATE OR REPLACE VIEW {quoted(database)}.{quoted(target)} AS "
+                          f"SELECT * FROM {quoted(database)}.{quoted(source)}")
+
+
+def clear(store: Store, database: str, name: str, keep: str = "TABLE") -> None:
+    """Drop what holds ``database.name`` when it is not a ``keep`` (``TABLE`` or ``VIEW``): a
+    copy written as a table where an alias was (:func:`alias`), or the other way round. DuckDB
+    refuses to replace one kind by the other."""
+    kinds = {"TABLE": ("duckdb_tables()", "TABLE"), "VIEW": ("duckdb_views()", "VIEW")}
+    for kind, (listing, word) in kinds.items():
+        if kind == keep:
+            continue
+        found = store.con.con.execute(
+            f"SELECT 1 FROM {listing} WHERE database_name = current_database() "
+            "AND schema_name = ? AND " + ("view_name" if kind == "VIEW" else "table_name") + " = ?",
+            [database, name]).fetchall()
+        if found:
+            store.con.con.execute(f"DROP {word} {quoted(database)}.{quoted(name)}")
 
 
 def unchanged(out: pd.DataFrame, frame: pd.DataFrame, column: str) -> bool:
@@ -362,6 +392,7 @@ def put(store: Store, frame: pd.DataFrame, name: str, database: str) -> None:
     until the process ends (about 200 MB held per million rows)."""
     schema = ibis.memtable(frame).schema()
     data = pa.Table.from_pandas(frame, schema=schema.to_pyarrow(), preserve_index=False)
+    clear(store, database, name)
     store.con.create_table(name, schema=schema, database=database, overwrite=True)
     from_arrow(store, f"INSERT INTO {quoted(database)}.{quoted(name)} SELECT * FROM {_BLOCKS}frame",
                data, _BLOCKS + "frame")

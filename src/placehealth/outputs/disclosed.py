@@ -13,7 +13,7 @@ number. A reader uses a copy only while the fingerprint still matches, so a tabl
 changed after the build (a row moved included), or rules changed since, are protected in memory
 instead (slower, never stale, never another row's protection). A table protected alike under
 every policy (the presets differ only in whether a zero count is small, and most national tables
-hold none) is protected once; its other copies are copied from the first in the engine. Copies
+hold none) is protected once; its other copies are views of the first (stored once). Copies
 are an optimisation of :func:`protected_table`: both give the same rows.
 """
 
@@ -270,7 +270,7 @@ def _write_copies(store: Store, table: str, policies: list[Policy],
     for the copies made from it). A table protected alike under a policy and the first
     (:func:`~placehealth.outputs.disclosure.same_protection`), and made from copies the same
     under both (``inputs_alike``: nothing else, or copies found alike), is protected once: the
-    policy's copy is the first's, copied in the engine. Returns each copy's rows, column types,
+    policy's copy is a view of the first's. Returns each copy's rows, column types,
     and whether it is the first policy's copy."""
     names = [copy_name(table, p) for p in policies]
     kept = kept_columns(store, table)
@@ -294,10 +294,10 @@ def _write_copies(store: Store, table: str, policies: list[Policy],
     out: list[tuple[int, dict, bool]] = []
     first = None
     for i, (policy, name) in enumerate(zip(policies, names, strict=True)):
-        if same[i]:  # protected as under the first policy: its copy copied in the engine
+        if same[i]:  # protected as under the first policy: its copy is the first's
             if made is not None:
                 made[policy.name][table] = first
-            blocks.mirror(store, SCHEMA, names[0], name)
+            blocks.alias(store, SCHEMA, names[0], name)
             out.append((*out[0][:2], True))
             continue
         frame = protected_table(lambda _: raw, table, policy, source(policy))
