@@ -367,16 +367,14 @@ def clear(store: Store, database: str, name: str, keep: str = "TABLE") -> None:
     """Drop what holds ``database.name`` when it is not a ``keep`` (``TABLE`` or ``VIEW``): a
     copy written as a table where an alias was (:func:`alias`), or the other way round. DuckDB
     refuses to replace one kind by the other."""
-    kinds = {"TABLE": ("duckdb_tables()", "TABLE"), "VIEW": ("duckdb_views()", "VIEW")}
-    for kind, (listing, word) in kinds.items():
-        if kind == keep:
-            continue
-        found = store.con.con.execute(
-            f"SELECT 1 FROM {listing} WHERE database_name = current_database() "
-            "AND schema_name = ? AND " + ("view_name" if kind == "VIEW" else "table_name") + " = ?",
-            [database, name]).fetchall()
-        if found:
-            store.con.con.execute(f"DROP {word} {quoted(database)}.{quoted(name)}")
+    other = "VIEW" if keep == "TABLE" else "TABLE"
+    listing, column = ("duckdb_views()", "view_name") if other == "VIEW" else ("duckdb_tables()",
+                                                                               "table_name")
+    found = store.con.con.execute(
+        f"SELECT 1 FROM {listing} WHERE database_name = current_database() "
+        f"AND schema_name = ? AND {column} = ?", [database, name]).fetchall()
+    if found:
+        store.con.con.execute(f"DROP {other} {quoted(database)}.{quoted(name)}")
 
 
 def unchanged(out: pd.DataFrame, frame: pd.DataFrame, column: str) -> bool:
