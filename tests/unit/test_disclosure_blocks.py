@@ -268,7 +268,7 @@ def test_copies_are_the_table_protected_under_each_policy_alone(copies, table, p
                                       check_exact=True)
 
 
-def test_a_policy_protecting_alike_is_copied_in_the_engine(copies):
+def test_a_policy_protecting_alike_is_stored_once(copies):
     """No zero counts in the registrations: the second policy's copy is a view of the first's
     (whole table, or once every block is seen). The prevalence table's first block has no
     zero count, its others have: the blocks so far are copied when the first differing one comes."""
