@@ -46,6 +46,7 @@ import pandas as pd
 import pyarrow as pa
 from ibis.backends import BaseBackend
 
+from placehealth.backend import Backend
 from placehealth.sources.base import ReadResult
 from placehealth.sources.validate import InputError
 from placehealth.tables import CANONICAL, LOADS, LOADS_COLUMNS, TableSpec
@@ -207,7 +208,7 @@ class Store:
             self.con = ibis.connect(self.location)
         else:
             Path(self.location).parent.mkdir(parents=True, exist_ok=True)
-            self.con = ibis.duckdb.connect(self.location, read_only=read_only)
+            self.con = Backend().connect(self.location, read_only=read_only)
             # DuckDB draws its own progress bar on stdout for queries over 2 s (England-sized
             # inserts); the CLI has its own progress bars, so keep stdout clean.
             self.con.con.execute("SET enable_progress_bar = false")
@@ -227,7 +228,7 @@ class Store:
             raise ValueError(f"{self.location}: a cursor is a DuckDB store's")
         cursor = raw.cursor()
         cursor.execute("SET enable_progress_bar = false")
-        return Store(self.location, read_only=True, con=ibis.duckdb.from_connection(cursor),
+        return Store(self.location, read_only=True, con=Backend.from_connection(cursor),
                      engine=self.engine)
 
     # ---------------------------------------------------------------- reading

@@ -17,7 +17,7 @@ SRC = ROOT / "src"
 #: Each layer may import its own layer and those before it (module-name prefixes).
 LAYERS = [
     ("placehealth.sources", "placehealth.tables"),
-    ("placehealth.store",),
+    ("placehealth.store", "placehealth.backend"),
     ("placehealth.levels", "placehealth.geography", "placehealth.indicators"),
     ("placehealth.analyses",),
     ("placehealth.outputs", "placehealth.__main__"),
