@@ -46,7 +46,6 @@ import pandas as pd
 import pyarrow as pa
 from ibis.backends import BaseBackend
 
-from placehealth.backend import Backend
 from placehealth.sources.base import ReadResult
 from placehealth.sources.validate import InputError
 from placehealth.tables import CANONICAL, LOADS, LOADS_COLUMNS, TableSpec
@@ -207,6 +206,8 @@ class Store:
         elif "://" in self.location:
             self.con = ibis.connect(self.location)
         else:
+            from placehealth.backend import Backend  # (Ibis's DuckDB backend: loaded when used)
+
             Path(self.location).parent.mkdir(parents=True, exist_ok=True)
             self.con = Backend().connect(self.location, read_only=read_only)
             # DuckDB draws its own progress bar on stdout for queries over 2 s (England-sized
@@ -228,7 +229,7 @@ class Store:
             raise ValueError(f"{self.location}: a cursor is a DuckDB store's")
         cursor = raw.cursor()
         cursor.execute("SET enable_progress_bar = false")
-        return Store(self.location, read_only=True, con=Backend.from_connection(cursor),
+        return Store(self.location, read_only=True, con=type(self.con).from_connection(cursor),
                      engine=self.engine)
 
     # ---------------------------------------------------------------- reading

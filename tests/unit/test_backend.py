@@ -20,7 +20,7 @@ ROWS = [
     "(NULL, 2, 2, NULL, NULL, NULL, NULL, 2, NULL, NULL, NULL, NULL)",
     "(3, NULL, NULL, 'nan'::DOUBLE, 3, false, '', NULL, DATE '2024-01-03', NULL, 3.5, [])",
 ]
-#: every rows a column may hold: all of them, none null, none at all, only nulls
+#: the rows a column may hold: all of them, none null, none at all, only nulls
 WHERES = ["true", "{c} IS NOT NULL", "false", "{c} IS NULL"]
 
 
