@@ -39,14 +39,17 @@ def _indicators(frame: pd.DataFrame, protected: Protected) -> dict[str, Indicato
     rows: Wilson limits mean a proportion, the multiplier is the power of ten value / (x / n)."""
     registry = protected("indicators")
     wanted = {"name", "method", "multiplier", "polarity"}
-    registered = (registry.set_index("name") if registry is not None and wanted <= set(registry)
-                  else pd.DataFrame(columns=sorted(wanted - {"name"})))
+    registered = (registry.drop_duplicates("name").set_index("name")
+                  if registry is not None and wanted <= set(registry) else None)
     known = {}
-    for name, rows in frame.groupby("indicator", sort=False):
-        if name in registered.index and registered.loc[name, "method"] in METHODS:
-            method, multiplier = registered.loc[name, "method"], float(registered.loc[name, "multiplier"])
-            polarity = registered.loc[name, "polarity"]
-        else:
+    names = frame["indicator"]
+    for name in names.dropna().unique():  # in order of first appearance, as groupby gives them
+        if registered is not None and name in registered.index \
+                and registered.at[name, "method"] in METHODS:
+            method, multiplier = registered.at[name, "method"], float(registered.at[name, "multiplier"])
+            polarity = registered.at[name, "polarity"]
+        else:  # read from its rows: only an unregistered indicator's rows are taken
+            rows = frame[(names == name).to_numpy()]
             method = "proportion" if rows.get("method", pd.Series(dtype=object)).eq("Wilson").all() else "rate"
             counted = rows[pd.to_numeric(rows["numerator"], errors="coerce") > 0]
             ratio = (pd.to_numeric(counted["value"], errors="coerce") * counted["denominator"].astype(float)
@@ -140,8 +143,18 @@ def _overwrite(protected: pd.DataFrame, recomputed: pd.DataFrame, keys: list[str
     if recomputed.empty:
         recomputed = pd.DataFrame(columns=list(out.columns))
     columns = [c for c in recomputed.columns if c in out and c not in keys and c != SUPPRESSED]
-    merged = out[keys].merge(recomputed[[*keys, *columns]].drop_duplicates(keys), on=keys, how="left")
+    right = recomputed[[*keys, *columns]].drop_duplicates(keys)
+    # Columns of one extension type on both sides (Arrow strings) are taken by row position,
+    # staying Arrow; the rest come through the merge as numpy values.
+    same = [c for c in columns if pd.api.types.is_extension_array_dtype(out[c])
+            and right[c].dtype == out[c].dtype]
+    merged = out[keys].merge(right[[*keys, *(c for c in columns if c not in same)]]
+                             .assign(**{_POSITION: np.arange(len(right))}), on=keys, how="left")
+    position = merged[_POSITION].fillna(-1).to_numpy(dtype="int64")
     for column in columns:
+        if column in same:
+            out[column] = right[column].array.take(position, allow_fill=True)
+            continue
         values = merged[column].to_numpy()
         if pd.api.types.is_extension_array_dtype(out[column]) or out[column].dtype == object:
             out[column] = pd.array(values, dtype=out[column].dtype) if out[column].dtype != object \
@@ -149,6 +162,10 @@ def _overwrite(protected: pd.DataFrame, recomputed: pd.DataFrame, keys: list[str
         else:
             out[column] = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy()
     return out
+
+
+#: The recomputed row's position, carried through :func:`_overwrite`'s merge.
+_POSITION = "_placehealth_position"
 
 
 # ------------------------------------------------------------------ tables of the comparison
