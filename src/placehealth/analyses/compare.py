@@ -184,7 +184,9 @@ def trends(values: pd.DataFrame, methods: Mapping[str, str], confidence: float =
             "trend_statistic", "trend_p", "trend_direction", "trend"]
     if values.empty:
         return pd.DataFrame(columns=cols)
-    v = values.dropna(subset=["value"]).copy()
+    read = ["indicator", "unit_code", "period", "value", "lowercl", "uppercl", "numerator",
+            "denominator"]
+    v = values[[c for c in read if c in values]].dropna(subset=["value"])  # a new frame
     order = {p: i for i, p in enumerate(sorted(v["period"].unique()))}
     v["t"] = v["period"].map(order).astype("float64")
     v["se"] = (v["uppercl"] - v["lowercl"]) / (2 * Z95)
@@ -311,8 +313,10 @@ def comparison(
     out["vs_peers"] = "not compared"
     out = out.reset_index(drop=True)
     results: dict[str, np.ndarray] = {}
+    rated_from = ["value", "lowercl", "uppercl", "peer_mean", "peer_se", "peer_n",
+                  "england_value", "icb_value"]
     for polarity_name, idx in out.groupby("polarity").indices.items():
-        part = out.iloc[idx]
+        part = out[rated_from].iloc[idx]  # what the ratings read, not every column
         polarity = None if polarity_name == "none" else polarity_name
         rated = rate_against_peers(part, polarity)
         rated["vs_england"] = _rate(part, "england_value", polarity)
