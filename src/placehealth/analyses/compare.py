@@ -377,9 +377,9 @@ def funnel(values: pd.DataFrame, indicators: Mapping[str, Indicator]) -> pd.Data
 
     parts = []
     keep = ["indicator", "level", "period", "unit_code", "unit_name", "numerator", "denominator"]
-    for name, frame in values.groupby("indicator", sort=True):
+    for name, frame in values[keep].groupby("indicator", sort=True):
         indicator = indicators[name]
-        frame = frame[keep][frame["denominator"] > 0]
+        frame = frame[frame["denominator"] > 0]
         if indicator.method == "proportion":
             pooled = frame.groupby("period")[["numerator", "denominator"]].transform("sum")
             frame = frame[(pooled["numerator"] > 0) & (pooled["numerator"] < pooled["denominator"])]
@@ -528,7 +528,8 @@ def funnel_curves(values: pd.DataFrame, indicators: Mapping[str, Indicator],
     from placehealth.measures.funnels import funnel_limits
 
     parts = []
-    for name, frame in values.groupby("indicator", sort=True):
+    read = ["indicator", "level", "period", "numerator", "denominator"]
+    for name, frame in values[read].groupby("indicator", sort=True):
         indicator = indicators[name]
         frame = frame[frame["denominator"] > 0]
         pooled = frame.groupby("period")[["numerator", "denominator"]].transform("sum")
