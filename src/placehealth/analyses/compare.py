@@ -375,6 +375,8 @@ def funnel(values: pd.DataFrame, indicators: Mapping[str, Indicator]) -> pd.Data
     "below 99.8%". Periods whose pooled proportion is 0 or 1 have no funnel."""
     from placehealth.measures.funnels import funnel_significance
 
+    if values.empty:
+        return pd.DataFrame()
     parts = []
     keep = ["indicator", "level", "period", "unit_code", "unit_name", "numerator", "denominator"]
     for name, frame in values[keep].groupby("indicator", sort=True):
@@ -527,6 +529,8 @@ def funnel_curves(values: pd.DataFrame, indicators: Mapping[str, Indicator],
     :func:`funnel`), for drawing smooth limits behind the points."""
     from placehealth.measures.funnels import funnel_limits
 
+    if values.empty:
+        return pd.DataFrame()
     parts = []
     read = ["indicator", "level", "period", "numerator", "denominator"]
     for name, frame in values[read].groupby("indicator", sort=True):
