@@ -856,8 +856,9 @@ def release_memory() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
-#: Arrow-backed strings: str(value) for present values, NaN for missing ones, zero-copy to Arrow.
-_STRING = pd.StringDtype("pyarrow", na_value=float("nan"))
+#: Arrow-backed strings (pandas' default for text): str(value) for present values, NaN for missing
+#: ones, zero-copy to Arrow.
+TEXT = pd.StringDtype("pyarrow", na_value=float("nan"))
 
 
 def _conform(spec: TableSpec, frame: pd.DataFrame) -> pd.DataFrame:
@@ -872,7 +873,7 @@ def _conform(spec: TableSpec, frame: pd.DataFrame) -> pd.DataFrame:
         elif kind == "boolean":
             values = values.astype("boolean")
         elif kind == "string":  # str(v) of every present value, missing kept missing
-            values = values.astype(_STRING)
+            values = values.astype(TEXT)
         out[column] = values
     return out
 

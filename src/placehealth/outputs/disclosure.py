@@ -67,6 +67,7 @@ from scipy import sparse
 from scipy.sparse import csgraph
 
 from placehealth import levels
+from placehealth.store import TEXT
 
 #: What a suppressed cell shows in text outputs (the GSS convention: [c] = confidential).
 MARK = "[c]"
@@ -789,12 +790,7 @@ def suppressed_names(hidden: pd.DataFrame) -> pd.api.extensions.ExtensionArray |
     names = np.array(list(hidden.columns), dtype=object)
     joined = pa.array([",".join(names[flags[row]]) for row in first], pa.string())
     text = pa.DictionaryArray.from_arrays(pa.array(pattern, pa.int64()), joined).cast(pa.large_string())
-    return pd.array(text, dtype=_TEXT)
-
-
-#: pandas' default string type (Arrow-backed, NaN for missing): what a column of Python strings
-#: becomes when set on a frame.
-_TEXT = pd.StringDtype("pyarrow", na_value=np.nan)
+    return pd.array(text, dtype=TEXT)
 
 
 def _reshared(frame: pd.DataFrame, rule: TableRule, policy: Policy) -> dict[str, pd.Series]:
