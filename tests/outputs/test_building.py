@@ -4,6 +4,7 @@ DuckDB's settings set back."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -132,3 +133,35 @@ def test_copies_made_from_copies_are_refused_beside(loaded, tmp_path):
     shutil.copy(loaded, db)
     with Store(db) as store, pytest.raises(ValueError, match="spine"):
         disclosed.write_all(store, tables=["spine", "registrations_lsoa"])
+
+
+def test_build_makes_copies_for_the_rules_named_only(loaded, tmp_path):
+    db = tmp_path / "one-rule.duckdb"
+    shutil.copy(loaded, db)
+    built = subprocess.run([str(BIN / "placehealth"), "build", "--db", str(db), "--disclosure", "nhs_england"],
+                           capture_output=True, text=True, timeout=900)
+    assert built.returncode == 0, built.stderr
+    with Store(db) as store:
+        ledger = disclosed.ledger(store)
+        assert set(ledger.policy) == {"nhs_england"}
+        assert "comparison" in set(ledger.table_name) and "registrations_lsoa" in set(ledger.table_name)
+    # an output under the rule without copies protects the table when read: counts rounded to 5
+    from placehealth.outputs.queries import Data
+
+    rows = Data(db, "opensafely").rows("pcn_lsoa", latest=False)
+    shown = rows["patients"].dropna()
+    assert len(shown) and (shown % 5 == 0).all()
+    assert rows["patients"].isna().any() and (rows.loc[rows["patients"].isna(), "suppressed_cells"] != "").all()
+
+
+def test_an_unknown_rule_is_refused_before_anything_is_built(loaded, tmp_path):
+    db = tmp_path / "refused-rule.duckdb"
+    shutil.copy(loaded, db)
+    before = db.read_bytes()
+    refused = subprocess.run([str(BIN / "placehealth"), "build", "--db", str(db), "--disclosure", "opensafe"],
+                             capture_output=True, text=True, timeout=300)
+    assert refused.returncode != 0
+    said = " ".join(re.sub("[│╭╮╰╯─]", " ", refused.stderr).split())  # Rich's box, lines joined
+    assert "--disclosure" in said and "'opensafe'" in said
+    assert "known: opensafely, nhs_england" in said
+    assert db.read_bytes() == before

@@ -263,14 +263,28 @@ def show(
         err.print(f"{len(page.frame):,} of {page.total:,} rows shown; --limit 0 shows all")
 
 
-def build(db: DbOption = None) -> None:
-    """Derive every analysis table (profiles, need, comparison) from the loaded data.
+def build(
+    db: DbOption = None,
+    disclosure: Annotated[list[str] | None, typer.Option(
+        "--disclosure", help="Make the protected copies for this disclosure rule only "
+        "(repeatable; default: every rule, opensafely and nhs_england). Outputs under a rule "
+        "without copies protect each table when read: slower on national tables.")] = None,
+) -> None:
+    """Derive every analysis table (profiles, need, comparison) from the loaded data, then each
+    table's protected copies (disclosure control done once for every output).
 
     Example: placehealth build --db placehealth.duckdb
+    Example: placehealth build --disclosure opensafely   (a deployment that uses one rule)
     """
     from placehealth.analyses import BUILD_STEPS
     from placehealth.outputs import building
+    from placehealth.outputs.disclosure import PRESETS, get_policy
 
+    try:  # every rule named checked before anything is built
+        policies = tuple(dict.fromkeys(get_policy(name) for name in disclosure)) if disclosure \
+            else tuple(PRESETS)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--disclosure") from None
     with open_store(db) as store, Progress(console=err) as progress:
         task = progress.add_task("building", total=len(BUILD_STEPS))
 
@@ -282,7 +296,7 @@ def build(db: DbOption = None) -> None:
             progress.advance(task)
 
         notes: list[str] = []
-        written = building.build(store, step, notes)
+        written = building.build(store, step, notes, policies)
     for name, rows in written.items():
         console.print(f"{name}: {rows:,} rows")
     for note in notes:
