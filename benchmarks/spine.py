@@ -8,7 +8,7 @@ step's own, loads the reference files, ingests each month (read + validate + sto
 ``build``. Prints time and peak resident memory (``ru_maxrss``) per step.
 
 Run: ``.venv/bin/python benchmarks/spine.py [--months 12] [--data DIR] [--store FILE]
-[--no-build] [--build-only] [--one-process]``. ``--data DIR`` generates into DIR once and reuses it on later runs
+[--no-build] [--build-only] [--one-process] [--disclosure RULE]``. ``--data DIR`` generates into DIR once and reuses it on later runs
 (``spine-manifest.json`` lists what was written); ``--store FILE`` keeps the loaded store (before
 the build) at FILE, and ``--build-only`` builds a copy of that store without loading again.
 Targets: one month ingested in < 10 s, peak memory < 2 GB (issue 2); twelve months from load to
@@ -101,13 +101,14 @@ def _child_load(db: str, steps: list[list[str]]) -> list[dict]:
     return done
 
 
-def _child_build(db: str) -> dict:
+def _child_build(db: str, rules: list[str]) -> dict:
     """``build`` as the CLI runs it (:func:`placehealth.outputs.building.build`): every build
     step, the copies of finished tables made beside the later ones, then the last protected
     copies ("protect"). Per step: wall and CPU seconds, and the process's peak memory when the
     step ended (``ru_maxrss`` only rises, so a step's figure is the highest of it and the steps
-    before)."""
+    before). ``rules``: the disclosure rules copied (none: every preset, as the CLI's default)."""
     from placehealth.outputs import building, disclosed
+    from placehealth.outputs.disclosure import PRESETS
     from placehealth.store import Store
 
     steps: dict[str, dict] = {}
@@ -126,7 +127,8 @@ def _child_build(db: str) -> dict:
     with Store(db) as store:
         notes: list[str] = []
         written = building.build(store, lambda name: mark("protect" if name == building.PROTECTING
-                                                          else name), notes)
+                                                          else name), notes,
+                                 tuple(rules) or tuple(PRESETS))
         mark(None)
         written.update({disclosed.copy_name(r.table_name, disclosed.get_policy(r.policy)): r.rows
                         for r in disclosed.ledger(store).itertuples()})
@@ -174,6 +176,9 @@ def main() -> None:
                         help="load every step in one subprocess (the interpreter and libraries "
                         "started once) instead of one subprocess per step")
     parser.add_argument("--build-only", action="store_true")
+    parser.add_argument("--disclosure", action="append", default=[], metavar="RULE",
+                        help="protected copies for this rule only (repeatable; as `placehealth "
+                        "build --disclosure`; default: every preset)")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="placehealth-spine-"))
@@ -191,7 +196,8 @@ def main() -> None:
         _load(args, data, db)
     if not args.no_build:
         load = os.getloadavg()[0]
-        b = _run_child("--child-build", db)
+        b = _run_child("--child-build", db, *args.disclosure)
+        print(f"protected copies for: {', '.join(args.disclosure) or 'every preset'}")
         print(f"build: {b['total_s']:.1f} s (CPU {b['cpu_s']:.1f} s), peak {b['peak_mb']:.0f} MB "
               f"(target < {BUILD_TARGET_SECONDS:.0f} s from load to every derived table, "
               f"< {BUILD_TARGET_MB:.0f} MB); load average {load:.1f} before, "
@@ -279,6 +285,6 @@ if __name__ == "__main__":
     elif len(sys.argv) > 1 and sys.argv[1] == "--child-load":
         print(json.dumps(_child_load(sys.argv[2], json.loads(sys.argv[3]))))
     elif len(sys.argv) > 1 and sys.argv[1] == "--child-build":
-        print(json.dumps(_child_build(sys.argv[2])))
+        print(json.dumps(_child_build(sys.argv[2], sys.argv[3:])))
     else:
         main()
