@@ -152,6 +152,14 @@ def test_build_makes_copies_for_the_rules_named_only(loaded, tmp_path):
     shown = rows["patients"].dropna()
     assert len(shown) and (shown % 5 == 0).all()
     assert rows["patients"].isna().any() and (rows.loc[rows["patients"].isna(), "suppressed_cells"] != "").all()
+    # and `placehealth serve` under that rule says so; under the rule copied it says nothing
+    from placehealth.outputs.cli import serve
+    from placehealth.outputs.cli.common import console
+
+    for rule, warned in (("opensafely", True), ("nhs_england", False)):
+        with console.capture() as said:
+            serve._warn_without_copies(Data(db, rule))
+        assert ("copies for nhs_england only: pages under opensafely" in " ".join(said.get().split())) is warned
 
 
 def test_an_unknown_rule_is_refused_before_anything_is_built(loaded, tmp_path):

@@ -32,8 +32,26 @@ def serve(
         console.print("[yellow]warning:[/] chart and map libraries are not installed; run "
                       "`python -m placehealth.outputs.web.assets` (make assets)")
     app = create_app(db, policy, warm_up=True, auth_required=auth or None)
+    _warn_without_copies(app.state.data)
     console.print(f"placehealth dashboard on http://{host}:{port}/ (API: /api, /openapi.json)")
     uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def _warn_without_copies(data) -> None:
+    """Say so when the store was built with protected copies for other rules only (``placehealth
+    build --disclosure``): every page then protects each table it reads, slow on a national store."""
+    from placehealth.outputs import disclosed
+
+    try:
+        with data.session() as store:
+            rules = set(disclosed.ledger(store)["policy"])
+    except Exception:  # no store yet, or one being built: the pages say so themselves
+        return
+    if rules and data.policy.name not in rules:
+        console.print(f"[yellow]warning:[/] the store has protected copies for {', '.join(sorted(rules))} "
+                      f"only: pages under {data.policy.name} protect each table as they read it "
+                      "(slow on a national store); build with --disclosure for every rule served, "
+                      f"e.g. placehealth build --disclosure {data.policy.name}")
 
 
 def register(app: typer.Typer) -> None:
