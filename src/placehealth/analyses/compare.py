@@ -351,6 +351,14 @@ def deciles(values: pd.DataFrame) -> pd.DataFrame:
                                        "units"])
 
 
+#: The comparison columns :func:`spine`, :func:`funnel` and :func:`funnel_curves` read (a caller
+#: may hand them these alone).
+SPINE_READS = ("level", "indicator", "period", "unit_code", "unit_name", "value", "lowercl",
+               "uppercl", "england_value", "vs_england", "polarity", "national_decile")
+FUNNEL_READS = ("indicator", "level", "period", "unit_code", "unit_name", "numerator", "denominator")
+CURVE_READS = ("indicator", "level", "period", "numerator", "denominator")
+
+
 def spine(table: pd.DataFrame) -> pd.DataFrame:
     """Spine chart data: each unit's latest value of every indicator against England's range
     (min, 25th, median, 75th percentile, max across units of the level) and England's value."""
@@ -361,9 +369,7 @@ def spine(table: pd.DataFrame) -> pd.DataFrame:
     q = t.groupby("indicator")["value"].describe(percentiles=[0.25, 0.5, 0.75])
     q = q.rename(columns={"25%": "q25", "50%": "median", "75%": "q75"})[["min", "q25", "median",
                                                                          "q75", "max"]]
-    keep = ["level", "indicator", "period", "unit_code", "unit_name", "value", "lowercl",
-            "uppercl", "england_value", "vs_england", "polarity", "national_decile"]
-    return t[keep].merge(q.reset_index(), on="indicator", how="left").sort_values(
+    return t[list(SPINE_READS)].merge(q.reset_index(), on="indicator", how="left").sort_values(
         ["unit_code", "indicator"], ignore_index=True)
 
 
@@ -378,8 +384,7 @@ def funnel(values: pd.DataFrame, indicators: Mapping[str, Indicator]) -> pd.Data
     if values.empty:
         return pd.DataFrame()
     parts = []
-    keep = ["indicator", "level", "period", "unit_code", "unit_name", "numerator", "denominator"]
-    for name, frame in values[keep].groupby("indicator", sort=True):
+    for name, frame in values[list(FUNNEL_READS)].groupby("indicator", sort=True):
         indicator = indicators[name]
         frame = frame[frame["denominator"] > 0]
         if indicator.method == "proportion":
@@ -532,8 +537,7 @@ def funnel_curves(values: pd.DataFrame, indicators: Mapping[str, Indicator],
     if values.empty:
         return pd.DataFrame()
     parts = []
-    read = ["indicator", "level", "period", "numerator", "denominator"]
-    for name, frame in values[read].groupby("indicator", sort=True):
+    for name, frame in values[list(CURVE_READS)].groupby("indicator", sort=True):
         indicator = indicators[name]
         frame = frame[frame["denominator"] > 0]
         pooled = frame.groupby("period")[["numerator", "denominator"]].transform("sum")

@@ -107,8 +107,11 @@ def comparison(frame: pd.DataFrame, protected: Protected) -> pd.DataFrame:
     values[["value", "lowercl", "uppercl"]] = _values(frame, known).to_numpy()
     peers = protected("peers")
     parts = []
+    # what the benchmarks and each unit's ICB are read from (not every column of the comparison)
+    read = [c for c in ("indicator", "period", "unit_code", "icb_code", "england_numerator",
+                        "england_denominator", "icb_numerator", "icb_denominator") if c in frame]
     for level, rows in values.groupby("level", sort=False):
-        mine = frame.loc[rows.index]
+        mine = frame.loc[rows.index, read]
         england = _benchmark(mine, known, "england", ["indicator", "period"])
         icb = _benchmark(mine, known, "icb", ["indicator", "period", "icb_code"]).rename(
             columns={"icb_code": "unit_code"})
@@ -181,7 +184,7 @@ def spine(frame: pd.DataFrame, protected: Protected) -> pd.DataFrame:
     source = _shown_comparison(protected)
     if source is None or frame.empty:
         return frame
-    table = source[0]
+    table = _columns(source[0], compare.SPINE_READS)
     parts = [compare.spine(rows.assign(value=rows["value"].astype("float64")))
              for _, rows in table.groupby("level", sort=False)]
     recomputed = pd.concat([p for p in parts if not p.empty], ignore_index=True) if parts else pd.DataFrame()
@@ -205,7 +208,7 @@ def funnel(frame: pd.DataFrame, protected: Protected) -> pd.DataFrame:
     if source is None or frame.empty:
         return frame
     table, known = source
-    shown = _counted(table)
+    shown = _counted(_columns(table, compare.FUNNEL_READS))
     parts = [compare.funnel(rows, known) for _, rows in shown.groupby("level", sort=False)]
     recomputed = pd.concat([p for p in parts if not p.empty], ignore_index=True) if parts else pd.DataFrame()
     return _hide_again(_overwrite(frame, recomputed, UNIT_KEYS))
@@ -217,8 +220,13 @@ def funnel_limits(frame: pd.DataFrame, protected: Protected) -> pd.DataFrame:
     if source is None:
         return frame
     table, known = source
-    curves = compare.funnel_curves(_counted(table), known)
+    curves = compare.funnel_curves(_counted(_columns(table, compare.CURVE_READS)), known)
     return curves.assign(**{SUPPRESSED: ""}) if not curves.empty else frame
+
+
+def _columns(table: pd.DataFrame, read: tuple[str, ...]) -> pd.DataFrame:
+    """The columns of ``table`` a step reads (those it has), not the whole comparison."""
+    return table[[c for c in read if c in table]]
 
 
 def _counted(table: pd.DataFrame) -> pd.DataFrame:
