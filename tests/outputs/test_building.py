@@ -173,3 +173,22 @@ def test_an_unknown_rule_is_refused_before_anything_is_built(loaded, tmp_path):
     assert "--disclosure" in said and "'opensafe'" in said
     assert "known: opensafely, nhs_england" in said
     assert db.read_bytes() == before
+
+
+def test_the_build_holds_blas_to_one_thread_and_gives_it_back(loaded, tmp_path, monkeypatch):
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    db = tmp_path / "blas.duckdb"
+    shutil.copy(loaded, db)
+    seen: list[set[int]] = []
+
+    def steps(store, progress=None, notes=None, done=None):
+        seen.append({pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"})
+        return {}
+
+    monkeypatch.setattr(building, "build_all", steps)
+    with threadpool_limits(limits=2, user_api="blas"), Store(db) as store:
+        building.build(store, notes=[], beside=False)
+        after = {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"}
+    assert seen == [{1}]
+    assert after == {2}
