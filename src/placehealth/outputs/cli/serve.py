@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from placehealth.outputs.cli.common import DbOption, console
+
+if TYPE_CHECKING:
+    from placehealth.outputs.queries import Data
 
 
 def serve(
@@ -37,7 +40,7 @@ def serve(
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
-def _warn_without_copies(data) -> None:
+def _warn_without_copies(data: Data) -> None:
     """Say so when the store was built with protected copies for other rules only (``placehealth
     build --disclosure``): every page then protects each table it reads, slow on a national store."""
     from placehealth.outputs import disclosed
