@@ -175,15 +175,18 @@ def test_an_unknown_rule_is_refused_before_anything_is_built(loaded, tmp_path):
     assert db.read_bytes() == before
 
 
-def test_the_build_holds_blas_to_one_thread_and_gives_it_back(loaded, tmp_path, monkeypatch):
+def test_the_build_holds_blas_and_python_switching_and_gives_them_back(loaded, tmp_path, monkeypatch):
     from threadpoolctl import threadpool_info, threadpool_limits
 
     db = tmp_path / "blas.duckdb"
     shutil.copy(loaded, db)
     seen: list[set[int]] = []
+    switch: list[float] = []
+    interval = sys.getswitchinterval()
 
     def steps(store, progress=None, notes=None, done=None):
         seen.append({pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"})
+        switch.append(sys.getswitchinterval())
         return {}
 
     monkeypatch.setattr(building, "build_all", steps)
@@ -192,3 +195,6 @@ def test_the_build_holds_blas_to_one_thread_and_gives_it_back(loaded, tmp_path, 
         after = {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"}
     assert seen == [{1}]
     assert after == {2}
+    # Python's lock handed over less often while building, as before after
+    assert switch == [pytest.approx(building.SWITCH_INTERVAL)] and interval < building.SWITCH_INTERVAL
+    assert sys.getswitchinterval() == interval
