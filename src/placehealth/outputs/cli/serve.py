@@ -28,14 +28,15 @@ def serve(
     """
     import uvicorn
 
+    from placehealth.outputs.queries import Data
     from placehealth.outputs.web.app import create_app
     from placehealth.outputs.web.assets import installed
 
     if not installed():
         console.print("[yellow]warning:[/] chart and map libraries are not installed; run "
                       "`python -m placehealth.outputs.web.assets` (make assets)")
+    _warn_without_copies(Data(db, policy))  # before the pages warm up, which hold the store
     app = create_app(db, policy, warm_up=True, auth_required=auth or None)
-    _warn_without_copies(app.state.data)
     console.print(f"placehealth dashboard on http://{host}:{port}/ (API: /api, /openapi.json)")
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
@@ -45,6 +46,8 @@ def _warn_without_copies(data: Data) -> None:
     build --disclosure``): every page then protects each table it reads, slow on a national store."""
     from placehealth.outputs import disclosed
 
+    if "://" in data.location:  # copies are kept in DuckDB stores only
+        return
     try:
         with data.session() as store:
             rules = set(disclosed.ledger(store)["policy"])
