@@ -85,6 +85,11 @@ def resolve_db(db: str | os.PathLike[str] | None = None) -> str:
     return str(db or os.environ.get(ENV_DB) or DEFAULT_DB)
 
 
+def store_exists(location: str) -> bool:
+    """Whether a store is there to read: a DuckDB file that exists (an engine URL always is)."""
+    return "://" in location or Path(location).exists()
+
+
 def spark_session(url: str):
     """A Spark session for ``url``: ``spark://local`` or ``spark://local[N]`` runs Spark on this
     machine (two cores unless N is given), ``spark://HOST:PORT`` joins a standalone cluster, and

@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from graphlib import TopologicalSorter
 from pathlib import Path
 
+import ibis
 import numpy as np
 import pandas as pd
 
@@ -52,6 +53,8 @@ LEDGER = "ledger"
 #: (one row per person) never leave the engine at all.
 SKIP = {"loads", *ROW_LEVEL}
 LEDGER_COLUMNS = ["table_name", "policy", "fingerprint", "rows", "dtypes", "made_at"]
+#: The ledger's column types (an empty ledger is typed too: nothing copied yet).
+LEDGER_SCHEMA = ibis.schema({**dict.fromkeys(LEDGER_COLUMNS, "string"), "rows": "int64"})
 #: How copies are laid out (narrow, joined on row numbers): copies of another layout are not used.
 LAYOUT = "narrow-1"
 
@@ -216,7 +219,8 @@ def write_all(store: Store, policies: Iterable[str | Policy] = tuple(PRESETS),
             store.let_go()
     kept = [r for r in rows if r["table_name"] in prints
             or (r["table_name"] in everything and r["table_name"] not in considered)]
-    store.con.create_table(LEDGER, pd.DataFrame(kept, columns=LEDGER_COLUMNS).astype({"rows": "int64"}),
+    store.con.create_table(LEDGER, ibis.memtable(pd.DataFrame(kept, columns=LEDGER_COLUMNS),
+                                                 schema=LEDGER_SCHEMA),
                            database=SCHEMA, overwrite=True)
     return written
 

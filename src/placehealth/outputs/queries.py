@@ -25,7 +25,7 @@ import pandas as pd
 from placehealth import levels
 from placehealth.outputs import disclosed
 from placehealth.outputs.disclosure import SUPPRESSED, Policy, get_policy
-from placehealth.store import Store, resolve_db
+from placehealth.store import Store, resolve_db, store_exists
 from placehealth.tables import ROW_LEVEL
 
 
@@ -39,6 +39,15 @@ class StoreBusy(RuntimeError):
 
 class BadRequest(ValueError):
     """A malformed request: unknown column, bad filter value, bad paging (HTTP 422)."""
+
+
+#: What to do when there is no store to read.
+NO_STORE_HINT = "run `placehealth demo` or `placehealth ingest` first"
+
+
+def no_store(location: str) -> str:
+    """What a reader is told when there is no store at ``location``."""
+    return f"no store at {location}: {NO_STORE_HINT}"
 
 
 #: Tables that describe loading rather than people; listed but never needing protection.
@@ -73,10 +82,9 @@ class Data:
         """Changes whenever the store file does (modification time and size)."""
         if "://" in self.location:
             return self.location
+        if not store_exists(self.location):
+            raise NotFound(no_store(self.location))
         path = Path(self.location)
-        if not path.exists():
-            raise NotFound(f"no store at {self.location}: run `placehealth demo` or "
-                           "`placehealth ingest` first")
         stat = path.stat()
         wal = path.with_name(path.name + ".wal")
         return (stat.st_mtime_ns, stat.st_size, wal.stat().st_mtime_ns if wal.exists() else 0)
@@ -140,6 +148,8 @@ class Data:
                 store.close()
 
     def _open(self) -> Store:
+        if not store_exists(self.location):
+            raise NotFound(no_store(self.location))
         try:
             return Store(self.location, read_only=True)
         except Exception as exc:  # DuckDB refuses readers while a writer holds the file

@@ -13,6 +13,7 @@ import sys
 import typer
 
 from placehealth.outputs.cli.common import DbOption
+from placehealth.outputs.queries import NotFound, StoreBusy
 from placehealth.sources.validate import InputError
 from placehealth.store import ENV_DB
 
@@ -90,10 +91,11 @@ def _register(command: str | None = None) -> None:
 
 
 def main() -> None:
-    """Entry point: run the app, turning input errors into a clear message and exit code 2."""
+    """Entry point: run the app, turning input errors (a bad file, no store, nothing found, the
+    store busy) into a clear message and exit code 2."""
     _register(sys.argv[1] if len(sys.argv) > 1 else None)
     try:
         app()
-    except InputError as exc:
+    except (InputError, NotFound, StoreBusy) as exc:
         typer.secho(f"error: {exc}", fg="red", err=True)
         sys.exit(2)

@@ -13,8 +13,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from placehealth.outputs.queries import NO_STORE_HINT
 from placehealth.sources.validate import InputError
-from placehealth.store import Store
+from placehealth.store import Store, resolve_db, store_exists
 
 console = Console()
 err = Console(stderr=True, soft_wrap=True)  # errors name files and rows: never broken mid-path
@@ -34,8 +35,14 @@ DisclosureOption = Annotated[
 ]
 
 
-def open_store(db: str | None, *, read_only: bool = False) -> Store:
-    return Store(db, read_only=read_only)
+def open_store(db: str | None, *, read_only: bool = False, existing: bool = False) -> Store:
+    """The store at ``db``; a command that reads it (``read_only``, or ``existing``: one that
+    derives from what is stored) is refused with a clear error when there is none there,
+    instead of DuckDB's traceback or a new empty file."""
+    location = resolve_db(db)
+    if (read_only or existing) and not store_exists(location):
+        raise InputError(location, f"no store here: {NO_STORE_HINT}")
+    return Store(location, read_only=read_only)
 
 
 def edit_distance(a: str, b: str) -> int:

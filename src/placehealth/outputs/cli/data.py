@@ -23,6 +23,7 @@ from placehealth.outputs.cli.common import (
     open_store,
     print_frame,
 )
+from placehealth.outputs.queries import NO_STORE_HINT
 from placehealth.sources import (
     AHEAD_ROWS,
     ENGINE_KINDS,
@@ -37,6 +38,7 @@ from placehealth.sources import (
 from placehealth.sources.postcodes import locate
 from placehealth.sources.validate import InputError
 from placehealth.store import Store, resolve_db
+from placehealth.tables import CANONICAL
 
 
 def _parse_map(pairs: list[str]) -> dict[str, str]:
@@ -285,7 +287,9 @@ def build(
             else tuple(PRESETS)
     except ValueError as error:
         raise typer.BadParameter(str(error), param_hint="--disclosure") from None
-    with open_store(db) as store, Progress(console=err) as progress:
+    with open_store(db, existing=True) as store, Progress(console=err) as progress:
+        if not any(t in CANONICAL for t in store.list_tables()):
+            raise InputError(store.location, f"nothing is loaded in this store: {NO_STORE_HINT}")
         task = progress.add_task("building", total=len(BUILD_STEPS))
 
         def step(name: str) -> None:
