@@ -14,17 +14,21 @@ Then it sets the two beside the target: a minute on two cores is 120 CPU-seconds
 so what is left for the computing is 120 less the floor's CPU (and 60 s less its wall time, were
 the computing perfectly parallel beside it).
 
-Run: ``placehealth build --db BUILT`` on a store loaded by ``benchmarks/spine.py --data DIR
---store LOADED`` (a copy of it), then
-``.venv/bin/python benchmarks/spine_floor.py --built BUILT --data DIR [--repeat 2]``.
+Run: ``.venv/bin/python benchmarks/spine_floor.py [--built BUILT --data DIR] [--repeat 2]``.
+BUILT is a store after ``placehealth build`` of one loaded by ``benchmarks/spine.py --data DIR
+--store LOADED`` (a copy of it); without them, the England place is generated, loaded and built
+into a temporary folder first (as ``spine.py`` does: about ten minutes).
 """
 
 from __future__ import annotations
 
 import argparse
 import resource
+import subprocess
+import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import duckdb
@@ -84,16 +88,37 @@ def parse_floor(data: Path) -> tuple[int, int, int, float, float]:
             _cpu_s() - cpu)
 
 
+def england(folder: Path) -> tuple[Path, Path]:
+    """The England place generated and loaded by ``spine.py``, then built: (built store, data)."""
+    data, built = folder / "data", folder / "built.duckdb"
+    subprocess.run([sys.executable, str(Path(__file__).with_name("spine.py")), "--data", str(data),
+                    "--store", str(built), "--no-build", "--one-process"], check=True)
+    subprocess.run([str(Path(sys.executable).with_name("placehealth")), "build", "--db", str(built)],
+                   check=True, stdout=subprocess.DEVNULL)
+    return built, data
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--built", type=Path, required=True, help="a store after placehealth build")
-    parser.add_argument("--data", type=Path, required=True, help="the input files it was loaded from")
+    parser.add_argument("--built", type=Path, help="a store after placehealth build")
+    parser.add_argument("--data", type=Path, help="the input files it was loaded from")
     parser.add_argument("--repeat", type=int, default=1)
     args = parser.parse_args()
-    for run in range(1, args.repeat + 1):
+    if (args.built is None) != (args.data is None):
+        parser.error("--built and --data go together (or neither: England is made first)")
+    with ExitStack() as stack:
+        if args.built is None:
+            folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="placehealth-floor-")))
+            args.built, args.data = england(folder)
+        report(args.built, args.data, args.repeat)
+
+
+def report(built: Path, data: Path, repeat: int) -> None:
+    """The floor measured ``repeat`` times, printed."""
+    for run in range(1, repeat + 1):
         with tempfile.TemporaryDirectory(prefix="placehealth-floor-") as folder:
-            written = write_floor(args.built.resolve(), Path(folder))
-        files, size, rows, parse_s, parse_cpu = parse_floor(args.data)
+            written = write_floor(built.resolve(), Path(folder))
+        files, size, rows, parse_s, parse_cpu = parse_floor(data)
         print(f"run {run}:")
         for part, (n, part_rows, s, cpu) in written.items():
             print(f"  write {part}: {n} tables, {part_rows:,} rows: {s:.1f} s, {cpu:.1f} CPU-s")
