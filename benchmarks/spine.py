@@ -182,6 +182,13 @@ def main() -> None:
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="placehealth-spine-"))
+    try:
+        _run(args, work)
+    finally:  # the store (and data generated without --data): gigabytes, kept only by --store
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _run(args: argparse.Namespace, work: Path) -> None:
     data = args.data or work / "data"
     db = str(work / "spine.duckdb")
     print(f"machine: {machine()}")
@@ -207,7 +214,8 @@ def main() -> None:
                   f"peak so far {step['peak_mb']:.0f} MB")
         print(f"  derived tables and copies written: {len(b['tables'])}, "
               f"{sum(b['tables'].values()):,} rows")
-    print(f"store: {os.path.getsize(db) / 1024**2:.0f} MB on disk ({db})")
+    print(f"store: {os.path.getsize(db) / 1024**2:.0f} MB on disk (removed now; --store keeps the "
+          "loaded one)")
 
 
 def _place(data: Path, months: int) -> tuple[list[str], dict[str, list[str]]]:
