@@ -18,6 +18,7 @@ from placehealth.outputs.queries import Data
 from placehealth.outputs.reports import pcn_report_html
 from placehealth.outputs.web.app import create_app
 from placehealth.outputs.web.assets import installed
+from placehealth.sources.validate import InputError
 
 from support import tiny_outputs as tiny
 
@@ -203,6 +204,21 @@ def test_cli_export_and_report(db, tmp_path):
         result = runner.invoke(app, ["report", "pcn", "U00001", "--out", str(report), "--db", str(db)])
         assert result.exit_code == 0, result.output
         assert report.stat().st_size > 100_000
+
+
+def test_report_takes_a_code_in_any_case_and_suggests_the_nearest(db, tmp_path):
+    _register()
+    runner = CliRunner()
+    wrong = runner.invoke(app, ["report", "pcn", "U0001", "--out", str(tmp_path / "w.html"), "--db", str(db)])
+    assert wrong.exit_code != 0 and isinstance(wrong.exception, InputError)
+    assert "no PCN with code 'U0001'" in str(wrong.exception)
+    assert wrong.exception.hint.startswith("did you mean U00001")
+    assert not (tmp_path / "w.html").exists()
+    if installed():
+        lower = tmp_path / "lower.html"
+        result = runner.invoke(app, ["report", "pcn", "u00001", "--out", str(lower), "--db", str(db)])
+        assert result.exit_code == 0, result.output
+        assert "U00001" in lower.read_text()
 
 
 def test_pdf_without_chromium_is_a_clear_error(db, tmp_path, monkeypatch):

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from placehealth.outputs.cli.common import DbOption, console
+from placehealth.outputs.cli.common import DbOption, console, nearest
 from placehealth.outputs.queries import Data, NotFound
 from placehealth.sources.validate import InputError
 
@@ -28,15 +28,41 @@ def pcn(
 
     Example: placehealth report pcn U12345 --out U12345.html
     """
-    from placehealth.outputs.reports import write_pcn_report
-
     try:
-        written = write_pcn_report(Data(db, policy), code, out, indicator)
-    except NotFound as exc:
-        raise InputError(code, str(exc).strip("'\"")) from None
+        written = _write(Data(db, policy), code, out, indicator)
+    except InputError:
+        raise
     except (RuntimeError, ValueError) as exc:
         raise InputError(str(out), str(exc)) from None
     console.print(f"wrote {written} ({written.stat().st_size:,} bytes)")
+
+
+def _write(data: Data, code: str, out: Path, indicator: str | None) -> Path:
+    """The report written; a code in other letter case is the PCN so spelled, and an unknown
+    one an error suggesting the nearest codes."""
+    from placehealth.outputs.reports import write_pcn_report
+
+    try:
+        return write_pcn_report(data, code, out, indicator)
+    except NotFound as exc:
+        known = _pcn_codes(data)
+        spelled = {c.upper(): c for c in known}.get(code.strip().upper())
+        if spelled is None or spelled == code:
+            hint = None
+            if known:
+                near = nearest(code, known)
+                hint = ((f"did you mean {', '.join(near)}? " if near else "")
+                        + "`placehealth show pcn_profile` lists them all")
+            raise InputError(code, str(exc).strip("'\""), hint=hint) from None
+    return write_pcn_report(data, spelled, out, indicator)
+
+
+def _pcn_codes(data: Data) -> list[str]:
+    """The PCN codes the store profiles (none when there is no store or profile to read)."""
+    try:
+        return list(data.names("pcn"))
+    except NotFound:
+        return []
 
 
 def register(app: typer.Typer) -> None:
