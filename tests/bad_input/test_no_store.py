@@ -57,3 +57,17 @@ def test_copies_of_a_store_with_nothing_to_protect_leave_a_typed_empty_ledger(tm
         assert ledger.empty and list(ledger.columns) == disclosed.LEDGER_COLUMNS
         types = store.con.table(disclosed.LEDGER, database=disclosed.SCHEMA).schema()
         assert types == disclosed.LEDGER_SCHEMA
+
+
+def test_serve_on_no_store_warns_and_still_starts(tmp_path):
+    from placehealth.outputs.cli import serve
+    from placehealth.outputs.cli.common import console
+    from placehealth.outputs.queries import Data
+
+    for db, warned in ((tmp_path / "typo.duckdb", True), (tmp_path / "plain.duckdb", False)):
+        if not warned:
+            duckdb.connect(str(db)).close()
+        with console.capture() as said:
+            serve._warn_without_store(Data(db))
+        assert ("warning: no store at" in said.get()) is warned
+        assert db.exists() is not warned  # nothing made by the warning

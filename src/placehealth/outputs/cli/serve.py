@@ -35,10 +35,22 @@ def serve(
     if not installed():
         console.print("[yellow]warning:[/] chart and map libraries are not installed; run "
                       "`python -m placehealth.outputs.web.assets` (make assets)")
-    _warn_without_copies(Data(db, policy))  # before the pages warm up, which hold the store
+    data = Data(db, policy)
+    _warn_without_store(data)
+    _warn_without_copies(data)  # before the pages warm up, which hold the store
     app = create_app(db, policy, warm_up=True, auth_required=auth or None)
     console.print(f"placehealth dashboard on http://{host}:{port}/ (API: /api, /openapi.json)")
     uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def _warn_without_store(data: Data) -> None:
+    """Say so when there is no store yet (a mistyped --db, or nothing loaded): the dashboard still
+    starts, and its pages say so until ``placehealth demo`` or ``placehealth ingest`` makes one."""
+    from placehealth.outputs.queries import no_store
+    from placehealth.store import store_exists
+
+    if not store_exists(data.location):
+        console.print(f"[yellow]warning:[/] {no_store(data.location)} (until then every page says so)")
 
 
 def _warn_without_copies(data: Data) -> None:
