@@ -90,6 +90,15 @@ def store_exists(location: str) -> bool:
     return "://" in location or Path(location).exists()
 
 
+#: What to do when there is no store to read.
+NO_STORE_HINT = "run `placehealth demo` or `placehealth ingest` first"
+
+
+def no_store(location: str) -> str:
+    """What a reader is told when there is no store at ``location``."""
+    return f"no store at {location}: {NO_STORE_HINT}"
+
+
 def spark_session(url: str):
     """A Spark session for ``url``: ``spark://local`` or ``spark://local[N]`` runs Spark on this
     machine (two cores unless N is given), ``spark://HOST:PORT`` joins a standalone cluster, and

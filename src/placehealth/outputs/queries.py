@@ -25,7 +25,7 @@ import pandas as pd
 from placehealth import levels
 from placehealth.outputs import disclosed
 from placehealth.outputs.disclosure import SUPPRESSED, Policy, get_policy
-from placehealth.store import Store, resolve_db, store_exists
+from placehealth.store import Store, no_store, resolve_db, store_exists
 from placehealth.tables import ROW_LEVEL
 
 
@@ -39,15 +39,6 @@ class StoreBusy(RuntimeError):
 
 class BadRequest(ValueError):
     """A malformed request: unknown column, bad filter value, bad paging (HTTP 422)."""
-
-
-#: What to do when there is no store to read.
-NO_STORE_HINT = "run `placehealth demo` or `placehealth ingest` first"
-
-
-def no_store(location: str) -> str:
-    """What a reader is told when there is no store at ``location``."""
-    return f"no store at {location}: {NO_STORE_HINT}"
 
 
 #: Tables that describe loading rather than people; listed but never needing protection.

@@ -13,7 +13,6 @@ import sys
 import typer
 
 from placehealth.outputs.cli.common import DbOption
-from placehealth.outputs.queries import NotFound, StoreBusy
 from placehealth.sources.validate import InputError
 from placehealth.store import ENV_DB
 
@@ -96,6 +95,16 @@ def main() -> None:
     _register(sys.argv[1] if len(sys.argv) > 1 else None)
     try:
         app()
-    except (InputError, NotFound, StoreBusy) as exc:
+    except Exception as exc:
+        if not isinstance(exc, (InputError, *_read_errors())):
+            raise
         typer.secho(f"error: {exc}", fg="red", err=True)
         sys.exit(2)
+
+
+def _read_errors() -> tuple[type[Exception], ...]:
+    """A missing store or unit and a busy store (``queries.NotFound``, ``StoreBusy``), when the
+    command read through :mod:`placehealth.outputs.queries` (not imported at start: it brings
+    disclosure control and scipy, half a second, to every command)."""
+    queries = sys.modules.get("placehealth.outputs.queries")
+    return (queries.NotFound, queries.StoreBusy) if queries else ()

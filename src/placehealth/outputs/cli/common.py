@@ -13,9 +13,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from placehealth.outputs.queries import NO_STORE_HINT
 from placehealth.sources.validate import InputError
-from placehealth.store import Store, resolve_db, store_exists
+from placehealth.store import NO_STORE_HINT, Store, resolve_db, store_exists
 
 console = Console()
 err = Console(stderr=True, soft_wrap=True)  # errors name files and rows: never broken mid-path

@@ -23,7 +23,6 @@ from placehealth.outputs.cli.common import (
     open_store,
     print_frame,
 )
-from placehealth.outputs.queries import NO_STORE_HINT
 from placehealth.sources import (
     AHEAD_ROWS,
     ENGINE_KINDS,
@@ -37,7 +36,7 @@ from placehealth.sources import (
 )
 from placehealth.sources.postcodes import locate
 from placehealth.sources.validate import InputError
-from placehealth.store import Store, resolve_db
+from placehealth.store import NO_STORE_HINT, Store, resolve_db
 from placehealth.tables import CANONICAL
 
 

@@ -46,8 +46,7 @@ def serve(
 def _warn_without_store(data: Data) -> None:
     """Say so when there is no store yet (a mistyped --db, or nothing loaded): the dashboard still
     starts, and its pages say so until ``placehealth demo`` or ``placehealth ingest`` makes one."""
-    from placehealth.outputs.queries import no_store
-    from placehealth.store import store_exists
+    from placehealth.store import no_store, store_exists
 
     if not store_exists(data.location):
         console.print(f"[yellow]warning:[/] {no_store(data.location)} (until then every page says so)")
